@@ -1,0 +1,111 @@
+/* arena.c — chained blocks, folded into one at reset.
+ *
+ * Blocks grow geometrically so a step that needs B bytes costs O(log B)
+ * system allocations the first time and none once the arena has folded to
+ * a block of that size. Memory is never returned to the system before
+ * tg_arena_release: the largest step seen sets the footprint.
+ */
+#include "arena.h"
+
+#include <assert.h>
+#include <stdlib.h>
+
+#include "tensor.h"
+
+struct tg_arena_block {
+  tg_arena_block *prev;
+  size_t size; /* usable bytes after the header */
+  size_t used;
+};
+
+#define HEADER (((sizeof(tg_arena_block) + TG_ALIGN - 1) / TG_ALIGN) * TG_ALIGN)
+#define MIN_BLOCK ((size_t)1 << 16)
+
+static char *block_base(tg_arena_block *b) { return (char *)b + HEADER; }
+
+void tg_arena_init(tg_arena *a) { *a = (tg_arena){0}; }
+
+static tg_arena_block *block_new(tg_arena *a, size_t size) {
+  tg_arena_block *b = aligned_alloc(TG_ALIGN, HEADER + size);
+  if (!b)
+    return NULL;
+  b->prev = NULL;
+  b->size = size;
+  b->used = 0;
+  a->capacity += size;
+  a->sys_allocs++;
+  return b;
+}
+
+static void free_chain(tg_arena *a, tg_arena_block *b, tg_arena_block *stop) {
+  while (b != stop) {
+    tg_arena_block *p = b->prev;
+    a->capacity -= b->size;
+    free(b);
+    b = p;
+  }
+}
+
+void tg_arena_release(tg_arena *a) {
+  free_chain(a, a->head, NULL);
+  a->head = NULL;
+  a->in_use = 0;
+}
+
+void *tg_arena_alloc(tg_arena *a, size_t bytes) {
+  size_t n = (bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
+  if (n < bytes)
+    return NULL; /* overflow */
+  tg_arena_block *b = a->head;
+  if (!b || b->size - b->used < n) {
+    size_t size = a->capacity > MIN_BLOCK ? a->capacity : MIN_BLOCK;
+    while (size < n)
+      size *= 2;
+    tg_arena_block *nb = block_new(a, size);
+    if (!nb)
+      return NULL;
+    nb->prev = b;
+    a->head = b = nb;
+  }
+  void *p = block_base(b) + b->used;
+  b->used += n;
+  a->in_use += n;
+  if (a->in_use > a->peak)
+    a->peak = a->in_use;
+  return p;
+}
+
+void tg_arena_reset(tg_arena *a) {
+  tg_arena_block *b = a->head;
+  if (b && b->prev) {
+    /* Several blocks were needed: replace them by one that holds them all,
+     * so the next step of the same size fits without the system. */
+    size_t total = a->capacity;
+    free_chain(a, b, NULL);
+    a->head = block_new(a, total);
+  } else if (b) {
+    b->used = 0;
+  }
+  a->in_use = 0;
+}
+
+tg_arena_mark tg_arena_get_mark(const tg_arena *a) {
+  return (tg_arena_mark){a->head, a->head ? a->head->used : 0, a->in_use};
+}
+
+void tg_arena_rewind(tg_arena *a, tg_arena_mark m) {
+  /* Blocks chained on after the mark are freed; they will be folded at the
+   * next reset anyway, and freeing keeps repeated rewinds from growing. */
+  tg_arena_block *b = a->head;
+  while (b && b != m.block) {
+    tg_arena_block *p = b->prev;
+    a->capacity -= b->size;
+    free(b);
+    b = p;
+  }
+  a->head = b;
+  if (b)
+    b->used = m.used;
+  assert(b || m.block == NULL);
+  a->in_use = m.in_use;
+}

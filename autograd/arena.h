@@ -1,0 +1,44 @@
+/* arena.h — the bump allocator behind a step's intermediates.
+ *
+ * Allocation bumps a pointer inside the current block; when a block is
+ * full a bigger one is chained on. tg_arena_reset releases everything at
+ * once, and if more than one block was needed it replaces them with a
+ * single block as large as the whole step used, so a steady-state step
+ * allocates from the system zero times. The arena never frees single
+ * allocations and knows nothing about tensors.
+ */
+#ifndef TG_ARENA_H
+#define TG_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tg_arena_block tg_arena_block;
+
+typedef struct tg_arena {
+  tg_arena_block *head;   /* current block; older ones follow ->prev */
+  size_t in_use;          /* bytes handed out since the last reset */
+  size_t peak;            /* largest in_use ever seen */
+  size_t capacity;        /* bytes in all blocks */
+  uint64_t sys_allocs;    /* system allocations made so far */
+} tg_arena;
+
+/* A mark remembers the arena's position so tg_arena_rewind can release
+ * everything allocated after it (used by gradcheck's repeated evaluations). */
+typedef struct tg_arena_mark {
+  tg_arena_block *block;
+  size_t used;
+  size_t in_use;
+} tg_arena_mark;
+
+void tg_arena_init(tg_arena *a);
+void tg_arena_release(tg_arena *a); /* frees every block */
+
+/* Returns `bytes` of TG_ALIGN-aligned memory, or NULL if the system refuses. */
+void *tg_arena_alloc(tg_arena *a, size_t bytes);
+
+void tg_arena_reset(tg_arena *a);
+tg_arena_mark tg_arena_get_mark(const tg_arena *a);
+void tg_arena_rewind(tg_arena *a, tg_arena_mark m);
+
+#endif

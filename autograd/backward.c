@@ -1,0 +1,195 @@
+/* backward.c — reverse-mode differentiation over the tape.
+ *
+ * The tape is in forward order, so walking it from the output's node down
+ * to 0 visits every consumer of a tensor before its producer: when a node
+ * is reached, the gradient of its output is complete. Each node's rule
+ * returns the gradients of its inputs, which are summed into the inputs'
+ * `gacc`. Rules run as ordinary ops: with grad mode off they record
+ * nothing; with create_graph they are recorded like any forward op and can
+ * be differentiated again. This file knows no particular op.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "tape_internal.h"
+
+/* Gradient accumulation is the one op autograd owns: a same-shape sum
+ * whose rule passes gy to both inputs. When recording (create_graph) it is
+ * taped like any op, so accumulated gradients can be differentiated. */
+static void accumulate_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy,
+                                tg_tensor **gx) {
+  (void)tape;
+  (void)n;
+  gx[0] = gy;
+  gx[1] = gy;
+}
+
+static const tg_op op_accumulate = {"accumulate", 2, 0, accumulate_backward};
+
+static int accumulate(tg_tape *tape, tg_tensor *x, tg_tensor *g) {
+  if (!x->gacc) {
+    x->gacc = g;
+    return TG_OK;
+  }
+  tg_tensor *in[2] = {x->gacc, g};
+  tg_tensor *sum = tg_empty(tape, x->shape, x->ndim);
+  if (!sum)
+    return tape->err.status;
+  const tg_real *a = in[0]->data, *b = in[1]->data;
+  tg_real *s = sum->data;
+  int64_t n = sum->numel;
+#pragma omp parallel for simd if (n >= TG_PAR_MIN)
+  for (int64_t i = 0; i < n; i++)
+    s[i] = a[i] + b[i];
+  x->gacc = tg_op_record(tape, &op_accumulate, sum, 2, in, NULL, 0);
+  return x->gacc ? TG_OK : tape->err.status;
+}
+
+static void clear_gacc(tg_tape *tape, int64_t top) {
+  for (int64_t i = 0; i <= top; i++) {
+    tg_node *n = &tape->nodes[i];
+    n->out->gacc = NULL;
+    for (int k = 0; k < TG_MAX_INPUTS; k++)
+      if (n->in[k])
+        n->in[k]->gacc = NULL;
+  }
+}
+
+/* Seeds y->gacc and walks the tape from y's node down to 0. */
+static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
+  if (!tape || tape->err.status != TG_OK)
+    return tape ? tape->err.status : TG_ERR_NULL;
+  if (!y)
+    return tg_tape_fail(tape, TG_ERR_NULL, "%s: output is NULL", who);
+  if (!(y->flags & TG_OWNED) && (y->tape != tape || y->gen != tape->gen))
+    return tg_tape_fail(tape, TG_ERR_ARG, "%s: output %s is not from this tape's current step",
+                        who, TG_SHAPE(y));
+  if (!(y->flags & TG_REQUIRES_GRAD))
+    return tg_tape_fail(tape, TG_ERR_GRAD,
+                        "%s: output %s does not require grad (no input of it needs a "
+                        "gradient, or it was computed with grad mode off)",
+                        who, TG_SHAPE(y));
+  if (dy && !tg_shape_eq(y, dy)) {
+    char a[160], b[160];
+    return tg_tape_fail(tape, TG_ERR_SHAPE, "%s: seed gradient %s does not match output %s",
+                        who, tg_shape_str(dy->shape, dy->ndim, a, sizeof a),
+                        tg_shape_str(y->shape, y->ndim, b, sizeof b));
+  }
+  int64_t top = y->node;
+  if (top >= 0)
+    clear_gacc(tape, top);
+  y->gacc = dy ? dy : tg_full(tape, y->shape, y->ndim, 1);
+  if (!y->gacc)
+    return tape->err.status;
+
+  char phase[96];
+  for (int64_t i = top; i >= 0; i--) {
+    /* A copy: recording rules may grow (move) the node array. */
+    tg_node n = tape->nodes[i];
+    tg_tensor *gy = n.out->gacc;
+    if (!gy)
+      continue;
+    tg_tensor *gx[TG_MAX_INPUTS] = {0};
+    for (int k = 0; k < n.op->n_in; k++)
+      if ((n.op->nondiff & (1u << k)) && (n.in[k]->flags & TG_REQUIRES_GRAD))
+        return tg_tape_fail(tape, TG_ERR_GRAD,
+                            "%s: input %d of %s (op #%lld) is not differentiable, but %s "
+                            "requires grad",
+                            who, k, n.op->name, (long long)i, TG_SHAPE(n.in[k]));
+    snprintf(phase, sizeof phase, "backward of op #%lld (%s)", (long long)i, n.op->name);
+    tape->phase = phase;
+    n.op->backward(tape, &n, gy, gx);
+    tape->phase = NULL;
+    if (tape->err.status != TG_OK)
+      return tape->err.status;
+    for (int k = 0; k < n.op->n_in; k++) {
+      if (!tg_op_needs_grad(&n, k))
+        continue;
+      tg_tensor *g = gx[k];
+      if (!g || !tg_shape_eq(g, n.in[k]))
+        return tg_tape_fail(tape, TG_ERR_GRAD,
+                            "%s: the rule of %s (op #%lld) gave %s for input %d of shape %s",
+                            who, n.op->name, (long long)i, g ? TG_SHAPE(g) : "no gradient", k,
+                            TG_SHAPE(n.in[k]));
+      if (tape->anomaly && !tg_all_finite(g->data, g->numel))
+        return tg_tape_fail(tape, TG_ERR_ANOMALY,
+                            "%s: gradient of input %d of %s (op #%lld) has NaN or Inf", who, k,
+                            n.op->name, (long long)i);
+      int st = accumulate(tape, n.in[k], g);
+      if (st != TG_OK)
+        return st;
+    }
+  }
+  return TG_OK;
+}
+
+static void add_into(tg_real *restrict dst, const tg_real *restrict src, int64_t n) {
+#pragma omp parallel for simd if (n >= TG_PAR_MIN)
+  for (int64_t i = 0; i < n; i++)
+    dst[i] += src[i];
+}
+
+int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
+  int was = tape ? tape->grad_enabled : 0;
+  if (tape)
+    tape->grad_enabled = 0;
+  int st = walk(tape, y, dy, "backward");
+  if (tape)
+    tape->grad_enabled = was;
+  if (st != TG_OK)
+    return st;
+  /* Leaves: add this pass's gradient into their buffers, each once. */
+  for (int64_t i = y->node; i >= -1; i--) {
+    tg_tensor *ins[TG_MAX_INPUTS] = {0};
+    int n_in = 1;
+    if (i >= 0) {
+      memcpy(ins, tape->nodes[i].in, sizeof ins);
+      n_in = TG_MAX_INPUTS;
+    } else {
+      ins[0] = y; /* y itself may be a leaf */
+    }
+    for (int k = 0; k < n_in; k++) {
+      tg_tensor *x = ins[k];
+      if (!x || x->node >= 0 || !x->gacc || !(x->flags & TG_REQUIRES_GRAD))
+        continue;
+      if (!x->grad) {
+        x->grad = tg_zeros(tape, x->shape, x->ndim);
+        if (!x->grad)
+          return tape->err.status;
+      }
+      add_into(x->grad->data, x->gacc->data, x->numel);
+      x->gacc = NULL;
+    }
+  }
+  return TG_OK;
+}
+
+int tg_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n, tg_tensor *const *xs,
+            tg_tensor **gx, int create_graph) {
+  if (!tape || tape->err.status != TG_OK)
+    return tape ? tape->err.status : TG_ERR_NULL;
+  if (n < 0 || (n > 0 && (!xs || !gx)))
+    return tg_tape_fail(tape, TG_ERR_ARG, "grad: %d inputs with xs or gx NULL", n);
+  for (int i = 0; i < n; i++) {
+    gx[i] = NULL;
+    if (!xs[i])
+      return tg_tape_fail(tape, TG_ERR_NULL, "grad: input %d is NULL", i);
+    if (!(xs[i]->flags & TG_REQUIRES_GRAD))
+      return tg_tape_fail(tape, TG_ERR_GRAD, "grad: input %d %s does not require grad", i,
+                          TG_SHAPE(xs[i]));
+  }
+  for (int i = 0; i < n; i++)
+    xs[i]->gacc = NULL; /* an input y does not use keeps no stale gradient */
+  int was = tape->grad_enabled;
+  tape->grad_enabled = create_graph != 0;
+  int st = walk(tape, y, dy, "grad");
+  tape->grad_enabled = was;
+  if (st != TG_OK)
+    return st;
+  for (int i = 0; i < n; i++) {
+    gx[i] = xs[i]->gacc ? xs[i]->gacc : tg_zeros(tape, xs[i]->shape, xs[i]->ndim);
+    if (!gx[i])
+      return tape->err.status;
+  }
+  return TG_OK;
+}

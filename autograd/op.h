@@ -1,0 +1,83 @@
+/* op.h — how an op is written: the interface between ops/ and the tape.
+ *
+ * An op is a public function (tg_exp, tg_matmul, ...) plus one static
+ * tg_op descriptor that names it and holds its backward rule. The function
+ * checks its inputs with tg_op_begin, computes its output (tg_empty gives
+ * arena memory) and hands it to tg_op_record, which records a node when a
+ * gradient may flow and scans the output in anomaly mode.
+ *
+ * A backward rule receives the node and the gradient of its output (gy)
+ * and stores in gx[i] the gradient for each input i that needs one
+ * (tg_op_needs_grad), with the same shape as that input. Rules are written
+ * with ops, never with raw loops, so that running them while recording
+ * gives gradients of gradients. The engine sums gx into the inputs.
+ *
+ * Nothing in autograd/ knows a particular op; everything an op needs to
+ * say about itself is in its descriptor.
+ */
+#ifndef TG_OP_H
+#define TG_OP_H
+
+#include "tape.h"
+
+#define TG_MAX_INPUTS 3
+#define TG_MAX_ATTRS 12
+
+typedef struct tg_node tg_node;
+typedef struct tg_op tg_op;
+
+typedef void (*tg_backward_fn)(tg_tape *tape, const tg_node *n, tg_tensor *gy,
+                               tg_tensor **gx);
+
+struct tg_op {
+  const char *name;
+  int n_in;
+  unsigned nondiff;            /* bit i set: input i has no gradient */
+  tg_backward_fn backward;     /* NULL only for ops whose output is constant */
+};
+
+struct tg_node {
+  const tg_op *op;
+  tg_tensor *in[TG_MAX_INPUTS];
+  tg_tensor *out;
+  int64_t attr[TG_MAX_ATTRS];  /* op-specific: axes, permutation, offsets */
+};
+
+/* Elementwise and reduction kernels go parallel above this many elements
+ * (TOOLCHAIN.md: a 2-thread fork/join costs about what 10^4-10^5 simple
+ * element operations do). */
+#define TG_PAR_MIN 100000
+
+/* Shape string in a temporary buffer, for messages: TG_SHAPE(x). */
+#define TG_SHAPE(t) tg_shape_str((t)->shape, (t)->ndim, (char[160]){0}, 160)
+
+/* Returns 1 when the op may run: the tape is not in an error state, no
+ * input is NULL, and each input belongs to this tape's current step (or is
+ * owned). Otherwise fails the tape (unless it already failed) and returns 0. */
+int tg_op_begin(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *in);
+
+/* Fails the tape with "name (op #k): message", k the position the op would
+ * take on the tape. Returns NULL so ops can `return tg_op_fail(...)`. */
+tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Finishes an op: in anomaly mode scans out for NaN/Inf; when grad mode is
+ * on and a differentiable input requires grad, records a node (with n_attr
+ * attributes copied from attr) and marks out as requiring grad. Returns out,
+ * or NULL after failing the tape. */
+tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n,
+                        tg_tensor *const *in, const int64_t *attr, int n_attr);
+
+/* In a backward rule: 1 when input i of the node needs a gradient. */
+static inline int tg_op_needs_grad(const tg_node *n, int i) {
+  return n->in[i] && (n->in[i]->flags & TG_REQUIRES_GRAD) && !(n->op->nondiff & (1u << i));
+}
+
+/* A view: a new arena tensor header sharing x's data with another shape
+ * (same numel). Not recorded; the reshape op records it. */
+tg_tensor *tg_view(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim);
+
+/* 1 when every element is finite. */
+int tg_all_finite(const tg_real *x, int64_t n);
+
+#endif

@@ -1,0 +1,292 @@
+/* tape.c — the tape's life cycle, its status, its arena tensors and the
+ * recording of ops. Backward lives in backward.c; no op is known here.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tape_internal.h"
+
+tg_tape *tg_tape_new(void) {
+  tg_tape *tape = calloc(1, sizeof *tape);
+  if (!tape)
+    return NULL;
+  tg_arena_init(&tape->arena);
+  tape->grad_enabled = 1;
+  tape->training = 1;
+  tape->gen = 1;
+  tg_rng_seed(&tape->rng, 0);
+  return tape;
+}
+
+void tg_tape_free(tg_tape *tape) {
+  if (!tape)
+    return;
+  tg_arena_release(&tape->arena);
+  free(tape->nodes);
+  free(tape);
+}
+
+void tg_tape_reset(tg_tape *tape) {
+  if (!tape)
+    return;
+  tg_arena_reset(&tape->arena);
+  tape->n_nodes = 0;
+  tape->gen++;
+  tape->err.status = TG_OK;
+  tape->err.msg[0] = '\0';
+}
+
+/* ------------------------------------------------------------------------
+ * Status and modes */
+
+int tg_tape_status(const tg_tape *tape) { return tape ? tape->err.status : TG_ERR_NULL; }
+
+const char *tg_tape_error(const tg_tape *tape) {
+  return tape ? tape->err.msg : "tape is NULL";
+}
+
+int tg_tape_fail(tg_tape *tape, int status, const char *fmt, ...) {
+  if (!tape || tape->err.status != TG_OK)
+    return status;
+  tape->err.status = status;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(tape->err.msg, sizeof tape->err.msg, fmt, ap);
+  va_end(ap);
+  return status;
+}
+
+static int swap_flag(int *flag, int on) {
+  int old = *flag;
+  *flag = on != 0;
+  return old;
+}
+
+int tg_tape_set_grad(tg_tape *tape, int on) { return swap_flag(&tape->grad_enabled, on); }
+int tg_tape_grad_enabled(const tg_tape *tape) { return tape->grad_enabled; }
+int tg_tape_set_train(tg_tape *tape, int on) { return swap_flag(&tape->training, on); }
+int tg_tape_training(const tg_tape *tape) { return tape->training; }
+int tg_tape_set_anomaly(tg_tape *tape, int on) { return swap_flag(&tape->anomaly, on); }
+tg_rng *tg_tape_rng(tg_tape *tape) { return &tape->rng; }
+void tg_tape_seed(tg_tape *tape, uint64_t seed) { tg_rng_seed(&tape->rng, seed); }
+
+/* ------------------------------------------------------------------------
+ * Arena tensors: header and data in one allocation */
+
+#define HEADER_BYTES ((sizeof(tg_tensor) + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN)
+
+static tg_tensor *header_new(tg_tape *tape, const int64_t *shape, int ndim, int64_t numel,
+                             size_t data_bytes) {
+  char *p = tg_arena_alloc(&tape->arena, HEADER_BYTES + data_bytes);
+  if (!p) {
+    char buf[160];
+    tg_tape_fail(tape, TG_ERR_MEMORY, "out of memory for a tensor of shape %s",
+                 tg_shape_str(shape, ndim, buf, sizeof buf));
+    return NULL;
+  }
+  tg_tensor *t = (tg_tensor *)p;
+  memset(t, 0, sizeof *t);
+  t->data = data_bytes ? (tg_real *)(p + HEADER_BYTES) : NULL;
+  for (int i = 0; i < TG_MAX_DIMS; i++)
+    t->shape[i] = i < ndim ? shape[i] : 1;
+  t->ndim = ndim;
+  t->numel = numel;
+  t->node = -1;
+  t->gen = tape->gen;
+  t->tape = tape;
+  return t;
+}
+
+tg_tensor *tg_empty(tg_tape *tape, const int64_t *shape, int ndim) {
+  if (!tape || tape->err.status != TG_OK)
+    return NULL;
+  int64_t numel;
+  if (tg_shape_check(shape, ndim, &numel, "empty", &tape->err) != TG_OK)
+    return NULL;
+  return header_new(tape, shape, ndim, numel, (size_t)numel * sizeof(tg_real));
+}
+
+tg_tensor *tg_full(tg_tape *tape, const int64_t *shape, int ndim, tg_real v) {
+  tg_tensor *t = tg_empty(tape, shape, ndim);
+  if (t)
+    for (int64_t i = 0; i < t->numel; i++)
+      t->data[i] = v;
+  return t;
+}
+
+tg_tensor *tg_zeros(tg_tape *tape, const int64_t *shape, int ndim) {
+  tg_tensor *t = tg_empty(tape, shape, ndim);
+  if (t)
+    memset(t->data, 0, (size_t)t->numel * sizeof(tg_real));
+  return t;
+}
+
+tg_tensor *tg_scalar(tg_tape *tape, tg_real v) { return tg_full(tape, NULL, 0, v); }
+
+tg_tensor *tg_from_values(tg_tape *tape, const int64_t *shape, int ndim,
+                          const double *values) {
+  if (tape && tape->err.status == TG_OK && !values) {
+    tg_tape_fail(tape, TG_ERR_NULL, "from_values: values is NULL");
+    return NULL;
+  }
+  tg_tensor *t = tg_empty(tape, shape, ndim);
+  if (t)
+    for (int64_t i = 0; i < t->numel; i++)
+      t->data[i] = (tg_real)values[i];
+  return t;
+}
+
+tg_tensor *tg_requires_grad(tg_tape *tape, tg_tensor *t) {
+  if (!tape || tape->err.status != TG_OK || !t)
+    return NULL;
+  if (t->node >= 0) {
+    tg_tape_fail(tape, TG_ERR_GRAD,
+                 "requires_grad: tensor %s is the output of op #%d, not a leaf",
+                 TG_SHAPE(t), t->node);
+    return NULL;
+  }
+  t->flags |= TG_REQUIRES_GRAD;
+  return t;
+}
+
+tg_tensor *tg_view(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim) {
+  tg_tensor *t = header_new(tape, shape, ndim, x->numel, 0);
+  if (t) {
+    t->data = x->data;
+    t->flags = TG_VIEW;
+  }
+  return t;
+}
+
+/* ------------------------------------------------------------------------
+ * Recording */
+
+int tg_op_begin(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *in) {
+  if (!tape || tape->err.status != TG_OK)
+    return 0;
+  for (int i = 0; i < n; i++) {
+    const tg_tensor *t = in[i];
+    if (!t) {
+      tg_op_fail(tape, op, TG_ERR_NULL, "input %d is NULL", i);
+      return 0;
+    }
+    if (!(t->flags & TG_OWNED) && t->tape != tape) {
+      tg_op_fail(tape, op, TG_ERR_ARG, "input %d %s belongs to another tape", i, TG_SHAPE(t));
+      return 0;
+    }
+    if (!(t->flags & TG_OWNED) && t->gen != tape->gen) {
+      tg_op_fail(tape, op, TG_ERR_ARG,
+                 "input %d %s is from an earlier step (the tape was reset since)", i,
+                 TG_SHAPE(t));
+      return 0;
+    }
+  }
+  return 1;
+}
+
+tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, int status, const char *fmt, ...) {
+  if (!tape || tape->err.status != TG_OK)
+    return NULL;
+  char msg[TG_MSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (tape->phase)
+    tg_tape_fail(tape, status, "%s (op #%lld, in the %s): %s", op->name,
+                 (long long)tape->n_nodes, tape->phase, msg);
+  else
+    tg_tape_fail(tape, status, "%s (op #%lld): %s", op->name, (long long)tape->n_nodes, msg);
+  return NULL;
+}
+
+int tg_all_finite(const tg_real *x, int64_t n) {
+  int ok = 1;
+#pragma omp parallel for reduction(&& : ok) if (n >= TG_PAR_MIN)
+  for (int64_t i = 0; i < n; i++)
+    ok = ok && isfinite(x[i]);
+  return ok;
+}
+
+static int grow_nodes(tg_tape *tape) {
+  int64_t cap = tape->cap_nodes ? 2 * tape->cap_nodes : 1024;
+  tg_node *p = realloc(tape->nodes, (size_t)cap * sizeof *p);
+  if (!p)
+    return 0;
+  tape->nodes = p;
+  tape->cap_nodes = cap;
+  tape->node_allocs++;
+  return 1;
+}
+
+tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n,
+                        tg_tensor *const *in, const int64_t *attr, int n_attr) {
+  if (!out)
+    return NULL;
+  if (tape->anomaly && !tg_all_finite(out->data, out->numel))
+    return tg_op_fail(tape, op, TG_ERR_ANOMALY, "output %s has NaN or Inf", TG_SHAPE(out));
+  if (!tape->grad_enabled)
+    return out;
+  int needs = 0;
+  for (int i = 0; i < n; i++)
+    needs |= (in[i]->flags & TG_REQUIRES_GRAD) != 0;
+  if (!needs || !op->backward)
+    return out;
+  if (tape->n_nodes == tape->cap_nodes && !grow_nodes(tape))
+    return tg_op_fail(tape, op, TG_ERR_MEMORY, "out of memory for the tape");
+  tg_node *node = &tape->nodes[tape->n_nodes];
+  node->op = op;
+  for (int i = 0; i < TG_MAX_INPUTS; i++)
+    node->in[i] = i < n ? in[i] : NULL;
+  node->out = out;
+  for (int i = 0; i < n_attr; i++)
+    node->attr[i] = attr[i];
+  out->node = (int32_t)tape->n_nodes++;
+  out->flags |= TG_REQUIRES_GRAD;
+  return out;
+}
+
+/* ------------------------------------------------------------------------
+ * Inspection */
+
+tg_tape_stats tg_tape_get_stats(const tg_tape *tape) {
+  return (tg_tape_stats){tape->n_nodes, tape->arena.in_use, tape->arena.peak,
+                         tape->arena.capacity, tape->arena.sys_allocs + tape->node_allocs};
+}
+
+tg_tape_mark tg_tape_get_mark(const tg_tape *tape) {
+  return (tg_tape_mark){tape->n_nodes, tg_arena_get_mark(&tape->arena)};
+}
+
+void tg_tape_rewind(tg_tape *tape, tg_tape_mark m) {
+  tape->n_nodes = m.nodes;
+  tg_arena_rewind(&tape->arena, m.arena);
+}
+
+static void dot_tensor(FILE *f, const tg_tensor *t) {
+  fprintf(f, "  t%p [shape=box,label=\"%s\\n%s\"];\n", (const void *)t,
+          t->name ? t->name : (t->flags & TG_REQUIRES_GRAD ? "leaf" : "const"), TG_SHAPE(t));
+}
+
+int tg_tape_write_dot(const tg_tape *tape, FILE *f) {
+  fprintf(f, "digraph tape {\n  rankdir=LR;\n  node [fontname=\"monospace\"];\n");
+  for (int64_t i = 0; i < tape->n_nodes; i++) {
+    const tg_node *n = &tape->nodes[i];
+    fprintf(f, "  n%lld [label=\"#%lld %s\\n%s\"];\n", (long long)i, (long long)i, n->op->name,
+            TG_SHAPE(n->out));
+    for (int k = 0; k < n->op->n_in; k++) {
+      const tg_tensor *t = n->in[k];
+      if (t->node >= 0) {
+        fprintf(f, "  n%d -> n%lld [label=\"%d\"];\n", t->node, (long long)i, k);
+      } else {
+        dot_tensor(f, t);
+        fprintf(f, "  t%p -> n%lld [label=\"%d\"%s];\n", (const void *)t, (long long)i, k,
+                n->op->nondiff & (1u << k) ? ",style=dashed" : "");
+      }
+    }
+  }
+  fprintf(f, "}\n");
+  return ferror(f) ? TG_ERR_IO : TG_OK;
+}

@@ -1,0 +1,25 @@
+/* tape_internal.h — the tape's fields, shared by the autograd/ files only.
+ * Nothing outside autograd/ includes this: ops go through op.h.
+ */
+#ifndef TG_TAPE_INTERNAL_H
+#define TG_TAPE_INTERNAL_H
+
+#include "op.h"
+
+struct tg_tape {
+  tg_arena arena;
+  tg_node *nodes;         /* recorded ops, in forward order */
+  int64_t n_nodes;
+  int64_t cap_nodes;
+  uint64_t node_allocs;   /* system allocations for the node array */
+  uint32_t gen;           /* bumped at every reset: stale tensors are caught */
+  int grad_enabled;
+  int training;
+  int anomaly;
+  const char *phase;      /* "forward" or "backward of op #k (name)" */
+  int64_t phase_node;
+  tg_error err;
+  tg_rng rng;
+};
+
+#endif

@@ -1,0 +1,120 @@
+/* ops.h — the primitive ops: the closed set every layer is built from.
+ *
+ * Every op takes the tape first, returns an arena tensor (valid until the
+ * next tg_tape_reset; never freed by the caller), and on bad input returns
+ * NULL with the tape in an error state whose message names the op, its tape
+ * position and the shapes. Given a NULL input, or a tape already in an
+ * error state, an op returns NULL at once. Inputs may be arena tensors of
+ * this tape's current step or owned tensors (parameters).
+ *
+ * Each op's backward rule sits next to its forward kernel in the op's
+ * family file (ops/unary.c, ops/binary.c, ...), written with these same
+ * ops. Where an input has no gradient the op says so here.
+ */
+#ifndef TG_OPS_H
+#define TG_OPS_H
+
+#include "tape.h"
+
+/* ---------------------------------------------------------------------
+ * Elementwise unary (ops/unary.c): y has x's shape.
+ *   neg  -x             exp   e^x          log  ln x (x > 0)
+ *   sqrt √x (x > 0)     tanh  tanh x       abs  |x| (gradient sign(x), 0 at 0)
+ */
+tg_tensor *tg_neg(tg_tape *tape, tg_tensor *x);
+tg_tensor *tg_exp(tg_tape *tape, tg_tensor *x);
+tg_tensor *tg_log(tg_tape *tape, tg_tensor *x);
+tg_tensor *tg_sqrt(tg_tape *tape, tg_tensor *x);
+tg_tensor *tg_tanh(tg_tape *tape, tg_tensor *x);
+tg_tensor *tg_abs(tg_tape *tape, tg_tensor *x);
+
+/* ---------------------------------------------------------------------
+ * Broadcasting binary (ops/binary.c). Shapes broadcast by NumPy's rules
+ * (align trailing dimensions; a dimension of 1 stretches); the gradient of
+ * a broadcast input is summed back to its shape.
+ *   add a+b   sub a-b   mul a*b   div a/b
+ *   pow a^b   (a > 0 wherever b's gradient is needed; d/db = a^b ln a)
+ *   maximum max(a, b) (ties send the gradient to a)
+ */
+tg_tensor *tg_add(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_sub(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_mul(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_div(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_pow(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_maximum(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+
+/* where(cond, a, b): a where cond != 0, else b; the three broadcast.
+ * cond is not differentiable: if it requires grad, backward fails. */
+tg_tensor *tg_where(tg_tape *tape, tg_tensor *cond, tg_tensor *a, tg_tensor *b);
+
+/* Comparisons: broadcasting masks of 1 and 0 that are constants (never
+ * recorded, no gradient through them). */
+tg_tensor *tg_gt(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_ge(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_lt(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_le(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_eq(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+
+/* Conveniences composed of the above with a scalar operand. */
+tg_tensor *tg_add_scalar(tg_tape *tape, tg_tensor *x, tg_real s);
+tg_tensor *tg_mul_scalar(tg_tape *tape, tg_tensor *x, tg_real s);
+tg_tensor *tg_pow_scalar(tg_tape *tape, tg_tensor *x, tg_real p); /* x^p */
+
+/* Broadcast result shape of a and b into shape/ndim; TG_OK or
+ * TG_ERR_SHAPE (message names `what` and both shapes). */
+int tg_broadcast_shape(tg_tape *tape, const char *what, const tg_tensor *a,
+                       const tg_tensor *b, int64_t *shape, int *ndim);
+
+/* ---------------------------------------------------------------------
+ * Reductions (ops/reduce.c) over a set of axes: axes[0..naxes-1], each in
+ * [-ndim, ndim) (negative counts from the end), no repeats; naxes == 0
+ * reduces over every axis. keepdims keeps reduced axes as size 1;
+ * otherwise they are dropped (all of them: a scalar).
+ *   sum, mean; max (the gradient goes to the first maximum in row-major
+ *   order within each reduced group, like NumPy's argmax).
+ */
+tg_tensor *tg_sum(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims);
+tg_tensor *tg_mean(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims);
+tg_tensor *tg_max(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims);
+
+/* Constant one-hot mask of x's shape: 1 at the first maximum of each
+ * group reduced over axes, 0 elsewhere (max's backward uses it). */
+tg_tensor *tg_max_mask(tg_tape *tape, tg_tensor *x, const int *axes, int naxes);
+
+/* Constant indices (as tg_real) of the first maximum along one axis; the
+ * axis is dropped from the shape. */
+tg_tensor *tg_argmax(tg_tape *tape, tg_tensor *x, int axis);
+
+/* Sums g down to shape (the adjoint of broadcast_to): the gradient rule of
+ * every broadcasting op. shape must broadcast to g's shape. */
+tg_tensor *tg_sum_to(tg_tape *tape, tg_tensor *g, const int64_t *shape, int ndim);
+
+/* ---------------------------------------------------------------------
+ * Movement (ops/movement.c)
+ *   reshape: a view (no copy) with the same number of elements; one
+ *            dimension may be -1 and is inferred.
+ *   permute: y.shape[i] = x.shape[perm[i]]; copies.
+ *   transpose: swaps the last two axes (ndim >= 2); copies.
+ *   broadcast_to: NumPy broadcast of x to shape.
+ *   slice: y = x[start[i]:stop[i]] on every axis (step 1); start/stop NULL
+ *          mean 0/shape; negative values count from the end.
+ *   pad: zeros before[i] and after[i] around axis i (>= 0); the adjoint of
+ *        slice.
+ *   detach: the same values as a constant: no gradient flows back.
+ */
+tg_tensor *tg_reshape(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim);
+tg_tensor *tg_permute(tg_tape *tape, tg_tensor *x, const int *perm);
+tg_tensor *tg_transpose(tg_tape *tape, tg_tensor *x);
+tg_tensor *tg_broadcast_to(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim);
+tg_tensor *tg_slice(tg_tape *tape, tg_tensor *x, const int64_t *start, const int64_t *stop);
+tg_tensor *tg_pad(tg_tape *tape, tg_tensor *x, const int64_t *before, const int64_t *after);
+tg_tensor *tg_detach(tg_tape *tape, tg_tensor *x);
+
+/* ---------------------------------------------------------------------
+ * Matrix product (ops/matmul.c), through libxsmm (OpenBLAS behind it).
+ * a: (M, K), b: (K, N) -> (M, N). With trans_a, a is (K, M) and op(a) =
+ * aᵀ; with trans_b, b is (N, K). Transposes are GEMM flags, not copies. */
+tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b);
+
+#endif

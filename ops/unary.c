@@ -1,0 +1,91 @@
+/* unary.c — elementwise unary ops: y = f(x), same shape.
+ *
+ * Each op is one section: its kernel (a plain loop the compiler
+ * vectorises, parallel above TG_PAR_MIN), its descriptor and its backward
+ * rule written with ops. Rules reuse the saved output where that is
+ * cheaper (exp, sqrt, tanh). Adding an op: one section here, its
+ * declaration in ops.h, its tests in tests/test_unary.c.
+ */
+#include <math.h>
+
+#include "op.h"
+#include "ops.h"
+
+#ifdef TG_DOUBLE
+#define F(name) name
+#else
+#define F(name) name##f
+#endif
+
+/* Defines the forward of op `name` computing y[i] = EXPR(x[i]). */
+#define UNARY_FORWARD(name, EXPR)                                          \
+  tg_tensor *tg_##name(tg_tape *tape, tg_tensor *x) {                      \
+    if (!tg_op_begin(tape, &op_##name, 1, &x))                             \
+      return NULL;                                                         \
+    tg_tensor *y = tg_empty(tape, x->shape, x->ndim);                      \
+    if (!y)                                                                \
+      return NULL;                                                         \
+    const tg_real *restrict xd = x->data;                                  \
+    tg_real *restrict yd = y->data;                                        \
+    int64_t n = x->numel;                                                  \
+    _Pragma("omp parallel for simd if (n >= TG_PAR_MIN)")                  \
+    for (int64_t i = 0; i < n; i++) {                                      \
+      tg_real v = xd[i];                                                   \
+      yd[i] = (EXPR);                                                      \
+    }                                                                      \
+    return tg_op_record(tape, &op_##name, y, 1, &x, NULL, 0);              \
+  }
+
+/* ------------------------------------------------------------------------
+ * neg: dx = -dy */
+static void neg_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  (void)n;
+  gx[0] = tg_neg(tape, gy);
+}
+static const tg_op op_neg = {"neg", 1, 0, neg_backward};
+UNARY_FORWARD(neg, -v)
+
+/* ------------------------------------------------------------------------
+ * exp: dx = dy * y */
+static void exp_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  gx[0] = tg_mul(tape, gy, n->out);
+}
+static const tg_op op_exp = {"exp", 1, 0, exp_backward};
+UNARY_FORWARD(exp, F(exp)(v))
+
+/* ------------------------------------------------------------------------
+ * log: dx = dy / x (log of x <= 0 gives -inf or NaN, as in C; anomaly
+ * mode reports it) */
+static void log_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  gx[0] = tg_div(tape, gy, n->in[0]);
+}
+static const tg_op op_log = {"log", 1, 0, log_backward};
+UNARY_FORWARD(log, F(log)(v))
+
+/* ------------------------------------------------------------------------
+ * sqrt: dx = dy / (2 y) */
+static void sqrt_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  gx[0] = tg_div(tape, gy, tg_mul_scalar(tape, n->out, 2));
+}
+static const tg_op op_sqrt = {"sqrt", 1, 0, sqrt_backward};
+UNARY_FORWARD(sqrt, F(sqrt)(v))
+
+/* ------------------------------------------------------------------------
+ * tanh: dx = dy * (1 - y²) */
+static void tanh_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *y = n->out;
+  gx[0] = tg_mul(tape, gy, tg_add_scalar(tape, tg_neg(tape, tg_mul(tape, y, y)), 1));
+}
+static const tg_op op_tanh = {"tanh", 1, 0, tanh_backward};
+UNARY_FORWARD(tanh, F(tanh)(v))
+
+/* ------------------------------------------------------------------------
+ * abs: dx = dy * sign(x), with sign(0) = 0 (a subgradient) */
+static void abs_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *x = n->in[0];
+  tg_tensor *zero = tg_scalar(tape, 0);
+  tg_tensor *sign = tg_sub(tape, tg_gt(tape, x, zero), tg_lt(tape, x, zero));
+  gx[0] = tg_mul(tape, gy, sign);
+}
+static const tg_op op_abs = {"abs", 1, 0, abs_backward};
+UNARY_FORWARD(abs, F(fabs)(v))

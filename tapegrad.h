@@ -1,0 +1,29 @@
+/* tapegrad.h — the whole public API in one include.
+ *
+ * A tape records every op of the forward pass; backward walks it in
+ * reverse. The smallest complete program:
+ *
+ *   #include <tapegrad.h>
+ *   tg_tape *tape = tg_tape_new();
+ *   tg_tensor *x = tg_tensor_new((int64_t[]){1}, 1, 1, "x", NULL);
+ *   x->data[0] = 3;
+ *   tg_tensor *y = tg_mul(tape, x, tg_mul(tape, x, x));   // y = x^3
+ *   tg_backward(tape, y, NULL);                            // x->grad = 27
+ *   printf("%g\n", tg_at(x->grad, 0));
+ *   tg_tape_free(tape);
+ *   tg_tensor_free(x);
+ *
+ * tensor.h: shapes, owned tensors.   tape.h: the tape, modes, backward.
+ * ops.h: the primitive ops.          gradcheck.h: numerical gradient checks.
+ * op.h: for writing new ops.
+ */
+#ifndef TAPEGRAD_H
+#define TAPEGRAD_H
+
+#include "tensor.h"
+#include "tape.h"
+#include "ops.h"
+#include "gradcheck.h"
+#include "op.h"
+
+#endif
