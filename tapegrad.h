@@ -20,10 +20,10 @@
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
 
-#include "tensor.h"
-#include "tape.h"
-#include "ops.h"
 #include "gradcheck.h"
 #include "op.h"
+#include "ops.h"
+#include "tape.h"
+#include "tensor.h"
 
 #endif

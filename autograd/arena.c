@@ -18,7 +18,7 @@ struct tg_arena_block {
   size_t used;
 };
 
-#define HEADER (((sizeof(tg_arena_block) + TG_ALIGN - 1) / TG_ALIGN) * TG_ALIGN)
+#define HEADER    (((sizeof(tg_arena_block) + TG_ALIGN - 1) / TG_ALIGN) * TG_ALIGN)
 #define MIN_BLOCK ((size_t)1 << 16)
 
 static char *block_base(tg_arena_block *b) { return (char *)b + HEADER; }

@@ -16,11 +16,11 @@
 typedef struct tg_arena_block tg_arena_block;
 
 typedef struct tg_arena {
-  tg_arena_block *head;   /* current block; older ones follow ->prev */
-  size_t in_use;          /* bytes handed out since the last reset */
-  size_t peak;            /* largest in_use ever seen */
-  size_t capacity;        /* bytes in all blocks */
-  uint64_t sys_allocs;    /* system allocations made so far */
+  tg_arena_block *head; /* current block; older ones follow ->prev */
+  size_t in_use;        /* bytes handed out since the last reset */
+  size_t peak;          /* largest in_use ever seen */
+  size_t capacity;      /* bytes in all blocks */
+  uint64_t sys_allocs;  /* system allocations made so far */
 } tg_arena;
 
 /* A mark remembers the arena's position so tg_arena_rewind can release

@@ -16,8 +16,7 @@
 /* Gradient accumulation is the one op autograd owns: a same-shape sum
  * whose rule passes gy to both inputs. When recording (create_graph) it is
  * taped like any op, so accumulated gradients can be differentiated. */
-static void accumulate_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy,
-                                tg_tensor **gx) {
+static void accumulate_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   (void)tape;
   (void)n;
   gx[0] = gy;
@@ -62,8 +61,8 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
   if (!y)
     return tg_tape_fail(tape, TG_ERR_NULL, "%s: output is NULL", who);
   if (!(y->flags & TG_OWNED) && (y->tape != tape || y->gen != tape->gen))
-    return tg_tape_fail(tape, TG_ERR_ARG, "%s: output %s is not from this tape's current step",
-                        who, TG_SHAPE(y));
+    return tg_tape_fail(tape, TG_ERR_ARG, "%s: output %s is not from this tape's current step", who,
+                        TG_SHAPE(y));
   if (!(y->flags & TG_REQUIRES_GRAD))
     return tg_tape_fail(tape, TG_ERR_GRAD,
                         "%s: output %s does not require grad (no input of it needs a "
@@ -71,8 +70,8 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
                         who, TG_SHAPE(y));
   if (dy && !tg_shape_eq(y, dy)) {
     char a[160], b[160];
-    return tg_tape_fail(tape, TG_ERR_SHAPE, "%s: seed gradient %s does not match output %s",
-                        who, tg_shape_str(dy->shape, dy->ndim, a, sizeof a),
+    return tg_tape_fail(tape, TG_ERR_SHAPE, "%s: seed gradient %s does not match output %s", who,
+                        tg_shape_str(dy->shape, dy->ndim, a, sizeof a),
                         tg_shape_str(y->shape, y->ndim, b, sizeof b));
   }
   int64_t top = y->node;
@@ -107,10 +106,9 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
         continue;
       tg_tensor *g = gx[k];
       if (!g || !tg_shape_eq(g, n.in[k]))
-        return tg_tape_fail(tape, TG_ERR_GRAD,
-                            "%s: the rule of %s (op #%lld) gave %s for input %d of shape %s",
-                            who, n.op->name, (long long)i, g ? TG_SHAPE(g) : "no gradient", k,
-                            TG_SHAPE(n.in[k]));
+        return tg_tape_fail(
+            tape, TG_ERR_GRAD, "%s: the rule of %s (op #%lld) gave %s for input %d of shape %s",
+            who, n.op->name, (long long)i, g ? TG_SHAPE(g) : "no gradient", k, TG_SHAPE(n.in[k]));
       if (tape->anomaly && !tg_all_finite(g->data, g->numel))
         return tg_tape_fail(tape, TG_ERR_ANOMALY,
                             "%s: gradient of input %d of %s (op #%lld) has NaN or Inf", who, k,
@@ -164,8 +162,8 @@ int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
   return TG_OK;
 }
 
-int tg_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n, tg_tensor *const *xs,
-            tg_tensor **gx, int create_graph) {
+int tg_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n, tg_tensor *const *xs, tg_tensor **gx,
+            int create_graph) {
   if (!tape || tape->err.status != TG_OK)
     return tape ? tape->err.status : TG_ERR_NULL;
   if (n < 0 || (n > 0 && (!xs || !gx)))

@@ -48,9 +48,8 @@ static void note(tg_gradcheck_report *r, double a, double n, int64_t idx, double
   }
 }
 
-int tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n,
-                 tg_tensor *const *inputs, const tg_gradcheck_opts *opts,
-                 tg_gradcheck_report *reports) {
+int tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n, tg_tensor *const *inputs,
+                 const tg_gradcheck_opts *opts, tg_gradcheck_report *reports) {
   if (!tape || tg_tape_status(tape) != TG_OK)
     return tape ? tg_tape_status(tape) : TG_ERR_NULL;
   if (!fn || n < 1 || !inputs || !reports)

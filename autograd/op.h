@@ -21,26 +21,25 @@
 #include "tape.h"
 
 #define TG_MAX_INPUTS 3
-#define TG_MAX_ATTRS 12
+#define TG_MAX_ATTRS  12
 
 typedef struct tg_node tg_node;
 typedef struct tg_op tg_op;
 
-typedef void (*tg_backward_fn)(tg_tape *tape, const tg_node *n, tg_tensor *gy,
-                               tg_tensor **gx);
+typedef void (*tg_backward_fn)(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
 
 struct tg_op {
   const char *name;
   int n_in;
-  unsigned nondiff;            /* bit i set: input i has no gradient */
-  tg_backward_fn backward;     /* NULL only for ops whose output is constant */
+  unsigned nondiff;        /* bit i set: input i has no gradient */
+  tg_backward_fn backward; /* NULL only for ops whose output is constant */
 };
 
 struct tg_node {
   const tg_op *op;
   tg_tensor *in[TG_MAX_INPUTS];
   tg_tensor *out;
-  int64_t attr[TG_MAX_ATTRS];  /* op-specific: axes, permutation, offsets */
+  int64_t attr[TG_MAX_ATTRS]; /* op-specific: axes, permutation, offsets */
 };
 
 /* Elementwise and reduction kernels go parallel above this many elements
@@ -65,8 +64,8 @@ tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, int status, const char *fm
  * on and a differentiable input requires grad, records a node (with n_attr
  * attributes copied from attr) and marks out as requiring grad. Returns out,
  * or NULL after failing the tape. */
-tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n,
-                        tg_tensor *const *in, const int64_t *attr, int n_attr);
+tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, tg_tensor *const *in,
+                        const int64_t *attr, int n_attr);
 
 /* In a backward rule: 1 when input i of the node needs a gradient. */
 static inline int tg_op_needs_grad(const tg_node *n, int i) {

@@ -10,7 +10,7 @@
 
 typedef struct tg_rng {
   uint64_t s[4];
-  double spare;     /* second normal deviate of the last Box-Muller pair */
+  double spare; /* second normal deviate of the last Box-Muller pair */
   int has_spare;
 } tg_rng;
 

@@ -43,9 +43,7 @@ void tg_tape_reset(tg_tape *tape) {
 
 int tg_tape_status(const tg_tape *tape) { return tape ? tape->err.status : TG_ERR_NULL; }
 
-const char *tg_tape_error(const tg_tape *tape) {
-  return tape ? tape->err.msg : "tape is NULL";
-}
+const char *tg_tape_error(const tg_tape *tape) { return tape ? tape->err.msg : "tape is NULL"; }
 
 int tg_tape_fail(tg_tape *tape, int status, const char *fmt, ...) {
   if (!tape || tape->err.status != TG_OK)
@@ -125,8 +123,7 @@ tg_tensor *tg_zeros(tg_tape *tape, const int64_t *shape, int ndim) {
 
 tg_tensor *tg_scalar(tg_tape *tape, tg_real v) { return tg_full(tape, NULL, 0, v); }
 
-tg_tensor *tg_from_values(tg_tape *tape, const int64_t *shape, int ndim,
-                          const double *values) {
+tg_tensor *tg_from_values(tg_tape *tape, const int64_t *shape, int ndim, const double *values) {
   if (tape && tape->err.status == TG_OK && !values) {
     tg_tape_fail(tape, TG_ERR_NULL, "from_values: values is NULL");
     return NULL;
@@ -142,8 +139,7 @@ tg_tensor *tg_requires_grad(tg_tape *tape, tg_tensor *t) {
   if (!tape || tape->err.status != TG_OK || !t)
     return NULL;
   if (t->node >= 0) {
-    tg_tape_fail(tape, TG_ERR_GRAD,
-                 "requires_grad: tensor %s is the output of op #%d, not a leaf",
+    tg_tape_fail(tape, TG_ERR_GRAD, "requires_grad: tensor %s is the output of op #%d, not a leaf",
                  TG_SHAPE(t), t->node);
     return NULL;
   }
@@ -178,8 +174,7 @@ int tg_op_begin(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *in) {
     }
     if (!(t->flags & TG_OWNED) && t->gen != tape->gen) {
       tg_op_fail(tape, op, TG_ERR_ARG,
-                 "input %d %s is from an earlier step (the tape was reset since)", i,
-                 TG_SHAPE(t));
+                 "input %d %s is from an earlier step (the tape was reset since)", i, TG_SHAPE(t));
       return 0;
     }
   }
@@ -195,8 +190,8 @@ tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, int status, const char *fm
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   if (tape->phase)
-    tg_tape_fail(tape, status, "%s (op #%lld, in the %s): %s", op->name,
-                 (long long)tape->n_nodes, tape->phase, msg);
+    tg_tape_fail(tape, status, "%s (op #%lld, in the %s): %s", op->name, (long long)tape->n_nodes,
+                 tape->phase, msg);
   else
     tg_tape_fail(tape, status, "%s (op #%lld): %s", op->name, (long long)tape->n_nodes, msg);
   return NULL;
@@ -221,8 +216,8 @@ static int grow_nodes(tg_tape *tape) {
   return 1;
 }
 
-tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n,
-                        tg_tensor *const *in, const int64_t *attr, int n_attr) {
+tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, tg_tensor *const *in,
+                        const int64_t *attr, int n_attr) {
   if (!out)
     return NULL;
   if (tape->anomaly && !tg_all_finite(out->data, out->numel))
@@ -252,8 +247,8 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n,
  * Inspection */
 
 tg_tape_stats tg_tape_get_stats(const tg_tape *tape) {
-  return (tg_tape_stats){tape->n_nodes, tape->arena.in_use, tape->arena.peak,
-                         tape->arena.capacity, tape->arena.sys_allocs + tape->node_allocs};
+  return (tg_tape_stats){tape->n_nodes, tape->arena.in_use, tape->arena.peak, tape->arena.capacity,
+                         tape->arena.sys_allocs + tape->node_allocs};
 }
 
 tg_tape_mark tg_tape_get_mark(const tg_tape *tape) {

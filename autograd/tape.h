@@ -39,8 +39,8 @@ void tg_tape_reset(tg_tape *tape);
 /* ---------------------------------------------------------------------
  * Status */
 
-int tg_tape_status(const tg_tape *tape);          /* TG_OK or a tg_status */
-const char *tg_tape_error(const tg_tape *tape);   /* "" when TG_OK */
+int tg_tape_status(const tg_tape *tape);        /* TG_OK or a tg_status */
+const char *tg_tape_error(const tg_tape *tape); /* "" when TG_OK */
 /* Puts the tape in an error state unless it already is in one; returns
  * status. Messages are prefixed with nothing: name the op yourself. */
 int tg_tape_fail(tg_tape *tape, int status, const char *fmt, ...)
@@ -74,8 +74,7 @@ tg_tensor *tg_full(tg_tape *tape, const int64_t *shape, int ndim, tg_real v);
 tg_tensor *tg_scalar(tg_tape *tape, tg_real v);
 /* Copies numel values from `values` (doubles, so tests read the same in
  * both builds). */
-tg_tensor *tg_from_values(tg_tape *tape, const int64_t *shape, int ndim,
-                          const double *values);
+tg_tensor *tg_from_values(tg_tape *tape, const int64_t *shape, int ndim, const double *values);
 /* Marks an arena leaf as needing a gradient (backward fills t->grad).
  * Returns t; NULL stays NULL. Fails for non-leaves. */
 tg_tensor *tg_requires_grad(tg_tape *tape, tg_tensor *t);
@@ -96,18 +95,18 @@ int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy);
  * tensor y does not depend on gets zeros. With create_graph the backward
  * ops are recorded, so gx can be differentiated again (second
  * derivatives, double backprop). Returns TG_OK or the error status. */
-int tg_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n,
-            tg_tensor *const *xs, tg_tensor **gx, int create_graph);
+int tg_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n, tg_tensor *const *xs, tg_tensor **gx,
+            int create_graph);
 
 /* ---------------------------------------------------------------------
  * Inspection */
 
 typedef struct tg_tape_stats {
-  int64_t nodes;          /* ops recorded since the last reset */
-  size_t arena_in_use;    /* bytes */
-  size_t arena_peak;      /* bytes, over the tape's life */
-  size_t arena_capacity;  /* bytes held from the system */
-  uint64_t sys_allocs;    /* system allocations by the arena and the tape */
+  int64_t nodes;         /* ops recorded since the last reset */
+  size_t arena_in_use;   /* bytes */
+  size_t arena_peak;     /* bytes, over the tape's life */
+  size_t arena_capacity; /* bytes held from the system */
+  uint64_t sys_allocs;   /* system allocations by the arena and the tape */
 } tg_tape_stats;
 tg_tape_stats tg_tape_get_stats(const tg_tape *tape);
 

@@ -8,15 +8,15 @@
 
 struct tg_tape {
   tg_arena arena;
-  tg_node *nodes;         /* recorded ops, in forward order */
+  tg_node *nodes; /* recorded ops, in forward order */
   int64_t n_nodes;
   int64_t cap_nodes;
-  uint64_t node_allocs;   /* system allocations for the node array */
-  uint32_t gen;           /* bumped at every reset: stale tensors are caught */
+  uint64_t node_allocs; /* system allocations for the node array */
+  uint32_t gen;         /* bumped at every reset: stale tensors are caught */
   int grad_enabled;
   int training;
   int anomaly;
-  const char *phase;      /* "forward" or "backward of op #k (name)" */
+  const char *phase; /* "forward" or "backward of op #k (name)" */
   int64_t phase_node;
   tg_error err;
   tg_rng rng;

@@ -40,8 +40,8 @@ char *tg_shape_str(const int64_t *shape, int ndim, char *buf, size_t n) {
 int tg_shape_check(const int64_t *shape, int ndim, int64_t *numel, const char *what,
                    tg_error *err) {
   if (ndim < 0 || ndim > TG_MAX_DIMS)
-    return tg_error_set(err, TG_ERR_SHAPE, "%s: %d dimensions (at most %d are supported)",
-                        what, ndim, TG_MAX_DIMS);
+    return tg_error_set(err, TG_ERR_SHAPE, "%s: %d dimensions (at most %d are supported)", what,
+                        ndim, TG_MAX_DIMS);
   if (ndim > 0 && !shape)
     return tg_error_set(err, TG_ERR_NULL, "%s: shape is NULL", what);
   int64_t n = 1;
@@ -51,8 +51,7 @@ int tg_shape_check(const int64_t *shape, int ndim, int64_t *numel, const char *w
       return tg_error_set(err, TG_ERR_SHAPE,
                           "%s: dimension %d of %s is %lld (every dimension must be >= 1; "
                           "empty tensors are not supported)",
-                          what, i, tg_shape_str(shape, ndim, buf, sizeof buf),
-                          (long long)shape[i]);
+                          what, i, tg_shape_str(shape, ndim, buf, sizeof buf), (long long)shape[i]);
     if (n > INT64_MAX / shape[i] || n * shape[i] > INT64_MAX / (int64_t)sizeof(tg_real))
       return tg_error_set(err, TG_ERR_SHAPE, "%s: shape %s has too many elements", what,
                           tg_shape_str(shape, ndim, buf, sizeof buf));

@@ -28,7 +28,7 @@ typedef float tg_real;
 #endif
 
 #define TG_MAX_DIMS 6
-#define TG_ALIGN 64
+#define TG_ALIGN    64
 
 /* Every struct of the library is typedef'd to its own name, `tg_` prefixed. */
 typedef struct tg_tape tg_tape;
@@ -37,14 +37,14 @@ typedef struct tg_tensor tg_tensor;
 /* An error: a status (0 = success) and a message that says what was wrong. */
 enum tg_status {
   TG_OK = 0,
-  TG_ERR_SHAPE,       /* shapes or axes that do not fit the op */
-  TG_ERR_ARG,         /* any other invalid argument */
-  TG_ERR_NULL,        /* a NULL input */
-  TG_ERR_MEMORY,      /* the system refused memory */
-  TG_ERR_ANOMALY,     /* NaN or Inf seen in anomaly mode */
-  TG_ERR_GRAD,        /* a gradient that cannot be taken */
-  TG_ERR_IO,          /* a file could not be read or written */
-  TG_ERR_FORMAT,      /* a file's contents are not what they claim */
+  TG_ERR_SHAPE,   /* shapes or axes that do not fit the op */
+  TG_ERR_ARG,     /* any other invalid argument */
+  TG_ERR_NULL,    /* a NULL input */
+  TG_ERR_MEMORY,  /* the system refused memory */
+  TG_ERR_ANOMALY, /* NaN or Inf seen in anomaly mode */
+  TG_ERR_GRAD,    /* a gradient that cannot be taken */
+  TG_ERR_IO,      /* a file could not be read or written */
+  TG_ERR_FORMAT,  /* a file's contents are not what they claim */
 };
 
 #define TG_MSG_MAX 512
@@ -65,17 +65,17 @@ enum tg_tensor_flags {
 };
 
 struct tg_tensor {
-  tg_real *data;                /* numel elements, TG_ALIGN-aligned */
-  int64_t shape[TG_MAX_DIMS];   /* shape[0..ndim-1]; the rest are 1 */
-  int64_t numel;                /* product of the shape; 1 for a scalar */
-  int ndim;                     /* 0 (scalar) .. TG_MAX_DIMS */
-  unsigned flags;               /* enum tg_tensor_flags */
-  int32_t node;                 /* producing node on the tape; -1 for a leaf */
-  uint32_t gen;                 /* the tape generation it belongs to */
-  tg_tape *tape;                /* the owning tape; NULL when TG_OWNED */
-  tg_tensor *grad;              /* leaves: accumulated gradient, same shape */
-  tg_tensor *gacc;              /* engine's: gradient during one backward */
-  const char *name;             /* optional, for messages and checkpoints */
+  tg_real *data;              /* numel elements, TG_ALIGN-aligned */
+  int64_t shape[TG_MAX_DIMS]; /* shape[0..ndim-1]; the rest are 1 */
+  int64_t numel;              /* product of the shape; 1 for a scalar */
+  int ndim;                   /* 0 (scalar) .. TG_MAX_DIMS */
+  unsigned flags;             /* enum tg_tensor_flags */
+  int32_t node;               /* producing node on the tape; -1 for a leaf */
+  uint32_t gen;               /* the tape generation it belongs to */
+  tg_tape *tape;              /* the owning tape; NULL when TG_OWNED */
+  tg_tensor *grad;            /* leaves: accumulated gradient, same shape */
+  tg_tensor *gacc;            /* engine's: gradient during one backward */
+  const char *name;           /* optional, for messages and checkpoints */
 };
 
 /* ---------------------------------------------------------------------
@@ -84,8 +84,7 @@ struct tg_tensor {
 /* Checks ndim in [0, TG_MAX_DIMS], every dim >= 1 and a product that fits
  * in int64. On success stores the product in *numel and returns TG_OK;
  * otherwise fills err with a message prefixed by `what`. */
-int tg_shape_check(const int64_t *shape, int ndim, int64_t *numel,
-                   const char *what, tg_error *err);
+int tg_shape_check(const int64_t *shape, int ndim, int64_t *numel, const char *what, tg_error *err);
 
 /* Writes "(2, 3, 4)" into buf (always NUL-terminated); returns buf. */
 char *tg_shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
@@ -102,8 +101,8 @@ void tg_strides(const int64_t *shape, int ndim, int64_t *strides);
 /* A zero-filled owned tensor. With requires_grad, a zeroed gradient buffer
  * of the same shape is allocated too (t->grad). Returns NULL and fills err
  * on an invalid shape or when memory runs out. `name` is copied. */
-tg_tensor *tg_tensor_new(const int64_t *shape, int ndim, int requires_grad,
-                         const char *name, tg_error *err);
+tg_tensor *tg_tensor_new(const int64_t *shape, int ndim, int requires_grad, const char *name,
+                         tg_error *err);
 
 /* Frees an owned tensor and its gradient; NULL is a no-op. Arena tensors
  * are never freed by the caller (tg_tape_reset releases them). */

@@ -18,22 +18,21 @@
 #endif
 
 /* Defines the forward of op `name` computing y[i] = EXPR(x[i]). */
-#define UNARY_FORWARD(name, EXPR)                                          \
-  tg_tensor *tg_##name(tg_tape *tape, tg_tensor *x) {                      \
-    if (!tg_op_begin(tape, &op_##name, 1, &x))                             \
-      return NULL;                                                         \
-    tg_tensor *y = tg_empty(tape, x->shape, x->ndim);                      \
-    if (!y)                                                                \
-      return NULL;                                                         \
-    const tg_real *restrict xd = x->data;                                  \
-    tg_real *restrict yd = y->data;                                        \
-    int64_t n = x->numel;                                                  \
-    _Pragma("omp parallel for simd if (n >= TG_PAR_MIN)")                  \
-    for (int64_t i = 0; i < n; i++) {                                      \
-      tg_real v = xd[i];                                                   \
-      yd[i] = (EXPR);                                                      \
-    }                                                                      \
-    return tg_op_record(tape, &op_##name, y, 1, &x, NULL, 0);              \
+#define UNARY_FORWARD(name, EXPR)                                                                  \
+  tg_tensor *tg_##name(tg_tape *tape, tg_tensor *x) {                                              \
+    if (!tg_op_begin(tape, &op_##name, 1, &x))                                                     \
+      return NULL;                                                                                 \
+    tg_tensor *y = tg_empty(tape, x->shape, x->ndim);                                              \
+    if (!y)                                                                                        \
+      return NULL;                                                                                 \
+    const tg_real *restrict xd = x->data;                                                          \
+    tg_real *restrict yd = y->data;                                                                \
+    int64_t n = x->numel;                                                                          \
+    _Pragma("omp parallel for simd if (n >= TG_PAR_MIN)") for (int64_t i = 0; i < n; i++) {        \
+      tg_real v = xd[i];                                                                           \
+      yd[i] = (EXPR);                                                                              \
+    }                                                                                              \
+    return tg_op_record(tape, &op_##name, y, 1, &x, NULL, 0);                                      \
   }
 
 /* ------------------------------------------------------------------------

@@ -50,55 +50,54 @@ static inline double tu_rel(double a, double b) {
 
 /* Asserts that every element of t matches want[] within tol (relative,
  * floor 1), naming the first element that does not. */
-#define tu_assert_values(t, want, tol)                                                   \
-  do {                                                                                   \
-    const tg_tensor *tu_t_ = (t);                                                        \
-    ck_assert_msg(tu_t_ != NULL, "tensor is NULL");                                      \
-    for (int64_t tu_i = 0; tu_i < tu_t_->numel; tu_i++)                                  \
-      ck_assert_msg(tu_rel(tg_at(tu_t_, tu_i), (want)[tu_i]) <= (tol),                   \
-                    "element %lld: got %.17g, want %.17g", (long long)tu_i,              \
-                    tg_at(tu_t_, tu_i), (double)(want)[tu_i]);                           \
+#define tu_assert_values(t, want, tol)                                                             \
+  do {                                                                                             \
+    const tg_tensor *tu_t_ = (t);                                                                  \
+    ck_assert_msg(tu_t_ != NULL, "tensor is NULL");                                                \
+    for (int64_t tu_i = 0; tu_i < tu_t_->numel; tu_i++)                                            \
+      ck_assert_msg(tu_rel(tg_at(tu_t_, tu_i), (want)[tu_i]) <= (tol),                             \
+                    "element %lld: got %.17g, want %.17g", (long long)tu_i, tg_at(tu_t_, tu_i),    \
+                    (double)(want)[tu_i]);                                                         \
   } while (0)
 
 /* Runs tg_gradcheck and fails with the full report if any input's worst
  * relative error exceeds tol. */
-#define tu_assert_gradcheck(tape, fn, ctx, n, inputs, tol)                               \
-  do {                                                                                   \
-    tg_gradcheck_report tu_r_[16];                                                       \
-    tg_gradcheck_opts tu_o_ = {.seed = 7};                                               \
-    int tu_st_ = tg_gradcheck((tape), (fn), (ctx), (n), (inputs), &tu_o_, tu_r_);        \
-    ck_assert_msg(tu_st_ == TG_OK, "gradcheck failed to run: %s", tg_tape_error(tape));  \
-    double tu_w_ = tg_gradcheck_worst(tu_r_, (n));                                       \
-    if (!(tu_w_ <= (tol))) {                                                             \
-      char *tu_buf_ = NULL;                                                              \
-      size_t tu_len_ = 0;                                                                \
-      FILE *tu_f_ = open_memstream(&tu_buf_, &tu_len_);                                  \
-      tg_gradcheck_print(tu_r_, (n), (inputs), tu_f_);                                   \
-      fclose(tu_f_);                                                                     \
-      ck_abort_msg("gradcheck worst %.3g > %.3g\n%s", tu_w_, (double)(tol), tu_buf_);    \
-    }                                                                                    \
+#define tu_assert_gradcheck(tape, fn, ctx, n, inputs, tol)                                         \
+  do {                                                                                             \
+    tg_gradcheck_report tu_r_[16];                                                                 \
+    tg_gradcheck_opts tu_o_ = {.seed = 7};                                                         \
+    int tu_st_ = tg_gradcheck((tape), (fn), (ctx), (n), (inputs), &tu_o_, tu_r_);                  \
+    ck_assert_msg(tu_st_ == TG_OK, "gradcheck failed to run: %s", tg_tape_error(tape));            \
+    double tu_w_ = tg_gradcheck_worst(tu_r_, (n));                                                 \
+    if (!(tu_w_ <= (tol))) {                                                                       \
+      char *tu_buf_ = NULL;                                                                        \
+      size_t tu_len_ = 0;                                                                          \
+      FILE *tu_f_ = open_memstream(&tu_buf_, &tu_len_);                                            \
+      tg_gradcheck_print(tu_r_, (n), (inputs), tu_f_);                                             \
+      fclose(tu_f_);                                                                               \
+      ck_abort_msg("gradcheck worst %.3g > %.3g\n%s", tu_w_, (double)(tol), tu_buf_);              \
+    }                                                                                              \
   } while (0)
 
 /* Asserts that the tape failed and its message contains every given
  * fragment (NULL-terminated list). */
-#define tu_assert_error(tape, ...)                                                       \
-  do {                                                                                   \
-    const char *tu_frags_[] = {__VA_ARGS__, NULL};                                       \
-    ck_assert_msg(tg_tape_status(tape) != TG_OK, "expected an error, tape is OK");       \
-    for (int tu_k = 0; tu_frags_[tu_k]; tu_k++)                                          \
-      ck_assert_msg(strstr(tg_tape_error(tape), tu_frags_[tu_k]) != NULL,                \
-                    "error \"%s\" does not mention \"%s\"", tg_tape_error(tape),         \
-                    tu_frags_[tu_k]);                                                    \
+#define tu_assert_error(tape, ...)                                                                 \
+  do {                                                                                             \
+    const char *tu_frags_[] = {__VA_ARGS__, NULL};                                                 \
+    ck_assert_msg(tg_tape_status(tape) != TG_OK, "expected an error, tape is OK");                 \
+    for (int tu_k = 0; tu_frags_[tu_k]; tu_k++)                                                    \
+      ck_assert_msg(strstr(tg_tape_error(tape), tu_frags_[tu_k]) != NULL,                          \
+                    "error \"%s\" does not mention \"%s\"", tg_tape_error(tape), tu_frags_[tu_k]); \
   } while (0)
 
 /* main(): runs the suite made by make_suite, exit status 1 on any failure. */
-#define TU_MAIN(make_suite)                                                              \
-  int main(void) {                                                                       \
-    SRunner *sr = srunner_create(make_suite());                                          \
-    srunner_run_all(sr, CK_NORMAL);                                                      \
-    int failed = srunner_ntests_failed(sr);                                              \
-    srunner_free(sr);                                                                    \
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;                                         \
+#define TU_MAIN(make_suite)                                                                        \
+  int main(void) {                                                                                 \
+    SRunner *sr = srunner_create(make_suite());                                                    \
+    srunner_run_all(sr, CK_NORMAL);                                                                \
+    int failed = srunner_ntests_failed(sr);                                                        \
+    srunner_free(sr);                                                                              \
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;                                                   \
   }
 
 #endif
