@@ -150,7 +150,12 @@ int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
       tg_tensor *x = ins[k];
       if (!x || x->node >= 0 || !x->gacc || !(x->flags & TG_REQUIRES_GRAD))
         continue;
-      if (!x->grad) {
+      if (!x->grad && (x->flags & TG_OWNED)) {
+        /* An owned leaf outlives the step: so must its gradient. */
+        x->grad = tg_tensor_new(x->shape, x->ndim, 0, NULL, &tape->err);
+        if (!x->grad)
+          return tape->err.status;
+      } else if (!x->grad) {
         x->grad = tg_zeros(tape, x->shape, x->ndim);
         if (!x->grad)
           return tape->err.status;
