@@ -13,12 +13,17 @@
 #include "op.h"
 #include "ops.h"
 
-/* L = Σ w ⊙ y, accumulated in double. */
+/* L = Σ w ⊙ y, with Neumaier's compensated sum: for large outputs the
+ * rounding of a plain sum differs between L(x + εv) and L(x − εv) by more
+ * than the difference being measured. */
 static double project(const tg_tensor *y, const double *w) {
-  double s = 0;
-  for (int64_t i = 0; i < y->numel; i++)
-    s += w[i] * (double)y->data[i];
-  return s;
+  double s = 0, c = 0;
+  for (int64_t i = 0; i < y->numel; i++) {
+    double v = w[i] * (double)y->data[i], t = s + v;
+    c += fabs(s) >= fabs(v) ? (s - t) + v : (v - t) + s;
+    s = t;
+  }
+  return s + c;
 }
 
 /* Evaluates L with x's data as it is now; NAN on failure. */
