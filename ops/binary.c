@@ -1,106 +1,508 @@
-/* binary.c — placeholder: replaced by the real kernels. */
+/* binary.c — broadcasting elementwise ops: add, sub, mul, div, pow,
+ * maximum, where, and the comparison masks.
+ *
+ * Every op here is a loop body plugged into one broadcasting driver. The
+ * driver maps the output onto its inputs by NumPy's rules (stride 0 on a
+ * broadcast dimension), merges dimensions that walk memory together, and
+ * hands contiguous rows to the op's row kernel, whose innermost loop has
+ * constant strides (0 or 1) so the compiler vectorises it. The common
+ * shapes — equal, one side a scalar, a trailing-row broadcast like a bias
+ * (N, M) + (M,) — skip the general planning, which keeps tiny ops cheap.
+ *
+ * Backward rules are written with ops only (never loops), so recording
+ * them gives second derivatives; a broadcast input's gradient is summed
+ * back to its shape with tg_sum_to, skipped when no broadcast happened.
+ * Nothing here keeps state between calls or knows about any other op family.
+ * Adding an op: one section here, its declaration in ops.h, its tests in
+ * tests/test_binary.c.
+ */
+#include <math.h>
+
 #include "op.h"
 #include "ops.h"
 
-static const tg_op op_stub = {"binary (not implemented yet)", 0, 0, NULL};
+#ifdef TG_DOUBLE
+#define F(name) name
+#else
+#define F(name) name##f
+#endif
 
-tg_tensor *tg_add(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "add");
+/* ------------------------------------------------------------------------
+ * Broadcast shapes */
+
+/* The broadcast shape of n inputs into shape/ndim; fails the tape naming
+ * op and every shape when they do not broadcast. */
+static int bc_shape(tg_tape *tape, const tg_op *op, int n, const tg_tensor *const *in,
+                    int64_t *shape, int *ndim) {
+  int nd = 0;
+  for (int k = 0; k < n; k++)
+    if (in[k]->ndim > nd)
+      nd = in[k]->ndim;
+  for (int d = 0; d < nd; d++) {
+    int64_t s = 1;
+    for (int k = 0; k < n; k++) {
+      int j = d - (nd - in[k]->ndim); /* input k's axis aligned with output axis d */
+      if (j < 0 || in[k]->shape[j] == 1)
+        continue;
+      if (s != 1 && s != in[k]->shape[j]) {
+        if (n == 2)
+          tg_op_fail(tape, op, TG_ERR_SHAPE,
+                     "shapes %s and %s do not broadcast (%lld vs %lld at axis %d)", TG_SHAPE(in[0]),
+                     TG_SHAPE(in[1]), (long long)s, (long long)in[k]->shape[j], d - nd);
+        else
+          tg_op_fail(tape, op, TG_ERR_SHAPE,
+                     "shapes %s, %s and %s do not broadcast (%lld vs %lld at axis %d)",
+                     TG_SHAPE(in[0]), TG_SHAPE(in[1]), TG_SHAPE(in[2]), (long long)s,
+                     (long long)in[k]->shape[j], d - nd);
+        return TG_ERR_SHAPE;
+      }
+      s = in[k]->shape[j];
+    }
+    shape[d] = s;
+  }
+  *ndim = nd;
+  return TG_OK;
 }
 
-tg_tensor *tg_sub(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "sub");
+int tg_broadcast_shape(tg_tape *tape, const char *what, const tg_tensor *a, const tg_tensor *b,
+                       int64_t *shape, int *ndim) {
+  const tg_op who = {what ? what : "broadcast", 2, 0, NULL};
+  if (!tape)
+    return TG_ERR_NULL;
+  if (!a || !b || !shape || !ndim) {
+    const char *which = !a ? "input 0" : !b ? "input 1" : "the result";
+    tg_op_fail(tape, &who, TG_ERR_NULL, "%s is NULL", which);
+    return TG_ERR_NULL;
+  }
+  const tg_tensor *in[2] = {a, b};
+  return bc_shape(tape, &who, 2, in, shape, ndim);
 }
 
-tg_tensor *tg_mul(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "mul");
+/* ------------------------------------------------------------------------
+ * The broadcasting driver */
+
+/* How output elements map to input elements, after merging dimensions:
+ * output element at multi-index i reads input k at Σ i[d] * st[k][d]. */
+typedef struct bc_plan {
+  int64_t oshape[TG_MAX_DIMS]; /* the output's shape, (ondim) */
+  int ondim;
+  int64_t numel;
+  int nd;                     /* merged dimensions, >= 1 */
+  int64_t shape[TG_MAX_DIMS]; /* merged output shape, (nd) */
+  int64_t st[3][TG_MAX_DIMS]; /* per input, per merged dim; 0 where it broadcasts */
+} bc_plan;
+
+/* A row kernel: y[i] = f(in[0][i*st[0]], in[1][i*st[1]], ...) for i < n,
+ * each st[k] being 0 or 1. */
+typedef void (*bc_rows_fn)(const tg_real *const *in, const int64_t *st, tg_real *restrict y,
+                           int64_t n);
+
+static void plan_flat(bc_plan *p, const tg_tensor *like) {
+  for (int d = 0; d < like->ndim; d++)
+    p->oshape[d] = like->shape[d];
+  p->ondim = like->ndim;
+  p->numel = like->numel;
+  p->nd = 1;
+  p->shape[0] = like->numel;
 }
 
-tg_tensor *tg_div(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "div");
+/* 1 when small's shape equals big's trailing dimensions (bias-like). */
+static int is_trailing(const tg_tensor *small, const tg_tensor *big) {
+  if (small->ndim < 1 || small->ndim >= big->ndim)
+    return 0;
+  for (int j = 0; j < small->ndim; j++)
+    if (small->shape[j] != big->shape[big->ndim - small->ndim + j])
+      return 0;
+  return 1;
 }
 
-tg_tensor *tg_pow(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "pow");
+/* Fills p for inputs in[0..n-1]; 0 after failing the tape. */
+static int bc_plan_make(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *in, bc_plan *p) {
+  int same = 1;
+  for (int k = 1; k < n; k++)
+    same = same && tg_shape_eq(in[0], in[k]);
+  if (same) {
+    plan_flat(p, in[0]);
+    for (int k = 0; k < n; k++)
+      p->st[k][0] = 1;
+    return 1;
+  }
+  if (n == 2) {
+    for (int k = 0; k < 2; k++) {
+      const tg_tensor *s = in[k], *o = in[1 - k];
+      if (s->numel == 1 && s->ndim <= o->ndim) { /* scalar operand */
+        plan_flat(p, o);
+        p->st[k][0] = 0;
+        p->st[1 - k][0] = 1;
+        return 1;
+      }
+      if (is_trailing(s, o)) { /* (N, M) with (M,): rows of o against s */
+        plan_flat(p, o);
+        p->nd = 2;
+        p->shape[0] = o->numel / s->numel;
+        p->shape[1] = s->numel;
+        p->st[k][0] = 0;
+        p->st[k][1] = 1;
+        p->st[1 - k][0] = s->numel;
+        p->st[1 - k][1] = 1;
+        return 1;
+      }
+    }
+  }
+
+  /* The general case: output shape, aligned strides, then merging. */
+  if (bc_shape(tape, op, n, (const tg_tensor *const *)in, p->oshape, &p->ondim) != TG_OK)
+    return 0;
+  /* Inputs that each fit can still broadcast to a size that does not. */
+  tg_error e = {0};
+  if (tg_shape_check(p->oshape, p->ondim, &p->numel, "result", &e) != TG_OK) {
+    tg_op_fail(tape, op, e.status, "%s", e.msg);
+    return 0;
+  }
+  int nd = p->ondim;
+  int64_t st[3][TG_MAX_DIMS]; /* (n, nd): input strides along output axes */
+  for (int k = 0; k < n; k++) {
+    int64_t s = 1;
+    for (int d = nd - 1; d >= 0; d--) {
+      int j = d - (nd - in[k]->ndim);
+      int64_t e = j >= 0 ? in[k]->shape[j] : 1;
+      st[k][d] = e == 1 ? 0 : s;
+      s *= e;
+    }
+  }
+  /* Drop size-1 axes; merge axis d into the previous kept one when every
+   * input steps through both as through one axis. */
+  int m = 0;
+  for (int d = 0; d < nd; d++) {
+    int64_t e = p->oshape[d];
+    if (e == 1)
+      continue;
+    int merge = m > 0;
+    for (int k = 0; k < n && merge; k++)
+      merge = p->st[k][m - 1] == st[k][d] * e;
+    if (merge) {
+      p->shape[m - 1] *= e;
+      for (int k = 0; k < n; k++)
+        p->st[k][m - 1] = st[k][d];
+    } else {
+      p->shape[m] = e;
+      for (int k = 0; k < n; k++)
+        p->st[k][m] = st[k][d];
+      m++;
+    }
+  }
+  if (m == 0) { /* every axis is 1: a single element */
+    p->shape[0] = 1;
+    for (int k = 0; k < n; k++)
+      p->st[k][0] = 0;
+    m = 1;
+  }
+  p->nd = m;
+  return 1;
 }
 
-tg_tensor *tg_maximum(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "maximum");
+/* Output elements [lo, hi) in row-major order, row piece by row piece. */
+static void bc_range(const bc_plan *p, int n, tg_tensor *const *in, tg_real *y, bc_rows_fn f,
+                     int64_t lo, int64_t hi) {
+  const int last = p->nd - 1;
+  const int64_t inner = p->shape[last];
+  int64_t idx[TG_MAX_DIMS], off[3] = {0, 0, 0}, ist[3] = {0, 0, 0};
+  int64_t rem = lo;
+  for (int d = last; d >= 0; d--) {
+    idx[d] = rem % p->shape[d];
+    rem /= p->shape[d];
+  }
+  for (int k = 0; k < n; k++) {
+    for (int d = 0; d <= last; d++)
+      off[k] += idx[d] * p->st[k][d];
+    ist[k] = p->st[k][last];
+  }
+  for (int64_t pos = lo; pos < hi;) {
+    int64_t len = inner - idx[last];
+    if (len > hi - pos)
+      len = hi - pos;
+    const tg_real *row[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < n; k++)
+      row[k] = in[k]->data + off[k];
+    f(row, ist, y + pos, len);
+    pos += len;
+    idx[last] += len;
+    if (idx[last] < inner)
+      break; /* stopped inside a row: that was the end of the range */
+    /* Next row: odometer carry over the outer axes. */
+    idx[last] = 0;
+    for (int k = 0; k < n; k++)
+      off[k] += (len - inner) * ist[k];
+    for (int d = last - 1; d >= 0; d--) {
+      for (int k = 0; k < n; k++)
+        off[k] += p->st[k][d];
+      if (++idx[d] < p->shape[d])
+        break;
+      idx[d] = 0;
+      for (int k = 0; k < n; k++)
+        off[k] -= p->shape[d] * p->st[k][d];
+    }
+  }
+}
+
+/* Parallel work is split in fixed chunks of the output, so which thread
+ * computes an element never changes what is computed. */
+#define BC_CHUNK ((int64_t)1 << 13)
+
+static void bc_run(const bc_plan *p, int n, tg_tensor *const *in, tg_real *y, bc_rows_fn f) {
+  int64_t total = p->numel;
+  if (total < TG_PAR_MIN) {
+    if (p->nd == 1) { /* the small-tensor path: one call, no odometer */
+      const tg_real *row[3] = {in[0]->data, in[1]->data, n > 2 ? in[2]->data : NULL};
+      int64_t ist[3] = {p->st[0][0], p->st[1][0], n > 2 ? p->st[2][0] : 0};
+      f(row, ist, y, total);
+    } else {
+      bc_range(p, n, in, y, f, 0, total);
+    }
+    return;
+  }
+  int64_t chunks = (total + BC_CHUNK - 1) / BC_CHUNK;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; c++) {
+    int64_t hi = (c + 1) * BC_CHUNK;
+    bc_range(p, n, in, y, f, c * BC_CHUNK, hi < total ? hi : total);
+  }
+}
+
+/* Checks, plans, computes and records op over in[0..n-1]. */
+static tg_tensor *bc_apply(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *in,
+                           bc_rows_fn f) {
+  if (!tg_op_begin(tape, op, n, in))
+    return NULL;
+  bc_plan p;
+  if (!bc_plan_make(tape, op, n, in, &p))
+    return NULL;
+  tg_tensor *y = tg_empty(tape, p.oshape, p.ondim); /* y: broadcast shape */
+  if (!y)
+    return NULL;
+  bc_run(&p, n, in, y->data, f);
+  return tg_op_record(tape, op, y, n, in, NULL, 0);
+}
+
+/* One loop per stride pattern, the strides compile-time constants, so
+ * a stride-0 operand becomes a loop invariant and the loop vectorises. */
+#define LOOP2(SA, SB, EXPR)                                                                        \
+  for (int64_t i = 0; i < n; i++) {                                                                \
+    tg_real u = a[i * (SA)], v = b[i * (SB)];                                                      \
+    y[i] = (tg_real)(EXPR);                                                                        \
+  }
+
+#define BINARY_LOOPS(EXPR)                                                                         \
+  const tg_real *restrict a = in[0], *restrict b = in[1];                                          \
+  if (st[0] && st[1]) {                                                                            \
+    LOOP2(1, 1, EXPR)                                                                              \
+  } else if (st[0]) {                                                                              \
+    LOOP2(1, 0, EXPR)                                                                              \
+  } else if (st[1]) {                                                                              \
+    LOOP2(0, 1, EXPR)                                                                              \
+  } else {                                                                                         \
+    LOOP2(0, 0, EXPR)                                                                              \
+  }
+
+/* The public function of a two-input op over its row kernel. */
+#define BINARY_FN(name)                                                                            \
+  tg_tensor *tg_##name(tg_tape *tape, tg_tensor *a, tg_tensor *b) {                                \
+    tg_tensor *in[2] = {a, b};                                                                     \
+    return bc_apply(tape, &op_##name, 2, in, name##_rows);                                         \
+  }
+
+/* Row kernel computing EXPR(u, v), plus the public function. */
+#define BINARY_OP(name, EXPR)                                                                      \
+  static void name##_rows(const tg_real *const *in, const int64_t *st, tg_real *restrict y,        \
+                          int64_t n) {                                                             \
+    BINARY_LOOPS(EXPR);                                                                            \
+  }                                                                                                \
+  BINARY_FN(name)
+
+/* g summed down to x's shape: the adjoint of broadcasting x. Nothing to
+ * do (and no op recorded) when x was not broadcast. */
+static tg_tensor *reduce_to(tg_tape *tape, tg_tensor *g, const tg_tensor *x) {
+  if (!g || tg_shape_eq(g, x))
+    return g;
+  return tg_sum_to(tape, g, x->shape, x->ndim);
+}
+
+/* ------------------------------------------------------------------------
+ * add: da = dy, db = dy */
+static void add_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  for (int i = 0; i < 2; i++)
+    if (tg_op_needs_grad(n, i))
+      gx[i] = reduce_to(tape, gy, n->in[i]);
+}
+static const tg_op op_add = {"add", 2, 0, add_backward};
+BINARY_OP(add, u + v)
+
+/* ------------------------------------------------------------------------
+ * sub: da = dy, db = -dy (negated after the reduction: fewer elements) */
+static void sub_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = reduce_to(tape, gy, n->in[0]);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = tg_neg(tape, reduce_to(tape, gy, n->in[1]));
+}
+static const tg_op op_sub = {"sub", 2, 0, sub_backward};
+BINARY_OP(sub, u - v)
+
+/* ------------------------------------------------------------------------
+ * mul: da = dy * b, db = dy * a */
+static void mul_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *a = n->in[0], *b = n->in[1];
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = reduce_to(tape, tg_mul(tape, gy, b), a);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = reduce_to(tape, tg_mul(tape, gy, a), b);
+}
+static const tg_op op_mul = {"mul", 2, 0, mul_backward};
+BINARY_OP(mul, (u) * (v))
+
+/* ------------------------------------------------------------------------
+ * div: da = dy / b, db = -dy a / b² = -(dy / b) y, so both share dy / b */
+static void div_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *a = n->in[0], *b = n->in[1];
+  tg_tensor *q = tg_div(tape, gy, b); /* q: broadcast shape */
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = reduce_to(tape, q, a);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = tg_neg(tape, reduce_to(tape, tg_mul(tape, q, n->out), b));
+}
+static const tg_op op_div = {"div", 2, 0, div_backward};
+BINARY_OP(div, u / v)
+
+/* ------------------------------------------------------------------------
+ * pow: da = dy b a^(b-1), db = dy y ln a (a > 0 wherever db is needed).
+ * A scalar exponent 2 (squares: losses, variances) is computed as u*u,
+ * exact and far cheaper than pow. */
+static void pow_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *a = n->in[0], *b = n->in[1];
+  if (tg_op_needs_grad(n, 0)) {
+    tg_tensor *d = tg_mul(tape, b, tg_pow(tape, a, tg_add_scalar(tape, b, -1)));
+    gx[0] = reduce_to(tape, tg_mul(tape, gy, d), a);
+  }
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = reduce_to(tape, tg_mul(tape, tg_mul(tape, gy, n->out), tg_log(tape, a)), b);
+}
+static const tg_op op_pow = {"pow", 2, 0, pow_backward};
+static void pow_rows(const tg_real *const *in, const int64_t *st, tg_real *restrict y, int64_t n) {
+  if (st[1] == 0 && in[1][0] == 2) {
+    const tg_real *restrict a = in[0];
+    if (st[0])
+      for (int64_t i = 0; i < n; i++)
+        y[i] = a[i] * a[i];
+    else
+      for (int64_t i = 0; i < n; i++)
+        y[i] = a[0] * a[0];
+    return;
+  }
+  BINARY_LOOPS(F(pow)(u, v))
+}
+BINARY_FN(pow)
+
+/* ------------------------------------------------------------------------
+ * maximum: the gradient goes to a where a >= b (ties to a), else to b.
+ * where() routes it rather than multiplying by the mask, which saves the
+ * 1 - mask op and keeps an infinite dy from turning into NaN. A NaN on
+ * either side gives NaN (as in NumPy), so it is not silently dropped. */
+static void maximum_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *a = n->in[0], *b = n->in[1];
+  tg_tensor *mask = tg_ge(tape, a, b); /* (broadcast shape), a constant */
+  tg_tensor *zero = tg_scalar(tape, 0);
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = reduce_to(tape, tg_where(tape, mask, gy, zero), a);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = reduce_to(tape, tg_where(tape, mask, zero, gy), b);
+}
+static const tg_op op_maximum = {"maximum", 2, 0, maximum_backward};
+BINARY_OP(maximum, u >= v || u != u ? u : v)
+
+/* ------------------------------------------------------------------------
+ * where(cond, a, b): da = where(cond, dy, 0), db = where(cond, 0, dy);
+ * cond (input 0) is declared non-differentiable, so backward refuses a
+ * cond that requires grad instead of silently giving it zero. */
+static void where_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *cond = n->in[0];
+  tg_tensor *zero = tg_scalar(tape, 0);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = reduce_to(tape, tg_where(tape, cond, gy, zero), n->in[1]);
+  if (tg_op_needs_grad(n, 2))
+    gx[2] = reduce_to(tape, tg_where(tape, cond, zero, gy), n->in[2]);
+}
+static const tg_op op_where = {"where", 3, 1u << 0, where_backward};
+
+/* Both branches are loaded before the select, so the loop needs no
+ * masked loads to vectorise. */
+#define WHERE_LOOP(SC, SA, SB)                                                                     \
+  for (int64_t i = 0; i < n; i++) {                                                                \
+    tg_real u = a[i * (SA)], v = b[i * (SB)];                                                      \
+    y[i] = c[i * (SC)] != 0 ? u : v;                                                               \
+  }
+
+static void where_rows(const tg_real *const *in, const int64_t *st, tg_real *restrict y,
+                       int64_t n) {
+  const tg_real *restrict c = in[0], *restrict a = in[1], *restrict b = in[2];
+  switch ((st[0] != 0) << 2 | (st[1] != 0) << 1 | (st[2] != 0)) {
+  case 7:
+    WHERE_LOOP(1, 1, 1);
+    break;
+  case 6:
+    WHERE_LOOP(1, 1, 0);
+    break;
+  case 5:
+    WHERE_LOOP(1, 0, 1);
+    break;
+  case 4:
+    WHERE_LOOP(1, 0, 0);
+    break;
+  case 3:
+    WHERE_LOOP(0, 1, 1);
+    break;
+  case 2:
+    WHERE_LOOP(0, 1, 0);
+    break;
+  case 1:
+    WHERE_LOOP(0, 0, 1);
+    break;
+  default:
+    WHERE_LOOP(0, 0, 0);
+    break;
+  }
 }
 
 tg_tensor *tg_where(tg_tape *tape, tg_tensor *cond, tg_tensor *a, tg_tensor *b) {
-  (void)cond;
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "where");
+  tg_tensor *in[3] = {cond, a, b};
+  return bc_apply(tape, &op_where, 3, in, where_rows);
 }
 
-tg_tensor *tg_gt(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "gt");
-}
+/* ------------------------------------------------------------------------
+ * Comparisons: constant 1/0 masks. Their descriptors have no backward
+ * rule, so tg_op_record never records them and their outputs never
+ * require grad, whatever their inputs do. */
+static const tg_op op_gt = {"gt", 2, 3u, NULL};
+static const tg_op op_ge = {"ge", 2, 3u, NULL};
+static const tg_op op_lt = {"lt", 2, 3u, NULL};
+static const tg_op op_le = {"le", 2, 3u, NULL};
+static const tg_op op_eq = {"eq", 2, 3u, NULL};
+BINARY_OP(gt, u > v)
+BINARY_OP(ge, u >= v)
+BINARY_OP(lt, u < v)
+BINARY_OP(le, u <= v)
+BINARY_OP(eq, u == v)
 
-tg_tensor *tg_ge(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "ge");
-}
-
-tg_tensor *tg_lt(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "lt");
-}
-
-tg_tensor *tg_le(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "le");
-}
-
-tg_tensor *tg_eq(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "eq");
-}
-
+/* ------------------------------------------------------------------------
+ * Scalar conveniences: the scalar is a constant leaf, so only x's
+ * gradient is ever taken, and the scalar fast path of the driver runs. */
 tg_tensor *tg_add_scalar(tg_tape *tape, tg_tensor *x, tg_real s) {
-  (void)x;
-  (void)s;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "add_scalar");
+  return tg_add(tape, x, tg_scalar(tape, s));
 }
 
 tg_tensor *tg_mul_scalar(tg_tape *tape, tg_tensor *x, tg_real s) {
-  (void)x;
-  (void)s;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "mul_scalar");
+  return tg_mul(tape, x, tg_scalar(tape, s));
 }
 
 tg_tensor *tg_pow_scalar(tg_tape *tape, tg_tensor *x, tg_real p) {
-  (void)x;
-  (void)p;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "pow_scalar");
-}
-
-int tg_broadcast_shape(tg_tape *tape, const char *what, const tg_tensor *a, const tg_tensor *b, int64_t *shape, int *ndim) {
-  (void)tape;
-  (void)what;
-  (void)a;
-  (void)b;
-  (void)shape;
-  (void)ndim;
-  return TG_ERR_ARG;
+  return tg_pow(tape, x, tg_scalar(tape, p));
 }
