@@ -25,6 +25,21 @@ static void accumulate_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, 
 
 static const tg_op op_accumulate = {"accumulate", 2, 0, accumulate_backward};
 
+typedef struct add_ctx {
+  tg_real *dst;
+  const tg_real *a, *b;
+} add_ctx;
+
+/* dst = a + b over [lo, hi); dst may be a. */
+static void add_chunk(void *arg, int64_t lo, int64_t hi) {
+  add_ctx *c = arg;
+  tg_real *dst = c->dst;
+  const tg_real *a = c->a, *b = c->b;
+#pragma omp simd
+  for (int64_t i = lo; i < hi; i++)
+    dst[i] = a[i] + b[i];
+}
+
 static int accumulate(tg_tape *tape, tg_tensor *x, tg_tensor *g) {
   if (!x->gacc) {
     x->gacc = g;
@@ -34,12 +49,8 @@ static int accumulate(tg_tape *tape, tg_tensor *x, tg_tensor *g) {
   tg_tensor *sum = tg_empty(tape, x->shape, x->ndim);
   if (!sum)
     return tape->err.status;
-  const tg_real *a = in[0]->data, *b = in[1]->data;
-  tg_real *s = sum->data;
-  int64_t n = sum->numel;
-#pragma omp parallel for simd if (n >= TG_PAR_MIN)
-  for (int64_t i = 0; i < n; i++)
-    s[i] = a[i] + b[i];
+  add_ctx c = {sum->data, in[0]->data, in[1]->data};
+  tg_parallel_for(sum->numel, add_chunk, &c);
   x->gacc = tg_op_record(tape, &op_accumulate, sum, 2, in, NULL, 0);
   return x->gacc ? TG_OK : tape->err.status;
 }
@@ -81,7 +92,6 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
   if (!y->gacc)
     return tape->err.status;
 
-  char phase[96];
   for (int64_t i = top; i >= 0; i--) {
     /* A copy: recording rules may grow (move) the node array. */
     tg_node n = tape->nodes[i];
@@ -95,10 +105,10 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
                             "%s: input %d of %s (op #%lld) is not differentiable, but %s "
                             "requires grad",
                             who, k, n.op->name, (long long)i, TG_SHAPE(n.in[k]));
-    snprintf(phase, sizeof phase, "backward of op #%lld (%s)", (long long)i, n.op->name);
-    tape->phase = phase;
+    tape->bw_op = n.op;
+    tape->bw_node = i;
     n.op->backward(tape, &n, gy, gx);
-    tape->phase = NULL;
+    tape->bw_op = NULL;
     if (tape->err.status != TG_OK)
       return tape->err.status;
     for (int k = 0; k < n.op->n_in; k++) {
@@ -119,12 +129,6 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
     }
   }
   return TG_OK;
-}
-
-static void add_into(tg_real *restrict dst, const tg_real *restrict src, int64_t n) {
-#pragma omp parallel for simd if (n >= TG_PAR_MIN)
-  for (int64_t i = 0; i < n; i++)
-    dst[i] += src[i];
 }
 
 int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
@@ -160,7 +164,8 @@ int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
         if (!x->grad)
           return tape->err.status;
       }
-      add_into(x->grad->data, x->gacc->data, x->numel);
+      add_ctx c = {x->grad->data, x->grad->data, x->gacc->data};
+      tg_parallel_for(x->numel, add_chunk, &c);
       x->gacc = NULL;
     }
   }

@@ -47,6 +47,13 @@ struct tg_node {
  * element operations do). */
 #define TG_PAR_MIN 100000
 
+/* Calls fn(ctx, lo, hi) over [0, n) in fixed chunks: directly on this
+ * thread when n < TG_PAR_MIN, else on OpenMP threads. The branch is taken
+ * here, not by an `if` clause, because entering libgomp at all costs
+ * microseconds — more than a small op. Chunks do not depend on the thread
+ * count. */
+void tg_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx);
+
 /* Shape string in a temporary buffer, for messages: TG_SHAPE(x). */
 #define TG_SHAPE(t) tg_shape_str((t)->shape, (t)->ndim, (char[160]){0}, 160)
 

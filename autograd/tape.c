@@ -189,20 +189,47 @@ tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, int status, const char *fm
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (tape->phase)
-    tg_tape_fail(tape, status, "%s (op #%lld, in the %s): %s", op->name, (long long)tape->n_nodes,
-                 tape->phase, msg);
+  if (tape->bw_op)
+    tg_tape_fail(tape, status, "%s (op #%lld, in the backward of op #%lld (%s)): %s", op->name,
+                 (long long)tape->n_nodes, (long long)tape->bw_node, tape->bw_op->name, msg);
   else
     tg_tape_fail(tape, status, "%s (op #%lld): %s", op->name, (long long)tape->n_nodes, msg);
   return NULL;
 }
 
+#define CHUNK 16384
+
+void tg_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
+  if (n < TG_PAR_MIN) {
+    fn(ctx, 0, n);
+    return;
+  }
+  int64_t chunks = (n + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; c++)
+    fn(ctx, c * CHUNK, c * CHUNK + CHUNK < n ? c * CHUNK + CHUNK : n);
+}
+
+typedef struct finite_ctx {
+  const tg_real *x;
+  int bad; /* set by any chunk that finds NaN or Inf */
+} finite_ctx;
+
+static void finite_chunk(void *arg, int64_t lo, int64_t hi) {
+  finite_ctx *c = arg;
+  int bad = 0;
+  for (int64_t i = lo; i < hi; i++)
+    bad |= !isfinite(c->x[i]);
+  if (bad) {
+#pragma omp atomic write
+    c->bad = 1;
+  }
+}
+
 int tg_all_finite(const tg_real *x, int64_t n) {
-  int ok = 1;
-#pragma omp parallel for reduction(&& : ok) if (n >= TG_PAR_MIN)
-  for (int64_t i = 0; i < n; i++)
-    ok = ok && isfinite(x[i]);
-  return ok;
+  finite_ctx c = {x, 0};
+  tg_parallel_for(n, finite_chunk, &c);
+  return !c.bad;
 }
 
 static int grow_nodes(tg_tape *tape) {

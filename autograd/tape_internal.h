@@ -16,8 +16,8 @@ struct tg_tape {
   int grad_enabled;
   int training;
   int anomaly;
-  const char *phase; /* "forward" or "backward of op #k (name)" */
-  int64_t phase_node;
+  const tg_op *bw_op; /* during a backward rule: its op and node, for messages */
+  int64_t bw_node;
   tg_error err;
   tg_rng rng;
 };

@@ -17,21 +17,29 @@
 #define F(name) name##f
 #endif
 
-/* Defines the forward of op `name` computing y[i] = EXPR(x[i]). */
+/* Defines the kernel and the forward of op `name` computing
+ * y[i] = EXPR(v) with v = x[i]. */
+typedef struct unary_ctx {
+  const tg_real *x;
+  tg_real *y;
+} unary_ctx;
+
 #define UNARY_FORWARD(name, EXPR)                                                                  \
+  static void name##_chunk(void *arg, int64_t lo, int64_t hi) {                                    \
+    const tg_real *restrict xd = ((unary_ctx *)arg)->x;                                            \
+    tg_real *restrict yd = ((unary_ctx *)arg)->y;                                                  \
+    _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) {                                        \
+      tg_real v = xd[i];                                                                           \
+      yd[i] = (EXPR);                                                                              \
+    }                                                                                              \
+  }                                                                                                \
   tg_tensor *tg_##name(tg_tape *tape, tg_tensor *x) {                                              \
     if (!tg_op_begin(tape, &op_##name, 1, &x))                                                     \
       return NULL;                                                                                 \
     tg_tensor *y = tg_empty(tape, x->shape, x->ndim);                                              \
     if (!y)                                                                                        \
       return NULL;                                                                                 \
-    const tg_real *restrict xd = x->data;                                                          \
-    tg_real *restrict yd = y->data;                                                                \
-    int64_t n = x->numel;                                                                          \
-    _Pragma("omp parallel for simd if (n >= TG_PAR_MIN)") for (int64_t i = 0; i < n; i++) {        \
-      tg_real v = xd[i];                                                                           \
-      yd[i] = (EXPR);                                                                              \
-    }                                                                                              \
+    tg_parallel_for(x->numel, name##_chunk, &(unary_ctx){x->data, y->data});                       \
     return tg_op_record(tape, &op_##name, y, 1, &x, NULL, 0);                                      \
   }
 
