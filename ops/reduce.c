@@ -1,49 +1,550 @@
-/* reduce.c — placeholder: replaced by the real kernels. */
+/* reduce.c — reductions over a set of axes (sum, mean, max), the constant
+ * max mask and argmax, and sum_to, the adjoint of broadcasting.
+ *
+ * Every reduction runs through one plan: x's axes are normalised to a bit
+ * mask, size-1 axes are dropped and neighbouring axes of the same kind
+ * (kept or reduced) merged, so any axis set becomes a few blocks. Two
+ * layouts then cover everything: the innermost block is reduced (rows:
+ * "the last axis", "all axes") or kept (columns: "the first axis", the
+ * bias gradient). The arithmetic of each output is fixed by the shape
+ * alone: the reduced elements are cut into chunks of CHUNK elements (or
+ * rows), each chunk is summed in double, and chunk results are added in
+ * order. Threads only decide who computes which chunk, so results are
+ * bit-identical for every thread count. Code here must not make the
+ * arithmetic depend on the thread count, must not allocate from the system
+ * (scratch comes from the tape's arena) and must not record the constant
+ * ops (max_mask, argmax).
+ */
+#include <omp.h>
+#include <string.h>
+
 #include "op.h"
 #include "ops.h"
 
-static const tg_op op_stub = {"reduce (not implemented yet)", 0, 0, NULL};
+/* Reduced elements per chunk (case A) or rows times row length per chunk
+ * (case B). Part of the arithmetic: changing it changes the last bits. */
+#define CHUNK 8192
+/* Columns handled by one task in case B: its accumulators live on the stack. */
+#define IBLOCK 256
+
+enum { RED_SUM, RED_MAX };
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Max's order: v replaces best when strictly greater, so the first maximum
+ * in row-major order wins (NumPy's argmax); a NaN beats every number and
+ * the first NaN stays, so max propagates NaN like NumPy. */
+static inline int better(double v, double best) { return v > best || (v != v && best == best); }
+
+/* ------------------------------------------------------------------------
+ * Axes */
+
+static char *axes_str(const int *axes, int naxes, char *buf, size_t n) {
+  size_t k = (size_t)snprintf(buf, n, "[");
+  for (int i = 0; i < naxes && k < n; i++)
+    k += (size_t)snprintf(buf + k, n - k, i ? ", %d" : "%d", axes[i]);
+  if (k < n)
+    snprintf(buf + k, n - k, "]");
+  return buf;
+}
+
+/* Normalises axes into a bit mask over x's axes (naxes == 0: all of them).
+ * Returns 0 after failing the tape on a bad list. */
+static int axes_mask(tg_tape *tape, const tg_op *op, const tg_tensor *x, const int *axes, int naxes,
+                     unsigned *mask) {
+  char ab[96];
+  if (naxes < 0) {
+    tg_op_fail(tape, op, TG_ERR_ARG, "naxes is %d (must be >= 0) for shape %s", naxes, TG_SHAPE(x));
+    return 0;
+  }
+  if (naxes > 0 && !axes) {
+    tg_op_fail(tape, op, TG_ERR_NULL, "axes is NULL with naxes %d for shape %s", naxes,
+               TG_SHAPE(x));
+    return 0;
+  }
+  if (naxes == 0) {
+    *mask = (1u << x->ndim) - 1;
+    return 1;
+  }
+  unsigned m = 0;
+  for (int i = 0; i < naxes; i++) {
+    int a = axes[i];
+    if (a < -x->ndim || a >= x->ndim) {
+      tg_op_fail(tape, op, TG_ERR_SHAPE, "axis %d is out of range for shape %s (axes %s)", a,
+                 TG_SHAPE(x), axes_str(axes, naxes, ab, sizeof ab));
+      return 0;
+    }
+    int d = a < 0 ? a + x->ndim : a;
+    if (m & (1u << d)) {
+      tg_op_fail(tape, op, TG_ERR_SHAPE, "axis %d repeats in axes %s for shape %s", a,
+                 axes_str(axes, naxes, ab, sizeof ab), TG_SHAPE(x));
+      return 0;
+    }
+    m |= 1u << d;
+  }
+  *mask = m;
+  return 1;
+}
+
+/* The output shape: reduced axes become 1 (keepdims) or disappear. */
+static int reduced_shape(const tg_tensor *x, unsigned mask, int keepdims, int64_t *shape) {
+  int n = 0;
+  for (int d = 0; d < x->ndim; d++) {
+    if (!(mask & (1u << d)))
+      shape[n++] = x->shape[d];
+    else if (keepdims)
+      shape[n++] = 1;
+  }
+  return n;
+}
+
+/* ------------------------------------------------------------------------
+ * The plan: x as kept and reduced blocks */
+
+typedef struct plan {
+  int64_t ksize[3], kstride[3]; /* kept blocks, outer to inner (B: without the inner one) */
+  int64_t rsize[3], rstride[3]; /* reduced blocks (A: without the inner one) */
+  int nk, nr;
+  int inner_reduced; /* 1: case A, the innermost block is reduced */
+  int64_t inner;     /* its length: L (A) or I (B); contiguous in x */
+  int64_t units;     /* A: outputs; B: output rows of I elements */
+  int64_t q;         /* product of rsize: runs (A) or rows (B) per output */
+  int64_t rows;      /* B: rows per chunk */
+  int64_t nch;       /* chunks per output */
+  int64_t numel;     /* x's */
+  int64_t nout;      /* outputs */
+} plan;
+
+static void plan_make(const tg_tensor *x, unsigned mask, plan *p) {
+  int64_t st[TG_MAX_DIMS], bsize[TG_MAX_DIMS], bstride[TG_MAX_DIMS];
+  int bred[TG_MAX_DIMS], nb = 0;
+  tg_strides(x->shape, x->ndim, st);
+  for (int d = 0; d < x->ndim; d++) {
+    if (x->shape[d] == 1)
+      continue;
+    int r = (mask >> d) & 1;
+    if (nb > 0 && bred[nb - 1] == r) {
+      bsize[nb - 1] *= x->shape[d];
+      bstride[nb - 1] = st[d];
+    } else {
+      bsize[nb] = x->shape[d];
+      bstride[nb] = st[d];
+      bred[nb++] = r;
+    }
+  }
+  memset(p, 0, sizeof *p);
+  p->numel = x->numel;
+  p->inner_reduced = nb > 0 && bred[nb - 1];
+  p->inner = nb > 0 ? bsize[nb - 1] : 1;
+  int last = nb - 1; /* the inner block is described by `inner` alone */
+  for (int b = 0; b < last; b++) {
+    if (bred[b]) {
+      p->rsize[p->nr] = bsize[b];
+      p->rstride[p->nr++] = bstride[b];
+    } else {
+      p->ksize[p->nk] = bsize[b];
+      p->kstride[p->nk++] = bstride[b];
+    }
+  }
+  p->q = 1;
+  for (int i = 0; i < p->nr; i++)
+    p->q *= p->rsize[i];
+  p->units = 1;
+  for (int i = 0; i < p->nk; i++)
+    p->units *= p->ksize[i];
+  if (p->inner_reduced) {
+    p->nch = (p->q * p->inner + CHUNK - 1) / CHUNK;
+    p->nout = p->units;
+  } else {
+    p->rows = p->inner >= CHUNK ? 1 : CHUNK / p->inner;
+    p->nch = (p->q + p->rows - 1) / p->rows;
+    p->nout = p->units * p->inner;
+  }
+}
+
+/* Offset in x of the lin-th combination (row-major) of n blocks. */
+static inline int64_t offset_of(int64_t lin, int n, const int64_t *size, const int64_t *stride) {
+  if (n == 1)
+    return lin * stride[0];
+  int64_t off = 0;
+  for (int i = n - 1; i >= 0; i--) {
+    off += (lin % size[i]) * stride[i];
+    lin /= size[i];
+  }
+  return off;
+}
+
+/* ------------------------------------------------------------------------
+ * Kernels. The chunk functions are the whole arithmetic; they are kept out
+ * of line so every caller runs the very same vectorised code. */
+
+static double sum_run(const tg_real *restrict x, int64_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; i++)
+    s += x[i];
+  return s;
+}
+
+/* The largest value of a run, vectorised; *nan is set when the run holds
+ * a NaN (the value is then meaningless and the caller scans instead). */
+static tg_real max_run(const tg_real *restrict x, int64_t n, int *nan) {
+  tg_real m = x[0];
+  int bad = 0;
+#pragma omp simd reduction(max : m) reduction(| : bad)
+  for (int64_t i = 0; i < n; i++) {
+    m = x[i] > m ? x[i] : m;
+    bad |= x[i] != x[i];
+  }
+  *nan = bad;
+  return m;
+}
+
+/* Case A: chunk g of output j, whose kept offset is base. x: runs of L. */
+__attribute__((noinline)) static double chunk_a(const tg_real *x, const plan *p, int mode,
+                                                int64_t base, int64_t g, int64_t *arg) {
+  int64_t L = p->inner;
+  int64_t r = g * CHUNK, end = min64(p->q * L, r + CHUNK);
+  double acc = 0;
+  int64_t at = base + offset_of(r / L, p->nr, p->rsize, p->rstride) + r % L;
+  if (mode == RED_MAX)
+    acc = x[at];
+  *arg = at;
+  while (r < end) {
+    int64_t l = r % L, n = min64(L - l, end - r);
+    int64_t off = base + offset_of(r / L, p->nr, p->rsize, p->rstride) + l;
+    if (mode == RED_SUM) {
+      acc += sum_run(x + off, n);
+    } else {
+      /* The run's maximum first (vectorised); only when it beats the
+       * chunk's so far is the run searched for its first occurrence. */
+      const tg_real *xp = x + off;
+      int nan;
+      tg_real m = max_run(xp, n, &nan);
+      if (nan || better(m, acc))
+        for (int64_t k = 0; k < n; k++)
+          if (better(xp[k], acc)) {
+            acc = xp[k];
+            *arg = off + k;
+            if (!nan && xp[k] == m)
+              break; /* the first maximum of the run: nothing later beats it */
+          }
+    }
+    r += n;
+  }
+  return acc;
+}
+
+/* Case B: chunk g (rows q0..q1) of output row u, columns i0..i0+ni.
+ * v: (ni,) sums or maxima; arg: (ni,) flat indices in x (max only). */
+__attribute__((noinline)) static void chunk_b(const tg_real *x, const plan *p, int mode,
+                                              int64_t base, int64_t g, int64_t i0, int64_t ni,
+                                              double *restrict v, int64_t *restrict arg) {
+  int64_t q0 = g * p->rows, q1 = min64(p->q, q0 + p->rows);
+  if (mode == RED_SUM) {
+    for (int64_t i = 0; i < ni; i++)
+      v[i] = 0;
+    for (int64_t q = q0; q < q1; q++) {
+      const tg_real *restrict row = x + base + offset_of(q, p->nr, p->rsize, p->rstride) + i0;
+#pragma omp simd
+      for (int64_t i = 0; i < ni; i++)
+        v[i] += row[i];
+    }
+    return;
+  }
+  int64_t off0 = base + offset_of(q0, p->nr, p->rsize, p->rstride) + i0;
+  for (int64_t i = 0; i < ni; i++) {
+    v[i] = x[off0 + i];
+    arg[i] = off0 + i;
+  }
+  for (int64_t q = q0 + 1; q < q1; q++) {
+    int64_t off = base + offset_of(q, p->nr, p->rsize, p->rstride) + i0;
+    for (int64_t i = 0; i < ni; i++)
+      if (better(x[off + i], v[i])) {
+        v[i] = x[off + i];
+        arg[i] = off + i;
+      }
+  }
+}
+
+/* Folds chunk result (v, a) into the running result (acc, arg); the first
+ * chunk (g == 0) starts it. The same fold runs on every path. */
+static inline void fold(int mode, int64_t g, double v, int64_t a, double *acc, int64_t *arg) {
+  if (mode == RED_SUM) {
+    *acc = (g == 0 ? 0 : *acc) + v;
+  } else if (g == 0 || better(v, *acc)) {
+    *acc = v;
+    *arg = a;
+  }
+}
+
+static inline void emit(tg_real *y, int64_t *yarg, int64_t j, double acc, int64_t arg, double div) {
+  if (y)
+    y[j] = (tg_real)(div != 1 ? acc / div : acc);
+  if (yarg)
+    yarg[j] = arg;
+}
+
+/* Scratch from the arena (it lives until the tape's reset: a few bytes per
+ * CHUNK elements reduced). */
+static void *scratch(tg_tape *tape, int64_t bytes) {
+  int64_t n = (bytes + (int64_t)sizeof(tg_real) - 1) / (int64_t)sizeof(tg_real);
+  tg_tensor *t = tg_empty(tape, (int64_t[]){n > 0 ? n : 1}, 1);
+  return t ? t->data : NULL;
+}
+
+/* Runs the plan. y: (nout,) values divided by div, or NULL; yarg: (nout,)
+ * flat index in x of each output's first maximum (max only), or NULL.
+ * Few outputs with many chunks each are spread over chunks (partial results
+ * in scratch, folded in order afterwards), else over outputs. Returns 0
+ * when scratch could not be had (the tape has failed). */
+static int reduce_run(tg_tape *tape, const tg_real *x, const plan *p, int mode, double div,
+                      tg_real *y, int64_t *yarg) {
+  int par = p->numel >= TG_PAR_MIN;
+  int64_t busy = 4 * (int64_t)omp_get_max_threads();
+  int64_t nch = p->nch;
+
+  if (p->inner_reduced) {
+    int64_t J = p->units;
+    if (!par || nch == 1 || J >= busy) {
+#pragma omp parallel for schedule(static) if (par)
+      for (int64_t j = 0; j < J; j++) {
+        int64_t base = offset_of(j, p->nk, p->ksize, p->kstride), arg = 0, a;
+        double acc = 0;
+        for (int64_t g = 0; g < nch; g++) {
+          double v = chunk_a(x, p, mode, base, g, &a);
+          fold(mode, g, v, a, &acc, &arg);
+        }
+        emit(y, yarg, j, acc, arg, div);
+      }
+      return 1;
+    }
+    int64_t nt = J * nch; /* partials: (J, nch) */
+    double *sv = scratch(tape, nt * (int64_t)sizeof(double));
+    int64_t *sa = scratch(tape, nt * (int64_t)sizeof(int64_t));
+    if (!sv || !sa)
+      return 0;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < nt; t++)
+      sv[t] = chunk_a(x, p, mode, offset_of(t / nch, p->nk, p->ksize, p->kstride), t % nch, &sa[t]);
+    for (int64_t j = 0; j < J; j++) {
+      double acc = 0;
+      int64_t arg = 0;
+      for (int64_t g = 0; g < nch; g++)
+        fold(mode, g, sv[j * nch + g], sa[j * nch + g], &acc, &arg);
+      emit(y, yarg, j, acc, arg, div);
+    }
+    return 1;
+  }
+
+  int64_t P = p->units, I = p->inner, nib = (I + IBLOCK - 1) / IBLOCK;
+  if (!par || nch == 1 || P * nib >= busy) {
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t t = 0; t < P * nib; t++) {
+      int64_t u = t / nib, i0 = (t % nib) * IBLOCK, ni = min64(IBLOCK, I - i0);
+      int64_t base = offset_of(u, p->nk, p->ksize, p->kstride);
+      double acc[IBLOCK], v[IBLOCK];  /* (ni,) */
+      int64_t arg[IBLOCK], a[IBLOCK]; /* (ni,); sum leaves them unused */
+      for (int64_t i = 0; i < ni; i++)
+        arg[i] = a[i] = 0;
+      for (int64_t g = 0; g < nch; g++) {
+        chunk_b(x, p, mode, base, g, i0, ni, v, a);
+        for (int64_t i = 0; i < ni; i++)
+          fold(mode, g, v[i], a[i], &acc[i], &arg[i]);
+      }
+      for (int64_t i = 0; i < ni; i++)
+        emit(y, yarg, u * I + i0 + i, acc[i], arg[i], div);
+    }
+    return 1;
+  }
+  int64_t nt = P * nch * I; /* partials: (P, nch, I) */
+  double *sv = scratch(tape, nt * (int64_t)sizeof(double));
+  int64_t *sa = scratch(tape, nt * (int64_t)sizeof(int64_t));
+  if (!sv || !sa)
+    return 0;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < P * nch * nib; t++) {
+    int64_t u = t / (nch * nib), g = (t / nib) % nch, i0 = (t % nib) * IBLOCK;
+    int64_t at = (u * nch + g) * I + i0;
+    chunk_b(x, p, mode, offset_of(u, p->nk, p->ksize, p->kstride), g, i0, min64(IBLOCK, I - i0),
+            sv + at, sa + at);
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t o = 0; o < P * I; o++) {
+    int64_t u = o / I, i = o % I, arg = 0;
+    double acc = 0;
+    for (int64_t g = 0; g < nch; g++)
+      fold(mode, g, sv[(u * nch + g) * I + i], sa[(u * nch + g) * I + i], &acc, &arg);
+    emit(y, yarg, o, acc, arg, div);
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * sum, mean, max: forward */
+
+static tg_tensor *reduce_op(tg_tape *tape, const tg_op *op, int mode, int mean, tg_tensor *x,
+                            const int *axes, int naxes, int keepdims) {
+  if (!tg_op_begin(tape, op, 1, &x))
+    return NULL;
+  unsigned mask;
+  if (!axes_mask(tape, op, x, axes, naxes, &mask))
+    return NULL;
+  int64_t ys[TG_MAX_DIMS];
+  int yn = reduced_shape(x, mask, keepdims != 0, ys);
+  tg_tensor *y = tg_empty(tape, ys, yn); /* y: kept axes of x */
+  if (!y)
+    return NULL;
+  plan p;
+  plan_make(x, mask, &p);
+  double div = mean ? (double)(x->numel / y->numel) : 1;
+  if (!reduce_run(tape, x->data, &p, mode, div, y->data, NULL))
+    return NULL;
+  int64_t attr[1] = {(int64_t)mask};
+  return tg_op_record(tape, op, y, 1, &x, attr, 1);
+}
+
+/* gy (x's shape with reduced axes dropped or 1) stretched back to x's
+ * shape: the backward of every reduction. */
+static tg_tensor *expand(tg_tape *tape, const tg_node *n, tg_tensor *gy) {
+  const tg_tensor *x = n->in[0];
+  unsigned mask = (unsigned)n->attr[0];
+  int64_t ks[TG_MAX_DIMS]; /* x's shape, reduced axes 1 */
+  int kn = reduced_shape(x, mask, 1, ks);
+  return tg_broadcast_to(tape, tg_reshape(tape, gy, ks, kn), x->shape, x->ndim);
+}
+
+/* ------------------------------------------------------------------------
+ * sum: dx = broadcast(dy) */
+static void sum_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  gx[0] = expand(tape, n, gy);
+}
+static const tg_op op_sum = {"sum", 1, 0, sum_backward};
 
 tg_tensor *tg_sum(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims) {
-  (void)x;
-  (void)axes;
-  (void)naxes;
-  (void)keepdims;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "sum");
+  return reduce_op(tape, &op_sum, RED_SUM, 0, x, axes, naxes, keepdims);
 }
+
+/* ------------------------------------------------------------------------
+ * mean: dx = broadcast(dy / count); the sum divided once, in double */
+static void mean_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  double count = (double)(n->in[0]->numel / n->out->numel);
+  gx[0] = expand(tape, n, tg_mul_scalar(tape, gy, (tg_real)(1 / count)));
+}
+static const tg_op op_mean = {"mean", 1, 0, mean_backward};
 
 tg_tensor *tg_mean(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims) {
-  (void)x;
-  (void)axes;
-  (void)naxes;
-  (void)keepdims;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "mean");
+  return reduce_op(tape, &op_mean, RED_SUM, 1, x, axes, naxes, keepdims);
 }
+
+/* ------------------------------------------------------------------------
+ * max: dx = max_mask(x) * broadcast(dy). The mask is one-hot per group, so
+ * the whole gradient goes to the first maximum (row-major order within the
+ * group), never split between ties. */
+static int mask_axes(unsigned mask, int ndim, int *axes) {
+  int n = 0;
+  for (int d = 0; d < ndim; d++)
+    if (mask & (1u << d))
+      axes[n++] = d;
+  return n;
+}
+
+static void max_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  int axes[TG_MAX_DIMS];
+  int na = mask_axes((unsigned)n->attr[0], n->in[0]->ndim, axes);
+  /* na == 0 only for a scalar x, where "all axes" is the same thing. */
+  gx[0] = tg_mul(tape, tg_max_mask(tape, n->in[0], axes, na), expand(tape, n, gy));
+}
+static const tg_op op_max = {"max", 1, 0, max_backward};
 
 tg_tensor *tg_max(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims) {
-  (void)x;
-  (void)axes;
-  (void)naxes;
-  (void)keepdims;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "max");
+  return reduce_op(tape, &op_max, RED_MAX, 0, x, axes, naxes, keepdims);
 }
+
+/* ------------------------------------------------------------------------
+ * max_mask and argmax: constants (no backward, never recorded) */
+
+/* Flat index in x of each group's first maximum: (nout,) from the arena. */
+static int64_t *first_max(tg_tape *tape, tg_tensor *x, unsigned mask, int64_t *nout) {
+  plan p;
+  plan_make(x, mask, &p);
+  int64_t *idx = scratch(tape, p.nout * (int64_t)sizeof(int64_t));
+  if (!idx || !reduce_run(tape, x->data, &p, RED_MAX, 1, NULL, idx))
+    return NULL;
+  *nout = p.nout;
+  return idx;
+}
+
+static const tg_op op_max_mask = {"max_mask", 1, 0, NULL};
 
 tg_tensor *tg_max_mask(tg_tape *tape, tg_tensor *x, const int *axes, int naxes) {
-  (void)x;
-  (void)axes;
-  (void)naxes;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "max_mask");
+  if (!tg_op_begin(tape, &op_max_mask, 1, &x))
+    return NULL;
+  unsigned mask;
+  if (!axes_mask(tape, &op_max_mask, x, axes, naxes, &mask))
+    return NULL;
+  tg_tensor *y = tg_zeros(tape, x->shape, x->ndim); /* y: x's shape */
+  int64_t nout, *idx = y ? first_max(tape, x, mask, &nout) : NULL;
+  if (!idx)
+    return NULL;
+  for (int64_t j = 0; j < nout; j++)
+    y->data[idx[j]] = 1;
+  return tg_op_record(tape, &op_max_mask, y, 1, &x, NULL, 0);
 }
+
+static const tg_op op_argmax = {"argmax", 1, 0, NULL};
 
 tg_tensor *tg_argmax(tg_tape *tape, tg_tensor *x, int axis) {
-  (void)x;
-  (void)axis;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "argmax");
+  if (!tg_op_begin(tape, &op_argmax, 1, &x))
+    return NULL;
+  unsigned mask;
+  if (!axes_mask(tape, &op_argmax, x, &axis, 1, &mask))
+    return NULL;
+  int d = axis < 0 ? axis + x->ndim : axis;
+  int64_t ys[TG_MAX_DIMS], st[TG_MAX_DIMS];
+  int yn = reduced_shape(x, mask, 0, ys);
+  tg_strides(x->shape, x->ndim, st);
+  tg_tensor *y = tg_empty(tape, ys, yn); /* y: x's shape without axis d */
+  int64_t nout, *idx = y ? first_max(tape, x, mask, &nout) : NULL;
+  if (!idx)
+    return NULL;
+  for (int64_t j = 0; j < nout; j++)
+    y->data[j] = (tg_real)((idx[j] / st[d]) % x->shape[d]);
+  return tg_op_record(tape, &op_argmax, y, 1, &x, NULL, 0);
 }
 
+/* ------------------------------------------------------------------------
+ * sum_to: a composite (sum with keepdims, then a reshape view), so its
+ * gradient, broadcast_to, comes from those two. The descriptor only names
+ * it in messages. */
+static const tg_op op_sum_to = {"sum_to", 1, 0, NULL};
+
 tg_tensor *tg_sum_to(tg_tape *tape, tg_tensor *g, const int64_t *shape, int ndim) {
-  (void)g;
-  (void)shape;
-  (void)ndim;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "sum_to");
+  if (!tg_op_begin(tape, &op_sum_to, 1, &g))
+    return NULL;
+  if (ndim < 0 || ndim > TG_MAX_DIMS)
+    return tg_op_fail(tape, &op_sum_to, TG_ERR_SHAPE, "%d target dimensions for %s", ndim,
+                      TG_SHAPE(g));
+  if (ndim > 0 && !shape)
+    return tg_op_fail(tape, &op_sum_to, TG_ERR_NULL, "target shape is NULL for %s", TG_SHAPE(g));
+  int lead = g->ndim - ndim, ok = lead >= 0;
+  for (int i = 0; ok && i < ndim; i++)
+    ok = shape[i] == 1 || shape[i] == g->shape[lead + i];
+  if (!ok) {
+    char sb[160];
+    return tg_op_fail(tape, &op_sum_to, TG_ERR_SHAPE,
+                      "target shape %s does not broadcast to the gradient's shape %s",
+                      tg_shape_str(shape, ndim, sb, sizeof sb), TG_SHAPE(g));
+  }
+  int axes[TG_MAX_DIMS], naxes = 0, real = 0; /* real: an axis of size > 1 to sum */
+  for (int d = 0; d < g->ndim; d++)
+    if (d < lead || (shape[d - lead] == 1 && g->shape[d] != 1)) {
+      axes[naxes++] = d;
+      real |= g->shape[d] != 1;
+    }
+  if (naxes == 0 && lead == 0)
+    return g; /* same shape */
+  if (!real)
+    return tg_reshape(tape, g, shape, ndim); /* only size-1 axes go */
+  return tg_reshape(tape, tg_sum(tape, g, axes, naxes, 1), shape, ndim);
 }
