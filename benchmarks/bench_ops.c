@@ -1,2 +1,322 @@
-/* bench_ops.c — placeholder until the op benchmarks land. */
-int main(void) { return 0; }
+/* bench_ops.c — op micro-benchmarks: the tape's cost per recorded op, and
+ * matmul throughput at square sizes and at the book's shapes (forward and
+ * the two backward products of each).
+ *
+ * Every figure is validated before it is timed (a wrong fast kernel is
+ * not a result): the op chain against a closed recurrence in double, each
+ * product against a loop in double on a sample of entries. Then warm-up,
+ * repeats until a time budget, and the median, min and max. Output: a
+ * table for people and one JSON line per figure for scripts:
+ *
+ *   {"bench":"ops","name":"...","median_us":...,"min_us":...,"max_us":...,
+ *    "threads":N[,"gflops":...][,"ns_per_op":...]}
+ *
+ * Absolute times drift on shared machines: compare ratios within a run.
+ * Usage: bench_ops [--quick]   (--quick: short budgets, for smoke runs)
+ */
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tapegrad.h"
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ------------------------------------------------------------------------
+ * Samples and reporting */
+
+#define MAX_SAMPLES 4096
+
+typedef struct budget {
+  double seconds; /* per figure, after warm-up */
+  int warmup;
+  int min_reps;
+} budget;
+
+typedef struct series {
+  double v[MAX_SAMPLES]; /* seconds */
+  int n;
+} series;
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Sorts s and returns its median. */
+static double median(series *s) {
+  qsort(s->v, (size_t)s->n, sizeof s->v[0], cmp_double);
+  return s->n % 2 ? s->v[s->n / 2] : 0.5 * (s->v[s->n / 2 - 1] + s->v[s->n / 2]);
+}
+
+/* 1 while more repeats fit the budget. */
+static int more(const series *s, const budget *b, double start) {
+  return s->n < MAX_SAMPLES && (s->n < b->min_reps || now_s() - start < b->seconds);
+}
+
+/* One JSON line; gflops and ns_per_op are left out when negative. */
+static void json(const char *name, series *s, int threads, double gflops, double ns_per_op) {
+  double med = median(s);
+  printf("{\"bench\":\"ops\",\"name\":\"%s\",\"median_us\":%.3f,\"min_us\":%.3f,\"max_us\":%.3f,"
+         "\"threads\":%d",
+         name, 1e6 * med, 1e6 * s->v[0], 1e6 * s->v[s->n - 1], threads);
+  if (gflops >= 0)
+    printf(",\"gflops\":%.2f", gflops);
+  if (ns_per_op >= 0)
+    printf(",\"ns_per_op\":%.2f", ns_per_op);
+  printf("}\n");
+}
+
+static void die(const char *what, tg_tape *tape) {
+  fprintf(stderr, "bench_ops: %s%s%s\n", what, tape ? ": " : "", tape ? tg_tape_error(tape) : "");
+  exit(EXIT_FAILURE);
+}
+
+/* ------------------------------------------------------------------------
+ * (a) Tape overhead: y ← y·c + d, N_CHAIN ops on one-element tensors, c
+ * and d parameters that need gradients; forward, then backward. */
+
+#define N_CHAIN 10000 /* ops: N_CHAIN / 2 muls and as many adds */
+#define C_VAL   0.5
+#define D_VAL   1.0
+
+static tg_tensor *chain(tg_tape *tape, tg_tensor *c, tg_tensor *d) {
+  tg_tensor *y = tg_full(tape, (int64_t[]){1}, 1, 1); /* (1,) */
+  for (int i = 0; i < N_CHAIN / 2; i++)
+    y = tg_add(tape, tg_mul(tape, y, c), d);
+  return y;
+}
+
+/* The same recurrence in double with its derivatives: the oracle. */
+static void chain_oracle(double *y, double *dc, double *dd) {
+  double v = 1, gc = 0, gd = 0;
+  for (int i = 0; i < N_CHAIN / 2; i++) {
+    gc = v + C_VAL * gc; /* d(v·c)/dc */
+    gd = C_VAL * gd + 1; /* d(v·c + d)/dd */
+    v = v * C_VAL + D_VAL;
+  }
+  *y = v, *dc = gc, *dd = gd;
+}
+
+/* One repeat from a reset tape and zeroed gradients: forward seconds in
+ * *tf, backward seconds in *tb. */
+static void chain_timed(tg_tape *tape, tg_tensor *c, tg_tensor *d, double *tf, double *tb) {
+  tg_tape_reset(tape);
+  tg_tensor_zero_grad(c);
+  tg_tensor_zero_grad(d);
+  double t0 = now_s();
+  tg_tensor *y = chain(tape, c, d);
+  double t1 = now_s();
+  int st = tg_backward(tape, y, NULL);
+  double t2 = now_s();
+  if (!y || st != TG_OK)
+    die("the op chain failed while timed", tape);
+  *tf = t1 - t0, *tb = t2 - t1;
+}
+
+static void bench_overhead(const budget *b, int threads) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *c = tg_tensor_new((int64_t[]){1}, 1, 1, "c", NULL); /* (1,) */
+  tg_tensor *d = tg_tensor_new((int64_t[]){1}, 1, 1, "d", NULL); /* (1,) */
+  if (!tape || !c || !d)
+    die("out of memory", NULL);
+  c->data[0] = (tg_real)C_VAL;
+  d->data[0] = (tg_real)D_VAL;
+
+  /* Validate. */
+  tg_tensor *y = chain(tape, c, d);
+  if (!y || tg_backward(tape, y, NULL) != TG_OK) {
+    printf("tape overhead: skipped, the chain fails: %s\n", tg_tape_error(tape));
+    tg_tape_free(tape), tg_tensor_free(c), tg_tensor_free(d);
+    return;
+  }
+  double wy, wc, wd, tol = sizeof(tg_real) == 8 ? 1e-12 : 1e-5;
+  chain_oracle(&wy, &wc, &wd);
+  if (fabs(tg_at(y, 0) - wy) > tol * fabs(wy) || fabs(tg_at(c->grad, 0) - wc) > tol * fabs(wc) ||
+      fabs(tg_at(d->grad, 0) - wd) > tol * fabs(wd)) {
+    fprintf(stderr, "y %.17g (want %.17g), dc %.17g (want %.17g), dd %.17g (want %.17g)\n",
+            tg_at(y, 0), wy, tg_at(c->grad, 0), wc, tg_at(d->grad, 0), wd);
+    die("the op chain computes wrong values", NULL);
+  }
+  int64_t nodes = tg_tape_get_stats(tape).nodes;
+
+  /* Time forward and backward of the same repeat. */
+  static series fwd, bwd, tot;
+  fwd.n = bwd.n = tot.n = 0;
+  double start = 0;
+  for (int r = -b->warmup; r < 0 || more(&tot, b, start); r++) {
+    if (r == 0)
+      start = now_s();
+    double tf, tb;
+    chain_timed(tape, c, d, &tf, &tb);
+    if (r >= 0) {
+      fwd.v[fwd.n++] = tf;
+      bwd.v[bwd.n++] = tb;
+      tot.v[tot.n++] = tf + tb;
+    }
+  }
+  double mf = median(&fwd), mb = median(&bwd), mt = median(&tot);
+  printf("tape overhead: %d ops (y = y*c + d on (1,) tensors, %lld nodes), %d repeats\n", N_CHAIN,
+         (long long)nodes, tot.n);
+  printf("  %-10s %10s %10s %10s   %s\n", "phase", "median us", "min us", "max us", "ns/op");
+  printf("  %-10s %10.1f %10.1f %10.1f   %.1f\n", "forward", 1e6 * mf, 1e6 * fwd.v[0],
+         1e6 * fwd.v[fwd.n - 1], 1e9 * mf / N_CHAIN);
+  printf("  %-10s %10.1f %10.1f %10.1f   %.1f\n", "backward", 1e6 * mb, 1e6 * bwd.v[0],
+         1e6 * bwd.v[bwd.n - 1], 1e9 * mb / N_CHAIN);
+  printf("  %-10s %10.1f %10.1f %10.1f   %.1f\n", "total", 1e6 * mt, 1e6 * tot.v[0],
+         1e6 * tot.v[tot.n - 1], 1e9 * mt / N_CHAIN);
+  json("tape_overhead_forward", &fwd, threads, -1, 1e9 * mf / N_CHAIN);
+  json("tape_overhead_backward", &bwd, threads, -1, 1e9 * mb / N_CHAIN);
+  json("tape_overhead_total", &tot, threads, -1, 1e9 * mt / N_CHAIN);
+  tg_tape_free(tape);
+  tg_tensor_free(c);
+  tg_tensor_free(d);
+}
+
+/* ------------------------------------------------------------------------
+ * (b) Matmul throughput */
+
+typedef struct mm_case {
+  const char *name; /* JSON name */
+  const char *what; /* table label */
+  int64_t M, N, K;  /* op(A): (M, K), op(B): (K, N) */
+  int ta, tb;
+} mm_case;
+
+static const mm_case cases[] = {
+    {"matmul_64", "64^3", 64, 64, 64, 0, 0},
+    {"matmul_128", "128^3", 128, 128, 128, 0, 0},
+    {"matmul_256", "256^3", 256, 256, 256, 0, 0},
+    {"matmul_512", "512^3", 512, 512, 512, 0, 0},
+    {"matmul_1024", "1024^3", 1024, 1024, 1024, 0, 0},
+    /* Two-layer net: X (100, 784), W (784, 50). */
+    {"affine_fwd", "X.W (100x784).(784x50)", 100, 50, 784, 0, 0},
+    {"affine_dX", "dY.W^T (100x50).(784x50)^T", 100, 784, 50, 0, 1},
+    {"affine_dW", "X^T.dY (100x784)^T.(100x50)", 784, 50, 100, 1, 0},
+    /* SimpleConvNet's im2col product: col (57600, 25), W (25, 30). */
+    {"conv_fwd", "col.W (57600x25).(25x30)", 57600, 30, 25, 0, 0},
+    {"conv_dcol", "dY.W^T (57600x30).(25x30)^T", 57600, 25, 30, 0, 1},
+    {"conv_dW", "col^T.dY (57600x25)^T.(57600x30)", 25, 30, 57600, 1, 0},
+    /* Deep net's fully connected layer: X (100, 4320), W (4320, 100). */
+    {"fc_fwd", "X.W (100x4320).(4320x100)", 100, 100, 4320, 0, 0},
+    {"fc_dX", "dY.W^T (100x100).(4320x100)^T", 100, 4320, 100, 0, 1},
+    {"fc_dW", "X^T.dY (100x4320)^T.(100x100)", 4320, 100, 100, 1, 0},
+};
+
+/* An owned operand holding op(x) = (r, c), stored transposed when trans. */
+static tg_tensor *operand(int64_t r, int64_t c, int trans, tg_rng *rng) {
+  tg_tensor *t = tg_tensor_new((int64_t[]){trans ? c : r, trans ? r : c}, 2, 0, NULL, NULL);
+  if (!t)
+    die("out of memory", NULL);
+  for (int64_t i = 0; i < t->numel; i++)
+    t->data[i] = (tg_real)(2 * tg_rng_uniform(rng) - 1);
+  return t;
+}
+
+static double elem(const tg_tensor *x, int trans, int64_t i, int64_t k) {
+  return trans ? tg_at(x, k * x->shape[1] + i) : tg_at(x, i * x->shape[1] + k);
+}
+
+/* Checks 256 sampled entries (all of them for small products) against a
+ * loop in double, within 4·√K·u·Σ|a·b|. */
+static void validate(const mm_case *m, const tg_tensor *a, const tg_tensor *b, const tg_tensor *c,
+                     tg_rng *rng) {
+  const double u = sizeof(tg_real) == 8 ? DBL_EPSILON / 2 : FLT_EPSILON / 2;
+  const int64_t all = m->M * m->N, n = all <= 4096 ? all : 256;
+  for (int64_t t = 0; t < n; t++) {
+    int64_t e = all <= 4096 ? t : (int64_t)(tg_rng_uniform(rng) * (double)all) % all;
+    int64_t i = e / m->N, j = e % m->N;
+    double s = 0, mag = 0;
+    for (int64_t k = 0; k < m->K; k++) {
+      double p = elem(a, m->ta, i, k) * elem(b, m->tb, k, j);
+      s += p;
+      mag += fabs(p);
+    }
+    if (fabs(tg_at(c, e) - s) > 4 * sqrt((double)m->K) * u * mag + DBL_MIN) {
+      fprintf(stderr, "%s: C[%lld][%lld] = %.17g, loop gives %.17g\n", m->what, (long long)i,
+              (long long)j, tg_at(c, e), s);
+      die("matmul computes wrong values", NULL);
+    }
+  }
+}
+
+/* Times one case on `threads` threads; prints its table row and JSON. */
+static void bench_case(const mm_case *m, int threads, const budget *b, tg_tape *tape, tg_rng *rng) {
+  tg_tensor *a = operand(m->M, m->K, m->ta, rng), *bb = operand(m->K, m->N, m->tb, rng);
+  const double flops = 2.0 * (double)m->M * (double)m->N * (double)m->K;
+  omp_set_num_threads(threads);
+  tg_tensor *c = tg_matmul_t(tape, a, bb, m->ta, m->tb);
+  if (!c)
+    die(m->what, tape);
+  validate(m, a, bb, c, rng);
+  tg_tape_reset(tape);
+
+  static series s;
+  s.n = 0;
+  double start = 0;
+  for (int r = -b->warmup; r < 0 || more(&s, b, start); r++) {
+    if (r == 0)
+      start = now_s();
+    double t0 = now_s();
+    c = tg_matmul_t(tape, a, bb, m->ta, m->tb);
+    double t1 = now_s();
+    if (!c)
+      die(m->what, tape);
+    tg_tape_reset(tape);
+    if (r >= 0)
+      s.v[s.n++] = t1 - t0;
+  }
+  double med = median(&s);
+  printf("  %-34s %3d %10.1f %10.1f %10.1f %9.1f %9.1f\n", m->what, threads, 1e6 * med,
+         1e6 * s.v[0], 1e6 * s.v[s.n - 1], 1e-9 * flops / med, 1e-9 * flops / s.v[0]);
+  json(m->name, &s, threads, 1e-9 * flops / med, -1);
+  tg_tensor_free(a);
+  tg_tensor_free(bb);
+}
+
+static void bench_matmul(const budget *b, int threads) {
+  tg_tape *tape = tg_tape_new();
+  if (!tape)
+    die("out of memory", NULL);
+  tg_tape_set_grad(tape, 0); /* the product alone, nothing recorded */
+  tg_rng rng;
+  tg_rng_seed(&rng, 2024);
+  printf("\nmatmul (C = op(A).op(B), GFLOP/s = 2MNK / time)\n");
+  printf("  %-34s %3s %10s %10s %10s %9s %9s\n", "product", "thr", "median us", "min us", "max us",
+         "GF/s med", "GF/s best");
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    bench_case(&cases[i], 1, b, tape, &rng);
+    if (threads > 1)
+      bench_case(&cases[i], threads, b, tape, &rng);
+  }
+  omp_set_num_threads(threads);
+  tg_tape_free(tape);
+}
+
+/* ------------------------------------------------------------------------ */
+
+int main(int argc, char **argv) {
+  budget b = {.seconds = 0.5, .warmup = 3, .min_reps = 5};
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--quick") == 0) {
+      b = (budget){.seconds = 0.05, .warmup = 1, .min_reps = 3};
+    } else {
+      fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
+      return EXIT_FAILURE;
+    }
+  }
+  const int threads = omp_get_max_threads();
+  printf("bench_ops: tg_real = %s, %d OpenMP threads, %s budget per figure\n", TG_REAL_NAME,
+         threads, b.seconds < 0.5 ? "quick" : "full");
+  bench_overhead(&b, threads);
+  bench_matmul(&b, threads);
+  return EXIT_SUCCESS;
+}

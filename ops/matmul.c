@@ -1,19 +1,352 @@
-/* matmul.c — placeholder: replaced by the real kernels. */
+/* matmul.c — the matrix product C = op(A)·op(B) of 2-D tensors and its
+ * backward rule.
+ *
+ * The engine is libxsmm's JIT, tiled and threaded here; OpenBLAS (called
+ * directly, one thread per call) takes what the JIT does badly or cannot
+ * do. Tensors are row-major and the JIT is column-major, so row-major
+ * C(M,N) = op(A)·op(B) runs as column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: kernel
+ * (m, n, k) = (N, M, K) called as kernel(B, A, C). A transposed A is the
+ * JIT's TRANS_B flag; a transposed B would be its TRANS_A, which libxsmm
+ * 1.17 does not generate, so B is transposed into arena scratch first.
+ *
+ * This file must not call libxsmm_?gemm or libxsmm_?gemm_omp (above 64³
+ * they hand the product to whatever BLAS was linked and the no-BLAS stub
+ * returns garbage silently; their TT case collapses), must not let
+ * OpenBLAS start threads of its own inside an OpenMP region, and must
+ * not make a result depend on the thread count: the tiling is a function
+ * of the shape only, so every element is computed by the same sequence of
+ * kernel calls whichever thread runs its tile.
+ */
+#include <cblas.h>
+#include <libxsmm.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdint.h>
+
 #include "op.h"
 #include "ops.h"
 
-static const tg_op op_stub = {"matmul (not implemented yet)", 0, 0, NULL};
+#ifdef TG_DOUBLE
+typedef libxsmm_dmmfunction mm_kernel;
+#define mm_dispatch libxsmm_dmmdispatch
+#define blas_gemm   cblas_dgemm
+#else
+typedef libxsmm_smmfunction mm_kernel;
+#define mm_dispatch libxsmm_smmdispatch
+#define blas_gemm   cblas_sgemm
+#endif
 
-tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  (void)a;
-  (void)b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "matmul");
+/* ------------------------------------------------------------------------
+ * Tuning, from measurements on this kind of machine (2 cores, float,
+ * benchmarks/bench_ops.c and scratch sweeps; GFLOP/s). With an AVX-512
+ * target the tiled JIT beats OpenBLAS at every size tried: one thread
+ * 205-235 at 64³-512³ and 175 at 1024³ against OpenBLAS's ~100; two
+ * threads 350 at 1024³ against OpenBLAS's own ~185. With an AVX2 target
+ * (older CPUs; valgrind; LIBXSMM_TARGET=hsw here) the JIT is ahead only
+ * on small products (110-117 at 64³-256³) and when it splits K
+ * (25x30x57600: 64 vs 45); OpenBLAS in 64-row tiles gives 165-185 on two
+ * threads at the book's shapes and 1024³, where JIT tiles give 107-143.
+ * Tile sizes within a factor 2 of these measured the same to ±4%. */
+
+/* Below this many flops (2·M·N·K) a product stays on one thread: a
+ * 2-thread fork/join costs more than it saves (TOOLCHAIN.md). */
+#define PAR_FLOPS 5e6
+/* JIT tiles: at most MB rows and NB columns of C; K in one piece up to
+ * K_WHOLE, else in even chunks of at most K_CHUNK, so the B panel a tile
+ * streams (K_CHUNK x NB) stays in L2. */
+#define MB      64
+#define NB      256
+#define K_WHOLE 512
+#define K_CHUNK 256
+/* Tiles are shrunk (down to MIN_ROWS rows) until a parallel product has
+ * PAR_TILES tiles, and a product whose C is still one tile is split along
+ * K into at most MAX_SLICES partial sums, each covering at least
+ * SLICE_MIN_K of K, added in a fixed order. */
+#define PAR_TILES   4
+#define MIN_ROWS    16
+#define MAX_SLICES  8
+#define SLICE_MIN_K 1024
+/* Without AVX-512, products of at least BLAS_MIN_FLOPS go to OpenBLAS in
+ * row blocks of at most BLAS_MB rows, unless the JIT tiling splits K. */
+#define BLAS_MIN_FLOPS 5e6
+#define BLAS_MB        64
+
+/* ------------------------------------------------------------------------
+ * libxsmm_init must run before the first dispatch (it is not thread-safe
+ * the first time), once per process. The engine for large products
+ * follows libxsmm's current target, read per product (a load), so a
+ * program that retargets libxsmm gets the matching choice. */
+
+static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
+
+static void xsmm_init(void) { libxsmm_init(); }
+
+/* ------------------------------------------------------------------------
+ * The plan of one product: its tiling and the kernels it needs. */
+
+typedef struct mm_plan {
+  int64_t M, N, K;
+  int ta, tb;         /* as given to the op */
+  int blas;           /* 1: OpenBLAS tiles; 0: JIT tiles */
+  const tg_real *a;   /* (M, K), or (K, M) when ta */
+  const tg_real *b;   /* (K, N), or (N, K) when tb (BLAS only) */
+  tg_real *b_t;       /* JIT with tb: bᵀ as (K, N), filled by the plan */
+  tg_real *c;         /* (M, N) */
+  tg_real *part;      /* (slices - 1, M, N): partial sums of slices 1.. */
+  int64_t mb, nb, kb; /* tile rows, tile columns, K chunk */
+  int64_t tm, tn, tk; /* tiles along M and N, chunks along K */
+  int64_t slices;     /* K chunks split into this many partial sums */
+  /* [last row tile][last column tile][last K chunk][beta] */
+  mm_kernel kern[2][2][2][2];
+} mm_plan;
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Size of tile or chunk t out of n of size b covering len. */
+static int64_t extent(int64_t t, int64_t n, int64_t b, int64_t len) {
+  return t == n - 1 ? len - (n - 1) * b : b;
 }
 
+/* Splits len into the fewest even pieces of at most maxb; returns the size. */
+static int64_t even_split(int64_t len, int64_t maxb, int64_t *pieces) {
+  *pieces = ceil_div(len, maxb);
+  int64_t b = ceil_div(len, *pieces);
+  *pieces = ceil_div(len, b);
+  return b;
+}
+
+/* Chooses the tiling from the shape alone (never from the thread count). */
+static void plan_tiles(mm_plan *p) {
+  const double flops = 2.0 * (double)p->M * (double)p->N * (double)p->K;
+  const int par = flops >= PAR_FLOPS;
+  if (p->blas) {
+    /* OpenBLAS blocks for the cache itself: row blocks only, whole K. */
+    p->mb = even_split(p->M, BLAS_MB, &p->tm);
+    p->nb = p->N, p->tn = 1;
+    p->kb = p->K, p->tk = 1;
+    p->slices = 1;
+    return;
+  }
+  p->nb = even_split(p->N, NB, &p->tn);
+  p->mb = even_split(p->M, MB, &p->tm);
+  if (p->K <= K_WHOLE)
+    p->kb = p->K, p->tk = 1;
+  else
+    p->kb = even_split(p->K, K_CHUNK, &p->tk);
+  if (par && p->tm * p->tn < PAR_TILES && p->M >= 2 * MIN_ROWS) {
+    int64_t want = ceil_div(PAR_TILES, p->tn);
+    if (want > p->M / MIN_ROWS)
+      want = p->M / MIN_ROWS;
+    p->mb = even_split(p->M, ceil_div(p->M, want), &p->tm);
+  }
+  p->slices = 1;
+  if (par && p->tm * p->tn == 1 && p->tk > 1) {
+    int64_t s = p->K / SLICE_MIN_K;
+    if (s > MAX_SLICES)
+      s = MAX_SLICES;
+    if (s > p->tk)
+      s = p->tk;
+    p->slices = s > 1 ? s : 1;
+  }
+}
+
+/* First K chunk of slice s (slices share the chunks as evenly as possible). */
+static int64_t slice_start(const mm_plan *p, int64_t s) { return s * p->tk / p->slices; }
+
+/* Dispatches every kernel the tiling uses: a full tile and the ragged
+ * last row, column and chunk, each with beta 0 (first chunk of a slice)
+ * and, when a slice has several chunks, beta 1. Returns 0 when the JIT
+ * declines one. */
+static int plan_kernels(mm_plan *p) {
+  const tg_real one = 1, zero = 0;
+  const int flags = p->ta ? LIBXSMM_GEMM_FLAG_TRANS_B : LIBXSMM_GEMM_FLAG_NONE;
+  const libxsmm_blasint lda = (libxsmm_blasint)p->N;                  /* bᵀ side: (K, N) */
+  const libxsmm_blasint ldb = (libxsmm_blasint)(p->ta ? p->M : p->K); /* a side */
+  const libxsmm_blasint ldc = (libxsmm_blasint)p->N;
+  const int64_t ms[2] = {p->mb, extent(p->tm - 1, p->tm, p->mb, p->M)};
+  const int64_t ns[2] = {p->nb, extent(p->tn - 1, p->tn, p->nb, p->N)};
+  const int64_t ks[2] = {p->kb, extent(p->tk - 1, p->tk, p->kb, p->K)};
+  const int betas = p->tk > p->slices ? 2 : 1;
+  for (int em = 0; em < 1 + (ms[1] != ms[0]); em++)
+    for (int en = 0; en < 1 + (ns[1] != ns[0]); en++)
+      for (int ek = 0; ek < 1 + (ks[1] != ks[0]); ek++)
+        for (int bt = 0; bt < betas; bt++) {
+          mm_kernel k =
+              mm_dispatch((libxsmm_blasint)ns[en], (libxsmm_blasint)ms[em], (libxsmm_blasint)ks[ek],
+                          &lda, &ldb, &ldc, &one, bt ? &one : &zero, &flags, NULL);
+          if (!k)
+            return 0;
+          p->kern[em][en][ek][bt] = k;
+        }
+  return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * Execution */
+
+/* Tile (i, j) of C, or of slice s's partial sum, over the slice's chunks. */
+static void run_tile(const mm_plan *p, int64_t i, int64_t j, int64_t s) {
+  const int64_t M = p->M, N = p->N, K = p->K;
+  const int64_t m0 = i * p->mb, n0 = j * p->nb;
+  const int64_t mm = extent(i, p->tm, p->mb, M), nn = extent(j, p->tn, p->nb, N);
+  tg_real *c = (s == 0 ? p->c : p->part + (s - 1) * M * N) + m0 * N + n0; /* (mm, nn), ld N */
+  const int64_t c0 = slice_start(p, s), c1 = slice_start(p, s + 1);
+  if (p->blas) {
+    /* Row blocks over the whole of N and K (never sliced); transposes
+     * are BLAS flags. */
+    const tg_real *a = p->ta ? p->a + m0 : p->a + m0 * K;
+    const tg_real *b = p->tb ? p->b + n0 * K : p->b + n0;
+    blas_gemm(CblasRowMajor, p->ta ? CblasTrans : CblasNoTrans, p->tb ? CblasTrans : CblasNoTrans,
+              (int)mm, (int)nn, (int)K, 1, a, (int)(p->ta ? M : K), b, (int)(p->tb ? K : N), 0, c,
+              (int)N);
+    return;
+  }
+  const int em = i == p->tm - 1 && mm != p->mb, en = j == p->tn - 1 && nn != p->nb;
+  const tg_real *b = p->b_t ? p->b_t : p->b;
+  for (int64_t t = c0; t < c1; t++) {
+    const int64_t k0 = t * p->kb;
+    const int ek = t == p->tk - 1 && extent(t, p->tk, p->kb, K) != p->kb;
+    const tg_real *a = p->ta ? p->a + k0 * M + m0 : p->a + m0 * K + k0;
+    p->kern[em][en][ek][t > c0](b + k0 * N + n0, a, c);
+  }
+}
+
+/* C += the partial sums of slices 1.., in slice order. */
+static void reduce_slices(const mm_plan *p) {
+  const int64_t MN = p->M * p->N;
+  tg_real *restrict c = p->c;
+  for (int64_t s = 1; s < p->slices; s++) {
+    const tg_real *restrict q = p->part + (s - 1) * MN;
+    for (int64_t e = 0; e < MN; e++)
+      c[e] += q[e];
+  }
+}
+
+/* Rows [r0, r1) of b (N, K) into columns [r0, r1) of b_t (K, N); in
+ * libxsmm's column-major terms a K x (r1 - r0) matrix. (libxsmm's own
+ * otrans_thread divides by zero for some splits.) */
+static void transpose_rows(const mm_plan *p, int64_t r0, int64_t r1) {
+  if (r1 > r0)
+    libxsmm_otrans(p->b_t + r0, p->b + r0 * p->K, sizeof(tg_real), (libxsmm_blasint)p->K,
+                   (libxsmm_blasint)(r1 - r0), (libxsmm_blasint)p->K, (libxsmm_blasint)p->N);
+}
+
+/* Thread tid of nth runs its share of the tiles. With own_columns (a
+ * transposed B, several column tiles) it takes whole column tiles and
+ * transposes just the rows of B they read: the bᵀ a thread reads is then
+ * in its own cache (read from another core's, just written, it cost as
+ * much as the product itself: 2 x 25 µs for W of 784 x 50), and no thread
+ * waits for another. Otherwise tile w goes to thread w * nth / tiles. */
+static void execute(const mm_plan *p, int own_columns, int tid, int nth) {
+  if (own_columns) {
+    const int64_t j0 = p->tn * tid / nth, j1 = p->tn * (tid + 1) / nth;
+    transpose_rows(p, j0 * p->nb, j1 == p->tn ? p->N : j1 * p->nb);
+    for (int64_t j = j0; j < j1; j++)
+      for (int64_t i = 0; i < p->tm; i++)
+        run_tile(p, i, j, 0);
+    return;
+  }
+  const int64_t tiles = p->tm * p->tn * p->slices;
+  for (int64_t w = tiles * tid / nth; w < tiles * (tid + 1) / nth; w++) {
+    int64_t s = w % p->slices, ij = w / p->slices;
+    run_tile(p, ij / p->tn, ij % p->tn, s);
+  }
+}
+
+/* c (M, N) = op(a)·op(b). Scratch (bᵀ, partial sums) comes from the arena
+ * and lives until the next reset. Returns 0 after failing the tape. */
+static int gemm(tg_tape *tape, int ta, int tb, int64_t M, int64_t N, int64_t K, const tg_real *a,
+                const tg_real *b, tg_real *c) {
+  pthread_once(&xsmm_once, xsmm_init);
+  mm_plan p = {.M = M, .N = N, .K = K, .ta = ta, .tb = tb, .a = a, .b = b, .c = c};
+  const int avx512 = libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CORE;
+  const double flops = 2.0 * (double)M * (double)N * (double)K;
+  plan_tiles(&p);
+  if ((!avx512 && flops >= BLAS_MIN_FLOPS && p.slices == 1) || !plan_kernels(&p)) {
+    p.blas = 1; /* also when the JIT declines a shape */
+    plan_tiles(&p);
+  }
+  if (!p.blas && tb) {
+    tg_tensor *t = tg_empty(tape, (int64_t[]){K, N}, 2);
+    if (!t)
+      return 0;
+    p.b_t = t->data;
+  }
+  if (p.slices > 1) {
+    tg_tensor *t = tg_empty(tape, (int64_t[]){p.slices - 1, M, N}, 3);
+    if (!t)
+      return 0;
+    p.part = t->data;
+  }
+  if (p.blas && openblas_get_num_threads() != 1)
+    openblas_set_num_threads(1); /* our threads call it; its own would fight them */
+
+  const int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int par = flops >= PAR_FLOPS && nth > 1 && p.tm * p.tn * p.slices > 1;
+  /* A transposed B is made by the threads that read it when they can
+   * split it by column tiles (slices need one tile: never both), else
+   * before the threads start. */
+  const int own_columns = p.b_t && par && p.tn >= nth;
+  if (p.b_t && !own_columns)
+    transpose_rows(&p, 0, N);
+  if (par) {
+#pragma omp parallel num_threads(nth)
+    execute(&p, own_columns, omp_get_thread_num(), omp_get_num_threads());
+  } else {
+    execute(&p, 0, 0, 1);
+  }
+  if (p.slices > 1)
+    reduce_slices(&p); /* at most (MAX_SLICES - 1) x one tile of adds */
+  return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * The op. For C = op(A)·op(B) and dC the gradient of C (rules written
+ * with matmul_t itself, so they can be differentiated again):
+ *
+ *   C = A·B      dA = dC·Bᵀ    dB = Aᵀ·dC
+ *   C = Aᵀ·B     dA = B·dCᵀ    dB = A·dC
+ *   C = A·Bᵀ     dA = dC·B     dB = dCᵀ·A
+ *   C = Aᵀ·Bᵀ    dA = Bᵀ·dCᵀ   dB = dCᵀ·Aᵀ
+ *
+ * attr[0] = trans_a, attr[1] = trans_b. */
+
+static void matmul_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *a = n->in[0], *b = n->in[1]; /* gy: (M, N) */
+  const int ta = (int)n->attr[0], tb = (int)n->attr[1];
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = ta ? tg_matmul_t(tape, b, gy, tb, 1) : tg_matmul_t(tape, gy, b, 0, !tb);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = tb ? tg_matmul_t(tape, gy, a, 1, ta) : tg_matmul_t(tape, a, gy, !ta, 0);
+}
+
+static const tg_op op_matmul = {"matmul", 2, 0, matmul_backward};
+
 tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b) {
-  (void)a;
-  (void)b;
-  (void)trans_a;
-  (void)trans_b;
-  return tg_op_fail(tape, &op_stub, TG_ERR_ARG, "matmul_t");
+  tg_tensor *in[2] = {a, b};
+  if (!tg_op_begin(tape, &op_matmul, 2, in))
+    return NULL;
+  const int ta = trans_a != 0, tb = trans_b != 0;
+  const char *ma = ta ? "^T" : "", *mb = tb ? "^T" : "";
+  if (a->ndim != 2 || b->ndim != 2)
+    return tg_op_fail(tape, &op_matmul, TG_ERR_SHAPE, "operands must be 2-D: %s%s @ %s%s",
+                      TG_SHAPE(a), ma, TG_SHAPE(b), mb);
+  const int64_t M = a->shape[ta], K = a->shape[!ta];  /* op(a): (M, K) */
+  const int64_t Kb = b->shape[tb], N = b->shape[!tb]; /* op(b): (K, N) */
+  if (K != Kb)
+    return tg_op_fail(tape, &op_matmul, TG_ERR_SHAPE, "inner dimensions differ: %s%s @ %s%s",
+                      TG_SHAPE(a), ma, TG_SHAPE(b), mb);
+  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
+    return tg_op_fail(tape, &op_matmul, TG_ERR_SHAPE,
+                      "a dimension exceeds the GEMM limit of 2^31-1: %s%s @ %s%s", TG_SHAPE(a), ma,
+                      TG_SHAPE(b), mb);
+  tg_tensor *c = tg_empty(tape, (int64_t[]){M, N}, 2); /* (M, N) */
+  if (!c || !gemm(tape, ta, tb, M, N, K, a->data, b->data, c->data))
+    return NULL;
+  const int64_t attr[2] = {ta, tb};
+  return tg_op_record(tape, &op_matmul, c, 2, in, attr, 2);
+}
+
+tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return tg_matmul_t(tape, a, b, 0, 0);
 }
