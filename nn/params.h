@@ -1,0 +1,58 @@
+/* params.h — a model's named, long-lived tensors, and their initialisers.
+ *
+ * A tg_params list owns owned tensors (tg_tensor_new): parameters, which
+ * are trained and have gradients, or buffers, which are saved but not
+ * trained (Batch Norm's running statistics) — a model keeps one list of
+ * each. Optimizers and checkpoints work on lists, so they never need to
+ * know a model. Names are unique within a list.
+ */
+#ifndef TG_PARAMS_H
+#define TG_PARAMS_H
+
+#include "tape.h"
+
+typedef struct tg_params {
+  tg_tensor **items; /* n owned tensors, in the order they were added */
+  int n;
+  int cap;
+} tg_params;
+
+/* Creates a zero-filled owned tensor named `name` and adds it (with a
+ * gradient buffer when requires_grad). Returns it, or NULL with err filled
+ * (empty name, invalid shape, duplicate name, out of memory). A zeroed
+ * struct is an empty list. */
+tg_tensor *tg_params_new(tg_params *p, const char *name, const int64_t *shape, int ndim,
+                         int requires_grad, tg_error *err);
+
+/* The tensor called name, or NULL. */
+tg_tensor *tg_params_find(const tg_params *p, const char *name);
+
+/* Total number of elements over the list. */
+int64_t tg_params_numel(const tg_params *p);
+
+/* Zeroes every gradient buffer. */
+void tg_params_zero_grad(tg_params *p);
+
+/* The global L2 norm of all gradients. */
+double tg_params_grad_norm(const tg_params *p);
+
+/* Scales all gradients by max_norm / norm when their global norm is above
+ * max_norm; returns the norm before clipping. A NaN or infinite norm, or a
+ * max_norm that is not >= 0, leaves the gradients as they are. */
+double tg_params_clip_grad_norm(tg_params *p, double max_norm);
+
+/* Frees every tensor and the list itself (the struct is reusable after). */
+void tg_params_free(tg_params *p);
+
+/* ---------------------------------------------------------------------
+ * Initialisers: fill t->data from the generator (never a global one).
+ * fan_in is the number of inputs of each unit (D of a (D, M) weight;
+ * C·FH·FW of a convolution filter). A NULL t is a no-op; an invalid
+ * argument (NULL rng, std < 0 or not finite, fan_in < 1) fills t with NaN
+ * so the first forward pass shows it instead of training a dead layer. */
+void tg_init_constant(tg_tensor *t, double v);
+void tg_init_normal(tg_tensor *t, double std, tg_rng *rng);
+void tg_init_xavier(tg_tensor *t, int64_t fan_in, tg_rng *rng); /* std √(1/fan_in) */
+void tg_init_he(tg_tensor *t, int64_t fan_in, tg_rng *rng);     /* std √(2/fan_in) */
+
+#endif
