@@ -1,0 +1,71 @@
+/* model.h — the book's networks behind one small interface.
+ *
+ * A model is its configuration, its parameters and its buffers; forward
+ * maps a batch to logits. Everything the program does with a model —
+ * train, evaluate, gradcheck, checkpoint — goes through this header, so a
+ * new network is one more entry in models.c's table. Models are written
+ * with the public API only (nn.h, ops.h), as users write theirs.
+ */
+#ifndef TG_MODEL_H
+#define TG_MODEL_H
+
+#include "nn.h"
+
+#define TG_MODEL_MAX_HIDDEN 8
+
+typedef struct tg_model_config {
+  char kind[32];                       /* "two-layer-net", "multi-layer-net", ... */
+  int64_t input[3];                    /* per-sample shape (C, H, W): (1, 28, 28) */
+  int64_t classes;                     /* 10 */
+  int64_t hidden[TG_MODEL_MAX_HIDDEN]; /* hidden layer sizes */
+  int n_hidden;
+  char activation[16]; /* "relu", "sigmoid" or "tanh" */
+  char init[16];       /* "he", "xavier" or "std" */
+  double init_std;     /* with init "std" */
+  int batchnorm;       /* 1: Batch Norm after each hidden affine */
+  double dropout;      /* ratio after each hidden activation; 0: none */
+  double weight_decay; /* λ of ½λΣ‖W‖² */
+} tg_model_config;
+
+typedef struct tg_model tg_model;
+typedef tg_tensor *(*tg_model_forward_fn)(tg_tape *tape, tg_model *m, tg_tensor *x);
+
+struct tg_model {
+  tg_model_config cfg;
+  tg_params params;  /* trained */
+  tg_params buffers; /* saved, not trained (running statistics) */
+  /* Layer i's weight and bias (pointers into params); weight decay covers
+   * every W. */
+  tg_tensor *W[TG_MODEL_MAX_HIDDEN + 8];
+  tg_tensor *b[TG_MODEL_MAX_HIDDEN + 8];
+  int n_layers;
+  tg_batchnorm bn[TG_MODEL_MAX_HIDDEN + 8];
+  tg_model_forward_fn forward;
+};
+
+/* The defaults of a kind: the book's hyper-parameters (two-layer-net:
+ * 784-50-10, ReLU, weights N(0, 0.01²); multi-layer-net: 784-100×5-10,
+ * ReLU, He). Returns TG_OK or TG_ERR_ARG for an unknown kind. */
+int tg_model_defaults(const char *kind, tg_model_config *cfg, tg_error *err);
+
+/* The kinds known, NULL-terminated, for help texts. */
+const char *const *tg_model_kinds(void);
+
+/* Builds and initialises a model from the generator. NULL with err on an
+ * invalid configuration (names the field) or out of memory. */
+tg_model *tg_model_new(const tg_model_config *cfg, tg_rng *rng, tg_error *err);
+void tg_model_free(tg_model *m);
+
+/* Logits (N, classes) for x (N, C, H, W) or (N, C·H·W). */
+tg_tensor *tg_model_forward(tg_tape *tape, tg_model *m, tg_tensor *x);
+
+/* The training loss: softmax-with-loss of logits against labels (N,),
+ * plus the weight-decay term. */
+tg_tensor *tg_model_loss(tg_tape *tape, tg_model *m, tg_tensor *logits, tg_tensor *labels);
+
+/* The configuration as "key=value" lines (what checkpoints carry), and
+ * back. Reading checks every key and value and names the first bad one. */
+int tg_model_config_write(const tg_model_config *cfg, char *buf, size_t cap);
+int tg_model_config_read(const char *text, tg_model_config *cfg, tg_error *err);
+
+#endif

@@ -1,0 +1,316 @@
+/* models.c — the book's dense networks, and the table of model kinds.
+ *
+ * TwoLayerNet (chapter 5) and MultiLayerNetExtend (chapter 6) are one
+ * stack: for each hidden size, Affine → [Batch Norm] → activation →
+ * [Dropout]; then a last Affine to the classes. TwoLayerNet is the stack
+ * with one hidden layer of 50 and weights drawn with std 0.01, as the book
+ * has it. Written with the public API only; no gradient code.
+ */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct kind_info {
+  const char *name;
+  void (*defaults)(tg_model_config *cfg);
+  int (*build)(tg_model *m, tg_rng *rng, tg_error *err);
+} kind_info;
+
+/* ------------------------------------------------------------------------
+ * The dense stack */
+
+static int64_t input_size(const tg_model_config *c) {
+  return c->input[0] * c->input[1] * c->input[2];
+}
+
+static void init_weight(tg_tensor *W, const tg_model_config *c, int64_t fan_in, tg_rng *rng) {
+  if (strcmp(c->init, "he") == 0)
+    tg_init_he(W, fan_in, rng);
+  else if (strcmp(c->init, "xavier") == 0)
+    tg_init_xavier(W, fan_in, rng);
+  else
+    tg_init_normal(W, c->init_std, rng);
+}
+
+static int build_dense(tg_model *m, tg_rng *rng, tg_error *err) {
+  const tg_model_config *c = &m->cfg;
+  int64_t fan_in = input_size(c);
+  char name[32];
+  for (int i = 0; i <= c->n_hidden; i++) {
+    int64_t out = i < c->n_hidden ? c->hidden[i] : c->classes;
+    snprintf(name, sizeof name, "W%d", i + 1);
+    tg_tensor *W = tg_params_new(&m->params, name, (int64_t[]){fan_in, out}, 2, 1, err);
+    snprintf(name, sizeof name, "b%d", i + 1);
+    tg_tensor *b = tg_params_new(&m->params, name, (int64_t[]){out}, 1, 1, err);
+    if (!W || !b)
+      return err ? err->status : TG_ERR_MEMORY;
+    init_weight(W, c, fan_in, rng);
+    m->W[m->n_layers] = W;
+    m->b[m->n_layers++] = b;
+    if (i < c->n_hidden && c->batchnorm) {
+      snprintf(name, sizeof name, "bn%d", i + 1);
+      int st = tg_batchnorm_init(&m->bn[i], name, out, &m->params, &m->buffers, err);
+      if (st != TG_OK)
+        return st;
+    }
+    fan_in = out;
+  }
+  return TG_OK;
+}
+
+static tg_tensor *activate(tg_tape *tape, const char *kind, tg_tensor *h) {
+  if (strcmp(kind, "sigmoid") == 0)
+    return tg_sigmoid(tape, h);
+  if (strcmp(kind, "tanh") == 0)
+    return tg_tanh(tape, h);
+  return tg_relu(tape, h);
+}
+
+static tg_tensor *forward_dense(tg_tape *tape, tg_model *m, tg_tensor *x) {
+  const tg_model_config *c = &m->cfg;
+  tg_tensor *h = x; /* (N, D), or (N, C, H, W) that the first affine flattens */
+  for (int i = 0; i < c->n_hidden; i++) {
+    h = tg_affine(tape, h, m->W[i], m->b[i]);
+    if (c->batchnorm)
+      h = tg_batchnorm_forward(tape, &m->bn[i], h);
+    h = activate(tape, c->activation, h);
+    if (c->dropout > 0)
+      h = tg_dropout(tape, h, c->dropout);
+  }
+  return tg_affine(tape, h, m->W[c->n_hidden], m->b[c->n_hidden]);
+}
+
+static void defaults_two_layer(tg_model_config *c) {
+  c->n_hidden = 1;
+  c->hidden[0] = 50;
+  strcpy(c->activation, "relu");
+  strcpy(c->init, "std");
+  c->init_std = 0.01;
+}
+
+static void defaults_multi_layer(tg_model_config *c) {
+  c->n_hidden = 5;
+  for (int i = 0; i < 5; i++)
+    c->hidden[i] = 100;
+  strcpy(c->activation, "relu");
+  strcpy(c->init, "he");
+  c->init_std = 0.01;
+}
+
+/* ------------------------------------------------------------------------
+ * The table of kinds: a new network is one row. */
+
+static const kind_info kinds[] = {
+    {"two-layer-net", defaults_two_layer, build_dense},
+    {"multi-layer-net", defaults_multi_layer, build_dense},
+};
+#define NKINDS (int)(sizeof kinds / sizeof kinds[0])
+
+static const kind_info *find_kind(const char *name) {
+  for (int i = 0; i < NKINDS; i++)
+    if (strcmp(kinds[i].name, name) == 0)
+      return &kinds[i];
+  return NULL;
+}
+
+const char *const *tg_model_kinds(void) {
+  static const char *names[NKINDS + 1];
+  for (int i = 0; i < NKINDS; i++)
+    names[i] = kinds[i].name;
+  return names;
+}
+
+int tg_model_defaults(const char *kind, tg_model_config *cfg, tg_error *err) {
+  const kind_info *k = kind ? find_kind(kind) : NULL;
+  if (!k)
+    return tg_error_set(err, TG_ERR_ARG, "unknown model '%s'", kind ? kind : "(null)");
+  memset(cfg, 0, sizeof *cfg);
+  snprintf(cfg->kind, sizeof cfg->kind, "%s", k->name);
+  cfg->input[0] = 1;
+  cfg->input[1] = 28;
+  cfg->input[2] = 28;
+  cfg->classes = 10;
+  k->defaults(cfg);
+  return TG_OK;
+}
+
+static int validate(const tg_model_config *c, tg_error *err) {
+  if (!find_kind(c->kind))
+    return tg_error_set(err, TG_ERR_ARG, "unknown model '%s'", c->kind);
+  for (int i = 0; i < 3; i++)
+    if (c->input[i] < 1 || c->input[i] > 4096)
+      return tg_error_set(err, TG_ERR_ARG, "model input dimension %d is %lld", i,
+                          (long long)c->input[i]);
+  if (c->classes < 2 || c->classes > 100000)
+    return tg_error_set(err, TG_ERR_ARG, "model classes is %lld (2 to 100000)",
+                        (long long)c->classes);
+  if (c->n_hidden < 0 || c->n_hidden > TG_MODEL_MAX_HIDDEN)
+    return tg_error_set(err, TG_ERR_ARG, "%d hidden layers (at most %d)", c->n_hidden,
+                        TG_MODEL_MAX_HIDDEN);
+  for (int i = 0; i < c->n_hidden; i++)
+    if (c->hidden[i] < 1 || c->hidden[i] > 1000000)
+      return tg_error_set(err, TG_ERR_ARG, "hidden layer %d has size %lld", i + 1,
+                          (long long)c->hidden[i]);
+  if (strcmp(c->activation, "relu") && strcmp(c->activation, "sigmoid") &&
+      strcmp(c->activation, "tanh"))
+    return tg_error_set(err, TG_ERR_ARG, "activation '%s' (relu, sigmoid or tanh)", c->activation);
+  if (strcmp(c->init, "he") && strcmp(c->init, "xavier") && strcmp(c->init, "std"))
+    return tg_error_set(err, TG_ERR_ARG, "init '%s' (he, xavier or std)", c->init);
+  if (!(c->init_std > 0 && c->init_std < 100))
+    return tg_error_set(err, TG_ERR_ARG, "init std %g (want > 0)", c->init_std);
+  if (!(c->dropout >= 0 && c->dropout < 1))
+    return tg_error_set(err, TG_ERR_ARG, "dropout ratio %g (want 0 <= ratio < 1)", c->dropout);
+  if (!(c->weight_decay >= 0 && isfinite(c->weight_decay)))
+    return tg_error_set(err, TG_ERR_ARG, "weight decay %g (want >= 0)", c->weight_decay);
+  return TG_OK;
+}
+
+tg_model *tg_model_new(const tg_model_config *cfg, tg_rng *rng, tg_error *err) {
+  if (!cfg || !rng) {
+    tg_error_set(err, TG_ERR_NULL, "model_new: config and generator are required");
+    return NULL;
+  }
+  if (validate(cfg, err) != TG_OK)
+    return NULL;
+  tg_model *m = calloc(1, sizeof *m);
+  if (!m) {
+    tg_error_set(err, TG_ERR_MEMORY, "model_new: out of memory");
+    return NULL;
+  }
+  m->cfg = *cfg;
+  m->forward = forward_dense;
+  if (find_kind(cfg->kind)->build(m, rng, err) != TG_OK) {
+    tg_model_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+void tg_model_free(tg_model *m) {
+  if (!m)
+    return;
+  tg_params_free(&m->params);
+  tg_params_free(&m->buffers);
+  free(m);
+}
+
+tg_tensor *tg_model_forward(tg_tape *tape, tg_model *m, tg_tensor *x) {
+  if (!m) {
+    tg_tape_fail(tape, TG_ERR_NULL, "model_forward: model is NULL");
+    return NULL;
+  }
+  return m->forward(tape, m, x);
+}
+
+tg_tensor *tg_model_loss(tg_tape *tape, tg_model *m, tg_tensor *logits, tg_tensor *labels) {
+  tg_tensor *loss = tg_softmax_cross_entropy(tape, logits, labels);
+  if (m->cfg.weight_decay > 0)
+    loss = tg_add(tape, loss, tg_weight_decay(tape, m->W, m->n_layers, m->cfg.weight_decay));
+  return loss;
+}
+
+/* ------------------------------------------------------------------------
+ * Configuration text */
+
+int tg_model_config_write(const tg_model_config *c, char *buf, size_t cap) {
+  char hidden[TG_MODEL_MAX_HIDDEN * 12 + 1] = "";
+  size_t k = 0;
+  for (int i = 0; i < c->n_hidden; i++)
+    k += (size_t)snprintf(hidden + k, sizeof hidden - k, i ? ",%lld" : "%lld",
+                          (long long)c->hidden[i]);
+  int n = snprintf(buf, cap,
+                   "model=%s\ninput=%lld,%lld,%lld\nclasses=%lld\nhidden=%s\nactivation=%s\n"
+                   "init=%s\ninit_std=%.17g\nbatchnorm=%d\ndropout=%.17g\nweight_decay=%.17g\n",
+                   c->kind, (long long)c->input[0], (long long)c->input[1], (long long)c->input[2],
+                   (long long)c->classes, hidden, c->activation, c->init, c->init_std, c->batchnorm,
+                   c->dropout, c->weight_decay);
+  return n >= 0 && (size_t)n < cap ? TG_OK : TG_ERR_ARG;
+}
+
+/* Parses up to max comma-separated integers; returns how many, or -1. */
+static int parse_ints(const char *s, int64_t *out, int max) {
+  int n = 0;
+  if (*s == '\0')
+    return 0;
+  for (;;) {
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || n == max)
+      return -1;
+    out[n++] = v;
+    if (*end == '\0')
+      return n;
+    if (*end != ',')
+      return -1;
+    s = end + 1;
+  }
+}
+
+static int parse_double(const char *s, double *out) {
+  char *end;
+  *out = strtod(s, &end);
+  return end != s && *end == '\0';
+}
+
+int tg_model_config_read(const char *text, tg_model_config *c, tg_error *err) {
+  memset(c, 0, sizeof *c);
+  c->init_std = 0.01;
+  int seen_model = 0;
+  const char *p = text;
+  while (p && *p) {
+    const char *eol = strchr(p, '\n');
+    size_t len = eol ? (size_t)(eol - p) : strlen(p);
+    char line[512];
+    if (len >= sizeof line)
+      return tg_error_set(err, TG_ERR_FORMAT, "model config: line too long");
+    memcpy(line, p, len);
+    line[len] = '\0';
+    p = eol ? eol + 1 : NULL;
+    char *eq = strchr(line, '=');
+    if (!eq)
+      continue; /* other programs' lines (optimizer, epoch) are not ours */
+    *eq = '\0';
+    const char *key = line, *val = eq + 1;
+    int ok = 1;
+    if (strcmp(key, "model") == 0) {
+      ok = strlen(val) < sizeof c->kind;
+      if (ok)
+        strcpy(c->kind, val);
+      seen_model = 1;
+    } else if (strcmp(key, "input") == 0) {
+      ok = parse_ints(val, c->input, 3) == 3;
+    } else if (strcmp(key, "classes") == 0) {
+      int64_t v = 0;
+      ok = parse_ints(val, &v, 1) == 1;
+      c->classes = v;
+    } else if (strcmp(key, "hidden") == 0) {
+      c->n_hidden = parse_ints(val, c->hidden, TG_MODEL_MAX_HIDDEN);
+      ok = c->n_hidden >= 0;
+    } else if (strcmp(key, "activation") == 0) {
+      ok = strlen(val) < sizeof c->activation;
+      if (ok)
+        strcpy(c->activation, val);
+    } else if (strcmp(key, "init") == 0) {
+      ok = strlen(val) < sizeof c->init;
+      if (ok)
+        strcpy(c->init, val);
+    } else if (strcmp(key, "init_std") == 0) {
+      ok = parse_double(val, &c->init_std);
+    } else if (strcmp(key, "batchnorm") == 0) {
+      ok = strcmp(val, "0") == 0 || strcmp(val, "1") == 0;
+      c->batchnorm = val[0] == '1';
+    } else if (strcmp(key, "dropout") == 0) {
+      ok = parse_double(val, &c->dropout);
+    } else if (strcmp(key, "weight_decay") == 0) {
+      ok = parse_double(val, &c->weight_decay);
+    }
+    if (!ok)
+      return tg_error_set(err, TG_ERR_FORMAT, "model config: bad value '%s' for %s", val, key);
+  }
+  if (!seen_model)
+    return tg_error_set(err, TG_ERR_FORMAT, "model config: no model= line");
+  return validate(c, err);
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# cli_test.sh — the tapegrad program end to end: exit codes and messages
+# for bad usage, training on a small synthetic data set, checkpoints that
+# resume to the same bits, eval, gradcheck, and refused bad checkpoints.
+# usage: cli_test.sh TAPEGRAD MKDATA
+set -u
+tg=$1
+mkdata=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# expect CODE PATTERN -- command...: exit status and a stderr fragment.
+expect() {
+  local code=$1 pattern=$2
+  shift 3
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  if [ "$got" != "$code" ]; then
+    bad "$* exited $got, want $code; stderr: $(head -c 300 "$work/err")"
+  elif [ -n "$pattern" ] && ! grep -q -- "$pattern" "$work/err"; then
+    bad "$*: stderr does not mention '$pattern': $(head -c 300 "$work/err")"
+  else
+    ok
+  fi
+}
+
+mkdir -p "$work/data"
+"$mkdata" "$work/data" 600 200 5 || { echo "FAIL: mkdata"; exit 1; }
+d=$work/data
+common=(--data "$d" --batch-size 50 --quiet)
+
+# --- usage errors: exit 2 with a message naming the problem ------------
+expect 2 "unknown command" -- "$tg" frobnicate
+expect 2 "" -- "$tg"
+expect 2 "unknown option" -- "$tg" train --frobnicate
+expect 2 "epochs" -- "$tg" train --epochs -1
+expect 2 "epochs" -- "$tg" train --epochs 0
+expect 2 "lr" -- "$tg" train --lr nan
+expect 2 "lr" -- "$tg" train --lr -0.1
+expect 2 "batch-size" -- "$tg" train --batch-size 0
+expect 2 "batch-size" -- "$tg" train --batch-size 12x
+expect 2 "optimizer" -- "$tg" train --optimizer adamw
+expect 2 "model" -- "$tg" train --model resnet
+expect 2 "dropout" -- "$tg" train --dropout 1
+expect 2 "hidden" -- "$tg" train --hidden 10,,10
+expect 2 "needs a value" -- "$tg" train --epochs
+expect 2 "unexpected argument" -- "$tg" train extra
+expect 2 "checkpoint" -- "$tg" eval
+expect 2 "unknown option" -- "$tg" eval --checkpoint x --frob
+expect 2 "model" -- "$tg" gradcheck --model nope
+expect 0 "" -- "$tg" train --help
+expect 0 "" -- "$tg" eval --help
+expect 0 "" -- "$tg" gradcheck --help
+
+# --- other failures: exit 1 ----------------------------------------------
+expect 1 "no-such-dir" -- "$tg" train --data "$work/no-such-dir" --epochs 1
+expect 1 "" -- "$tg" eval --checkpoint "$work/missing.ckpt" --data "$d"
+expect 1 "" -- "$tg" train "${common[@]}" --epochs 1 --save "$work/no/such/dir/x.ckpt"
+
+# --- training, JSON, metrics ----------------------------------------------
+if "$tg" train "${common[@]}" --epochs 2 --seed 3 --json --metrics "$work/m.csv" \
+  >"$work/json" 2>"$work/err"; then
+  if [ "$(wc -l <"$work/json")" = 2 ] && grep -q '"epoch":2,"train_loss":' "$work/json" &&
+    ! grep -qv '^{' "$work/json"; then ok; else bad "--json output: $(cat "$work/json")"; fi
+  if [ "$(wc -l <"$work/m.csv")" = 3 ] && head -1 "$work/m.csv" | grep -q '^epoch,train_loss'; then
+    ok
+  else bad "metrics: $(cat "$work/m.csv")"; fi
+  acc=$(sed -n 's/.*"test_acc":\([0-9.]*\).*/\1/p' "$work/json" | tail -1)
+  if awk -v a="$acc" 'BEGIN { exit !(a > 0.8) }'; then ok; else bad "test accuracy $acc <= 0.8"; fi
+else
+  bad "train --json: $(cat "$work/err")"
+fi
+
+# --- resume: 2 epochs + 1 more == 3 epochs, to the bit ---------------------
+for opt in sgd adam; do
+  "$tg" train "${common[@]}" --optimizer $opt --epochs 3 --seed 7 --dropout 0.2 --batchnorm \
+    --save "$work/full.ckpt" >/dev/null 2>&1 &&
+    "$tg" train "${common[@]}" --optimizer $opt --epochs 2 --seed 7 --dropout 0.2 --batchnorm \
+      --save "$work/part.ckpt" >/dev/null 2>&1 &&
+    "$tg" train --data "$d" --quiet --resume "$work/part.ckpt" --epochs 1 \
+      --save "$work/resumed.ckpt" >/dev/null 2>"$work/err"
+  if cmp -s "$work/full.ckpt" "$work/resumed.ckpt"; then ok; else
+    bad "$opt: 2 epochs + resume 1 differs from 3 epochs: $(cat "$work/err")"
+  fi
+done
+expect 2 "cannot be combined with --resume" -- \
+  "$tg" train --data "$d" --resume "$work/part.ckpt" --lr 0.5
+
+# --- eval ----------------------------------------------------------------
+if "$tg" eval --checkpoint "$work/full.ckpt" --data "$d" --json >"$work/out" 2>"$work/err" &&
+  grep -q '^{"test_acc":[0-9.]*,"test_loss":[0-9.]*}$' "$work/out"; then ok; else
+  bad "eval --json: $(cat "$work/out" "$work/err")"
+fi
+
+# --- bad checkpoints: exit 1, never a crash --------------------------------
+head -c 100 "$work/full.ckpt" >"$work/trunc.ckpt"
+expect 1 "" -- "$tg" eval --checkpoint "$work/trunc.ckpt" --data "$d"
+cp "$work/full.ckpt" "$work/flip.ckpt"
+size=$(stat -c %s "$work/flip.ckpt")
+printf '\xff' | dd of="$work/flip.ckpt" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+expect 1 "CRC" -- "$tg" eval --checkpoint "$work/flip.ckpt" --data "$d"
+echo "not a checkpoint" >"$work/junk.ckpt"
+expect 1 "" -- "$tg" eval --checkpoint "$work/junk.ckpt" --data "$d"
+
+# --- gradcheck -------------------------------------------------------------
+# Strict in the double build. In the float build central differences
+# cross ReLU kinks and drown in rounding, so only the report is checked.
+"$tg" gradcheck --model two-layer-net >"$work/out" 2>"$work/err"
+rc=$?
+if grep -q "worst over all parameters" "$work/out"; then ok; else bad "gradcheck output"; fi
+if head -1 "$work/out" | grep -q ", double build,"; then
+  if [ $rc = 0 ]; then ok; else bad "gradcheck two-layer-net (double): $(cat "$work/out")"; fi
+  # Six layers deep, the loss's rounding (~1e-14) over the step 1e-6 puts
+  # ~1e-5 of noise on the smallest gradients; a wrong rule errs by O(1).
+  expect 0 "" -- "$tg" gradcheck --model multi-layer-net --batchnorm --dropout 0.3 \
+    --weight-decay 0.1 --tolerance 1e-4
+elif [ $rc != 0 ] && [ $rc != 1 ]; then
+  bad "gradcheck exited $rc"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

@@ -1,0 +1,49 @@
+/* cli.h — what the subcommands of the tapegrad program share: exit codes,
+ * option parsing helpers, and the training session. Program code only:
+ * the library never prints or exits.
+ */
+#ifndef TG_CLI_H
+#define TG_CLI_H
+
+#include <stdio.h>
+
+#include "data.h"
+#include "model.h"
+#include "optim.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* Parsers for option values: print "tapegrad OP: --NAME: why" and return
+ * 0 when the value is malformed or outside [lo, hi]. */
+int cli_int(const char *cmd, const char *name, const char *s, long long lo, long long hi,
+            long long *out);
+int cli_real(const char *cmd, const char *name, const char *s, double lo, double hi, double *out);
+
+/* A training or evaluation run's settings, from the command line or a
+ * checkpoint. */
+typedef struct train_opts {
+  tg_model_config model;
+  tg_optim_config optim;
+  const char *data;
+  long long epochs;
+  long long batch;
+  unsigned long long seed;
+  long long limit;       /* train on the first `limit` samples; 0 = all */
+  long long start_epoch; /* epochs already done (resume) */
+  const char *save;
+  const char *resume;
+  const char *metrics;
+  int json;
+  int quiet;
+} train_opts;
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_gradcheck(int argc, char **argv);
+
+/* Checkpoint text header: the model configuration, the optimizer and the
+ * run's counters, as key=value lines. */
+int session_meta_write(const train_opts *o, long long epochs_done, char *buf, size_t cap);
+int session_meta_read(const char *meta, train_opts *o, long long *epochs_done, tg_error *err);
+
+#endif
