@@ -16,13 +16,23 @@
  * tensor.h: shapes, owned tensors.   tape.h: the tape, modes, backward.
  * ops.h: the primitive ops.          gradcheck.h: numerical gradient checks.
  * op.h: for writing new ops.
+ *
+ * Above the engine: nn.h the book's layers and losses; params.h parameter
+ * sets and initialisers; optim.h the optimizers; checkpoint.h saving and
+ * loading; data.h IDX files and data sets; model.h the dense models.
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
 
+#include "checkpoint.h"
+#include "data.h"
 #include "gradcheck.h"
+#include "model.h"
+#include "nn.h"
 #include "op.h"
 #include "ops.h"
+#include "optim.h"
+#include "params.h"
 #include "tape.h"
 #include "tensor.h"
 

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# test.sh — sets everything up, then builds and tests every configuration:
+# float, double and ASan+UBSan (see setup.sh), and prints one line
+# "N passed, M failed" per configuration and, last, in total.
+#
+# The counts are Check's own (summed over the suites) plus one per script
+# test; meson's verdict on each test always counts too (test_summary.py).
+# Exit status 0 only when every build and every test passed and at least
+# one test ran. CI runs exactly this.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: scripts/test.sh [options] [-- MESON_TEST_ARGS...]
+  --config NAME     float, double, asan or all (repeatable; default all)
+  --build-prefix P  build directory name prefix (default build)
+  --no-apt          do not install packages
+  --valgrind        also run the float suites under valgrind's memcheck
+  -h, --help        this text
+Arguments after -- go to every `meson test` (e.g. -- core unary).
+EOF
+}
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+setup_args=()
+configs=()
+prefix=build
+valgrind=0
+meson_args=()
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --config)
+    [ $# -ge 2 ] || { usage >&2; exit 2; }
+    configs+=("$2")
+    shift 2
+    ;;
+  --config=*) configs+=("${1#*=}"); shift ;;
+  --build-prefix)
+    [ $# -ge 2 ] || { usage >&2; exit 2; }
+    prefix=$2
+    shift 2
+    ;;
+  --build-prefix=*) prefix=${1#*=}; shift ;;
+  --no-apt) setup_args+=(--no-apt); shift ;;
+  --valgrind) valgrind=1; setup_args+=(--valgrind); shift ;;
+  -h | --help) usage; exit 0 ;;
+  --) shift; meson_args=("$@"); break ;;
+  *) echo "test.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+[ ${#configs[@]} -gt 0 ] || configs=(all)
+expanded=()
+for c in "${configs[@]}"; do
+  case "$c" in
+  all) expanded+=(float double asan) ;;
+  float | double | asan) expanded+=("$c") ;;
+  *) echo "test.sh: unknown configuration '$c' (float, double, asan, all)" >&2; exit 2 ;;
+  esac
+done
+configs=("${expanded[@]}")
+if [ "$valgrind" = 1 ] && [[ " ${configs[*]} " != *" float "* ]]; then
+  configs+=(float)
+fi
+
+# Packages and configured build directories (compiling happens below, one
+# configuration at a time, so a broken one does not hide the others).
+config_args=()
+for c in "${configs[@]}"; do config_args+=(--config "$c"); done
+bash "$root/scripts/setup.sh" --no-build --build-prefix "$prefix" "${config_args[@]}" \
+  "${setup_args[@]}"
+
+builddir_of() {
+  case "$1" in
+  float) echo "$root/$prefix" ;;
+  *) echo "$root/$prefix-$1" ;;
+  esac
+}
+
+# test_summary.py arguments: NAME TESTLOG RC per run.
+summary=()
+run_tests() { # NAME DIR [meson test args...]
+  local name=$1 dir=$2 rc=0 log
+  shift 2
+  log="$dir/meson-logs/testlog.json"
+  for a in "$@"; do
+    case "$a" in --setup=*) log="$dir/meson-logs/testlog-${a#--setup=}.json" ;; esac
+  done
+  rm -f "$log"
+  echo
+  echo "=== $name: meson test${*:+ $*} (${dir#"$root/"})"
+  local t0=$SECONDS
+  meson test -C "$dir" --print-errorlogs "$@" "${meson_args[@]}" || rc=$?
+  echo "=== $name: meson test exited $rc after $((SECONDS - t0)) s"
+  summary+=("$name" "$log" "$rc")
+}
+
+for c in "${configs[@]}"; do
+  dir=$(builddir_of "$c")
+  echo
+  echo "=== $c: building (${dir#"$root/"})"
+  t0=$SECONDS
+  if ! ninja -C "$dir"; then
+    echo "=== $c: BUILD FAILED"
+    rm -f "$dir/meson-logs/testlog.json"
+    summary+=("$c" "$dir/meson-logs/testlog.json" 1)
+    continue
+  fi
+  echo "=== $c: built in $((SECONDS - t0)) s"
+  run_tests "$c" "$dir"
+  if [ "$c" = float ] && [ "$valgrind" = 1 ]; then
+    run_tests valgrind "$dir" --setup=valgrind
+  fi
+done
+
+echo
+exec python3 "$root/scripts/test_summary.py" "${summary[@]}"
