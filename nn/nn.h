@@ -84,4 +84,22 @@ tg_tensor *tg_batchnorm_forward(tg_tape *tape, tg_batchnorm *bn, tg_tensor *x);
 /* Weight decay: ½ λ Σ_i ‖W_i‖² over W[0..n-1] (a scalar); λ >= 0. */
 tg_tensor *tg_weight_decay(tg_tape *tape, tg_tensor *const *W, int n, double lambda);
 
+/* ---------------------------------------------------------------------
+ * Convolution, pooling and LRN (nn/conv.c), compositions of im2col and
+ * the other ops. Spatial sizes follow im2col (ops.h): OH = (H + 2·pad −
+ * FH)/stride + 1 must be exact, else an error naming the layer, x, the
+ * window, stride and pad. Padding is zeros (they count in max and mean,
+ * as in the book). */
+/* x (N, C, H, W), W (FN, C, FH, FW), b (FN,) or NULL -> (N, FN, OH, OW) */
+tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
+                     int64_t pad);
+/* x (N, C, H, W) -> (N, C, OH, OW), windows size×size. Max-pooling's gradient goes to the first
+ * maximum of each window in row-major order (tg_max's tie rule). */
+tg_tensor *tg_max_pool2d(tg_tape *tape, tg_tensor *x, int64_t size, int64_t stride, int64_t pad);
+tg_tensor *tg_avg_pool2d(tg_tape *tape, tg_tensor *x, int64_t size, int64_t stride, int64_t pad);
+/* Local Response Normalization across channels (AlexNet): y = x / (k + alpha·Σ x²)^beta, the sum
+ * over the n channels centred on c (clipped at the edges); AlexNet uses n 5, alpha 1e-4, beta
+ * 0.75, k 2. The window runs from c − ⌊n/2⌋ to c + ⌊(n−1)/2⌋; n >= 1, alpha >= 0, k > 0. */
+tg_tensor *tg_lrn(tg_tape *tape, tg_tensor *x, int64_t n, double alpha, double beta, double k);
+
 #endif

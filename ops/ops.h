@@ -117,4 +117,19 @@ tg_tensor *tg_detach(tg_tape *tape, tg_tensor *x);
 tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b);
 
+/* ---------------------------------------------------------------------
+ * Image patches (ops/conv.c), the book's im2col layout. x: (N, C, H, W);
+ * filter FH×FW, the same stride and zero padding `pad` on both axes;
+ * OH = (H + 2·pad − FH)/stride + 1, OW likewise, and both divisions must be
+ * exact (else an error naming the op and the sizes).
+ *   im2col: x -> col (N·OH·OW, C·FH·FW); rows ordered (n, oh, ow), columns
+ *           (c, fh, fw).
+ *   col2im: the adjoint: col (N·OH·OW, C·FH·FW) -> (N, C, H, W), overlaps
+ *           summed; xshape holds N, C, H, W.
+ */
+tg_tensor *tg_im2col(tg_tape *tape, tg_tensor *x, int64_t fh, int64_t fw, int64_t stride,
+                     int64_t pad);
+tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64_t fh, int64_t fw,
+                     int64_t stride, int64_t pad);
+
 #endif
