@@ -19,7 +19,8 @@
  *
  * Above the engine: nn.h the book's layers and losses; params.h parameter
  * sets and initialisers; optim.h the optimizers; checkpoint.h saving and
- * loading; data.h IDX files and data sets; model.h the dense models.
+ * loading; data.h IDX files and data sets; model.h the dense models;
+ * plot.h figures and image grids (PNG or SVG, drawn with cairo).
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
@@ -33,6 +34,7 @@
 #include "ops.h"
 #include "optim.h"
 #include "params.h"
+#include "plot.h"
 #include "tape.h"
 #include "tensor.h"
 
