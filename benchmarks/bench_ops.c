@@ -12,7 +12,8 @@
  *    "threads":N[,"gflops":...][,"ns_per_op":...]}
  *
  * Absolute times drift on shared machines: compare ratios within a run.
- * Usage: bench_ops [--quick]   (--quick: short budgets, for smoke runs)
+ * Usage: bench_ops [--quick] [--json]   (--quick: short budgets, for smoke
+ * runs; --json: the JSON lines only)
  */
 #include <float.h>
 #include <math.h>
@@ -32,6 +33,11 @@ static double now_s(void) {
 
 /* ------------------------------------------------------------------------
  * Samples and reporting */
+
+static int json_only; /* --json: no table */
+
+/* printf for the table, silent with --json. */
+#define say(...) (json_only ? 0 : printf(__VA_ARGS__))
 
 #define MAX_SAMPLES 4096
 
@@ -81,24 +87,39 @@ static void die(const char *what, tg_tape *tape) {
 }
 
 /* ------------------------------------------------------------------------
- * (a) Tape overhead: y ← y·c + d, N_CHAIN ops on one-element tensors, c
- * and d parameters that need gradients; forward, then backward. */
+ * (a) Tape overhead: y ← y·c + d, n_ops ops (n_ops / 2 muls and as many
+ * adds) on small tensors of one shape, c and d parameters that need
+ * gradients; forward, then backward. Two workloads: 10,000 ops on (1,)
+ * (the tape's own cost per op) and 100 ops on (10, 10) (the chain that
+ * benchmarks/compare_torch.py runs in PyTorch). */
 
-#define N_CHAIN 10000 /* ops: N_CHAIN / 2 muls and as many adds */
-#define C_VAL   0.5
-#define D_VAL   1.0
+#define C_VAL 0.5
+#define D_VAL 1.0
 
-static tg_tensor *chain(tg_tape *tape, tg_tensor *c, tg_tensor *d) {
-  tg_tensor *y = tg_full(tape, (int64_t[]){1}, 1, 1); /* (1,) */
-  for (int i = 0; i < N_CHAIN / 2; i++)
+typedef struct chain_case {
+  const char *name; /* JSON name prefix */
+  int n_ops;
+  int64_t shape[2];
+  int ndim;
+} chain_case;
+
+static const chain_case chains[] = {
+    {"tape_overhead", 10000, {1, 1}, 1},
+    {"chain100_10x10", 100, {10, 10}, 2},
+};
+
+static tg_tensor *chain(tg_tape *tape, const chain_case *k, tg_tensor *c, tg_tensor *d) {
+  tg_tensor *y = tg_full(tape, k->shape, k->ndim, 1); /* shape of c */
+  for (int i = 0; i < k->n_ops / 2; i++)
     y = tg_add(tape, tg_mul(tape, y, c), d);
   return y;
 }
 
-/* The same recurrence in double with its derivatives: the oracle. */
-static void chain_oracle(double *y, double *dc, double *dd) {
+/* The same recurrence in double with its derivatives (each element's):
+ * the oracle. */
+static void chain_oracle(int n_ops, double *y, double *dc, double *dd) {
   double v = 1, gc = 0, gd = 0;
-  for (int i = 0; i < N_CHAIN / 2; i++) {
+  for (int i = 0; i < n_ops / 2; i++) {
     gc = v + C_VAL * gc; /* d(v·c)/dc */
     gd = C_VAL * gd + 1; /* d(v·c + d)/dd */
     v = v * C_VAL + D_VAL;
@@ -108,12 +129,13 @@ static void chain_oracle(double *y, double *dc, double *dd) {
 
 /* One repeat from a reset tape and zeroed gradients: forward seconds in
  * *tf, backward seconds in *tb. */
-static void chain_timed(tg_tape *tape, tg_tensor *c, tg_tensor *d, double *tf, double *tb) {
+static void chain_timed(tg_tape *tape, const chain_case *k, tg_tensor *c, tg_tensor *d, double *tf,
+                        double *tb) {
   tg_tape_reset(tape);
   tg_tensor_zero_grad(c);
   tg_tensor_zero_grad(d);
   double t0 = now_s();
-  tg_tensor *y = chain(tape, c, d);
+  tg_tensor *y = chain(tape, k, c, d);
   double t1 = now_s();
   int st = tg_backward(tape, y, NULL);
   double t2 = now_s();
@@ -122,30 +144,33 @@ static void chain_timed(tg_tape *tape, tg_tensor *c, tg_tensor *d, double *tf, d
   *tf = t1 - t0, *tb = t2 - t1;
 }
 
-static void bench_overhead(const budget *b, int threads) {
+static void bench_overhead(const chain_case *k, const budget *b, int threads) {
   tg_tape *tape = tg_tape_new();
-  tg_tensor *c = tg_tensor_new((int64_t[]){1}, 1, 1, "c", NULL); /* (1,) */
-  tg_tensor *d = tg_tensor_new((int64_t[]){1}, 1, 1, "d", NULL); /* (1,) */
+  tg_tensor *c = tg_tensor_new(k->shape, k->ndim, 1, "c", NULL); /* shape */
+  tg_tensor *d = tg_tensor_new(k->shape, k->ndim, 1, "d", NULL); /* shape */
   if (!tape || !c || !d)
     die("out of memory", NULL);
-  c->data[0] = (tg_real)C_VAL;
-  d->data[0] = (tg_real)D_VAL;
+  for (int64_t i = 0; i < c->numel; i++) {
+    c->data[i] = (tg_real)C_VAL;
+    d->data[i] = (tg_real)D_VAL;
+  }
 
-  /* Validate. */
-  tg_tensor *y = chain(tape, c, d);
+  /* Validate, every element. */
+  tg_tensor *y = chain(tape, k, c, d);
   if (!y || tg_backward(tape, y, NULL) != TG_OK) {
-    printf("tape overhead: skipped, the chain fails: %s\n", tg_tape_error(tape));
+    say("%s: skipped, the chain fails: %s\n", k->name, tg_tape_error(tape));
     tg_tape_free(tape), tg_tensor_free(c), tg_tensor_free(d);
     return;
   }
   double wy, wc, wd, tol = sizeof(tg_real) == 8 ? 1e-12 : 1e-5;
-  chain_oracle(&wy, &wc, &wd);
-  if (fabs(tg_at(y, 0) - wy) > tol * fabs(wy) || fabs(tg_at(c->grad, 0) - wc) > tol * fabs(wc) ||
-      fabs(tg_at(d->grad, 0) - wd) > tol * fabs(wd)) {
-    fprintf(stderr, "y %.17g (want %.17g), dc %.17g (want %.17g), dd %.17g (want %.17g)\n",
-            tg_at(y, 0), wy, tg_at(c->grad, 0), wc, tg_at(d->grad, 0), wd);
-    die("the op chain computes wrong values", NULL);
-  }
+  chain_oracle(k->n_ops, &wy, &wc, &wd);
+  for (int64_t i = 0; i < y->numel; i++)
+    if (fabs(tg_at(y, i) - wy) > tol * fabs(wy) || fabs(tg_at(c->grad, i) - wc) > tol * fabs(wc) ||
+        fabs(tg_at(d->grad, i) - wd) > tol * fabs(wd)) {
+      fprintf(stderr, "y %.17g (want %.17g), dc %.17g (want %.17g), dd %.17g (want %.17g)\n",
+              tg_at(y, i), wy, tg_at(c->grad, i), wc, tg_at(d->grad, i), wd);
+      die("the op chain computes wrong values", NULL);
+    }
   int64_t nodes = tg_tape_get_stats(tape).nodes;
 
   /* Time forward and backward of the same repeat. */
@@ -156,26 +181,30 @@ static void bench_overhead(const budget *b, int threads) {
     if (r == 0)
       start = now_s();
     double tf, tb;
-    chain_timed(tape, c, d, &tf, &tb);
+    chain_timed(tape, k, c, d, &tf, &tb);
     if (r >= 0) {
       fwd.v[fwd.n++] = tf;
       bwd.v[bwd.n++] = tb;
       tot.v[tot.n++] = tf + tb;
     }
   }
-  double mf = median(&fwd), mb = median(&bwd), mt = median(&tot);
-  printf("tape overhead: %d ops (y = y*c + d on (1,) tensors, %lld nodes), %d repeats\n", N_CHAIN,
-         (long long)nodes, tot.n);
-  printf("  %-10s %10s %10s %10s   %s\n", "phase", "median us", "min us", "max us", "ns/op");
-  printf("  %-10s %10.1f %10.1f %10.1f   %.1f\n", "forward", 1e6 * mf, 1e6 * fwd.v[0],
-         1e6 * fwd.v[fwd.n - 1], 1e9 * mf / N_CHAIN);
-  printf("  %-10s %10.1f %10.1f %10.1f   %.1f\n", "backward", 1e6 * mb, 1e6 * bwd.v[0],
-         1e6 * bwd.v[bwd.n - 1], 1e9 * mb / N_CHAIN);
-  printf("  %-10s %10.1f %10.1f %10.1f   %.1f\n", "total", 1e6 * mt, 1e6 * tot.v[0],
-         1e6 * tot.v[tot.n - 1], 1e9 * mt / N_CHAIN);
-  json("tape_overhead_forward", &fwd, threads, -1, 1e9 * mf / N_CHAIN);
-  json("tape_overhead_backward", &bwd, threads, -1, 1e9 * mb / N_CHAIN);
-  json("tape_overhead_total", &tot, threads, -1, 1e9 * mt / N_CHAIN);
+  double mf = median(&fwd), mb = median(&bwd), mt = median(&tot), n = k->n_ops;
+  say("%s: %d ops (y = y*c + d on %s tensors, %lld nodes), %d repeats\n", k->name, k->n_ops,
+      k->ndim == 1 ? "(1,)" : "(10, 10)", (long long)nodes, tot.n);
+  say("  %-10s %10s %10s %10s   %s\n", "phase", "median us", "min us", "max us", "ns/op");
+  say("  %-10s %10.1f %10.1f %10.1f   %.1f\n", "forward", 1e6 * mf, 1e6 * fwd.v[0],
+      1e6 * fwd.v[fwd.n - 1], 1e9 * mf / n);
+  say("  %-10s %10.1f %10.1f %10.1f   %.1f\n", "backward", 1e6 * mb, 1e6 * bwd.v[0],
+      1e6 * bwd.v[bwd.n - 1], 1e9 * mb / n);
+  say("  %-10s %10.1f %10.1f %10.1f   %.1f\n", "total", 1e6 * mt, 1e6 * tot.v[0],
+      1e6 * tot.v[tot.n - 1], 1e9 * mt / n);
+  char name[64];
+  snprintf(name, sizeof name, "%s_forward", k->name);
+  json(name, &fwd, threads, -1, 1e9 * mf / n);
+  snprintf(name, sizeof name, "%s_backward", k->name);
+  json(name, &bwd, threads, -1, 1e9 * mb / n);
+  snprintf(name, sizeof name, "%s_total", k->name);
+  json(name, &tot, threads, -1, 1e9 * mt / n);
   tg_tape_free(tape);
   tg_tensor_free(c);
   tg_tensor_free(d);
@@ -275,8 +304,8 @@ static void bench_case(const mm_case *m, int threads, const budget *b, tg_tape *
       s.v[s.n++] = t1 - t0;
   }
   double med = median(&s);
-  printf("  %-34s %3d %10.1f %10.1f %10.1f %9.1f %9.1f\n", m->what, threads, 1e6 * med,
-         1e6 * s.v[0], 1e6 * s.v[s.n - 1], 1e-9 * flops / med, 1e-9 * flops / s.v[0]);
+  say("  %-34s %3d %10.1f %10.1f %10.1f %9.1f %9.1f\n", m->what, threads, 1e6 * med, 1e6 * s.v[0],
+      1e6 * s.v[s.n - 1], 1e-9 * flops / med, 1e-9 * flops / s.v[0]);
   json(m->name, &s, threads, 1e-9 * flops / med, -1);
   tg_tensor_free(a);
   tg_tensor_free(bb);
@@ -289,9 +318,9 @@ static void bench_matmul(const budget *b, int threads) {
   tg_tape_set_grad(tape, 0); /* the product alone, nothing recorded */
   tg_rng rng;
   tg_rng_seed(&rng, 2024);
-  printf("\nmatmul (C = op(A).op(B), GFLOP/s = 2MNK / time)\n");
-  printf("  %-34s %3s %10s %10s %10s %9s %9s\n", "product", "thr", "median us", "min us", "max us",
-         "GF/s med", "GF/s best");
+  say("\nmatmul (C = op(A).op(B), GFLOP/s = 2MNK / time)\n");
+  say("  %-34s %3s %10s %10s %10s %9s %9s\n", "product", "thr", "median us", "min us", "max us",
+      "GF/s med", "GF/s best");
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     bench_case(&cases[i], 1, b, tape, &rng);
     if (threads > 1)
@@ -308,15 +337,18 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) {
       b = (budget){.seconds = 0.05, .warmup = 1, .min_reps = 3};
+    } else if (strcmp(argv[i], "--json") == 0) {
+      json_only = 1;
     } else {
-      fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--quick] [--json]\n", argv[0]);
       return EXIT_FAILURE;
     }
   }
   const int threads = omp_get_max_threads();
-  printf("bench_ops: tg_real = %s, %d OpenMP threads, %s budget per figure\n", TG_REAL_NAME,
-         threads, b.seconds < 0.5 ? "quick" : "full");
-  bench_overhead(&b, threads);
+  say("bench_ops: tg_real = %s, %d OpenMP threads, %s budget per figure\n", TG_REAL_NAME, threads,
+      b.seconds < 0.5 ? "quick" : "full");
+  for (size_t i = 0; i < sizeof chains / sizeof chains[0]; i++)
+    bench_overhead(&chains[i], &b, threads);
   bench_matmul(&b, threads);
   return EXIT_SUCCESS;
 }

@@ -9,6 +9,12 @@
  * Backward rules are the adjoint movements (reshape back, inverse permute,
  * sum_to, pad <-> slice), written with ops. Nothing here computes on
  * values, allocates from the system, or records detach.
+ *
+ * Threads: every loop below is over independent runs or tiles, so which
+ * thread copies what never changes the result. Whether to go parallel is
+ * a C branch taken before entering OpenMP (op.h: entering libgomp at all,
+ * even with a false `if` clause, costs more than a small copy). Both
+ * branches run the same loop body.
  */
 #include <string.h>
 
@@ -109,6 +115,23 @@ static void transpose_tile(const tg_real *restrict x, tg_real *restrict y, int64
     }
 }
 
+/* A batched transpose: tile task t of ntask = (other axes) x ta x tb. */
+typedef struct tiles {
+  const tg_real *x;
+  tg_real *y;
+  int no;                             /* other axes */
+  const int64_t *osz, *oistr, *oostr; /* (no,) their sizes, x and y strides */
+  int64_t na, nb, sa, sb, ta, tb;     /* transposed axes, strides, tile counts */
+} tiles;
+
+static inline void tiles_one(const tiles *p, int64_t t) {
+  int64_t o = t / (p->ta * p->tb), ia0 = (t / p->tb) % p->ta * TILE, ib0 = t % p->tb * TILE;
+  int64_t ia1 = min64(p->na, ia0 + TILE), ib1 = min64(p->nb, ib0 + TILE);
+  transpose_tile(p->x + offset_of(o, p->no, p->osz, p->oistr) + ia0 * p->sa + ib0,
+                 p->y + offset_of(o, p->no, p->osz, p->oostr) + ia0 + ib0 * p->sb, ia1 - ia0,
+                 ib1 - ib0, p->sa, p->sb);
+}
+
 /* y = x permuted. x: shape (nd dims), y: shape[perm[i]] for i < nd. */
 static void permute_kernel(const tg_real *restrict x, const int64_t *shape, int nd, const int *perm,
                            tg_real *restrict y, int64_t numel) {
@@ -160,9 +183,14 @@ static void permute_kernel(const tg_real *restrict x, const int64_t *shape, int 
   if (a == m - 1) {
     /* x's innermost axis stays innermost: copy runs of L. */
     int64_t L = size[m - 1], nrun = numel / L;
-#pragma omp parallel for schedule(static) if (numel >= TG_PAR_MIN)
-    for (int64_t o = 0; o < nrun; o++)
-      memcpy(y + offset_of(o, m - 1, size, ostr), x + o * L, (size_t)L * sizeof *y);
+    if (numel >= TG_PAR_MIN) {
+#pragma omp parallel for schedule(static)
+      for (int64_t o = 0; o < nrun; o++)
+        memcpy(y + offset_of(o, m - 1, size, ostr), x + o * L, (size_t)L * sizeof *y);
+    } else {
+      for (int64_t o = 0; o < nrun; o++)
+        memcpy(y + offset_of(o, m - 1, size, ostr), x + o * L, (size_t)L * sizeof *y);
+    }
     return;
   }
 
@@ -179,12 +207,14 @@ static void permute_kernel(const tg_real *restrict x, const int64_t *shape, int 
   int64_t na = size[a], nb = size[b], sa = istr[a], sb = ostr[b];
   int64_t ta = (na + TILE - 1) / TILE, tb = (nb + TILE - 1) / TILE;
   int64_t nother = numel / (na * nb), ntask = nother * ta * tb;
-#pragma omp parallel for schedule(static) if (numel >= TG_PAR_MIN)
-  for (int64_t t = 0; t < ntask; t++) {
-    int64_t o = t / (ta * tb), ia0 = (t / tb) % ta * TILE, ib0 = t % tb * TILE;
-    int64_t ia1 = min64(na, ia0 + TILE), ib1 = min64(nb, ib0 + TILE);
-    transpose_tile(x + offset_of(o, no, osz, oistr) + ia0 * sa + ib0,
-                   y + offset_of(o, no, osz, oostr) + ia0 + ib0 * sb, ia1 - ia0, ib1 - ib0, sa, sb);
+  const tiles tl = {x, y, no, osz, oistr, oostr, na, nb, sa, sb, ta, tb};
+  if (numel >= TG_PAR_MIN) {
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < ntask; t++)
+      tiles_one(&tl, t);
+  } else {
+    for (int64_t t = 0; t < ntask; t++)
+      tiles_one(&tl, t);
   }
 }
 
@@ -256,6 +286,17 @@ static void broadcast_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, t
 }
 static const tg_op op_broadcast_to = {"broadcast_to", 1, 0, broadcast_backward};
 
+/* ys (L,) = xs (L,), or xs[0] repeated when rep. */
+static inline void broadcast_run(const tg_real *xs, tg_real *ys, int64_t L, int rep) {
+  if (rep) {
+    tg_real v = xs[0];
+    for (int64_t i = 0; i < L; i++)
+      ys[i] = v;
+  } else {
+    memcpy(ys, xs, (size_t)L * sizeof *ys);
+  }
+}
+
 /* y (shape, nd dims) from x (xshape: shape with x's leading axes padded by
  * 1s): y's axes become blocks that either copy x (a run of x) or repeat
  * one element of it; the innermost block is a memcpy or a fill. */
@@ -283,17 +324,13 @@ static void broadcast_kernel(const tg_real *restrict x, const int64_t *xshape, c
   }
   int64_t L = bsize[nb - 1], nrun = numel / L;
   int rep = brep[nb - 1];
-#pragma omp parallel for schedule(static) if (numel >= TG_PAR_MIN)
-  for (int64_t o = 0; o < nrun; o++) {
-    const tg_real *xs = x + offset_of(o, nb - 1, bsize, bstr);
-    tg_real *ys = y + o * L;
-    if (rep) {
-      tg_real v = xs[0];
-      for (int64_t i = 0; i < L; i++)
-        ys[i] = v;
-    } else {
-      memcpy(ys, xs, (size_t)L * sizeof *ys);
-    }
+  if (numel >= TG_PAR_MIN) {
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < nrun; o++)
+      broadcast_run(x + offset_of(o, nb - 1, bsize, bstr), y + o * L, L, rep);
+  } else {
+    for (int64_t o = 0; o < nrun; o++)
+      broadcast_run(x + offset_of(o, nb - 1, bsize, bstr), y + o * L, L, rep);
   }
 }
 
@@ -353,10 +390,16 @@ static void copy_box(const tg_real *restrict x, const int64_t *xshape, const int
       nrun *= box[d];
   }
   int nk = k > 0 ? k : 0;
-#pragma omp parallel for schedule(static) if (nrun * L >= TG_PAR_MIN)
-  for (int64_t o = 0; o < nrun; o++)
-    memcpy(y + y0 + offset_of(o, nk, box, yst), x + x0 + offset_of(o, nk, box, xst),
-           (size_t)L * sizeof *y);
+  if (nrun * L >= TG_PAR_MIN) {
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < nrun; o++)
+      memcpy(y + y0 + offset_of(o, nk, box, yst), x + x0 + offset_of(o, nk, box, xst),
+             (size_t)L * sizeof *y);
+  } else {
+    for (int64_t o = 0; o < nrun; o++)
+      memcpy(y + y0 + offset_of(o, nk, box, yst), x + x0 + offset_of(o, nk, box, xst),
+             (size_t)L * sizeof *y);
+  }
 }
 
 /* slice: dx = pad(dy, start, x.shape - stop); attr: start, stop */

@@ -10,7 +10,10 @@
  * alone: the reduced elements are cut into chunks of CHUNK elements (or
  * rows), each chunk is summed in double, and chunk results are added in
  * order. Threads only decide who computes which chunk, so results are
- * bit-identical for every thread count. Code here must not make the
+ * bit-identical for every thread count. Whether to go parallel is a C
+ * branch taken before entering OpenMP (op.h: entering libgomp at all, even
+ * with a false `if` clause, costs more than a small reduction). Code here
+ * must not make the
  * arithmetic depend on the thread count, must not allocate from the system
  * (scratch comes from the tape's arena) and must not record the constant
  * ops (max_mask, argmax).
@@ -285,6 +288,37 @@ static inline void emit(tg_real *y, int64_t *yarg, int64_t j, double acc, int64_
     yarg[j] = arg;
 }
 
+/* Case A, output j computed whole: its chunks in order. */
+static inline void whole_a(const tg_real *x, const plan *p, int mode, double div, tg_real *y,
+                           int64_t *yarg, int64_t j) {
+  int64_t base = offset_of(j, p->nk, p->ksize, p->kstride), arg = 0, a;
+  double acc = 0;
+  for (int64_t g = 0; g < p->nch; g++) {
+    double v = chunk_a(x, p, mode, base, g, &a);
+    fold(mode, g, v, a, &acc, &arg);
+  }
+  emit(y, yarg, j, acc, arg, div);
+}
+
+/* Case B, task t (output row u, column block i0..i0+ni) computed whole. */
+static inline void whole_b(const tg_real *x, const plan *p, int mode, double div, tg_real *y,
+                           int64_t *yarg, int64_t t) {
+  int64_t I = p->inner, nib = (I + IBLOCK - 1) / IBLOCK;
+  int64_t u = t / nib, i0 = (t % nib) * IBLOCK, ni = min64(IBLOCK, I - i0);
+  int64_t base = offset_of(u, p->nk, p->ksize, p->kstride);
+  double acc[IBLOCK], v[IBLOCK];  /* (ni,) */
+  int64_t arg[IBLOCK], a[IBLOCK]; /* (ni,); sum leaves them unused */
+  for (int64_t i = 0; i < ni; i++)
+    arg[i] = a[i] = 0;
+  for (int64_t g = 0; g < p->nch; g++) {
+    chunk_b(x, p, mode, base, g, i0, ni, v, a);
+    for (int64_t i = 0; i < ni; i++)
+      fold(mode, g, v[i], a[i], &acc[i], &arg[i]);
+  }
+  for (int64_t i = 0; i < ni; i++)
+    emit(y, yarg, u * I + i0 + i, acc[i], arg[i], div);
+}
+
 /* Scratch from the arena (it lives until the tape's reset: a few bytes per
  * CHUNK elements reduced). */
 static void *scratch(tg_tape *tape, int64_t bytes) {
@@ -307,15 +341,13 @@ static int reduce_run(tg_tape *tape, const tg_real *x, const plan *p, int mode, 
   if (p->inner_reduced) {
     int64_t J = p->units;
     if (!par || nch == 1 || J >= busy) {
-#pragma omp parallel for schedule(static) if (par)
-      for (int64_t j = 0; j < J; j++) {
-        int64_t base = offset_of(j, p->nk, p->ksize, p->kstride), arg = 0, a;
-        double acc = 0;
-        for (int64_t g = 0; g < nch; g++) {
-          double v = chunk_a(x, p, mode, base, g, &a);
-          fold(mode, g, v, a, &acc, &arg);
-        }
-        emit(y, yarg, j, acc, arg, div);
+      if (par) {
+#pragma omp parallel for schedule(static)
+        for (int64_t j = 0; j < J; j++)
+          whole_a(x, p, mode, div, y, yarg, j);
+      } else {
+        for (int64_t j = 0; j < J; j++)
+          whole_a(x, p, mode, div, y, yarg, j);
       }
       return 1;
     }
@@ -339,21 +371,13 @@ static int reduce_run(tg_tape *tape, const tg_real *x, const plan *p, int mode, 
 
   int64_t P = p->units, I = p->inner, nib = (I + IBLOCK - 1) / IBLOCK;
   if (!par || nch == 1 || P * nib >= busy) {
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t t = 0; t < P * nib; t++) {
-      int64_t u = t / nib, i0 = (t % nib) * IBLOCK, ni = min64(IBLOCK, I - i0);
-      int64_t base = offset_of(u, p->nk, p->ksize, p->kstride);
-      double acc[IBLOCK], v[IBLOCK];  /* (ni,) */
-      int64_t arg[IBLOCK], a[IBLOCK]; /* (ni,); sum leaves them unused */
-      for (int64_t i = 0; i < ni; i++)
-        arg[i] = a[i] = 0;
-      for (int64_t g = 0; g < nch; g++) {
-        chunk_b(x, p, mode, base, g, i0, ni, v, a);
-        for (int64_t i = 0; i < ni; i++)
-          fold(mode, g, v[i], a[i], &acc[i], &arg[i]);
-      }
-      for (int64_t i = 0; i < ni; i++)
-        emit(y, yarg, u * I + i0 + i, acc[i], arg[i], div);
+    if (par) {
+#pragma omp parallel for schedule(static)
+      for (int64_t t = 0; t < P * nib; t++)
+        whole_b(x, p, mode, div, y, yarg, t);
+    } else {
+      for (int64_t t = 0; t < P * nib; t++)
+        whole_b(x, p, mode, div, y, yarg, t);
     }
     return 1;
   }

@@ -209,60 +209,49 @@ void tg_optim_free(tg_optim *opt) {
  * so the loops are the book's formulas and nothing else. Elements are
  * independent: threads never change a result. */
 
+/* for (int64_t i = 0; i < n; i++) { body }: on OpenMP threads from
+ * TG_PAR_MIN elements, else a plain vectorised loop on this thread. The
+ * branch is C, taken before entering libgomp: a false `if` clause still
+ * enters it, which costs more than updating a small bias (op.h). */
+#define UPDATE_LOOP(n, ...)                                                                        \
+  do {                                                                                             \
+    if ((n) >= TG_PAR_MIN) {                                                                       \
+      _Pragma("omp parallel for simd") for (int64_t i = 0; i < (n); i++) { __VA_ARGS__ }           \
+    } else {                                                                                       \
+      _Pragma("omp simd") for (int64_t i = 0; i < (n); i++) { __VA_ARGS__ }                        \
+    }                                                                                              \
+  } while (0)
+
 static void sgd(tg_real *w, const tg_real *g, int64_t n, tg_real lr) {
-#pragma omp parallel for simd if (n >= TG_PAR_MIN)
-  for (int64_t i = 0; i < n; i++)
-    w[i] -= lr * g[i];
+  UPDATE_LOOP(n, w[i] -= lr * g[i];);
 }
 
 static void momentum(tg_real *w, const tg_real *g, tg_real *v, int64_t n, tg_real lr, tg_real mom) {
-#pragma omp parallel for simd if (n >= TG_PAR_MIN)
-  for (int64_t i = 0; i < n; i++) {
-    v[i] = mom * v[i] - lr * g[i];
-    w[i] += v[i];
-  }
+  UPDATE_LOOP(n, v[i] = mom * v[i] - lr * g[i]; w[i] += v[i];);
 }
 
 /* mm = momentum², c = (1 + momentum)·lr */
 static void nesterov(tg_real *w, const tg_real *g, tg_real *v, int64_t n, tg_real lr, tg_real mom,
                      tg_real mm, tg_real c) {
-#pragma omp parallel for simd if (n >= TG_PAR_MIN)
-  for (int64_t i = 0; i < n; i++) {
-    v[i] *= mom;
-    v[i] -= lr * g[i];
-    w[i] += mm * v[i];
-    w[i] -= c * g[i];
-  }
+  UPDATE_LOOP(n, v[i] *= mom; v[i] -= lr * g[i]; w[i] += mm * v[i]; w[i] -= c * g[i];);
 }
 
 static void adagrad(tg_real *w, const tg_real *g, tg_real *h, int64_t n, tg_real lr) {
-#pragma omp parallel for simd if (n >= TG_PAR_MIN)
-  for (int64_t i = 0; i < n; i++) {
-    h[i] += g[i] * g[i];
-    w[i] -= lr * g[i] / (R_SQRT(h[i]) + OPT_EPS);
-  }
+  UPDATE_LOOP(n, h[i] += g[i] * g[i]; w[i] -= lr * g[i] / (R_SQRT(h[i]) + OPT_EPS););
 }
 
 /* omd = 1 − decay */
 static void rmsprop(tg_real *w, const tg_real *g, tg_real *h, int64_t n, tg_real lr, tg_real decay,
                     tg_real omd) {
-#pragma omp parallel for simd if (n >= TG_PAR_MIN)
-  for (int64_t i = 0; i < n; i++) {
-    h[i] *= decay;
-    h[i] += omd * g[i] * g[i];
-    w[i] -= lr * g[i] / (R_SQRT(h[i]) + OPT_EPS);
-  }
+  UPDATE_LOOP(n, h[i] *= decay; h[i] += omd * g[i] * g[i];
+              w[i] -= lr * g[i] / (R_SQRT(h[i]) + OPT_EPS););
 }
 
 /* omb1 = 1 − β1, omb2 = 1 − β2, lr_t the bias-corrected rate */
 static void adam(tg_real *w, const tg_real *g, tg_real *m, tg_real *v, int64_t n, tg_real lr_t,
                  tg_real omb1, tg_real omb2) {
-#pragma omp parallel for simd if (n >= TG_PAR_MIN)
-  for (int64_t i = 0; i < n; i++) {
-    m[i] += omb1 * (g[i] - m[i]);
-    v[i] += omb2 * (g[i] * g[i] - v[i]);
-    w[i] -= lr_t * m[i] / (R_SQRT(v[i]) + OPT_EPS);
-  }
+  UPDATE_LOOP(n, m[i] += omb1 * (g[i] - m[i]); v[i] += omb2 * (g[i] * g[i] - v[i]);
+              w[i] -= lr_t * m[i] / (R_SQRT(v[i]) + OPT_EPS););
 }
 
 void tg_optim_step(tg_optim *opt) {
