@@ -51,12 +51,20 @@ int tg_model_defaults(const char *kind, tg_model_config *cfg, tg_error *err);
 /* The kinds known, NULL-terminated, for help texts. */
 const char *const *tg_model_kinds(void);
 
+/* The optimizer the book trains a kind with ("sgd" or "adam"), or NULL
+ * for an unknown kind. */
+const char *tg_model_default_optimizer(const char *kind);
+
 /* Builds and initialises a model from the generator. NULL with err on an
  * invalid configuration (names the field) or out of memory. */
 tg_model *tg_model_new(const tg_model_config *cfg, tg_rng *rng, tg_error *err);
 void tg_model_free(tg_model *m);
 
-/* Logits (N, classes) for x (N, C, H, W) or (N, C·H·W). */
+/* Logits (N, classes) for x (N, C, H, W) or (N, C·H·W). A gray x smaller
+ * than the model's input (28×28 digits into AlexNet's 3×227×227) is
+ * enlarged by the largest integer factor that fits (pixel replication),
+ * centred with zero padding and repeated over the channels; any other
+ * mismatch fails the tape naming both shapes. */
 tg_tensor *tg_model_forward(tg_tape *tape, tg_model *m, tg_tensor *x);
 
 /* The training loss: softmax-with-loss of logits against labels (N,),

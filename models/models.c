@@ -1,4 +1,5 @@
-/* models.c — the book's dense networks, and the table of model kinds.
+/* models.c — the book's dense networks, and the table of model kinds
+ * (the convolutional ones are in convnets.c).
  *
  * TwoLayerNet (chapter 5) and MultiLayerNetExtend (chapter 6) are one
  * stack: for each hidden size, Affine → [Batch Norm] → activation →
@@ -7,17 +8,12 @@
  * has it. Written with the public API only; no gradient code.
  */
 #include "model.h"
+#include "models_internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct kind_info {
-  const char *name;
-  void (*defaults)(tg_model_config *cfg);
-  int (*build)(tg_model *m, tg_rng *rng, tg_error *err);
-} kind_info;
 
 /* ------------------------------------------------------------------------
  * The dense stack */
@@ -26,7 +22,7 @@ static int64_t input_size(const tg_model_config *c) {
   return c->input[0] * c->input[1] * c->input[2];
 }
 
-static void init_weight(tg_tensor *W, const tg_model_config *c, int64_t fan_in, tg_rng *rng) {
+void tg_model_init_weight(tg_tensor *W, const tg_model_config *c, int64_t fan_in, tg_rng *rng) {
   if (strcmp(c->init, "he") == 0)
     tg_init_he(W, fan_in, rng);
   else if (strcmp(c->init, "xavier") == 0)
@@ -47,7 +43,7 @@ static int build_dense(tg_model *m, tg_rng *rng, tg_error *err) {
     tg_tensor *b = tg_params_new(&m->params, name, (int64_t[]){out}, 1, 1, err);
     if (!W || !b)
       return err ? err->status : TG_ERR_MEMORY;
-    init_weight(W, c, fan_in, rng);
+    tg_model_init_weight(W, c, fan_in, rng);
     m->W[m->n_layers] = W;
     m->b[m->n_layers++] = b;
     if (i < c->n_hidden && c->batchnorm) {
@@ -61,7 +57,7 @@ static int build_dense(tg_model *m, tg_rng *rng, tg_error *err) {
   return TG_OK;
 }
 
-static tg_tensor *activate(tg_tape *tape, const char *kind, tg_tensor *h) {
+tg_tensor *tg_model_activate(tg_tape *tape, const char *kind, tg_tensor *h) {
   if (strcmp(kind, "sigmoid") == 0)
     return tg_sigmoid(tape, h);
   if (strcmp(kind, "tanh") == 0)
@@ -76,7 +72,7 @@ static tg_tensor *forward_dense(tg_tape *tape, tg_model *m, tg_tensor *x) {
     h = tg_affine(tape, h, m->W[i], m->b[i]);
     if (c->batchnorm)
       h = tg_batchnorm_forward(tape, &m->bn[i], h);
-    h = activate(tape, c->activation, h);
+    h = tg_model_activate(tape, c->activation, h);
     if (c->dropout > 0)
       h = tg_dropout(tape, h, c->dropout);
   }
@@ -103,28 +99,39 @@ static void defaults_multi_layer(tg_model_config *c) {
 /* ------------------------------------------------------------------------
  * The table of kinds: a new network is one row. */
 
-static const kind_info kinds[] = {
-    {"two-layer-net", defaults_two_layer, build_dense},
-    {"multi-layer-net", defaults_multi_layer, build_dense},
+static const tg_model_kind dense_kinds[] = {
+    {"two-layer-net", "sgd", 1, 1, defaults_two_layer, build_dense, forward_dense},
+    {"multi-layer-net", "sgd", -1, 1, defaults_multi_layer, build_dense, forward_dense},
 };
-#define NKINDS (int)(sizeof kinds / sizeof kinds[0])
+#define NDENSE (int)(sizeof dense_kinds / sizeof dense_kinds[0])
 
-static const kind_info *find_kind(const char *name) {
-  for (int i = 0; i < NKINDS; i++)
-    if (strcmp(kinds[i].name, name) == 0)
-      return &kinds[i];
+static const tg_model_kind *kind_at(int i) {
+  return i < NDENSE                        ? &dense_kinds[i]
+         : i < NDENSE + tg_n_convnet_kinds ? &tg_convnet_kinds[i - NDENSE]
+                                           : NULL;
+}
+
+static const tg_model_kind *find_kind(const char *name) {
+  for (int i = 0; kind_at(i); i++)
+    if (strcmp(kind_at(i)->name, name) == 0)
+      return kind_at(i);
   return NULL;
 }
 
 const char *const *tg_model_kinds(void) {
-  static const char *names[NKINDS + 1];
-  for (int i = 0; i < NKINDS; i++)
-    names[i] = kinds[i].name;
+  static const char *names[NDENSE + 8 + 1];
+  for (int i = 0; kind_at(i) && i < NDENSE + 8; i++)
+    names[i] = kind_at(i)->name;
   return names;
 }
 
+const char *tg_model_default_optimizer(const char *kind) {
+  const tg_model_kind *k = kind ? find_kind(kind) : NULL;
+  return k ? k->optimizer : NULL;
+}
+
 int tg_model_defaults(const char *kind, tg_model_config *cfg, tg_error *err) {
-  const kind_info *k = kind ? find_kind(kind) : NULL;
+  const tg_model_kind *k = kind ? find_kind(kind) : NULL;
   if (!k)
     return tg_error_set(err, TG_ERR_ARG, "unknown model '%s'", kind ? kind : "(null)");
   memset(cfg, 0, sizeof *cfg);
@@ -133,13 +140,20 @@ int tg_model_defaults(const char *kind, tg_model_config *cfg, tg_error *err) {
   cfg->input[1] = 28;
   cfg->input[2] = 28;
   cfg->classes = 10;
+  cfg->init_std = 0.01;
   k->defaults(cfg);
   return TG_OK;
 }
 
 static int validate(const tg_model_config *c, tg_error *err) {
-  if (!find_kind(c->kind))
+  const tg_model_kind *k = find_kind(c->kind);
+  if (!k)
     return tg_error_set(err, TG_ERR_ARG, "unknown model '%s'", c->kind);
+  if (k->n_fc >= 0 && c->n_hidden != k->n_fc)
+    return tg_error_set(err, TG_ERR_ARG, "%s has %d hidden affine layer%s, not %d", c->kind,
+                        k->n_fc, k->n_fc == 1 ? "" : "s", c->n_hidden);
+  if (c->batchnorm && !k->batchnorm_ok)
+    return tg_error_set(err, TG_ERR_ARG, "%s has no Batch Norm option", c->kind);
   for (int i = 0; i < 3; i++)
     if (c->input[i] < 1 || c->input[i] > 4096)
       return tg_error_set(err, TG_ERR_ARG, "model input dimension %d is %lld", i,
@@ -181,7 +195,7 @@ tg_model *tg_model_new(const tg_model_config *cfg, tg_rng *rng, tg_error *err) {
     return NULL;
   }
   m->cfg = *cfg;
-  m->forward = forward_dense;
+  m->forward = find_kind(cfg->kind)->forward;
   if (find_kind(cfg->kind)->build(m, rng, err) != TG_OK) {
     tg_model_free(m);
     return NULL;
@@ -197,12 +211,42 @@ void tg_model_free(tg_model *m) {
   free(m);
 }
 
+/* x as the model's input (N, C, H, W): a flat (N, C·H·W) is reshaped; a
+ * gray image smaller than the model's input is enlarged by an integer
+ * factor (pixel replication), centred with zero padding and repeated
+ * over the channels. Anything else is an error naming both shapes. */
+static tg_tensor *fit_input(tg_tape *tape, const tg_model_config *c, tg_tensor *x) {
+  if (!x)
+    return NULL;
+  int64_t n = x->shape[0], C = c->input[0], H = c->input[1], W = c->input[2];
+  if (x->ndim == 4 && x->shape[1] == C && x->shape[2] == H && x->shape[3] == W)
+    return x;
+  if (x->ndim == 2 && x->shape[1] == C * H * W)
+    return tg_reshape(tape, x, (int64_t[]){n, C, H, W}, 4);
+  if (x->ndim == 4 && x->shape[1] == 1 && x->shape[2] <= H && x->shape[3] <= W) {
+    int64_t h = x->shape[2], w = x->shape[3];
+    int64_t f = H / h < W / w ? H / h : W / w; /* (N, 1, h, w) -> (N, 1, f·h, f·w) */
+    tg_tensor *y = tg_reshape(tape, x, (int64_t[]){n, 1, h, 1, w, 1}, 6);
+    y = tg_broadcast_to(tape, y, (int64_t[]){n, 1, h, f, w, f}, 6);
+    y = tg_reshape(tape, y, (int64_t[]){n, 1, h * f, w * f}, 4);
+    int64_t ph = H - h * f, pw = W - w * f;
+    y = tg_pad(tape, y, (int64_t[]){0, 0, ph / 2, pw / 2},
+               (int64_t[]){0, 0, ph - ph / 2, pw - pw / 2});
+    return C == 1 ? y : tg_broadcast_to(tape, y, (int64_t[]){n, C, H, W}, 4);
+  }
+  tg_tape_fail(tape, TG_ERR_SHAPE,
+               "model_forward: input %s does not fit %s's (N, %lld, %lld, %lld)",
+               tg_shape_str(x->shape, x->ndim, (char[160]){0}, 160), c->kind, (long long)C,
+               (long long)H, (long long)W);
+  return NULL;
+}
+
 tg_tensor *tg_model_forward(tg_tape *tape, tg_model *m, tg_tensor *x) {
   if (!m) {
     tg_tape_fail(tape, TG_ERR_NULL, "model_forward: model is NULL");
     return NULL;
   }
-  return m->forward(tape, m, x);
+  return m->forward(tape, m, fit_input(tape, &m->cfg, x));
 }
 
 tg_tensor *tg_model_loss(tg_tape *tape, tg_model *m, tg_tensor *logits, tg_tensor *labels) {

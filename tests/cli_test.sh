@@ -91,6 +91,38 @@ done
 expect 2 "cannot be combined with --resume" -- \
   "$tg" train --data "$d" --resume "$work/part.ckpt" --lr 0.5
 
+# --- convolutional networks ----------------------------------------------
+# SimpleConvNet learns the synthetic bars in two epochs, draws its filters
+# before and after, and resumes to the same bits as an unbroken run.
+if "$tg" train "${common[@]}" --model simple-convnet --epochs 2 --json --filters "$work/f" \
+  --save "$work/cnn.ckpt" >"$work/json" 2>"$work/err"; then
+  acc=$(sed -n 's/.*"test_acc":\([0-9.]*\).*/\1/p' "$work/json" | tail -1)
+  if awk -v a="$acc" 'BEGIN { exit !(a > 0.8) }'; then ok; else bad "simple-convnet accuracy $acc"; fi
+  for w in before after; do
+    if [ "$(head -c 4 "$work/f-$w.png" | od -An -tx1 | tr -d ' ')" = 89504e47 ]; then ok; else
+      bad "filters $w: no PNG at $work/f-$w.png"
+    fi
+  done
+  if cmp -s "$work/f-before.png" "$work/f-after.png"; then bad "filters did not change"; else ok; fi
+else
+  bad "train simple-convnet: $(cat "$work/err")"
+fi
+"$tg" train "${common[@]}" --model simple-convnet --epochs 1 --limit 200 --save "$work/c1.ckpt" \
+  >/dev/null 2>&1 &&
+  "$tg" train --data "$d" --quiet --limit 200 --resume "$work/c1.ckpt" --epochs 1 \
+    --save "$work/c2.ckpt" >/dev/null 2>&1 &&
+  "$tg" train "${common[@]}" --model simple-convnet --epochs 2 --limit 200 \
+    --save "$work/c12.ckpt" >/dev/null 2>&1
+if cmp -s "$work/c2.ckpt" "$work/c12.ckpt"; then ok; else bad "simple-convnet: resume differs"; fi
+expect 0 "" -- "$tg" eval --checkpoint "$work/cnn.ckpt" --data "$d"
+grep -q "simple-convnet" "$work/out" && ok || bad "eval does not name the model: $(cat "$work/out")"
+expect 2 "hidden" -- "$tg" train --model simple-convnet --hidden 100,100
+expect 2 "Batch Norm" -- "$tg" train --model lenet --batchnorm
+# The rest run one small epoch each: they build, train and evaluate.
+for model in deep-convnet lenet; do
+  expect 0 "" -- "$tg" train "${common[@]}" --model $model --epochs 1 --limit 100 --eval-train 100
+done
+
 # --- eval ----------------------------------------------------------------
 if "$tg" eval --checkpoint "$work/full.ckpt" --data "$d" --json >"$work/out" 2>"$work/err" &&
   grep -q '^{"test_acc":[0-9.]*,"test_loss":[0-9.]*}$' "$work/out"; then ok; else

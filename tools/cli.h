@@ -29,6 +29,8 @@ typedef struct train_opts {
   long long batch;
   unsigned long long seed;
   long long limit;       /* train on the first `limit` samples; 0 = all */
+  long long eval_train;  /* train accuracy over this many samples; 0 = all */
+  const char *filters;   /* PREFIX of the filter pictures, or NULL */
   long long start_epoch; /* epochs already done (resume) */
   const char *save;
   const char *resume;

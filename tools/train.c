@@ -17,6 +17,7 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "plot.h"
 
 static double now(void) {
   struct timespec ts;
@@ -99,13 +100,16 @@ int session_meta_read(const char *meta, train_opts *o, long long *epochs_done, t
 /* ------------------------------------------------------------------------
  * Evaluation: loss and accuracy over a whole set, eval mode, no grad */
 
-static int evaluate(tg_tape *tape, tg_model *m, const tg_dataset *ds, double *loss, double *acc) {
+/* Over the first `limit` samples of ds (0: all), in batches of `batch`. */
+static int evaluate(tg_tape *tape, tg_model *m, const tg_dataset *ds, int64_t limit, int64_t batch,
+                    double *loss, double *acc) {
   int was_train = tg_tape_set_train(tape, 0), was_grad = tg_tape_set_grad(tape, 0);
   int flatten = 0;
   double loss_sum = 0, correct = 0;
   int st = TG_OK;
-  for (int64_t start = 0; start < ds->n; start += 1000) {
-    int64_t count = ds->n - start < 1000 ? ds->n - start : 1000;
+  int64_t n = limit > 0 && limit < ds->n ? limit : ds->n;
+  for (int64_t start = 0; start < n; start += batch) {
+    int64_t count = n - start < batch ? n - start : batch;
     tg_tensor *t = NULL;
     tg_tensor *x = tg_dataset_batch(tape, ds, NULL, start, count, flatten, &t);
     tg_tensor *logits = tg_model_forward(tape, m, x);
@@ -120,8 +124,8 @@ static int evaluate(tg_tape *tape, tg_model *m, const tg_dataset *ds, double *lo
   }
   tg_tape_set_train(tape, was_train);
   tg_tape_set_grad(tape, was_grad);
-  *loss = loss_sum / (double)ds->n;
-  *acc = correct / (double)ds->n;
+  *loss = loss_sum / (double)n;
+  *acc = correct / (double)n;
   return st;
 }
 
@@ -130,12 +134,14 @@ static int evaluate(tg_tape *tape, tg_model *m, const tg_dataset *ds, double *lo
 
 static void train_usage(FILE *f) {
   fprintf(f, "usage: tapegrad train [options]\n"
-             "  --model NAME        two-layer-net (default) or multi-layer-net\n"
+             "  --model NAME        two-layer-net (default), multi-layer-net, simple-convnet,\n"
+             "                      deep-convnet, lenet or alexnet\n"
              "  --data D            fashion-mnist (default), mnist-digits, or a directory with\n"
              "                      the four MNIST files (plain or .gz)\n"
              "  --epochs N          epochs to run (default 5; with --resume: epochs more)\n"
              "  --batch-size B      mini-batch size (default 100)\n"
-             "  --optimizer O       sgd (default), momentum, nesterov, adagrad, rmsprop, adam\n"
+             "  --optimizer O       sgd, momentum, nesterov, adagrad, rmsprop, adam (default:\n"
+             "                      the book's for the model: sgd for the dense ones, else adam)\n"
              "  --lr X              learning rate (default 0.1 for sgd, else the book's)\n"
              "  --seed S            seed of init, shuffling and dropout (default 1)\n"
              "  --hidden LIST       hidden sizes, e.g. 100,100,100 (default: the model's)\n"
@@ -146,6 +152,10 @@ static void train_usage(FILE *f) {
              "  --dropout P         Dropout ratio after each hidden activation\n"
              "  --batchnorm         Batch Norm after each hidden affine\n"
              "  --limit N           train on the first N samples only\n"
+             "  --eval-train N      train accuracy over the first N samples (default 10000,\n"
+             "                      0: all); test accuracy is always over the whole test set\n"
+             "  --filters PREFIX    draw the first layer's filters to PREFIX-before.png and\n"
+             "                      PREFIX-after.png\n"
              "  --threads N         OpenMP threads (default: all cores)\n"
              "  --save FILE         write a checkpoint after every epoch\n"
              "  --resume FILE       continue from a checkpoint (model and optimizer from it)\n"
@@ -170,6 +180,8 @@ enum {
   O_DROPOUT,
   O_BN,
   O_LIMIT,
+  O_EVAL_TRAIN,
+  O_FILTERS,
   O_THREADS,
   O_SAVE,
   O_RESUME,
@@ -194,6 +206,8 @@ static const struct option train_options[] = {{"model", required_argument, 0, O_
                                               {"dropout", required_argument, 0, O_DROPOUT},
                                               {"batchnorm", no_argument, 0, O_BN},
                                               {"limit", required_argument, 0, O_LIMIT},
+                                              {"eval-train", required_argument, 0, O_EVAL_TRAIN},
+                                              {"filters", required_argument, 0, O_FILTERS},
                                               {"threads", required_argument, 0, O_THREADS},
                                               {"save", required_argument, 0, O_SAVE},
                                               {"resume", required_argument, 0, O_RESUME},
@@ -266,6 +280,40 @@ static void progress(int tty, long long epoch, long long epochs, int64_t done, i
   fflush(stderr);
 }
 
+/* Draws the first layer's filters to PREFIX-WHEN.png, one cell per unit:
+ * a convolution's filters (FN, C, FH, FW) as they are, a dense layer's
+ * weights (C·H·W, units) as `units` images of the input's shape. Each
+ * scaled to its own range, dark = high, as the book's visualize_filter. */
+static int draw_filters(const train_opts *o, const tg_model *m, const char *when) {
+  const tg_tensor *W = m->W[0];
+  const int64_t *in = o->model.input;
+  tg_tensor *img = NULL;
+  tg_error err = {0};
+  if (W->ndim == 2) {
+    int64_t d = W->shape[0], units = W->shape[1];
+    img = tg_tensor_new((int64_t[]){units, in[0], in[1], in[2]}, 4, 0, "filters", &err);
+    for (int64_t u = 0; img && u < units; u++)
+      for (int64_t i = 0; i < d; i++)
+        img->data[u * d + i] = W->data[i * units + u];
+    W = img;
+  }
+  char path[4096];
+  int n = snprintf(path, sizeof path, "%s-%s.png", o->filters, when);
+  tg_image_grid_opts go = {.per_image_range = 1, .invert = 1, .scale = W->shape[2] > 16 ? 2 : 8};
+  int st = !W ? err.status
+           : n < 0 || n >= (int)sizeof path
+               ? tg_error_set(&err, TG_ERR_ARG, "--filters: path too long")
+               : tg_plot_image_grid(path, W, &go, &err);
+  tg_tensor_free(img);
+  if (st != TG_OK) {
+    fprintf(stderr, "tapegrad train: %s\n", err.msg);
+    return EXIT_FAIL;
+  }
+  if (!o->json && !o->quiet)
+    printf("%s: the first layer's filters %s training\n", path, when);
+  return EXIT_OK;
+}
+
 /* Runs the epochs of o on an already built model and optimizer. */
 static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
   tg_error err = {0};
@@ -304,6 +352,8 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
            o->model.kind, o->data, (long long)train.n, (long long)test.n,
            (long long)tg_params_numel(&m->params), tg_optim_name(o->optim.kind), o->optim.lr,
            o->batch);
+  if (o->filters && (rc = draw_filters(o, m, "before")) != EXIT_OK)
+    goto done;
   for (long long epoch = o->start_epoch + 1; epoch <= last; epoch++) {
     tg_tape_seed(tape, epoch_seed(o->seed, epoch));
     for (int64_t i = 0; i < train.n; i++)
@@ -329,8 +379,8 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
     }
     double seconds = now() - t0;
     double train_loss = loss_sum / (double)steps, tr_l, tr_acc, te_l, te_acc;
-    if (evaluate(tape, m, &train, &tr_l, &tr_acc) != TG_OK ||
-        evaluate(tape, m, &test, &te_l, &te_acc) != TG_OK) {
+    if (evaluate(tape, m, &train, o->eval_train, o->batch, &tr_l, &tr_acc) != TG_OK ||
+        evaluate(tape, m, &test, 0, o->batch, &te_l, &te_acc) != TG_OK) {
       fprintf(stderr, "tapegrad train: evaluation: %s\n", tg_tape_error(tape));
       rc = EXIT_FAIL;
       goto done;
@@ -364,6 +414,8 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
       }
     }
   }
+  if (o->filters)
+    rc = draw_filters(o, m, "after");
 done:
   if (metrics && fclose(metrics) != 0 && rc == EXIT_OK) {
     fprintf(stderr, "tapegrad train: writing %s failed\n", o->metrics);
@@ -395,9 +447,9 @@ static int build(train_opts *o, const char *cmd, tg_model **m, tg_optim **opt) {
   }
   *m = tg_model_new(&o->model, &rng, &err);
   *opt = *m ? tg_optim_new(&o->optim, &(*m)->params, &err) : NULL;
-  if (!*opt) {
+  if (!*opt) { /* a bad configuration: the user's, or a checkpoint's */
     fprintf(stderr, "tapegrad %s: %s\n", cmd, err.msg);
-    return EXIT_USAGE;
+    return o->resume ? EXIT_FAIL : EXIT_USAGE;
   }
   if (o->resume) {
     tg_params *lists[] = {&(*m)->params, &(*m)->buffers, &(*opt)->state};
@@ -411,7 +463,8 @@ static int build(train_opts *o, const char *cmd, tg_model **m, tg_optim **opt) {
 }
 
 int cmd_train(int argc, char **argv) {
-  train_opts o = {.data = "fashion-mnist", .epochs = 5, .batch = 100, .seed = 1};
+  train_opts o = {
+      .data = "fashion-mnist", .epochs = 5, .batch = 100, .seed = 1, .eval_train = 10000};
   tg_model_defaults("two-layer-net", &o.model, NULL);
   int model_given = 0, lr_given = 0, given[O_HELP + 1] = {0};
   tg_model_config overrides = {0};
@@ -490,6 +543,13 @@ int cmd_train(int argc, char **argv) {
       if (!cli_int("train", "limit", optarg, 1, 1LL << 40, &o.limit))
         return EXIT_USAGE;
       break;
+    case O_EVAL_TRAIN:
+      if (!cli_int("train", "eval-train", optarg, 0, 1LL << 40, &o.eval_train))
+        return EXIT_USAGE;
+      break;
+    case O_FILTERS:
+      o.filters = optarg;
+      break;
     case O_THREADS:
       if (!cli_int("train", "threads", optarg, 1, 1024, &v))
         return EXIT_USAGE;
@@ -555,9 +615,14 @@ int cmd_train(int argc, char **argv) {
       if (!overrides.init[0])
         strcpy(o.model.init, "std");
     }
-    o.model.weight_decay = overrides.weight_decay;
-    o.model.dropout = overrides.dropout;
-    o.model.batchnorm = overrides.batchnorm;
+    if (given[O_WD])
+      o.model.weight_decay = overrides.weight_decay;
+    if (given[O_DROPOUT])
+      o.model.dropout = overrides.dropout;
+    if (given[O_BN])
+      o.model.batchnorm = 1;
+    if (!given[O_OPTIM])
+      tg_optim_parse(tg_model_default_optimizer(model), &o.optim.kind);
     tg_optim_kind kind = o.optim.kind;
     o.optim = tg_optim_defaults(kind);
     if (lr_given)
@@ -630,7 +695,7 @@ int cmd_eval(int argc, char **argv) {
   if (rc == EXIT_OK) {
     tg_tape *tape = tg_tape_new();
     double loss, acc;
-    if (!tape || evaluate(tape, m, &test, &loss, &acc) != TG_OK) {
+    if (!tape || evaluate(tape, m, &test, 0, o.batch, &loss, &acc) != TG_OK) {
       fprintf(stderr, "tapegrad eval: %s\n", tape ? tg_tape_error(tape) : "out of memory");
       rc = EXIT_FAIL;
     } else if (o.json) {

@@ -1,0 +1,332 @@
+/* test_models.c — the book's networks through model.h: the table of
+ * kinds, parameter shapes worked out by hand from the book's
+ * architectures, gradients of whole networks against central
+ * differences, AlexNet at its real input size, input fitting, and the
+ * errors a bad configuration gets.
+ */
+#include "testutil.h"
+
+static tg_model *make(const char *kind, uint64_t seed) {
+  tg_model_config c;
+  tg_error err = {0};
+  ck_assert_int_eq(tg_model_defaults(kind, &c, &err), TG_OK);
+  tg_rng rng;
+  tg_rng_seed(&rng, seed);
+  tg_model *m = tg_model_new(&c, &rng, &err);
+  ck_assert_msg(m != NULL, "%s: %s", kind, err.msg);
+  return m;
+}
+
+static void assert_shape(const tg_tensor *t, int ndim, const int64_t *want) {
+  ck_assert_ptr_nonnull(t);
+  ck_assert_int_eq(t->ndim, ndim);
+  for (int d = 0; d < ndim; d++)
+    ck_assert_msg(t->shape[d] == want[d], "%s: axis %d is %lld, want %lld", t->name, d,
+                  (long long)t->shape[d], (long long)want[d]);
+}
+
+/* ------------------------------------------------------------------------
+ * The table */
+
+START_TEST(test_kinds_and_optimizers) {
+  const char *want[] = {"two-layer-net", "multi-layer-net", "simple-convnet",
+                        "deep-convnet",  "lenet",           "alexnet"};
+  const char *const *k = tg_model_kinds();
+  for (int i = 0; i < 6; i++)
+    ck_assert_str_eq(k[i], want[i]);
+  ck_assert_ptr_null(k[6]);
+  ck_assert_str_eq(tg_model_default_optimizer("two-layer-net"), "sgd");
+  ck_assert_str_eq(tg_model_default_optimizer("simple-convnet"), "adam");
+  ck_assert_str_eq(tg_model_default_optimizer("deep-convnet"), "adam");
+  ck_assert_ptr_null(tg_model_default_optimizer("resnet"));
+}
+END_TEST
+
+/* Shapes from the book: SimpleConvNet's pool output is 30·12·12 = 4320;
+ * DeepConvNet's last pool is 64·4·4 = 1024 (conv 4 pads by 2: 14 → 16);
+ * LeNet's second pool is 16·5·5 = 400; AlexNet's last is 256·6·6 = 9216. */
+START_TEST(test_parameter_shapes) {
+  tg_model *m = make("simple-convnet", 1);
+  ck_assert_int_eq(m->n_layers, 3);
+  assert_shape(m->W[0], 4, (int64_t[]){30, 1, 5, 5});
+  assert_shape(m->W[1], 2, (int64_t[]){4320, 100});
+  assert_shape(m->W[2], 2, (int64_t[]){100, 10});
+  ck_assert_int_eq(tg_params_numel(&m->params), 30 * 25 + 30 + 4320 * 100 + 100 + 100 * 10 + 10);
+  tg_model_free(m);
+
+  m = make("deep-convnet", 1);
+  ck_assert_int_eq(m->n_layers, 8);
+  int64_t deep[6][2] = {{16, 1}, {16, 16}, {32, 16}, {32, 32}, {64, 32}, {64, 64}};
+  for (int i = 0; i < 6; i++)
+    assert_shape(m->W[i], 4, (int64_t[]){deep[i][0], deep[i][1], 3, 3});
+  assert_shape(m->W[6], 2, (int64_t[]){1024, 50});
+  assert_shape(m->W[7], 2, (int64_t[]){50, 10});
+  tg_model_free(m);
+
+  m = make("lenet", 1);
+  ck_assert_int_eq(m->n_layers, 5);
+  assert_shape(m->W[0], 4, (int64_t[]){6, 1, 5, 5});
+  assert_shape(m->W[1], 4, (int64_t[]){16, 6, 5, 5});
+  assert_shape(m->W[2], 2, (int64_t[]){400, 120});
+  assert_shape(m->W[3], 2, (int64_t[]){120, 84});
+  assert_shape(m->W[4], 2, (int64_t[]){84, 10});
+  tg_model_free(m);
+
+  m = make("alexnet", 1);
+  ck_assert_int_eq(m->n_layers, 8);
+  assert_shape(m->W[0], 4, (int64_t[]){96, 3, 11, 11});
+  assert_shape(m->W[1], 4, (int64_t[]){256, 96, 5, 5});
+  assert_shape(m->W[4], 4, (int64_t[]){256, 384, 3, 3});
+  assert_shape(m->W[5], 2, (int64_t[]){9216, 4096});
+  assert_shape(m->W[7], 2, (int64_t[]){4096, 10});
+  tg_model_free(m);
+}
+END_TEST
+
+/* He init for DeepConvNet: std √(2/fan_in) with fan_in = C·3·3. */
+START_TEST(test_deep_convnet_he_init) {
+  tg_model *m = make("deep-convnet", 3);
+  const tg_tensor *W = m->W[3]; /* (32, 32, 3, 3): fan_in 288 */
+  double ss = 0;
+  for (int64_t i = 0; i < W->numel; i++)
+    ss += tg_at(W, i) * tg_at(W, i);
+  double std = sqrt(ss / (double)W->numel), want = sqrt(2.0 / 288);
+  ck_assert_msg(fabs(std - want) < 0.05 * want, "std %g, want %g", std, want);
+  tg_model_free(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Gradients of whole networks */
+
+typedef struct loss_ctx {
+  tg_model *m;
+  tg_tensor *x, *t;
+} loss_ctx;
+
+static tg_tensor *model_loss(tg_tape *tape, tg_tensor *const *in, void *arg) {
+  (void)in;
+  loss_ctx *c = arg;
+  tg_tape_seed(tape, 11); /* the same Dropout mask at every evaluation */
+  return tg_model_loss(tape, c->m, tg_model_forward(tape, c->m, c->x), c->t);
+}
+
+/* The gradient of the training loss (Dropout included: the tape is
+ * reseeded at every evaluation) against central differences, for every
+ * parameter. Bigger tensors are checked along random directions; so are
+ * small ones beyond 32 elements, to keep the double build's
+ * deep networks within seconds. ReLU networks are checked with tanh:
+ * perturbing a filter moves thousands of pre-activations at once, and
+ * one of them crossing ReLU's kink within the step is then likely (ReLU
+ * and max-pool are checked away from their kinks in test_nn and
+ * test_conv). */
+static void check_model_gradients(const char *kind, const char *act, int64_t batch, double tol) {
+  tg_model_config cfg;
+  tg_error err = {0};
+  ck_assert_int_eq(tg_model_defaults(kind, &cfg, &err), TG_OK);
+  if (act)
+    strcpy(cfg.activation, act);
+  tg_rng rng;
+  tg_rng_seed(&rng, 5);
+  tg_model *m = tg_model_new(&cfg, &rng, &err);
+  ck_assert_msg(m != NULL, "%s: %s", kind, err.msg);
+  tg_tape *tape = tg_tape_new();
+  loss_ctx c = {m, tg_empty(tape, (int64_t[]){batch, 1, 28, 28}, 4),
+                tg_empty(tape, (int64_t[]){batch}, 1)};
+  tu_fill_uniform(c.x, tg_tape_rng(tape), 0, 1);
+  for (int64_t i = 0; i < batch; i++)
+    c.t->data[i] = (tg_real)(i * 3 % 10);
+  tg_gradcheck_report r[16];
+  tg_gradcheck_opts o = {.seed = 7, .elementwise_max = 32, .directions = 4};
+  ck_assert_int_le(m->params.n, 16);
+  ck_assert_msg(tg_gradcheck(tape, model_loss, &c, m->params.n, m->params.items, &o, r) == TG_OK,
+                "%s", tg_tape_error(tape));
+  double worst = tg_gradcheck_worst(r, m->params.n);
+  if (!(worst <= tol)) {
+    tg_gradcheck_print(r, m->params.n, m->params.items, stderr);
+    ck_abort_msg("%s: gradcheck worst %.3g > %.3g", kind, worst, tol);
+  }
+  tg_tape_free(tape);
+  tg_model_free(m);
+}
+
+START_TEST(test_simple_convnet_gradients) {
+  check_model_gradients("simple-convnet", "tanh", 3, TU_GRAD_TOL);
+}
+END_TEST
+
+START_TEST(test_lenet_gradients) { check_model_gradients("lenet", NULL, 3, TU_GRAD_TOL); }
+END_TEST
+
+/* Eight layers with Dropout: rounding of the loss over the step leaves
+ * ~1e-5 on the smallest gradients in double; a wrong rule errs by O(1). */
+START_TEST(test_deep_convnet_gradients) { check_model_gradients("deep-convnet", "tanh", 2, 1e-4); }
+END_TEST
+
+/* AlexNet at its real input size: forward and backward on two random
+ * images; every gradient finite and the logits of the right shape. */
+START_TEST(test_alexnet_real_size) {
+  tg_model *m = make("alexnet", 2);
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *x = tg_empty(tape, (int64_t[]){2, 3, 227, 227}, 4);
+  tu_fill_uniform(x, tg_tape_rng(tape), 0, 1);
+  tg_tensor *t = tg_zeros(tape, (int64_t[]){2}, 1);
+  t->data[1] = 7;
+  tg_tensor *logits = tg_model_forward(tape, m, x);
+  tg_tensor *loss = tg_model_loss(tape, m, logits, t);
+  ck_assert_msg(loss && tg_backward(tape, loss, NULL) == TG_OK, "%s", tg_tape_error(tape));
+  assert_shape(logits, 2, (int64_t[]){2, 10});
+  ck_assert(isfinite(tg_at(loss, 0)));
+  for (int i = 0; i < m->params.n; i++) {
+    const tg_tensor *g = m->params.items[i]->grad;
+    double ss = 0;
+    for (int64_t k = 0; k < g->numel; k++)
+      ss += tg_at(g, k) * tg_at(g, k);
+    ck_assert_msg(isfinite(ss), "%s: gradient not finite", m->params.items[i]->name);
+  }
+  ck_assert_msg(tg_at(m->W[0]->grad, 0) != 0 || tg_at(m->W[0]->grad, 1) != 0,
+                "no gradient reached conv1");
+  tg_tape_free(tape);
+  tg_model_free(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Input fitting */
+
+/* A 28×28 image into a model built for 60×60: it must see the image
+ * doubled by pixel replication and padded by 2 — the same logits as
+ * feeding that 60×60 image directly. */
+START_TEST(test_fit_input_upscales) {
+  tg_model_config c;
+  ck_assert_int_eq(tg_model_defaults("simple-convnet", &c, NULL), TG_OK);
+  c.input[1] = c.input[2] = 60;
+  tg_rng rng;
+  tg_rng_seed(&rng, 4);
+  tg_model *m = tg_model_new(&c, &rng, NULL);
+  ck_assert_ptr_nonnull(m);
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *small = tg_empty(tape, (int64_t[]){1, 1, 28, 28}, 4);
+  tu_fill_uniform(small, &rng, 0, 1);
+  tg_tensor *big = tg_zeros(tape, (int64_t[]){1, 1, 60, 60}, 4);
+  for (int i = 0; i < 56; i++)
+    for (int j = 0; j < 56; j++)
+      big->data[(i + 2) * 60 + j + 2] = small->data[(i / 2) * 28 + j / 2];
+  tg_tensor *a = tg_model_forward(tape, m, small), *b = tg_model_forward(tape, m, big);
+  ck_assert_msg(a && b, "%s", tg_tape_error(tape));
+  for (int k = 0; k < 10; k++)
+    ck_assert_double_eq_tol(tg_at(a, k), tg_at(b, k), 1e-12);
+  /* Flat input of the right size is reshaped. */
+  tg_tensor *flat = tg_reshape(tape, big, (int64_t[]){1, 3600}, 2);
+  tg_tensor *f = tg_model_forward(tape, m, flat);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_double_eq(tg_at(f, 3), tg_at(b, 3));
+  tg_tape_free(tape);
+  tg_model_free(m);
+}
+END_TEST
+
+START_TEST(test_fit_input_refuses) {
+  tg_model *m = make("simple-convnet", 1);
+  tg_tape *tape = tg_tape_new();
+  ck_assert_ptr_null(tg_model_forward(tape, m, tg_zeros(tape, (int64_t[]){2, 1, 29, 29}, 4)));
+  tu_assert_error(tape, "model_forward", "(2, 1, 29, 29)", "simple-convnet", "(N, 1, 28, 28)");
+  tg_tape_reset(tape);
+  ck_assert_ptr_null(tg_model_forward(tape, m, tg_zeros(tape, (int64_t[]){2, 3, 20, 20}, 4)));
+  tu_assert_error(tape, "model_forward", "(2, 3, 20, 20)");
+  tg_tape_free(tape);
+  tg_model_free(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Configuration errors */
+
+START_TEST(test_config_errors) {
+  tg_model_config c;
+  tg_error err = {0};
+  tg_rng rng;
+  tg_rng_seed(&rng, 1);
+  ck_assert_int_eq(tg_model_defaults("simple-convnet", &c, NULL), TG_OK);
+  c.n_hidden = 2;
+  ck_assert_ptr_null(tg_model_new(&c, &rng, &err));
+  ck_assert_msg(strstr(err.msg, "simple-convnet has 1 hidden affine layer, not 2"), "%s", err.msg);
+
+  err = (tg_error){0};
+  ck_assert_int_eq(tg_model_defaults("lenet", &c, NULL), TG_OK);
+  c.batchnorm = 1;
+  ck_assert_ptr_null(tg_model_new(&c, &rng, &err));
+  ck_assert_msg(strstr(err.msg, "lenet has no Batch Norm"), "%s", err.msg);
+
+  /* 30×30: conv 3 (pad 2) makes 17, which a 2×2/2 pool cannot split. */
+  err = (tg_error){0};
+  ck_assert_int_eq(tg_model_defaults("deep-convnet", &c, NULL), TG_OK);
+  c.input[1] = c.input[2] = 30;
+  ck_assert_ptr_null(tg_model_new(&c, &rng, &err));
+  ck_assert_msg(strstr(err.msg, "deep-convnet: layer 10 (pool 2x2, stride 2, pad 0) does not "
+                                "fit its input (32, 17, 17)"),
+                "%s", err.msg);
+}
+END_TEST
+
+/* A few Adam steps on one fixed batch: SimpleConvNet's loss falls. */
+START_TEST(test_simple_convnet_learns_a_batch) {
+  tg_model *m = make("simple-convnet", 9);
+  tg_optim_config oc = tg_optim_defaults(TG_ADAM);
+  tg_optim *opt = tg_optim_new(&oc, &m->params, NULL);
+  ck_assert_ptr_nonnull(opt);
+  tg_tape *tape = tg_tape_new();
+  tg_rng rng;
+  tg_rng_seed(&rng, 2);
+  tg_real xs[20 * 784], ts[20];
+  for (int i = 0; i < 20; i++) {
+    ts[i] = (tg_real)(i % 10);
+    for (int p = 0; p < 784; p++) /* class k: a bright row at 2k + 4, plus noise */
+      xs[i * 784 + p] = (tg_real)((p / 28 == 2 * (i % 10) + 4) + 0.1 * tg_rng_uniform(&rng));
+  }
+  double first = 0, last = 0;
+  for (int step = 0; step < 30; step++) {
+    tg_tensor *x = tg_empty(tape, (int64_t[]){20, 1, 28, 28}, 4);
+    tg_tensor *t = tg_empty(tape, (int64_t[]){20}, 1);
+    memcpy(x->data, xs, sizeof xs);
+    memcpy(t->data, ts, sizeof ts);
+    tg_tensor *loss = tg_model_loss(tape, m, tg_model_forward(tape, m, x), t);
+    ck_assert_msg(loss && tg_backward(tape, loss, NULL) == TG_OK, "%s", tg_tape_error(tape));
+    if (step == 0)
+      first = tg_at(loss, 0);
+    last = tg_at(loss, 0);
+    tg_optim_step(opt);
+    tg_tape_reset(tape);
+  }
+  ck_assert_msg(last < 0.2 * first, "loss %g -> %g", first, last);
+  tg_tape_free(tape);
+  tg_optim_free(opt);
+  tg_model_free(m);
+}
+END_TEST
+
+static Suite *models_suite(void) {
+  Suite *s = suite_create("models");
+  TCase *tc = tcase_create("models");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_kinds_and_optimizers);
+  tcase_add_test(tc, test_parameter_shapes);
+  tcase_add_test(tc, test_deep_convnet_he_init);
+  /* Whole networks in float: central differences cross ReLU and max-pool
+   * kinks and lose digits to rounding, so only the double build checks
+   * them (it runs in CI like the float one). */
+  if (sizeof(tg_real) == 8) {
+    tcase_add_test(tc, test_simple_convnet_gradients);
+    tcase_add_test(tc, test_lenet_gradients);
+    tcase_add_test(tc, test_deep_convnet_gradients);
+  }
+  tcase_add_test(tc, test_alexnet_real_size);
+  tcase_add_test(tc, test_fit_input_upscales);
+  tcase_add_test(tc, test_fit_input_refuses);
+  tcase_add_test(tc, test_config_errors);
+  tcase_add_test(tc, test_simple_convnet_learns_a_batch);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+TU_MAIN(models_suite)
