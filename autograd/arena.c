@@ -54,8 +54,8 @@ void tg_arena_release(tg_arena *a) {
 
 void *tg_arena_alloc(tg_arena *a, size_t bytes) {
   size_t n = (bytes + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
-  if (n < bytes)
-    return NULL; /* overflow */
+  if (n < bytes || n > SIZE_MAX / 4)
+    return NULL; /* overflow, or so large that doubling a block size below would overflow */
   tg_arena_block *b = a->head;
   if (!b || b->size - b->used < n) {
     size_t size = a->capacity > MIN_BLOCK ? a->capacity : MIN_BLOCK;

@@ -19,7 +19,7 @@
 
 #include "data.h"
 
-static char path[64];
+static char path[4096];
 
 static void remove_input(void) { unlink(path); }
 
@@ -41,7 +41,9 @@ static void put(const uint8_t *b, size_t n, int gz) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!path[0]) {
-    snprintf(path, sizeof path, "/tmp/fuzz_idx_%ld", (long)getpid());
+    /* TMPDIR=/dev/shm keeps the per-input file off the disk (faster). */
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/fuzz_idx_%ld", dir && dir[0] ? dir : "/tmp", (long)getpid());
     atexit(remove_input);
   }
   if (size < 1 || size > (1u << 20))

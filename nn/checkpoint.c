@@ -18,7 +18,11 @@
  * A save writes "<path>.tmp.<pid>" in the target's directory, flushes and
  * fsyncs it, renames it over the target and fsyncs the directory: a crash
  * leaves the old checkpoint or the new one. Every write, flush, sync and
- * close is checked; on failure the temporary file is removed.
+ * close is checked; on failure the temporary file is removed. A process
+ * killed mid-save (SIGKILL, power loss) cannot remove its temporary file,
+ * so each successful save of a path also removes "<path>.tmp.<pid>" files
+ * whose process no longer exists (tests/crash_test.c); a live process's
+ * file, or one whose pid was reused since, is left alone.
  *
  * A load reads the whole file into memory, checks magic, version, the
  * structure (every length within the file) and the CRC, then matches
@@ -28,10 +32,12 @@
  */
 #include "checkpoint.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +247,37 @@ static int sync_dir(const char *path, tg_error *err) {
   return st;
 }
 
+/* After a successful save: the temporary files of earlier saves of path
+ * whose process is gone (killed mid-save). Best effort: errors are ignored,
+ * since the new checkpoint is already in place. */
+static void sweep_orphans(const char *path) {
+  char *dir = dir_of(path);
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  size_t bl = strlen(base);
+  DIR *d = dir ? opendir(dir) : NULL;
+  free(dir);
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".tmp.", 5) != 0)
+      continue;
+    const char *s = e->d_name + bl + 5;
+    if (*s < '1' || *s > '9')
+      continue;
+    char *end;
+    errno = 0;
+    long pid = strtol(s, &end, 10);
+    if (*end || errno || pid <= 0 || pid == (long)getpid() || (long)(pid_t)pid != pid)
+      continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue; /* alive, or not ours to judge (EPERM) */
+    unlinkat(dirfd(d), e->d_name, 0);
+  }
+  closedir(d);
+}
+
 int tg_checkpoint_save(const char *path, const char *meta, tg_params *const *lists, int nlists,
                        tg_error *err) {
   if (!path || !path[0])
@@ -308,6 +345,8 @@ int tg_checkpoint_save(const char *path, const char *meta, tg_params *const *lis
     goto fail;
   }
   st = sync_dir(path, err);
+  if (st == TG_OK)
+    sweep_orphans(path);
   goto out;
 
 fail:

@@ -6,9 +6,12 @@
  * and shape. The file has a magic, a version and a CRC-32 over all of it.
  * Saving writes a temporary file in the same directory, flushes it to disk
  * and renames it over the target, so a crash leaves either the old
- * checkpoint or the new one, never half of one. Loading reads and checks
- * everything — magic, version, CRC, every name and shape against the lists
- * — before it changes a single tensor, and names what does not match.
+ * checkpoint or the new one, never half of one. A process killed while
+ * saving leaves its temporary file (PATH.tmp.PID); the next successful
+ * save into that directory removes those whose process no longer exists.
+ * Loading reads and checks everything — magic, version, CRC, every name
+ * and shape against the lists — before it changes a single tensor, and
+ * names what does not match.
  */
 #ifndef TG_CHECKPOINT_H
 #define TG_CHECKPOINT_H

@@ -1,0 +1,761 @@
+/* test_hostile_ops.c — a catalogue of hostile inputs to every public op
+ * (ops.h) and layer (nn.h).
+ *
+ * Each scenario is one Check test (loop tests over tables), so a failure
+ * names the scenario. The contract under test (DESIGN.md §7): an op given
+ * bad input returns NULL and leaves the tape failed with a message naming
+ * the op and, where they matter, the shapes or the argument; it never
+ * crashes, hangs or writes out of bounds (the ASan build runs this too),
+ * and a failed tape makes every later op return NULL with the first
+ * message kept.
+ *
+ * Empty tensors: a dimension of 0 is refused by tg_shape_check ("empty
+ * tensors are not supported"), so every way of making one — tg_empty,
+ * tg_tensor_new, reshape, broadcast_to, slice with start == stop — is a
+ * clear error rather than an empty result.
+ */
+#include "testutil.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "checkpoint.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+/* Exabyte requests must come back NULL (an error) instead of ASan's abort;
+ * the library's answer to them is what is tested. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+#endif
+
+/* An arena leaf (requires grad) of the given dims, values in [0.5, 1.5):
+ * positive and away from kinks, so only the hostile part matters. */
+static tg_tensor *L(tg_tape *t, int nd, ...) {
+  int64_t s[TG_MAX_DIMS] = {0};
+  va_list ap;
+  va_start(ap, nd);
+  for (int i = 0; i < nd; i++)
+    s[i] = va_arg(ap, int64_t);
+  va_end(ap);
+  return tu_leaf(t, s, nd, 0.5, 1.5);
+}
+#define L1(a)          L(T, 1, (int64_t)(a))
+#define L2(a, b)       L(T, 2, (int64_t)(a), (int64_t)(b))
+#define L3(a, b, c)    L(T, 3, (int64_t)(a), (int64_t)(b), (int64_t)(c))
+#define L4(a, b, c, d) L(T, 4, (int64_t)(a), (int64_t)(b), (int64_t)(c), (int64_t)(d))
+
+/* ========================================================================
+ * 1. NULL inputs: every op and layer, NULL at each tensor position, and a
+ *    NULL tape. Builders make valid inputs on B and call on T; position k
+ *    is replaced by NULL (k < 0: none).
+ * ======================================================================== */
+
+typedef tg_tensor *(*null_fn)(tg_tape *B, tg_tape *T, int k);
+typedef struct null_case {
+  const char *name; /* the op or layer, which the message must name */
+  int n;            /* tensor inputs */
+  null_fn fn;
+} null_case;
+
+#define NC(nm, nin, build, call)                                                                   \
+  static tg_tensor *nc_##nm(tg_tape *B, tg_tape *T, int k) {                                       \
+    tg_tensor *in[3] = {0};                                                                        \
+    tg_tape *T_ = T;                                                                               \
+    T = B;                                                                                         \
+    build;                                                                                         \
+    T = T_;                                                                                        \
+    if (k >= 0)                                                                                    \
+      in[k] = NULL;                                                                                \
+    return call;                                                                                   \
+  }
+
+#define U1 in[0] = L2(2, 3)
+#define B2 (in[0] = L2(2, 3), in[1] = L2(2, 3))
+NC(neg, 1, U1, tg_neg(T, in[0]))
+NC(exp, 1, U1, tg_exp(T, in[0]))
+NC(log, 1, U1, tg_log(T, in[0]))
+NC(sqrt, 1, U1, tg_sqrt(T, in[0]))
+NC(tanh, 1, U1, tg_tanh(T, in[0]))
+NC(abs, 1, U1, tg_abs(T, in[0]))
+NC(add, 2, B2, tg_add(T, in[0], in[1]))
+NC(sub, 2, B2, tg_sub(T, in[0], in[1]))
+NC(mul, 2, B2, tg_mul(T, in[0], in[1]))
+NC(div, 2, B2, tg_div(T, in[0], in[1]))
+NC(pow, 2, B2, tg_pow(T, in[0], in[1]))
+NC(maximum, 2, B2, tg_maximum(T, in[0], in[1]))
+NC(gt, 2, B2, tg_gt(T, in[0], in[1]))
+NC(ge, 2, B2, tg_ge(T, in[0], in[1]))
+NC(lt, 2, B2, tg_lt(T, in[0], in[1]))
+NC(le, 2, B2, tg_le(T, in[0], in[1]))
+NC(eq, 2, B2, tg_eq(T, in[0], in[1]))
+NC(where, 3, (in[0] = tg_zeros(T, (int64_t[]){2, 3}, 2), in[1] = L2(2, 3), in[2] = L2(2, 3)),
+   tg_where(T, in[0], in[1], in[2]))
+NC(add_scalar, 1, U1, tg_add_scalar(T, in[0], 2))
+NC(mul_scalar, 1, U1, tg_mul_scalar(T, in[0], 2))
+NC(pow_scalar, 1, U1, tg_pow_scalar(T, in[0], 2))
+NC(sum, 1, U1, tg_sum(T, in[0], NULL, 0, 0))
+NC(mean, 1, U1, tg_mean(T, in[0], (int[]){1}, 1, 1))
+NC(max, 1, U1, tg_max(T, in[0], (int[]){0}, 1, 0))
+NC(max_mask, 1, U1, tg_max_mask(T, in[0], (int[]){1}, 1))
+NC(argmax, 1, U1, tg_argmax(T, in[0], 1))
+NC(sum_to, 1, U1, tg_sum_to(T, in[0], (int64_t[]){3}, 1))
+NC(reshape, 1, U1, tg_reshape(T, in[0], (int64_t[]){3, 2}, 2))
+NC(permute, 1, U1, tg_permute(T, in[0], (int[]){1, 0}))
+NC(transpose, 1, U1, tg_transpose(T, in[0]))
+NC(broadcast_to, 1, U1, tg_broadcast_to(T, in[0], (int64_t[]){4, 2, 3}, 3))
+NC(slice, 1, U1, tg_slice(T, in[0], (int64_t[]){0, 1}, (int64_t[]){1, 3}))
+NC(pad, 1, U1, tg_pad(T, in[0], (int64_t[]){1, 0}, (int64_t[]){0, 2}))
+NC(detach, 1, U1, tg_detach(T, in[0]))
+NC(matmul, 2, (in[0] = L2(2, 3), in[1] = L2(3, 4)), tg_matmul(T, in[0], in[1]))
+NC(matmul_t, 2, (in[0] = L2(3, 2), in[1] = L2(4, 3)), tg_matmul_t(T, in[0], in[1], 1, 1))
+NC(im2col, 1, in[0] = L4(1, 2, 4, 4), tg_im2col(T, in[0], 3, 3, 1, 1))
+NC(col2im, 1, in[0] = L2(16, 18), tg_col2im(T, in[0], (int64_t[]){1, 2, 4, 4}, 3, 3, 1, 1))
+NC(relu, 1, U1, tg_relu(T, in[0]))
+NC(sigmoid, 1, U1, tg_sigmoid(T, in[0]))
+NC(step, 1, U1, tg_step(T, in[0]))
+NC(identity, 1, U1, tg_identity(T, in[0]))
+NC(softmax, 1, U1, tg_softmax(T, in[0], -1))
+NC(log_softmax, 1, U1, tg_log_softmax(T, in[0], 1))
+NC(mse, 2, B2, tg_mse(T, in[0], in[1]))
+NC(cross_entropy, 2,
+   (in[0] = L2(2, 3), in[1] = tg_from_values(T, (int64_t[]){2}, 1, (double[]){0, 2})),
+   tg_cross_entropy(T, in[0], in[1]))
+NC(softmax_cross_entropy, 2,
+   (in[0] = L2(2, 3), in[1] = tg_from_values(T, (int64_t[]){2}, 1, (double[]){1, 2})),
+   tg_softmax_cross_entropy(T, in[0], in[1]))
+NC(one_hot, 1, in[0] = tg_from_values(T, (int64_t[]){2}, 1, (double[]){1, 0}),
+   tg_one_hot(T, in[0], 3))
+NC(affine, 3, (in[0] = L2(2, 3), in[1] = L2(3, 4), in[2] = L1(4)),
+   /* b NULL is legal (no bias): position 2 must then succeed */
+   tg_affine(T, in[0], in[1], in[2]))
+NC(dropout, 1, U1, tg_dropout(T, in[0], 0.5))
+NC(weight_decay, 2, B2, tg_weight_decay(T, in, 2, 0.1))
+NC(conv2d, 3, (in[0] = L4(1, 2, 4, 4), in[1] = L4(3, 2, 3, 3), in[2] = L1(3)),
+   tg_conv2d(T, in[0], in[1], in[2], 1, 1))
+NC(max_pool2d, 1, in[0] = L4(1, 2, 4, 4), tg_max_pool2d(T, in[0], 2, 2, 0))
+NC(avg_pool2d, 1, in[0] = L4(1, 2, 4, 4), tg_avg_pool2d(T, in[0], 2, 2, 0))
+NC(lrn, 1, in[0] = L4(1, 3, 2, 2), tg_lrn(T, in[0], 5, 1e-4, 0.75, 2))
+
+#define NROW(nm, nin)                                                                              \
+  { #nm, nin, nc_##nm }
+static const null_case null_cases[] = {
+    NROW(neg, 1),
+    NROW(exp, 1),
+    NROW(log, 1),
+    NROW(sqrt, 1),
+    NROW(tanh, 1),
+    NROW(abs, 1),
+    NROW(add, 2),
+    NROW(sub, 2),
+    NROW(mul, 2),
+    NROW(div, 2),
+    NROW(pow, 2),
+    NROW(maximum, 2),
+    NROW(gt, 2),
+    NROW(ge, 2),
+    NROW(lt, 2),
+    NROW(le, 2),
+    NROW(eq, 2),
+    NROW(where, 3),
+    NROW(add_scalar, 1),
+    NROW(mul_scalar, 1),
+    NROW(pow_scalar, 1),
+    NROW(sum, 1),
+    NROW(mean, 1),
+    NROW(max, 1),
+    NROW(max_mask, 1),
+    NROW(argmax, 1),
+    NROW(sum_to, 1),
+    NROW(reshape, 1),
+    NROW(permute, 1),
+    NROW(transpose, 1),
+    NROW(broadcast_to, 1),
+    NROW(slice, 1),
+    NROW(pad, 1),
+    NROW(detach, 1),
+    NROW(matmul, 2),
+    NROW(matmul_t, 2),
+    NROW(im2col, 1),
+    NROW(col2im, 1),
+    NROW(relu, 1),
+    NROW(sigmoid, 1),
+    NROW(step, 1),
+    NROW(identity, 1),
+    NROW(softmax, 1),
+    NROW(log_softmax, 1),
+    NROW(mse, 2),
+    NROW(cross_entropy, 2),
+    NROW(softmax_cross_entropy, 2),
+    NROW(one_hot, 1),
+    NROW(affine, 3),
+    NROW(dropout, 1),
+    NROW(weight_decay, 2),
+    NROW(conv2d, 3),
+    NROW(max_pool2d, 1),
+    NROW(avg_pool2d, 1),
+    NROW(lrn, 1),
+};
+#define N_NULL_OPS ((int)(sizeof null_cases / sizeof null_cases[0]))
+
+/* Loop index -> (op, position); position n means "NULL tape". */
+static int null_index(int i, int *pos) {
+  for (int c = 0; c < N_NULL_OPS; c++) {
+    if (i <= null_cases[c].n) {
+      *pos = i;
+      return c;
+    }
+    i -= null_cases[c].n + 1;
+  }
+  return -1;
+}
+static int null_total(void) {
+  int n = 0;
+  for (int c = 0; c < N_NULL_OPS; c++)
+    n += null_cases[c].n + 1;
+  return n;
+}
+
+/* A NULL input at each position names the op and fails the tape; a NULL
+ * tape returns NULL. The optional bias of affine and conv2d is legal. */
+START_TEST(null_inputs) {
+  int k = 0;
+  int c = null_index(_i, &k);
+  const null_case *nc = &null_cases[c];
+  tg_tape *B = tg_tape_new();
+  tg_tape_seed(B, 1);
+  /* Sanity: with nothing NULL the op works on this input. */
+  ck_assert_msg(nc->fn(B, B, -1) != NULL, "%s on valid input: %s", nc->name, tg_tape_error(B));
+  if (k == nc->n) {
+    ck_assert_msg(nc->fn(B, NULL, -1) == NULL, "%s with a NULL tape returned a tensor", nc->name);
+  } else {
+    tg_tensor *y = nc->fn(B, B, k);
+    int optional = k == 2 && (!strcmp(nc->name, "affine") || !strcmp(nc->name, "conv2d"));
+    if (optional) {
+      ck_assert_msg(y != NULL, "%s without bias: %s", nc->name, tg_tape_error(B));
+    } else {
+      ck_assert_msg(y == NULL, "%s with input %d NULL returned a tensor", nc->name, k);
+      tu_assert_error(B, "NULL");
+      /* The message names the op: its name or, for a composite op, the
+       * layer name in front. */
+      const char *msg = tg_tape_error(B);
+      char want[64];
+      snprintf(want, sizeof want, "%s", nc->name);
+      if (!strcmp(nc->name, "add_scalar") || !strcmp(nc->name, "mul_scalar") ||
+          !strcmp(nc->name, "pow_scalar") || !strcmp(nc->name, "matmul_t"))
+        want[strcspn(want, "_")] = '\0'; /* reported as add / mul / pow / matmul */
+      ck_assert_msg(strstr(msg, want) != NULL, "%s: message \"%s\" does not name it", nc->name,
+                    msg);
+      /* Sticky: a later op returns NULL and keeps the first message. */
+      char first[TG_MSG_MAX];
+      snprintf(first, sizeof first, "%s", msg);
+      ck_assert_ptr_null(tg_neg(B, L(B, 2, (int64_t)2, (int64_t)2)));
+      ck_assert_str_eq(tg_tape_error(B), first);
+    }
+  }
+  tg_tape_free(B);
+}
+END_TEST
+
+/* ========================================================================
+ * 2. Bad shapes, axes, ranges and arguments: each returns NULL and the
+ *    message holds every fragment listed.
+ * ======================================================================== */
+
+typedef tg_tensor *(*bad_fn)(tg_tape *T);
+typedef struct bad_case {
+  const char *name;
+  bad_fn fn;
+  const char *frag[4];
+} bad_case;
+
+#define BC(nm, body)                                                                               \
+  static tg_tensor *bc_##nm(tg_tape *T) { return body; }
+
+/* mismatched shapes */
+BC(add_mismatch, tg_add(T, L2(2, 3), L2(4, 5)))
+BC(mul_mismatch_3d, tg_mul(T, L3(2, 3, 4), L2(3, 5)))
+BC(where_mismatch, tg_where(T, tg_zeros(T, (int64_t[]){2, 2}, 2), L2(3, 3), L2(3, 3)))
+BC(gt_mismatch, tg_gt(T, L1(3), L1(4)))
+BC(matmul_inner, tg_matmul(T, L2(100, 784), L2(785, 50)))
+BC(matmul_rank3, tg_matmul(T, L3(2, 2, 2), L2(2, 2)))
+BC(matmul_rank1, tg_matmul(T, L1(3), L2(3, 2)))
+BC(matmul_t_inner, tg_matmul_t(T, L2(3, 2), L2(4, 5), 1, 1))
+BC(mse_mismatch, tg_mse(T, L2(2, 3), L2(3, 2)))
+BC(ce_label_count, tg_cross_entropy(T, L2(2, 3), tg_zeros(T, (int64_t[]){3}, 1)))
+BC(ce_rank3, tg_cross_entropy(T, L3(2, 3, 4), L3(2, 3, 4)))
+BC(sce_onehot_mismatch, tg_softmax_cross_entropy(T, L2(2, 3), L2(2, 4)))
+BC(sce_label_range,
+   tg_softmax_cross_entropy(T, L2(2, 3), tg_from_values(T, (int64_t[]){2}, 1, (double[]){0, 3})))
+BC(sce_label_negative,
+   tg_softmax_cross_entropy(T, L2(2, 3), tg_from_values(T, (int64_t[]){2}, 1, (double[]){-1, 0})))
+BC(sce_label_nan,
+   tg_softmax_cross_entropy(T, L2(2, 3), tg_from_values(T, (int64_t[]){2}, 1, (double[]){NAN, 0})))
+BC(affine_mismatch, tg_affine(T, L2(2, 3), L2(4, 5), NULL))
+BC(affine_flatten_mismatch, tg_affine(T, L3(2, 3, 2), L2(5, 5), NULL))
+BC(affine_bias, tg_affine(T, L2(2, 3), L2(3, 4), L1(5)))
+BC(affine_no_batch, tg_affine(T, L1(3), L2(3, 4), NULL))
+BC(conv2d_channels, tg_conv2d(T, L4(1, 2, 4, 4), L4(3, 5, 3, 3), NULL, 1, 1))
+BC(conv2d_rank, tg_conv2d(T, L2(4, 4), L4(3, 1, 3, 3), NULL, 1, 0))
+BC(conv2d_not_exact, tg_conv2d(T, L4(1, 1, 5, 5), L4(1, 1, 2, 2), NULL, 2, 0))
+BC(conv2d_window_too_big, tg_conv2d(T, L4(1, 1, 2, 2), L4(1, 1, 5, 5), NULL, 1, 0))
+BC(conv2d_stride0, tg_conv2d(T, L4(1, 1, 4, 4), L4(1, 1, 2, 2), NULL, 0, 0))
+BC(conv2d_bias, tg_conv2d(T, L4(1, 1, 4, 4), L4(2, 1, 2, 2), L1(3), 2, 0))
+BC(pool_size0, tg_max_pool2d(T, L4(1, 1, 4, 4), 0, 1, 0))
+BC(pool_negative_pad, tg_avg_pool2d(T, L4(1, 1, 4, 4), 2, 2, -1))
+BC(lrn_n0, tg_lrn(T, L4(1, 3, 2, 2), 0, 1e-4, 0.75, 2))
+BC(lrn_k0, tg_lrn(T, L4(1, 3, 2, 2), 5, 1e-4, 0.75, 0))
+BC(lrn_rank2, tg_lrn(T, L2(3, 2), 5, 1e-4, 0.75, 2))
+BC(im2col_rank, tg_im2col(T, L2(4, 4), 2, 2, 1, 0))
+BC(im2col_not_exact, tg_im2col(T, L4(1, 1, 5, 5), 2, 2, 2, 0))
+BC(im2col_negative_filter, tg_im2col(T, L4(1, 1, 4, 4), -2, 2, 1, 0))
+BC(col2im_mismatch, tg_col2im(T, L2(16, 17), (int64_t[]){1, 2, 4, 4}, 3, 3, 1, 1))
+BC(col2im_null_shape, tg_col2im(T, L2(16, 18), NULL, 3, 3, 1, 1))
+static tg_params bn_p, bn_b;
+static tg_tensor *bc_batchnorm_features(tg_tape *T) {
+  static tg_batchnorm bn;
+  tg_batchnorm_init(&bn, "bn", 4, &bn_p, &bn_b, NULL);
+  tg_tensor *y = tg_batchnorm_forward(T, &bn, L2(2, 3));
+  tg_params_free(&bn_p);
+  tg_params_free(&bn_b);
+  return y;
+}
+BC(batchnorm_null_bn, tg_batchnorm_forward(T, NULL, L2(2, 3)))
+static tg_tensor *bc_batchnorm_empty_struct(tg_tape *T) {
+  tg_batchnorm bn = {0};
+  return tg_batchnorm_forward(T, &bn, L2(2, 3));
+}
+BC(dropout_ratio1, tg_dropout(T, L2(2, 3), 1.0))
+BC(dropout_ratio_nan, tg_dropout(T, L2(2, 3), NAN))
+BC(dropout_ratio_negative, tg_dropout(T, L2(2, 3), -0.1))
+BC(weight_decay_negative, tg_weight_decay(T, (tg_tensor *[]){L1(2)}, 1, -1))
+BC(weight_decay_inf, tg_weight_decay(T, (tg_tensor *[]){L1(2)}, 1, INFINITY))
+BC(weight_decay_n_negative, tg_weight_decay(T, (tg_tensor *[]){L1(2)}, -1, 0.1))
+BC(weight_decay_array_null, tg_weight_decay(T, NULL, 2, 0.1))
+BC(one_hot_range, tg_one_hot(T, tg_from_values(T, (int64_t[]){2}, 1, (double[]){1, 7}), 3))
+BC(one_hot_fraction, tg_one_hot(T, tg_from_values(T, (int64_t[]){2}, 1, (double[]){1.5, 0}), 3))
+BC(one_hot_classes0, tg_one_hot(T, tg_from_values(T, (int64_t[]){2}, 1, (double[]){0, 0}), 0))
+BC(one_hot_rank2, tg_one_hot(T, L2(2, 2), 3))
+/* bad axes */
+BC(sum_axis_range, tg_sum(T, L2(2, 3), (int[]){2}, 1, 0))
+BC(sum_axis_negative_range, tg_sum(T, L2(2, 3), (int[]){-3}, 1, 0))
+BC(sum_axis_repeat, tg_sum(T, L2(2, 3), (int[]){1, -1}, 2, 0))
+BC(sum_naxes_negative, tg_sum(T, L2(2, 3), (int[]){0}, -1, 0))
+BC(sum_naxes_too_many, tg_sum(T, L2(2, 3), (int[]){0, 1, 0}, 3, 0))
+BC(sum_axes_null, tg_sum(T, L2(2, 3), NULL, 2, 0))
+BC(mean_axis_huge, tg_mean(T, L2(2, 3), (int[]){1 << 30}, 1, 1))
+BC(max_axis_min, tg_max(T, L2(2, 3), (int[]){INT32_MIN}, 1, 0))
+BC(max_mask_axis, tg_max_mask(T, L2(2, 3), (int[]){5}, 1))
+BC(argmax_axis, tg_argmax(T, L2(2, 3), 2))
+BC(argmax_axis_negative, tg_argmax(T, L2(2, 3), -3))
+BC(softmax_axis, tg_softmax(T, L2(2, 3), 2))
+BC(log_softmax_axis, tg_log_softmax(T, L2(2, 3), -3))
+BC(sum_to_incompatible, tg_sum_to(T, L2(2, 3), (int64_t[]){4}, 1))
+BC(sum_to_bigger, tg_sum_to(T, L2(2, 3), (int64_t[]){2, 2, 3}, 3))
+BC(sum_to_null, tg_sum_to(T, L2(2, 3), NULL, 1))
+BC(permute_repeat, tg_permute(T, L3(2, 3, 4), (int[]){0, 0, 1}))
+BC(permute_range, tg_permute(T, L2(2, 3), (int[]){0, 2}))
+BC(permute_negative, tg_permute(T, L2(2, 3), (int[]){-1, 0}))
+BC(permute_null, tg_permute(T, L2(2, 3), NULL))
+BC(transpose_1d, tg_transpose(T, L1(3)))
+BC(reshape_numel, tg_reshape(T, L2(2, 3), (int64_t[]){4, 2}, 2))
+BC(reshape_two_infer, tg_reshape(T, L2(2, 3), (int64_t[]){-1, -1}, 2))
+BC(reshape_negative, tg_reshape(T, L2(2, 3), (int64_t[]){-2, -3}, 2))
+BC(reshape_zero, tg_reshape(T, L2(2, 3), (int64_t[]){0, 6}, 2))
+BC(reshape_rank7, tg_reshape(T, L1(1), (int64_t[]){1, 1, 1, 1, 1, 1, 1}, 7))
+BC(reshape_null, tg_reshape(T, L2(2, 3), NULL, 2))
+BC(reshape_overflow, tg_reshape(T, L2(2, 3), (int64_t[]){INT64_MAX, 2, 3}, 3))
+BC(broadcast_incompatible, tg_broadcast_to(T, L2(2, 3), (int64_t[]){2, 4}, 2))
+BC(broadcast_fewer_dims, tg_broadcast_to(T, L2(2, 3), (int64_t[]){3}, 1))
+BC(broadcast_zero, tg_broadcast_to(T, L1(1), (int64_t[]){0}, 1))
+BC(broadcast_overflow, tg_broadcast_to(T, L1(1), (int64_t[]){1LL << 40, 1LL << 40}, 2))
+/* out-of-range slices and pads */
+BC(slice_empty, tg_slice(T, L2(2, 3), (int64_t[]){0, 1}, (int64_t[]){2, 1}))
+BC(slice_reversed, tg_slice(T, L2(2, 3), (int64_t[]){0, 2}, (int64_t[]){2, 1}))
+BC(slice_past_end, tg_slice(T, L2(2, 3), NULL, (int64_t[]){2, 4}))
+BC(slice_before_start, tg_slice(T, L2(2, 3), (int64_t[]){-3, 0}, NULL))
+BC(slice_int64_min, tg_slice(T, L2(2, 3), (int64_t[]){INT64_MIN, 0}, NULL))
+BC(slice_int64_max, tg_slice(T, L2(2, 3), NULL, (int64_t[]){INT64_MAX, 3}))
+BC(pad_negative, tg_pad(T, L2(2, 3), (int64_t[]){0, -1}, NULL))
+BC(pad_huge, tg_pad(T, L2(2, 3), (int64_t[]){INT64_MAX, 0}, NULL))
+BC(pad_overflow, tg_pad(T, L2(2, 3), (int64_t[]){1LL << 40, 0}, (int64_t[]){0, 1LL << 40}))
+/* arena tensors that cannot exist */
+BC(empty_zero_dim, tg_empty(T, (int64_t[]){2, 0, 3}, 3))
+BC(zeros_negative_dim, tg_zeros(T, (int64_t[]){-4}, 1))
+BC(empty_rank7, tg_empty(T, (int64_t[]){1, 1, 1, 1, 1, 1, 1}, 7))
+BC(empty_rank_negative, tg_empty(T, (int64_t[]){1}, -1))
+BC(empty_overflow_2x32, tg_empty(T, (int64_t[]){1LL << 32, 1LL << 32}, 2))
+BC(empty_overflow_max, tg_empty(T, (int64_t[]){INT64_MAX, 2}, 2))
+BC(empty_overflow_bytes, tg_empty(T, (int64_t[]){INT64_MAX / 2}, 1))
+BC(empty_overflow_6d, tg_empty(T, (int64_t[]){1 << 12, 1 << 12, 1 << 12, 1 << 12, 1 << 12, 2}, 6))
+BC(empty_null_shape, tg_empty(T, NULL, 2))
+BC(full_exabyte, tg_full(T, (int64_t[]){1LL << 58}, 1, 1))
+/* The most elements tg_shape_check allows: header + data pass 2^63 bytes,
+ * which once made the arena's block-size doubling overflow to 0 and spin. */
+BC(empty_max_bytes, tg_empty(T, (int64_t[]){INT64_MAX / (int64_t)sizeof(tg_real)}, 1))
+BC(from_values_null, tg_from_values(T, (int64_t[]){2}, 1, NULL))
+BC(requires_grad_non_leaf, tg_requires_grad(T, tg_neg(T, L1(2))))
+
+#define BROW(nm, ...)                                                                              \
+  {                                                                                                \
+#nm, bc_##nm, { __VA_ARGS__ }                                                                  \
+  }
+static const bad_case bad_cases[] = {
+    BROW(add_mismatch, "add", "(2, 3)", "(4, 5)"),
+    BROW(mul_mismatch_3d, "mul", "(2, 3, 4)", "(3, 5)"),
+    BROW(where_mismatch, "where", "(2, 2)", "(3, 3)"),
+    BROW(gt_mismatch, "gt", "(3,)", "(4,)"),
+    BROW(matmul_inner, "matmul", "(100, 784)", "(785, 50)"),
+    BROW(matmul_rank3, "matmul", "(2, 2, 2)"),
+    BROW(matmul_rank1, "matmul", "(3,)"),
+    BROW(matmul_t_inner, "matmul", "(3, 2)", "(4, 5)"),
+    BROW(mse_mismatch, "mse", "(2, 3)", "(3, 2)"),
+    BROW(ce_label_count, "cross_entropy", "(2, 3)", "(3,)"),
+    BROW(ce_rank3, "cross_entropy", "(2, 3, 4)"),
+    BROW(sce_onehot_mismatch, "softmax_cross_entropy", "(2, 3)", "(2, 4)"),
+    BROW(sce_label_range, "3", "row 1"),
+    BROW(sce_label_negative, "-1", "row 0"),
+    BROW(sce_label_nan, "nan", "row 0"),
+    BROW(affine_mismatch, "affine", "(2, 3)", "(4, 5)"),
+    BROW(affine_flatten_mismatch, "affine", "(2, 3, 2)", "(5, 5)"),
+    BROW(affine_bias, "affine", "(5,)", "(3, 4)"),
+    BROW(affine_no_batch, "affine", "(3,)"),
+    BROW(conv2d_channels, "conv2d", "(1, 2, 4, 4)", "(3, 5, 3, 3)"),
+    BROW(conv2d_rank, "conv2d", "(4, 4)"),
+    BROW(conv2d_not_exact, "conv2d", "(1, 1, 5, 5)"),
+    BROW(conv2d_window_too_big, "conv2d", "(1, 1, 2, 2)"),
+    BROW(conv2d_stride0, "conv2d", "stride"),
+    BROW(conv2d_bias, "conv2d", "(3,)"),
+    BROW(pool_size0, "max_pool2d"),
+    BROW(pool_negative_pad, "avg_pool2d"),
+    BROW(lrn_n0, "lrn"),
+    BROW(lrn_k0, "lrn"),
+    BROW(lrn_rank2, "lrn", "(3, 2)"),
+    BROW(im2col_rank, "im2col", "(4, 4)"),
+    BROW(im2col_not_exact, "im2col"),
+    BROW(im2col_negative_filter, "im2col"),
+    BROW(col2im_mismatch, "col2im", "(16, 17)"),
+    BROW(col2im_null_shape, "col2im"),
+    BROW(batchnorm_features, "batchnorm", "(2, 3)"),
+    BROW(batchnorm_null_bn, "batchnorm", "bn is NULL"),
+    BROW(batchnorm_empty_struct, "batchnorm", "NULL"),
+    BROW(dropout_ratio1, "dropout", "ratio 1"),
+    BROW(dropout_ratio_nan, "dropout", "nan"),
+    BROW(dropout_ratio_negative, "dropout", "-0.1"),
+    BROW(weight_decay_negative, "weight_decay", "-1"),
+    BROW(weight_decay_inf, "weight_decay", "inf"),
+    BROW(weight_decay_n_negative, "weight_decay", "-1"),
+    BROW(weight_decay_array_null, "weight_decay", "NULL"),
+    BROW(one_hot_range, "one_hot", "7", "row 1"),
+    BROW(one_hot_fraction, "one_hot", "1.5", "row 0"),
+    BROW(one_hot_classes0, "one_hot", "0 classes"),
+    BROW(one_hot_rank2, "one_hot", "(2, 2)"),
+    BROW(sum_axis_range, "sum", "(2, 3)"),
+    BROW(sum_axis_negative_range, "sum", "-3"),
+    BROW(sum_axis_repeat, "sum", "(2, 3)"),
+    BROW(sum_naxes_negative, "sum"),
+    BROW(sum_naxes_too_many, "sum"),
+    BROW(sum_axes_null, "sum"),
+    BROW(mean_axis_huge, "mean", "(2, 3)"),
+    BROW(max_axis_min, "max", "(2, 3)"),
+    BROW(max_mask_axis, "max_mask", "5"),
+    BROW(argmax_axis, "argmax", "2"),
+    BROW(argmax_axis_negative, "argmax", "-3"),
+    BROW(softmax_axis, "softmax", "axis 2", "(2, 3)"),
+    BROW(log_softmax_axis, "log_softmax", "axis -3"),
+    BROW(sum_to_incompatible, "sum_to", "(2, 3)", "(4,)"),
+    BROW(sum_to_bigger, "sum_to", "(2, 3)", "(2, 2, 3)"),
+    BROW(sum_to_null, "sum_to"),
+    BROW(permute_repeat, "permute", "[0, 0, 1]"),
+    BROW(permute_range, "permute", "[0, 2]"),
+    BROW(permute_negative, "permute", "[-1, 0]"),
+    BROW(permute_null, "permute", "NULL"),
+    BROW(transpose_1d, "transpose", "(3,)"),
+    BROW(reshape_numel, "reshape", "(2, 3)", "(4, 2)"),
+    BROW(reshape_two_infer, "reshape", "(2, 3)"),
+    BROW(reshape_negative, "reshape", "(2, 3)"),
+    BROW(reshape_zero, "reshape"),
+    BROW(reshape_rank7, "reshape", "7"),
+    BROW(reshape_null, "reshape", "NULL"),
+    BROW(reshape_overflow, "reshape"),
+    BROW(broadcast_incompatible, "broadcast_to", "(2, 3)", "(2, 4)"),
+    BROW(broadcast_fewer_dims, "broadcast_to", "(2, 3)", "(3,)"),
+    BROW(broadcast_zero, "broadcast_to"),
+    /* The message comes from tg_empty ("empty: shape ... has too many
+     * elements") and does not name broadcast_to (reported). */
+    BROW(broadcast_overflow, "(1099511627776, 1099511627776)", "too many elements"),
+    BROW(slice_empty, "slice", "axis 1", "(2, 3)"),
+    BROW(slice_reversed, "slice", "axis 1", "[2:1]"),
+    BROW(slice_past_end, "slice", "axis 1", "[0:4]"),
+    BROW(slice_before_start, "slice", "axis 0", "[-3:2]"),
+    BROW(slice_int64_min, "slice", "axis 0"),
+    BROW(slice_int64_max, "slice", "axis 0"),
+    BROW(pad_negative, "pad", "axis 1", "(2, 3)"),
+    BROW(pad_huge, "pad", "axis 0", "too large"),
+    BROW(pad_overflow, "pad", "too many elements"),
+    BROW(empty_zero_dim, "empty", "(2, 0, 3)", "empty tensors are not supported"),
+    BROW(zeros_negative_dim, "empty", "-4"),
+    BROW(empty_rank7, "empty", "7 dimensions"),
+    BROW(empty_rank_negative, "empty", "-1 dimensions"),
+    BROW(empty_overflow_2x32, "empty", "(4294967296, 4294967296)", "too many elements"),
+    BROW(empty_overflow_max, "empty", "too many elements"),
+    BROW(empty_overflow_bytes, "empty", "too many elements"),
+    BROW(empty_overflow_6d, "empty", "too many elements"),
+    BROW(empty_null_shape, "empty", "NULL"),
+    BROW(full_exabyte, "out of memory", "(288230376151711744,)"),
+    BROW(empty_max_bytes, "out of memory"),
+    BROW(from_values_null, "from_values", "NULL"),
+    BROW(requires_grad_non_leaf, "requires_grad", "not a leaf"),
+};
+#define N_BAD ((int)(sizeof bad_cases / sizeof bad_cases[0]))
+
+START_TEST(bad_arguments) {
+  const bad_case *bc = &bad_cases[_i];
+  tg_tape *T = tg_tape_new();
+  tg_tape_seed(T, 2);
+  tg_tensor *y = bc->fn(T);
+  ck_assert_msg(y == NULL, "%s: returned a tensor instead of an error", bc->name);
+  ck_assert_msg(tg_tape_status(T) != TG_OK, "%s: NULL but the tape is OK", bc->name);
+  const char *msg = tg_tape_error(T);
+  for (int k = 0; k < 4 && bc->frag[k]; k++)
+    ck_assert_msg(strstr(msg, bc->frag[k]) != NULL, "%s: \"%s\" does not mention \"%s\"", bc->name,
+                  msg, bc->frag[k]);
+  /* The tape recovers after a reset. */
+  tg_tape_reset(T);
+  ck_assert_ptr_nonnull(tg_neg(T, L1(2)));
+  tg_tape_free(T);
+}
+END_TEST
+
+/* ========================================================================
+ * 3. Owned tensors that cannot exist: tg_tensor_new refuses with a message
+ * ======================================================================== */
+
+static const struct {
+  const char *name;
+  int64_t shape[TG_MAX_DIMS + 1];
+  int ndim;
+  const char *frag;
+} owned_cases[] = {
+    {"zero", {3, 0}, 2, "empty tensors are not supported"},
+    {"negative", {-1}, 1, "-1"},
+    {"int64_min", {INT64_MIN, 1}, 2, "dimension 0"},
+    {"overflow_2x32", {1LL << 32, 1LL << 32}, 2, "too many elements"},
+    {"overflow_3x22", {1LL << 22, 1LL << 22, 1LL << 22}, 3, "too many elements"},
+    {"overflow_bytes", {1LL << 62}, 1, "too many elements"},
+    {"rank7", {1, 1, 1, 1, 1, 1, 1}, 7, "7 dimensions"},
+    {"rank_negative", {1}, -3, "-3 dimensions"},
+    {"exabyte", {1LL << 58}, 1, "out of memory"},
+};
+#define N_OWNED ((int)(sizeof owned_cases / sizeof owned_cases[0]))
+
+START_TEST(owned_refused) {
+  tg_error err = {0};
+  tg_tensor *t = tg_tensor_new(owned_cases[_i].shape, owned_cases[_i].ndim, 1, "w", &err);
+  ck_assert_msg(t == NULL, "%s: a tensor was made", owned_cases[_i].name);
+  ck_assert_int_ne(err.status, TG_OK);
+  ck_assert_msg(strstr(err.msg, "tensor_new") && strstr(err.msg, owned_cases[_i].frag),
+                "%s: \"%s\"", owned_cases[_i].name, err.msg);
+  /* params_new passes the refusal on and leaves the list unchanged. */
+  tg_params p = {0};
+  tg_error e2 = {0};
+  ck_assert_ptr_null(tg_params_new(&p, "w", owned_cases[_i].shape, owned_cases[_i].ndim, 1, &e2));
+  ck_assert_int_eq(p.n, 0);
+  ck_assert_int_ne(e2.status, TG_OK);
+  tg_params_free(&p);
+}
+END_TEST
+
+/* ========================================================================
+ * 4. NaN and Inf, with and without anomaly mode
+ * ======================================================================== */
+
+/* Without anomaly mode NaN flows through as a value (IEEE), no error. */
+START_TEST(nan_flows_without_anomaly) {
+  tg_tape *T = tg_tape_new();
+  tg_tensor *x = tg_requires_grad(T, tg_from_values(T, (int64_t[]){3}, 1, (double[]){-1, 0, 1}));
+  tg_tensor *y = tg_sum(T, tg_log(T, x), NULL, 0, 0);
+  ck_assert_ptr_nonnull(y);
+  ck_assert(isnan(tg_at(y, 0)));
+  ck_assert_int_eq(tg_backward(T, y, NULL), TG_OK);
+  ck_assert(isfinite(tg_at(x->grad, 0)) && isinf(tg_at(x->grad, 1)));
+  tg_tape_free(T);
+}
+END_TEST
+
+/* Forward: the failing op and its tape position are named. */
+START_TEST(anomaly_forward_names_op_and_position) {
+  tg_tape *T = tg_tape_new();
+  tg_tape_set_anomaly(T, 1);
+  tg_tensor *x = tg_requires_grad(T, tg_from_values(T, (int64_t[]){3}, 1, (double[]){-1, 2, 3}));
+  tg_tensor *a = tg_mul(T, x, x); /* op #0 */
+  tg_tensor *b = tg_neg(T, a);    /* op #1 */
+  ck_assert_ptr_nonnull(b);
+  ck_assert_ptr_null(tg_log(T, b)); /* op #2: log of negatives */
+  tu_assert_error(T, "log", "op #2", "NaN or Inf", "(3,)");
+  ck_assert_int_eq(tg_tape_status(T), TG_ERR_ANOMALY);
+  tg_tape_free(T);
+}
+END_TEST
+
+/* Inputs already holding NaN/Inf: the first op that sees them fails. */
+START_TEST(anomaly_input_nan_inf) {
+  const double bad[] = {NAN, INFINITY, -INFINITY};
+  for (int i = 0; i < 3; i++) {
+    tg_tape *T = tg_tape_new();
+    tg_tape_set_anomaly(T, 1);
+    tg_tensor *x = tg_from_values(T, (int64_t[]){2}, 1, (double[]){1, bad[i]});
+    ck_assert_ptr_null(tg_add(T, x, x));
+    tu_assert_error(T, "add", "op #0", "NaN or Inf");
+    tg_tape_free(T);
+  }
+  /* exp overflows: Inf out of finite inputs. */
+  tg_tape *T = tg_tape_new();
+  tg_tape_set_anomaly(T, 1);
+  ck_assert_ptr_null(tg_exp(T, tg_from_values(T, (int64_t[]){1}, 1, (double[]){1e6})));
+  tu_assert_error(T, "exp", "NaN or Inf");
+  tg_tape_free(T);
+}
+END_TEST
+
+/* Backward: finite forward, infinite gradient (sqrt at 0); the message
+ * names the op whose backward produced it and its position. */
+START_TEST(anomaly_backward_names_op) {
+  tg_tape *T = tg_tape_new();
+  tg_tape_set_anomaly(T, 1);
+  tg_tensor *x = tg_requires_grad(T, tg_from_values(T, (int64_t[]){2}, 1, (double[]){0, 4}));
+  tg_tensor *y = tg_sum(T, tg_sqrt(T, tg_mul_scalar(T, x, 1)), NULL, 0, 0);
+  ck_assert_ptr_nonnull(y);
+  ck_assert_int_eq(tg_backward(T, y, NULL), TG_ERR_ANOMALY);
+  tu_assert_error(T, "sqrt", "op #1", "NaN or Inf");
+  tg_tape_free(T);
+  /* Without anomaly mode the same backward completes with Inf. */
+  T = tg_tape_new();
+  x = tg_requires_grad(T, tg_from_values(T, (int64_t[]){2}, 1, (double[]){0, 4}));
+  y = tg_sum(T, tg_sqrt(T, x), NULL, 0, 0);
+  ck_assert_int_eq(tg_backward(T, y, NULL), TG_OK);
+  ck_assert(isinf(tg_at(x->grad, 0)));
+  tg_tape_free(T);
+}
+END_TEST
+
+/* A NaN seed gradient is caught too. */
+START_TEST(anomaly_backward_nan_seed) {
+  tg_tape *T = tg_tape_new();
+  tg_tape_set_anomaly(T, 1);
+  tg_tensor *x = tg_requires_grad(T, tg_from_values(T, (int64_t[]){2}, 1, (double[]){1, 2}));
+  tg_tensor *y = tg_mul(T, x, x);
+  tg_tensor *dy = tg_from_values(T, (int64_t[]){2}, 1, (double[]){NAN, 1});
+  ck_assert_int_ne(tg_backward(T, y, dy), TG_OK);
+  tu_assert_error(T, "NaN or Inf");
+  tg_tape_free(T);
+}
+END_TEST
+
+/* ========================================================================
+ * 5. Tensors of another step or another tape
+ * ======================================================================== */
+
+START_TEST(stale_arena_tensor) {
+  tg_tape *T = tg_tape_new();
+  tg_tensor *x = L2(2, 3);
+  tg_tensor *y = tg_exp(T, x);
+  ck_assert_ptr_nonnull(y);
+  tg_tape_reset(T);
+  ck_assert_ptr_null(tg_neg(T, x));
+  tu_assert_error(T, "neg", "earlier step", "(2, 3)");
+  tg_tape_reset(T);
+  ck_assert_ptr_null(tg_matmul(T, y, L2(3, 2)));
+  tu_assert_error(T, "matmul", "earlier step");
+  tg_tape_reset(T);
+  ck_assert_int_ne(tg_backward(T, y, NULL), TG_OK);
+  tu_assert_error(T, "not from this tape's current step");
+  tg_tape_reset(T);
+  /* Layers check before they allocate: relu makes a zero scalar first,
+   * which would reuse the stale header's memory and hide it. */
+  ck_assert_ptr_null(tg_relu(T, x));
+  tu_assert_error(T, "relu: x", "earlier step");
+  tg_tape_reset(T);
+  ck_assert_ptr_null(tg_softmax(T, x, -1));
+  tu_assert_error(T, "earlier step");
+  tg_tape_free(T);
+}
+END_TEST
+
+START_TEST(tensor_of_another_tape) {
+  tg_tape *T = tg_tape_new(), *U = tg_tape_new();
+  tg_tensor *x = L2(2, 3);
+  tg_tensor *u = L(U, 2, (int64_t)2, (int64_t)3);
+  ck_assert_ptr_null(tg_add(T, x, u));
+  tu_assert_error(T, "add", "input 1", "another tape");
+  tg_tape_reset(T);
+  x = L2(2, 3);
+  ck_assert_ptr_null(tg_softmax_cross_entropy(T, u, tg_zeros(T, (int64_t[]){2}, 1)));
+  tu_assert_error(T, "another tape");
+  tg_tape_reset(T);
+  ck_assert_int_ne(tg_backward(T, tg_exp(U, u), NULL), TG_OK);
+  ck_assert_int_ne(tg_tape_status(T), TG_OK);
+  /* U is unaffected by T's failures. */
+  ck_assert_int_eq(tg_tape_status(U), TG_OK);
+  tg_tape_free(T);
+  tg_tape_free(U);
+}
+END_TEST
+
+/* Owned parameters work with any tape, after any reset. */
+START_TEST(owned_tensor_across_resets_and_tapes) {
+  tg_tape *T = tg_tape_new(), *U = tg_tape_new();
+  tg_tensor *w = tg_tensor_new((int64_t[]){2}, 1, 1, "w", NULL);
+  tg_tensor_fill(w, 2);
+  for (int i = 0; i < 3; i++) {
+    ck_assert_ptr_nonnull(tg_mul(T, w, w));
+    ck_assert_ptr_nonnull(tg_mul(U, w, w));
+    tg_tape_reset(T);
+  }
+  tg_tensor_free(w);
+  tg_tape_free(T);
+  tg_tape_free(U);
+}
+END_TEST
+
+/* Backward on bad arguments. */
+START_TEST(backward_bad_arguments) {
+  tg_tape *T = tg_tape_new();
+  ck_assert_int_eq(tg_backward(T, NULL, NULL), TG_ERR_NULL);
+  tg_tape_reset(T);
+  tg_tensor *x = L2(2, 3);
+  tg_tensor *y = tg_exp(T, x);
+  ck_assert_int_ne(tg_backward(T, y, L2(3, 2)), TG_OK);
+  tu_assert_error(T, "(3, 2)", "(2, 3)");
+  tg_tape_reset(T);
+  ck_assert_int_ne(tg_backward(NULL, NULL, NULL), TG_OK);
+  ck_assert_int_ne(tg_grad(T, NULL, NULL, 1, NULL, NULL, 0), TG_OK);
+  tg_tape_free(T);
+}
+END_TEST
+
+static Suite *make_suite(void) {
+  Suite *s = suite_create("hostile_ops");
+  TCase *tc = tcase_create("null");
+  tcase_add_loop_test(tc, null_inputs, 0, null_total());
+  suite_add_tcase(s, tc);
+  tc = tcase_create("arguments");
+  tcase_add_loop_test(tc, bad_arguments, 0, N_BAD);
+  tcase_add_loop_test(tc, owned_refused, 0, N_OWNED);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("anomaly");
+  tcase_add_test(tc, nan_flows_without_anomaly);
+  tcase_add_test(tc, anomaly_forward_names_op_and_position);
+  tcase_add_test(tc, anomaly_input_nan_inf);
+  tcase_add_test(tc, anomaly_backward_names_op);
+  tcase_add_test(tc, anomaly_backward_nan_seed);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("tapes");
+  tcase_add_test(tc, stale_arena_tensor);
+  tcase_add_test(tc, tensor_of_another_tape);
+  tcase_add_test(tc, owned_tensor_across_resets_and_tapes);
+  tcase_add_test(tc, backward_bad_arguments);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+TU_MAIN(make_suite)
