@@ -68,6 +68,10 @@ int tg_tape_set_train(tg_tape *tape, int on) { return swap_flag(&tape->training,
 int tg_tape_training(const tg_tape *tape) { return tape->training; }
 int tg_tape_set_anomaly(tg_tape *tape, int on) { return swap_flag(&tape->anomaly, on); }
 tg_rng *tg_tape_rng(tg_tape *tape) { return &tape->rng; }
+
+int tg_tape_holds(const tg_tape *tape, const tg_tensor *t) {
+  return tape && t && ((t->flags & TG_OWNED) || (t->tape == tape && t->gen == tape->gen));
+}
 void tg_tape_seed(tg_tape *tape, uint64_t seed) { tg_rng_seed(&tape->rng, seed); }
 
 /* ------------------------------------------------------------------------

@@ -59,6 +59,12 @@ int tg_tape_training(const tg_tape *tape);
  * Inf; the first one found fails the tape naming the op and position. */
 int tg_tape_set_anomaly(tg_tape *tape, int on);
 
+/* 1 when t may be an input of an op on tape now: an owned tensor, or an
+ * arena tensor of this tape's current step. Layers check their inputs
+ * with it before they allocate anything (an allocation after a reset can
+ * reuse a stale tensor's memory and hide that it is stale). */
+int tg_tape_holds(const tg_tape *tape, const tg_tensor *t);
+
 /* The tape's generator (init, dropout, gradcheck directions). */
 tg_rng *tg_tape_rng(tg_tape *tape);
 void tg_tape_seed(tg_tape *tape, uint64_t seed);

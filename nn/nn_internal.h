@@ -22,11 +22,18 @@ static inline int nn_begin(tg_tape *tape, const char *layer, int n, tg_tensor *c
                            const char *const *names) {
   if (!tape || tg_tape_status(tape) != TG_OK)
     return 0;
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
     if (!in[i]) {
       tg_tape_fail(tape, TG_ERR_NULL, "%s: %s is NULL", layer, names[i]);
       return 0;
     }
+    if (!tg_tape_holds(tape, in[i])) {
+      tg_tape_fail(tape, TG_ERR_ARG,
+                   "%s: %s %s is from an earlier step (the tape was reset since) or another tape",
+                   layer, names[i], NN_SHAPE(in[i]));
+      return 0;
+    }
+  }
   return 1;
 }
 
