@@ -114,6 +114,13 @@ tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, in
  * take part in the max and count in the mean (the book's im2col pads
  * with zeros too).
  *
+ * When the windows tile x exactly (no padding, stride = size, the book's
+ * 2×2/2 pools) x viewed as (N, C, OH, size, OW, size) already holds each
+ * window on axes 3 and 5, in the same (fh, fw) order as an im2col row, so
+ * the reduction runs on the view: the same values, ties and gradients
+ * without the patch matrix and its col2im (two passes and two tensors of
+ * x's size).
+ *
  * Max-pooling's gradient goes, in each window, to the first maximum in
  * row-major order (tg_max's tie rule; the book's argmax picks the same
  * one), so a window of equal values sends all of it to its top-left. */
@@ -136,6 +143,12 @@ static tg_tensor *pool2d(tg_tape *tape, const char *layer, int kind, tg_tensor *
   int64_t OH, OW;
   if (!window_check(tape, layer, ctx, x, size, size, stride, pad, &OH, &OW))
     return NULL;
+  if (pad == 0 && stride == size) {
+    /* Windows that tile x: the reduction runs on a view, no patches. */
+    tg_tensor *xw = tg_reshape(tape, x, (int64_t[]){N, C, OH, size, OW, size}, 6);
+    const int win[2] = {3, 5};
+    return kind == POOL_MAX ? tg_max(tape, xw, win, 2, 0) : tg_mean(tape, xw, win, 2, 0);
+  }
   tg_tensor *xv = tg_reshape(tape, x, (int64_t[]){N * C, 1, x->shape[2], x->shape[3]}, 4);
   tg_tensor *col = tg_im2col(tape, xv, size, size, stride, pad); /* (N·C·OH·OW, size·size) */
   const int axis[1] = {1};

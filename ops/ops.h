@@ -81,6 +81,15 @@ tg_tensor *tg_max(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int k
  * group reduced over axes, 0 elsewhere (max's backward uses it). */
 tg_tensor *tg_max_mask(tg_tape *tape, tg_tensor *x, const int *axes, int naxes);
 
+/* max's gradient: dx (x's shape) holds dy at each group's first maximum
+ * (max_mask's rule) and 0 elsewhere; dy is x reduced over axes, with or
+ * without keepdims. A fused op (one pass); tg_max_scatter_composite is its
+ * definition as max_mask(x) * dy broadcast to x's shape, kept as the
+ * oracle. Only dy gets a gradient. */
+tg_tensor *tg_max_scatter(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int *axes, int naxes);
+tg_tensor *tg_max_scatter_composite(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int *axes,
+                                    int naxes);
+
 /* Constant indices (as tg_real) of the first maximum along one axis; the
  * axis is dropped from the shape. */
 tg_tensor *tg_argmax(tg_tape *tape, tg_tensor *x, int axis);

@@ -327,6 +327,8 @@ static void *scratch(tg_tape *tape, int64_t bytes) {
   return t ? t->data : NULL;
 }
 
+#include "reduce_small.h" /* small groups: small_ok, small_init, small_run */
+
 /* Runs the plan. y: (nout,) values divided by div, or NULL; yarg: (nout,)
  * flat index in x of each output's first maximum (max only), or NULL.
  * Few outputs with many chunks each are spread over chunks (partial results
@@ -338,6 +340,12 @@ static int reduce_run(tg_tape *tape, const tg_real *x, const plan *p, int mode, 
   int64_t busy = 4 * (int64_t)omp_get_max_threads();
   int64_t nch = p->nch;
 
+  if (small_ok(p)) {
+    small_ctx c = {.x = x, .mode = mode, .div = div, .y = y, .yarg = yarg};
+    small_init(&c, p);
+    small_run(&c);
+    return 1;
+  }
   if (p->inner_reduced) {
     int64_t J = p->units;
     if (!par || nch == 1 || J >= busy) {
@@ -477,12 +485,98 @@ static void max_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
   int axes[TG_MAX_DIMS];
   int na = mask_axes((unsigned)n->attr[0], n->in[0]->ndim, axes);
   /* na == 0 only for a scalar x, where "all axes" is the same thing. */
-  gx[0] = tg_mul(tape, tg_max_mask(tape, n->in[0], axes, na), expand(tape, n, gy));
+  gx[0] = tg_max_scatter(tape, n->in[0], gy, axes, na);
 }
 static const tg_op op_max = {"max", 1, 0, max_backward};
 
 tg_tensor *tg_max(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims) {
   return reduce_op(tape, &op_max, RED_MAX, 0, x, axes, naxes, keepdims);
+}
+
+/* ------------------------------------------------------------------------
+ * max_scatter: max's gradient in one pass, a fused op whose composite twin
+ * (tg_max_scatter_composite: max_mask, broadcast, mul) is its oracle in
+ * tests/test_reduce.c. The composite writes three tensors of x's size and
+ * searches every group twice; this one searches once and writes gx once.
+ * x only picks the positions, so its gradient is zero (the mask is a
+ * constant in the composite too; zero, not "not differentiable", so a
+ * double backward through max with x requiring grad runs); dy gets ggx
+ * gathered at the first maxima: sum(max_mask(x) * ggx) over the axes, in dy's shape. */
+
+/* The reduced shape dy must have (keepdims or not); 0 after failing. */
+static int dy_fits(const tg_tensor *x, unsigned mask, const tg_tensor *dy) {
+  int64_t s[2][TG_MAX_DIMS];
+  for (int keep = 0; keep < 2; keep++) {
+    int n = reduced_shape(x, mask, keep, s[keep]);
+    if (n == dy->ndim && (n == 0 || memcmp(s[keep], dy->shape, (size_t)n * sizeof(int64_t)) == 0))
+      return 1;
+  }
+  return 0;
+}
+
+static void max_scatter_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  int axes[TG_MAX_DIMS];
+  const tg_tensor *dy = n->in[1];
+  int na = mask_axes((unsigned)n->attr[0], n->in[0]->ndim, axes);
+  if (tg_op_needs_grad(n, 1)) {
+    tg_tensor *picked = tg_mul(tape, tg_max_mask(tape, n->in[0], axes, na), gy);
+    gx[1] = tg_reshape(tape, tg_sum(tape, picked, axes, na, 1), dy->shape, dy->ndim);
+  }
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = tg_zeros(tape, n->in[0]->shape, n->in[0]->ndim);
+}
+static const tg_op op_max_scatter = {"max_scatter", 2, 0, max_scatter_backward};
+
+static int64_t *first_max(tg_tape *tape, tg_tensor *x, unsigned mask, int64_t *nout);
+
+tg_tensor *tg_max_scatter(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int *axes, int naxes) {
+  tg_tensor *in[2] = {x, dy};
+  if (!tg_op_begin(tape, &op_max_scatter, 2, in))
+    return NULL;
+  unsigned mask;
+  if (!axes_mask(tape, &op_max_scatter, x, axes, naxes, &mask))
+    return NULL;
+  if (!dy_fits(x, mask, dy)) {
+    char ab[96];
+    return tg_op_fail(tape, &op_max_scatter, TG_ERR_SHAPE, "dy %s is not x %s reduced over axes %s",
+                      TG_SHAPE(dy), TG_SHAPE(x),
+                      naxes ? axes_str(axes, naxes, ab, sizeof ab) : "[all]");
+  }
+  tg_tensor *g = tg_empty(tape, x->shape, x->ndim); /* g: x's shape */
+  if (!g)
+    return NULL;
+  plan p;
+  plan_make(x, mask, &p);
+  if (small_ok(&p)) {
+    small_ctx c = {.x = x->data, .mode = RED_SCATTER, .div = 1, .dy = dy->data, .gx = g->data};
+    small_init(&c, &p);
+    small_run(&c);
+  } else {
+    int64_t nout, *idx = first_max(tape, x, mask, &nout);
+    if (!idx)
+      return NULL;
+    memset(g->data, 0, (size_t)g->numel * sizeof(tg_real));
+    for (int64_t j = 0; j < nout; j++)
+      g->data[idx[j]] = dy->data[j];
+  }
+  int64_t attr[1] = {(int64_t)mask};
+  return tg_op_record(tape, &op_max_scatter, g, 2, in, attr, 1);
+}
+
+tg_tensor *tg_max_scatter_composite(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int *axes,
+                                    int naxes) {
+  if (!tg_op_begin(tape, &op_max_scatter, 2, (tg_tensor *[]){x, dy}))
+    return NULL;
+  unsigned mask;
+  if (!axes_mask(tape, &op_max_scatter, x, axes, naxes, &mask))
+    return NULL;
+  if (!dy_fits(x, mask, dy))
+    return tg_op_fail(tape, &op_max_scatter, TG_ERR_SHAPE, "dy %s is not x %s reduced",
+                      TG_SHAPE(dy), TG_SHAPE(x));
+  int64_t ks[TG_MAX_DIMS]; /* x's shape, reduced axes 1 */
+  int kn = reduced_shape(x, mask, 1, ks);
+  tg_tensor *wide = tg_broadcast_to(tape, tg_reshape(tape, dy, ks, kn), x->shape, x->ndim);
+  return tg_mul(tape, tg_max_mask(tape, x, axes, naxes), wide);
 }
 
 /* ------------------------------------------------------------------------

@@ -492,6 +492,7 @@ START_TEST(test_book_pooling_backward) {
   pool_oracle((geom){2, 2, 7, 5, 3, 3, 2, 1}, 42);    /* overlapping, padded */
   pool_oracle((geom){1, 2, 6, 6, 3, 3, 1, 0}, 43);    /* stride 1: a value wins many windows */
   pool_oracle((geom){8, 16, 24, 24, 2, 2, 2, 0}, 44); /* over TG_PAR_MIN */
+  pool_oracle((geom){3, 2, 9, 12, 3, 3, 3, 0}, 45);   /* 3×3 windows tiling x: the view path */
 }
 END_TEST
 
