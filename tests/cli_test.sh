@@ -139,6 +139,117 @@ expect 1 "CRC" -- "$tg" eval --checkpoint "$work/flip.ckpt" --data "$d"
 echo "not a checkpoint" >"$work/junk.ckpt"
 expect 1 "" -- "$tg" eval --checkpoint "$work/junk.ckpt" --data "$d"
 
+# --- hostile command lines: exit 2, the message names the option ----------
+# Every numeric option with values that are empty, not numbers, negative,
+# beyond any range (or any double: 1e400), NaN and infinite.
+bad_values=("" abc -5 1e400 99999999999999999999 nan inf)
+for opt in epochs batch-size lr seed init-std weight-decay dropout limit eval-train threads hidden; do
+  for v in "${bad_values[@]}"; do expect 2 "--$opt: " -- "$tg" train --$opt "$v"; done
+done
+for opt in batch-size seed tolerance dropout weight-decay; do
+  for v in "${bad_values[@]}"; do expect 2 "--$opt: " -- "$tg" gradcheck --$opt "$v"; done
+done
+# Options given twice (which one would win is a guess), also abbreviated.
+expect 2 "--epochs given twice" -- "$tg" train --epochs 1 --epochs 2
+expect 2 "--epochs given twice" -- "$tg" train --epochs 1 --epo 2
+expect 2 "--json given twice" -- "$tg" train --json --json
+expect 2 "--data given twice" -- "$tg" train --data a --data b
+expect 2 "--checkpoint given twice" -- "$tg" eval --checkpoint a --checkpoint b
+expect 2 "--seed given twice" -- "$tg" gradcheck --seed 1 --seed 2
+expect 2 "--json takes no value" -- "$tg" train --json=1
+expect 2 "unknown option '-x'" -- "$tg" train -x
+expect 2 "ambiguous" -- "$tg" train --e 1
+expect 2 "hidden" -- "$tg" train --hidden 10,
+expect 2 "needs a value" -- "$tg" eval --checkpoint
+expect 2 "unknown option '-x'" -- "$tg" train -xy
+
+# --- hostile files: exit 1, the message names the file, nothing clobbered ---
+touch "$work/afile"
+expect 1 "afile/x.ckpt" -- "$tg" train "${common[@]}" --epochs 1 --save "$work/afile/x.ckpt"
+expect 1 "/proc/self/x.ckpt" -- "$tg" train "${common[@]}" --epochs 1 --save /proc/self/x.ckpt
+expect 1 "is a directory" -- "$tg" train "${common[@]}" --epochs 1 --save "$work"
+expect 1 "no-dir/m.csv" -- "$tg" train "${common[@]}" --epochs 1 --metrics "$work/no-dir/m.csv"
+expect 1 "Is a directory" -- "$tg" train "${common[@]}" --epochs 1 --metrics "$work"
+expect 1 "no-dir/f-before.png" -- "$tg" train "${common[@]}" --epochs 1 --filters "$work/no-dir/f"
+expect 1 "afile" -- "$tg" train --data "$work/afile" --epochs 1 --quiet
+mkdir -p "$work/empty" "$work/half" "$work/nolabels"
+expect 1 "empty/train-images" -- "$tg" train --data "$work/empty" --epochs 1 --quiet
+cp "$d"/train-* "$work/half/"
+expect 1 "half/t10k-images" -- "$tg" train --data "$work/half" --epochs 1 --quiet
+cp "$d"/*-images-* "$work/nolabels/"
+expect 1 "nolabels/train-labels" -- "$tg" train --data "$work/nolabels" --epochs 1 --quiet
+
+# respin SRC DST OLD NEW: SRC's meta text with OLD replaced by NEW, CRC
+# recomputed: a well-formed checkpoint whose header names another model.
+respin() {
+  python3 - "$@" <<'EOF'
+import struct, sys, zlib
+src, dst, old, new = sys.argv[1:5]
+b = open(src, "rb").read()
+n = struct.unpack_from("<I", b, 16)[0]
+meta = b[20:20 + n].decode()
+assert old in meta, old
+m = meta.replace(old, new).encode()
+body = b[:16] + struct.pack("<I", len(m)) + m + b[20 + n:-4]
+open(dst, "wb").write(body + struct.pack("<I", zlib.crc32(body)))
+EOF
+}
+# unchanged FILE COPY WHAT: FILE is still byte for byte COPY.
+unchanged() { if cmp -s "$1" "$2"; then ok; else bad "$3 changed $1"; fi; }
+"$tg" train "${common[@]}" --epochs 1 --save "$work/h.ckpt" >/dev/null 2>&1 || bad "train h.ckpt"
+cp "$work/h.ckpt" "$work/h.orig"
+head -c 300 "$work/h.ckpt" >"$work/h-trunc.ckpt"
+cp "$work/h-trunc.ckpt" "$work/h-trunc.orig"
+respin "$work/h.ckpt" "$work/h-wide.ckpt" hidden=50 hidden=60
+respin "$work/h.ckpt" "$work/h-lenet.ckpt" model=two-layer-net model=lenet
+expect 1 "truncated" -- "$tg" train --data "$d" --quiet --resume "$work/h-trunc.ckpt" --epochs 1 \
+  --save "$work/h.ckpt"
+unchanged "$work/h.ckpt" "$work/h.orig" "resuming a truncated checkpoint"
+expect 1 "truncated" -- "$tg" train --data "$d" --quiet --resume "$work/h-trunc.ckpt" --epochs 1 \
+  --save "$work/h-trunc.ckpt"
+unchanged "$work/h-trunc.ckpt" "$work/h-trunc.orig" "resuming a truncated checkpoint onto itself"
+expect 1 "W1: shape (784, 50) in the file" -- "$tg" train --data "$d" --quiet \
+  --resume "$work/h-wide.ckpt" --epochs 1 --save "$work/h.ckpt"
+unchanged "$work/h.ckpt" "$work/h.orig" "resuming another model's checkpoint"
+expect 1 "lenet" -- "$tg" train --data "$d" --quiet --resume "$work/h-lenet.ckpt" --epochs 1 \
+  --save "$work/h.ckpt"
+unchanged "$work/h.ckpt" "$work/h.orig" "resuming a checkpoint with another model's header"
+expect 1 "W1" -- "$tg" eval --checkpoint "$work/h-wide.ckpt" --data "$d"
+# eval on images the model cannot take: 32x32 is larger than its 28x28.
+mkdir -p "$work/big"
+python3 - "$work/big" <<'EOF'
+import os, struct, sys
+for split, n in (("train", 60), ("t10k", 20)):
+    with open(os.path.join(sys.argv[1], split + "-images-idx3-ubyte"), "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 32, 32) + bytes(i * 7 % 256 for i in range(n * 1024)))
+    with open(os.path.join(sys.argv[1], split + "-labels-idx1-ubyte"), "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
+EOF
+expect 1 "does not fit" -- "$tg" eval --checkpoint "$work/h.ckpt" --data "$work/big"
+
+# --- signals: SIGINT or SIGTERM after the first save leaves a loadable ---
+# checkpoint. Job control (set -m) so that the background job keeps SIGINT.
+for sig in INT TERM; do
+  rm -f "$work/sig.ckpt"
+  set -m
+  "$tg" train "${common[@]}" --epochs 1000 --save "$work/sig.ckpt" >/dev/null 2>&1 &
+  pid=$!
+  set +m
+  for _ in $(seq 300); do [ -s "$work/sig.ckpt" ] && break; sleep 0.1; done
+  kill -s $sig $pid 2>/dev/null
+  for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  if kill -0 $pid 2>/dev/null; then
+    kill -s KILL $pid
+    bad "SIG$sig: still training 10 s after the signal"
+  fi
+  wait $pid
+  rc=$?
+  if [ -s "$work/sig.ckpt" ] && [ $rc -ge 128 ]; then ok; else
+    bad "SIG$sig: exit status $rc, checkpoint $(ls -l "$work/sig.ckpt" 2>&1)"
+  fi
+  expect 0 "" -- "$tg" eval --checkpoint "$work/sig.ckpt" --data "$d"
+done
+
 # --- gradcheck -------------------------------------------------------------
 # Strict in the double build. In the float build central differences
 # cross ReLU kinks and drown in rounding, so only the report is checked.

@@ -13,11 +13,12 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
-/* Parsers for option values: print "tapegrad OP: --NAME: why" and return
- * 0 when the value is malformed or outside [lo, hi]. */
-int cli_int(const char *cmd, const char *name, const char *s, long long lo, long long hi,
+/* Parsers for option values: write "tapegrad OP: --NAME: why" to err and
+ * return 0 when the value is malformed or outside [lo, hi]. */
+int cli_int(FILE *err, const char *cmd, const char *name, const char *s, long long lo, long long hi,
             long long *out);
-int cli_real(const char *cmd, const char *name, const char *s, double lo, double hi, double *out);
+int cli_real(FILE *err, const char *cmd, const char *name, const char *s, double lo, double hi,
+             double *out);
 
 /* A training or evaluation run's settings, from the command line or a
  * checkpoint. */
@@ -37,7 +38,30 @@ typedef struct train_opts {
   const char *metrics;
   int json;
   int quiet;
+  int threads; /* OpenMP threads; 0 = the default */
+  int help;    /* --help was given: print the usage, do nothing else */
 } train_opts;
+
+/* `tapegrad gradcheck`'s settings. */
+typedef struct gradcheck_opts {
+  tg_model_config model; /* the kind's defaults with the flags applied */
+  long long batch;
+  long long seed;
+  double tol;
+  int help;
+} gradcheck_opts;
+
+/* Command-line parsers (options.c). Each parses argv[1..argc-1] (argv[0] is
+ * the subcommand) into its struct and returns EXIT_OK, or EXIT_USAGE after
+ * writing one message naming the problem to err. They have no side effects
+ * beyond that (no file is opened, no thread count set), leave argv as it
+ * is, and give the same result however often they are called. */
+int train_parse(int argc, char **argv, train_opts *o, FILE *err);
+int eval_parse(int argc, char **argv, train_opts *o, FILE *err); /* checkpoint in o->resume */
+int gradcheck_parse(int argc, char **argv, gradcheck_opts *g, FILE *err);
+void train_usage(FILE *f);
+void eval_usage(FILE *f);
+void gradcheck_usage(FILE *f);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

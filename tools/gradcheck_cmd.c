@@ -7,7 +7,6 @@
  * each time. Meaningful in the double build (-Dreal=double); the float
  * build can only show gross errors.
  */
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,76 +28,18 @@ static tg_tensor *model_loss(tg_tape *tape, tg_tensor *const *in, void *arg) {
 }
 
 int cmd_gradcheck(int argc, char **argv) {
-  static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                       {"batch-size", required_argument, 0, 'b'},
-                                       {"seed", required_argument, 0, 's'},
-                                       {"tolerance", required_argument, 0, 't'},
-                                       {"batchnorm", no_argument, 0, 'n'},
-                                       {"dropout", required_argument, 0, 'd'},
-                                       {"weight-decay", required_argument, 0, 'w'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
-  const char *model = "two-layer-net";
-  long long batch = 4, seed = 1;
-  double tol = sizeof(tg_real) == 8 ? 1e-6 : 5e-2, dropout = 0, wd = 0;
-  int bn = 0;
-  optind = 1;
-  opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    switch (c) {
-    case 'm':
-      model = optarg;
-      break;
-    case 'b':
-      if (!cli_int("gradcheck", "batch-size", optarg, 1, 1000, &batch))
-        return EXIT_USAGE;
-      break;
-    case 's':
-      if (!cli_int("gradcheck", "seed", optarg, 0, 1LL << 62, &seed))
-        return EXIT_USAGE;
-      break;
-    case 't':
-      if (!cli_real("gradcheck", "tolerance", optarg, 1e-15, 1, &tol))
-        return EXIT_USAGE;
-      break;
-    case 'n':
-      bn = 1;
-      break;
-    case 'd':
-      if (!cli_real("gradcheck", "dropout", optarg, 0, 0.99, &dropout))
-        return EXIT_USAGE;
-      break;
-    case 'w':
-      if (!cli_real("gradcheck", "weight-decay", optarg, 0, 1e3, &wd))
-        return EXIT_USAGE;
-      break;
-    case 'h':
-      printf("usage: tapegrad gradcheck [--model NAME] [--batch-size N] [--seed S]\n"
-             "                          [--batchnorm] [--dropout P] [--weight-decay L]\n"
-             "                          [--tolerance X]\n"
-             "Checks backward against central differences for every parameter of the\n"
-             "model on a random batch and prints the worst relative error of each.\n");
-      return EXIT_OK;
-    default:
-      fprintf(stderr, "tapegrad gradcheck: unknown option or missing value '%s'\n",
-              argv[optind - 1]);
-      return EXIT_USAGE;
-    }
-  }
-  if (optind < argc) {
-    fprintf(stderr, "tapegrad gradcheck: unexpected argument '%s'\n", argv[optind]);
-    return EXIT_USAGE;
+  gradcheck_opts g;
+  int rc = gradcheck_parse(argc, argv, &g, stderr);
+  if (rc != EXIT_OK)
+    return rc;
+  if (g.help) {
+    gradcheck_usage(stdout);
+    return EXIT_OK;
   }
   tg_error err = {0};
-  tg_model_config cfg;
-  if (tg_model_defaults(model, &cfg, &err) != TG_OK) {
-    fprintf(stderr, "tapegrad gradcheck: --model: %s\n", err.msg);
-    return EXIT_USAGE;
-  }
-  cfg.batchnorm = bn;
-  cfg.dropout = dropout;
-  cfg.weight_decay = wd;
+  tg_model_config cfg = g.model;
+  long long batch = g.batch, seed = g.seed;
+  double tol = g.tol;
   tg_rng rng;
   tg_rng_seed(&rng, (uint64_t)seed);
   tg_model *m = tg_model_new(&cfg, &rng, &err);
@@ -116,7 +57,7 @@ int cmd_gradcheck(int argc, char **argv) {
   for (int64_t i = 0; ctx.t && i < batch; i++)
     ctx.t->data[i] = (tg_real)tg_rng_below(&rng, (uint64_t)cfg.classes);
 
-  int n = m->params.n, rc = EXIT_OK;
+  int n = m->params.n;
   tg_gradcheck_report *r = calloc((size_t)n, sizeof *r);
   tg_gradcheck_opts o = {.seed = (uint64_t)seed, .elementwise_max = 256};
   if (!r || tg_gradcheck(tape, model_loss, &ctx, n, m->params.items, &o, r) != TG_OK) {

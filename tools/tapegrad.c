@@ -1,14 +1,11 @@
 /* tapegrad.c — the command-line program: `tapegrad train|eval|gradcheck`.
  *
- * This file only dispatches and holds the value parsers; each subcommand
- * lives in its own file. Exit status: 0 success, 2 a usage error (unknown
+ * This file only dispatches; each subcommand lives in its own file, and
+ * options.c parses their command lines. Exit status: 0 success, 2 a usage error (unknown
  * subcommand or flag, a value out of range), 1 any other failure (bad
  * data, an unreadable or corrupt checkpoint, a save that cannot complete),
  * always with a message on stderr.
  */
-#include <errno.h>
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -22,40 +19,6 @@ static void usage(FILE *f) {
              "  gradcheck  compare a model's backward with numerical gradients\n"
              "\n"
              "`tapegrad COMMAND --help` describes each command's options.\n");
-}
-
-int cli_int(const char *cmd, const char *name, const char *s, long long lo, long long hi,
-            long long *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (end == s || *end != '\0' || errno == ERANGE) {
-    fprintf(stderr, "tapegrad %s: --%s: '%s' is not an integer\n", cmd, name, s);
-    return 0;
-  }
-  if (v < lo || v > hi) {
-    fprintf(stderr, "tapegrad %s: --%s: %lld is out of range (%lld to %lld)\n", cmd, name, v, lo,
-            hi);
-    return 0;
-  }
-  *out = v;
-  return 1;
-}
-
-int cli_real(const char *cmd, const char *name, const char *s, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) {
-    fprintf(stderr, "tapegrad %s: --%s: '%s' is not a finite number\n", cmd, name, s);
-    return 0;
-  }
-  if (v < lo || v > hi) {
-    fprintf(stderr, "tapegrad %s: --%s: %g is out of range (%g to %g)\n", cmd, name, v, lo, hi);
-    return 0;
-  }
-  *out = v;
-  return 1;
 }
 
 int main(int argc, char **argv) {

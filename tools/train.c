@@ -4,14 +4,15 @@
  * Every epoch reseeds the tape's generator from (seed, epoch), and that
  * generator alone drives the shuffle and dropout; with the weights and the
  * optimizer state in the checkpoint, N epochs + resume + M epochs is the
- * same computation as N + M epochs in one run.
+ * same computation as N + M epochs in one run. The command lines are
+ * parsed in options.c.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,141 +133,6 @@ static int evaluate(tg_tape *tape, tg_model *m, const tg_dataset *ds, int64_t li
 /* ------------------------------------------------------------------------
  * train */
 
-static void train_usage(FILE *f) {
-  fprintf(f, "usage: tapegrad train [options]\n"
-             "  --model NAME        two-layer-net (default), multi-layer-net, simple-convnet,\n"
-             "                      deep-convnet, lenet or alexnet\n"
-             "  --data D            fashion-mnist (default), mnist-digits, or a directory with\n"
-             "                      the four MNIST files (plain or .gz)\n"
-             "  --epochs N          epochs to run (default 5; with --resume: epochs more)\n"
-             "  --batch-size B      mini-batch size (default 100)\n"
-             "  --optimizer O       sgd, momentum, nesterov, adagrad, rmsprop, adam (default:\n"
-             "                      the book's for the model: sgd for the dense ones, else adam)\n"
-             "  --lr X              learning rate (default 0.1 for sgd, else the book's)\n"
-             "  --seed S            seed of init, shuffling and dropout (default 1)\n"
-             "  --hidden LIST       hidden sizes, e.g. 100,100,100 (default: the model's)\n"
-             "  --activation A      relu, sigmoid or tanh\n"
-             "  --init I            he, xavier or std (with --init-std)\n"
-             "  --init-std X        std of the normal init\n"
-             "  --weight-decay L    add ½L·Σ‖W‖² to the loss\n"
-             "  --dropout P         Dropout ratio after each hidden activation\n"
-             "  --batchnorm         Batch Norm after each hidden affine\n"
-             "  --limit N           train on the first N samples only\n"
-             "  --eval-train N      train accuracy over the first N samples (default 10000,\n"
-             "                      0: all); test accuracy is always over the whole test set\n"
-             "  --filters PREFIX    draw the first layer's filters to PREFIX-before.png and\n"
-             "                      PREFIX-after.png\n"
-             "  --threads N         OpenMP threads (default: all cores)\n"
-             "  --save FILE         write a checkpoint after every epoch\n"
-             "  --resume FILE       continue from a checkpoint (model and optimizer from it)\n"
-             "  --metrics FILE.csv  append epoch,train_loss,train_acc,test_acc,seconds rows\n"
-             "  --json              one JSON object per epoch on stdout, nothing else\n"
-             "  --quiet             no progress bar\n");
-}
-
-enum {
-  O_MODEL = 256,
-  O_DATA,
-  O_EPOCHS,
-  O_BATCH,
-  O_OPTIM,
-  O_LR,
-  O_SEED,
-  O_HIDDEN,
-  O_ACT,
-  O_INIT,
-  O_INIT_STD,
-  O_WD,
-  O_DROPOUT,
-  O_BN,
-  O_LIMIT,
-  O_EVAL_TRAIN,
-  O_FILTERS,
-  O_THREADS,
-  O_SAVE,
-  O_RESUME,
-  O_METRICS,
-  O_JSON,
-  O_QUIET,
-  O_HELP
-};
-
-static const struct option train_options[] = {{"model", required_argument, 0, O_MODEL},
-                                              {"data", required_argument, 0, O_DATA},
-                                              {"epochs", required_argument, 0, O_EPOCHS},
-                                              {"batch-size", required_argument, 0, O_BATCH},
-                                              {"optimizer", required_argument, 0, O_OPTIM},
-                                              {"lr", required_argument, 0, O_LR},
-                                              {"seed", required_argument, 0, O_SEED},
-                                              {"hidden", required_argument, 0, O_HIDDEN},
-                                              {"activation", required_argument, 0, O_ACT},
-                                              {"init", required_argument, 0, O_INIT},
-                                              {"init-std", required_argument, 0, O_INIT_STD},
-                                              {"weight-decay", required_argument, 0, O_WD},
-                                              {"dropout", required_argument, 0, O_DROPOUT},
-                                              {"batchnorm", no_argument, 0, O_BN},
-                                              {"limit", required_argument, 0, O_LIMIT},
-                                              {"eval-train", required_argument, 0, O_EVAL_TRAIN},
-                                              {"filters", required_argument, 0, O_FILTERS},
-                                              {"threads", required_argument, 0, O_THREADS},
-                                              {"save", required_argument, 0, O_SAVE},
-                                              {"resume", required_argument, 0, O_RESUME},
-                                              {"metrics", required_argument, 0, O_METRICS},
-                                              {"json", no_argument, 0, O_JSON},
-                                              {"quiet", no_argument, 0, O_QUIET},
-                                              {"help", no_argument, 0, O_HELP},
-                                              {0, 0, 0, 0}};
-
-/* Options that a checkpoint fixes: an error to give them with --resume. */
-static const int fixed_by_checkpoint[] = {O_MODEL, O_OPTIM,    O_LR, O_SEED,    O_HIDDEN, O_ACT,
-                                          O_INIT,  O_INIT_STD, O_WD, O_DROPOUT, O_BN,     O_BATCH};
-
-static const char *option_name(int code) {
-  for (const struct option *o = train_options; o->name; o++)
-    if (o->val == code)
-      return o->name;
-  return "?";
-}
-
-/* Parses the hidden list "100,100" into cfg. */
-static int parse_hidden(const char *s, tg_model_config *cfg) {
-  int n = 0;
-  const char *p = s;
-  while (*p) {
-    long long v;
-    char item[32];
-    size_t len = strcspn(p, ",");
-    if (len == 0 || len >= sizeof item || n == TG_MODEL_MAX_HIDDEN) {
-      fprintf(stderr, "tapegrad train: --hidden: '%s' is not a list of up to %d sizes\n", s,
-              TG_MODEL_MAX_HIDDEN);
-      return 0;
-    }
-    memcpy(item, p, len);
-    item[len] = '\0';
-    if (!cli_int("train", "hidden", item, 1, 100000, &v))
-      return 0;
-    cfg->hidden[n++] = v;
-    p += len + (p[len] == ',');
-  }
-  if (n == 0) {
-    fprintf(stderr, "tapegrad train: --hidden: empty list\n");
-    return 0;
-  }
-  cfg->n_hidden = n;
-  return 1;
-}
-
-static int copy_word(const char *opt, const char *s, char *dst, size_t cap,
-                     const char *const *allowed) {
-  for (int i = 0; allowed[i]; i++)
-    if (strcmp(s, allowed[i]) == 0 && strlen(s) < cap) {
-      strcpy(dst, s);
-      return 1;
-    }
-  fprintf(stderr, "tapegrad train: --%s: unknown value '%s'\n", opt, s);
-  return 0;
-}
-
 static void progress(int tty, long long epoch, long long epochs, int64_t done, int64_t total,
                      double loss) {
   if (!tty)
@@ -314,6 +180,36 @@ static int draw_filters(const train_opts *o, const tg_model *m, const char *when
   return EXIT_OK;
 }
 
+/* Whether a checkpoint can be written at path: its directory exists, is a
+ * directory and is writable, and path is not a directory. Checked before training, so that a typo
+ * in
+ * --save costs no epoch; the save itself still checks every step. */
+static int save_dir_ok(const char *path) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  size_t n = slash ? (size_t)(slash - path) : 1;
+  if (n >= sizeof dir) {
+    fprintf(stderr, "tapegrad train: --save %s: path too long\n", path);
+    return 0;
+  }
+  memcpy(dir, slash ? path : ".", n);
+  dir[n] = '\0';
+  if (slash && n == 0)
+    strcpy(dir, "/");
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "tapegrad train: cannot save to %s: it is a directory\n", path);
+    return 0;
+  }
+  errno = 0;
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+    fprintf(stderr, "tapegrad train: cannot save to %s: %s: %s\n", path, dir,
+            errno ? strerror(errno) : "not a directory");
+    return 0;
+  }
+  return 1;
+}
+
 /* Runs the epochs of o on an already built model and optimizer. */
 static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
   tg_error err = {0};
@@ -330,6 +226,10 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
   int rc = EXIT_OK;
   if (!order || !tape) {
     fprintf(stderr, "tapegrad train: out of memory\n");
+    rc = EXIT_FAIL;
+    goto done;
+  }
+  if (o->save && !save_dir_ok(o->save)) {
     rc = EXIT_FAIL;
     goto done;
   }
@@ -463,176 +363,19 @@ static int build(train_opts *o, const char *cmd, tg_model **m, tg_optim **opt) {
 }
 
 int cmd_train(int argc, char **argv) {
-  train_opts o = {
-      .data = "fashion-mnist", .epochs = 5, .batch = 100, .seed = 1, .eval_train = 10000};
-  tg_model_defaults("two-layer-net", &o.model, NULL);
-  int model_given = 0, lr_given = 0, given[O_HELP + 1] = {0};
-  tg_model_config overrides = {0};
-  double lr = 0;
-  long long v;
-  const char *model = "two-layer-net", *hidden = NULL;
-  const char *acts[] = {"relu", "sigmoid", "tanh", NULL}, *inits[] = {"he", "xavier", "std", NULL};
-  o.optim = tg_optim_defaults(TG_SGD);
-  optind = 1;
-  opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, "", train_options, NULL)) != -1) {
-    if (c > 0 && c <= O_HELP)
-      given[c] = 1;
-    switch (c) {
-    case O_MODEL:
-      model = optarg;
-      model_given = 1;
-      break;
-    case O_DATA:
-      o.data = optarg;
-      break;
-    case O_EPOCHS:
-      if (!cli_int("train", "epochs", optarg, 1, 100000, &o.epochs))
-        return EXIT_USAGE;
-      break;
-    case O_BATCH:
-      if (!cli_int("train", "batch-size", optarg, 1, 1000000, &o.batch))
-        return EXIT_USAGE;
-      break;
-    case O_OPTIM:
-      if (tg_optim_parse(optarg, &o.optim.kind) != TG_OK) {
-        fprintf(stderr, "tapegrad train: --optimizer: unknown optimizer '%s'\n", optarg);
-        return EXIT_USAGE;
-      }
-      break;
-    case O_LR:
-      if (!cli_real("train", "lr", optarg, 1e-12, 1e6, &lr))
-        return EXIT_USAGE;
-      lr_given = 1;
-      break;
-    case O_SEED:
-      if (!cli_int("train", "seed", optarg, 0, (long long)(~0ULL >> 1), &v))
-        return EXIT_USAGE;
-      o.seed = (unsigned long long)v;
-      break;
-    case O_HIDDEN:
-      hidden = optarg;
-      if (!parse_hidden(optarg, &overrides))
-        return EXIT_USAGE;
-      break;
-    case O_ACT:
-      if (!copy_word("activation", optarg, overrides.activation, sizeof overrides.activation, acts))
-        return EXIT_USAGE;
-      break;
-    case O_INIT:
-      if (!copy_word("init", optarg, overrides.init, sizeof overrides.init, inits))
-        return EXIT_USAGE;
-      break;
-    case O_INIT_STD:
-      if (!cli_real("train", "init-std", optarg, 1e-9, 10, &overrides.init_std))
-        return EXIT_USAGE;
-      break;
-    case O_WD:
-      if (!cli_real("train", "weight-decay", optarg, 0, 1e3, &overrides.weight_decay))
-        return EXIT_USAGE;
-      break;
-    case O_DROPOUT:
-      if (!cli_real("train", "dropout", optarg, 0, 0.99, &overrides.dropout))
-        return EXIT_USAGE;
-      break;
-    case O_BN:
-      overrides.batchnorm = 1;
-      break;
-    case O_LIMIT:
-      if (!cli_int("train", "limit", optarg, 1, 1LL << 40, &o.limit))
-        return EXIT_USAGE;
-      break;
-    case O_EVAL_TRAIN:
-      if (!cli_int("train", "eval-train", optarg, 0, 1LL << 40, &o.eval_train))
-        return EXIT_USAGE;
-      break;
-    case O_FILTERS:
-      o.filters = optarg;
-      break;
-    case O_THREADS:
-      if (!cli_int("train", "threads", optarg, 1, 1024, &v))
-        return EXIT_USAGE;
-      omp_set_num_threads((int)v);
-      break;
-    case O_SAVE:
-      o.save = optarg;
-      break;
-    case O_RESUME:
-      o.resume = optarg;
-      break;
-    case O_METRICS:
-      o.metrics = optarg;
-      break;
-    case O_JSON:
-      o.json = 1;
-      break;
-    case O_QUIET:
-      o.quiet = 1;
-      break;
-    case O_HELP:
-      train_usage(stdout);
-      return EXIT_OK;
-    default:
-      if (optopt)
-        fprintf(stderr, "tapegrad train: option --%s needs a value\n", option_name(optopt));
-      else
-        fprintf(stderr, "tapegrad train: unknown option '%s'\n", argv[optind - 1]);
-      fprintf(stderr, "try 'tapegrad train --help'\n");
-      return EXIT_USAGE;
-    }
+  train_opts o;
+  int rc = train_parse(argc, argv, &o, stderr);
+  if (rc != EXIT_OK)
+    return rc;
+  if (o.help) {
+    train_usage(stdout);
+    return EXIT_OK;
   }
-  if (optind < argc) {
-    fprintf(stderr, "tapegrad train: unexpected argument '%s'\n", argv[optind]);
-    return EXIT_USAGE;
-  }
-  if (o.resume) {
-    for (size_t i = 0; i < sizeof fixed_by_checkpoint / sizeof fixed_by_checkpoint[0]; i++)
-      if (given[fixed_by_checkpoint[i]]) {
-        fprintf(stderr,
-                "tapegrad train: --%s cannot be combined with --resume (the checkpoint "
-                "fixes it)\n",
-                option_name(fixed_by_checkpoint[i]));
-        return EXIT_USAGE;
-      }
-  } else {
-    tg_error err = {0};
-    if (tg_model_defaults(model, &o.model, &err) != TG_OK) {
-      fprintf(stderr, "tapegrad train: --model: %s\n", err.msg);
-      return EXIT_USAGE;
-    }
-    (void)model_given;
-    if (hidden) {
-      o.model.n_hidden = overrides.n_hidden;
-      memcpy(o.model.hidden, overrides.hidden, sizeof o.model.hidden);
-    }
-    if (overrides.activation[0])
-      strcpy(o.model.activation, overrides.activation);
-    if (overrides.init[0])
-      strcpy(o.model.init, overrides.init);
-    if (given[O_INIT_STD]) {
-      o.model.init_std = overrides.init_std;
-      if (!overrides.init[0])
-        strcpy(o.model.init, "std");
-    }
-    if (given[O_WD])
-      o.model.weight_decay = overrides.weight_decay;
-    if (given[O_DROPOUT])
-      o.model.dropout = overrides.dropout;
-    if (given[O_BN])
-      o.model.batchnorm = 1;
-    if (!given[O_OPTIM])
-      tg_optim_parse(tg_model_default_optimizer(model), &o.optim.kind);
-    tg_optim_kind kind = o.optim.kind;
-    o.optim = tg_optim_defaults(kind);
-    if (lr_given)
-      o.optim.lr = lr;
-    else if (kind == TG_SGD)
-      o.optim.lr = 0.1; /* the book's chapter-5 training */
-  }
+  if (o.threads > 0)
+    omp_set_num_threads(o.threads);
   tg_model *m = NULL;
   tg_optim *opt = NULL;
-  int rc = build(&o, "train", &m, &opt);
+  rc = build(&o, "train", &m, &opt);
   if (rc == EXIT_OK)
     rc = run_training(&o, m, opt);
   tg_optim_free(opt);
@@ -644,46 +387,17 @@ int cmd_train(int argc, char **argv) {
  * eval */
 
 int cmd_eval(int argc, char **argv) {
-  static const struct option opts[] = {{"checkpoint", required_argument, 0, 'c'},
-                                       {"data", required_argument, 0, 'd'},
-                                       {"json", no_argument, 0, 'j'},
-                                       {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
-  train_opts o = {.data = "fashion-mnist"};
-  const char *path = NULL;
-  optind = 1;
-  opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    switch (c) {
-    case 'c':
-      path = optarg;
-      break;
-    case 'd':
-      o.data = optarg;
-      break;
-    case 'j':
-      o.json = 1;
-      break;
-    case 'h':
-      printf("usage: tapegrad eval --checkpoint FILE [--data D] [--json]\n");
-      return EXIT_OK;
-    default:
-      fprintf(stderr, "tapegrad eval: unknown option or missing value '%s'\n", argv[optind - 1]);
-      return EXIT_USAGE;
-    }
+  train_opts o;
+  int rc = eval_parse(argc, argv, &o, stderr);
+  if (rc != EXIT_OK)
+    return rc;
+  if (o.help) {
+    eval_usage(stdout);
+    return EXIT_OK;
   }
-  if (optind < argc || !path) {
-    fprintf(stderr,
-            optind < argc ? "tapegrad eval: unexpected argument '%s'\n"
-                          : "tapegrad eval: --checkpoint FILE is required%s\n",
-            optind < argc ? argv[optind] : "");
-    return EXIT_USAGE;
-  }
-  o.resume = path;
   tg_model *m = NULL;
   tg_optim *opt = NULL;
-  int rc = build(&o, "eval", &m, &opt);
+  rc = build(&o, "eval", &m, &opt);
   tg_dataset train = {0}, test = {0};
   tg_error err = {0};
   if (rc == EXIT_USAGE)
