@@ -13,69 +13,13 @@
  * Writes ch6_batchnorm.{png,svg}. TG_EXAMPLE_QUICK=1 runs 4 scales for 3
  * epochs in a 2×2 grid.
  */
+#include "example.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tapegrad.h>
 
 enum { TRAIN_SIZE = 1000, BATCH = 100, MAX_EPOCHS = 20, NSCALES = 16 };
-
-static int quick_mode(void) {
-  const char *q = getenv("TG_EXAMPLE_QUICK");
-  return q && *q && strcmp(q, "0") != 0;
-}
-
-static int save_figure(tg_figure *f, const char *stem) {
-  const char *exts[] = {".png", ".svg"};
-  for (int i = 0; i < 2; i++) {
-    char path[256];
-    tg_error err = {0};
-    snprintf(path, sizeof path, "%s%s", stem, exts[i]);
-    if (tg_figure_save(f, path, &err) != TG_OK) {
-      fprintf(stderr, "ch6_batchnorm: %s\n", err.msg);
-      return 1;
-    }
-    printf("wrote %s\n", path);
-  }
-  return 0;
-}
-
-static int open_data(tg_dataset *train, tg_dataset *test) {
-  tg_error err = {0};
-  if (tg_dataset_open("mnist-digits", train, test, &err) == TG_OK)
-    return 0;
-  printf("note: the MNIST digits are missing (%s); using Fashion-MNIST instead\n", err.msg);
-  tg_error err2 = {0};
-  if (tg_dataset_open("fashion-mnist", train, test, &err2) == TG_OK)
-    return 0;
-  fprintf(stderr, "ch6_batchnorm: %s\n", err2.msg);
-  return 1;
-}
-
-/* Accuracy over the first n samples of ds, in eval mode without grad;
- * NAN (and a message) if the tape fails. */
-static double accuracy(tg_tape *tape, tg_model *m, const tg_dataset *ds, int64_t n) {
-  int was_train = tg_tape_set_train(tape, 0), was_grad = tg_tape_set_grad(tape, 0);
-  double correct = 0;
-  for (int64_t start = 0; start < n; start += 500) {
-    int64_t count = n - start < 500 ? n - start : 500;
-    tg_tensor *t = NULL;
-    tg_tensor *x = tg_dataset_batch(tape, ds, NULL, start, count, 1, &t); /* (count, 784) */
-    double acc = tg_accuracy(tape, tg_model_forward(tape, m, x), t);
-    if (tg_tape_status(tape) != TG_OK) {
-      fprintf(stderr, "ch6_batchnorm: evaluation: %s\n", tg_tape_error(tape));
-      correct = NAN;
-      tg_tape_reset(tape);
-      break;
-    }
-    correct += acc * (double)count;
-    tg_tape_reset(tape);
-  }
-  tg_tape_set_train(tape, was_train);
-  tg_tape_set_grad(tape, was_grad);
-  return correct / (double)n;
-}
 
 /* Trains one net; acc[0..epochs] gets the accuracies. */
 static int run(const tg_dataset *train, double scale, int batchnorm, int epochs, double *acc) {
@@ -99,7 +43,7 @@ static int run(const tg_dataset *train, double scale, int batchnorm, int epochs,
     goto done;
   }
   tg_tape_seed(tape, 2);
-  acc[0] = accuracy(tape, m, train, TRAIN_SIZE);
+  acc[0] = ex_accuracy("ch6_batchnorm", tape, m, train, TRAIN_SIZE);
   for (int e = 1; e <= epochs && !isnan(acc[e - 1]); e++) {
     for (int it = 0; it < TRAIN_SIZE / BATCH; it++) {
       int64_t idx[BATCH];
@@ -116,7 +60,7 @@ static int run(const tg_dataset *train, double scale, int batchnorm, int epochs,
       tg_optim_step(opt);
       tg_tape_reset(tape);
     }
-    acc[e] = accuracy(tape, m, train, TRAIN_SIZE);
+    acc[e] = ex_accuracy("ch6_batchnorm", tape, m, train, TRAIN_SIZE);
   }
   if (isnan(acc[epochs]))
     rc = 1;
@@ -128,10 +72,10 @@ done:
 }
 
 int main(void) {
-  int quick = quick_mode();
+  int quick = ex_quick();
   int epochs = quick ? 3 : MAX_EPOCHS, side = quick ? 2 : 4, step = quick ? 5 : 1;
   tg_dataset train = {0}, test = {0};
-  if (open_data(&train, &test)) {
+  if (ex_open_data("ch6_batchnorm", &train, &test)) {
     tg_plot_release_caches();
     return 1;
   }
@@ -167,7 +111,7 @@ int main(void) {
       tg_axes_ylabel(ax, "accuracy");
   }
   if (!rc)
-    rc = save_figure(fig, "ch6_batchnorm");
+    rc = ex_save_figure("ch6_batchnorm", fig, "ch6_batchnorm");
   tg_figure_free(fig);
   tg_dataset_free(&train);
   tg_dataset_free(&test);

@@ -15,11 +15,11 @@
  * Writes ch6_hyperparam.{png,svg}. TG_EXAMPLE_QUICK=1 runs 10 trials of 3
  * epochs.
  */
+#include "example.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tapegrad.h>
 
 enum { POOL = 500, N_VAL = 100, N_TRAIN = POOL - N_VAL, BATCH = 100, MAX_EPOCHS = 50 };
 enum { MAX_TRIALS = 100, N_DRAW = 20, DRAW_COLS = 5 };
@@ -28,38 +28,6 @@ typedef struct trial {
   double lr, weight_decay;
   double train_acc[MAX_EPOCHS], val_acc[MAX_EPOCHS];
 } trial;
-
-static int quick_mode(void) {
-  const char *q = getenv("TG_EXAMPLE_QUICK");
-  return q && *q && strcmp(q, "0") != 0;
-}
-
-static int save_figure(tg_figure *f, const char *stem) {
-  const char *exts[] = {".png", ".svg"};
-  for (int i = 0; i < 2; i++) {
-    char path[256];
-    tg_error err = {0};
-    snprintf(path, sizeof path, "%s%s", stem, exts[i]);
-    if (tg_figure_save(f, path, &err) != TG_OK) {
-      fprintf(stderr, "ch6_hyperparam: %s\n", err.msg);
-      return 1;
-    }
-    printf("wrote %s\n", path);
-  }
-  return 0;
-}
-
-static int open_data(tg_dataset *train, tg_dataset *test) {
-  tg_error err = {0};
-  if (tg_dataset_open("mnist-digits", train, test, &err) == TG_OK)
-    return 0;
-  printf("note: the MNIST digits are missing (%s); using Fashion-MNIST instead\n", err.msg);
-  tg_error err2 = {0};
-  if (tg_dataset_open("fashion-mnist", train, test, &err2) == TG_OK)
-    return 0;
-  fprintf(stderr, "ch6_hyperparam: %s\n", err2.msg);
-  return 1;
-}
 
 /* Accuracy over the samples idx[0..n) of ds, in eval mode without grad;
  * NAN (and a message) if the tape fails. */
@@ -142,10 +110,10 @@ static int by_val_acc(const void *a, const void *b) {
 }
 
 int main(void) {
-  int quick = quick_mode();
+  int quick = ex_quick();
   int trials = quick ? 10 : MAX_TRIALS, epochs = quick ? 3 : MAX_EPOCHS;
   tg_dataset train = {0}, test = {0};
-  if (open_data(&train, &test)) {
+  if (ex_open_data("ch6_hyperparam", &train, &test)) {
     tg_plot_release_caches();
     return 1;
   }
@@ -199,7 +167,7 @@ int main(void) {
       tg_axes_xlim(ax, 0, epochs);
       tg_axes_legend(ax, TG_LEGEND_NONE);
     }
-    rc = save_figure(fig, "ch6_hyperparam");
+    rc = ex_save_figure("ch6_hyperparam", fig, "ch6_hyperparam");
     tg_figure_free(fig);
   }
   free(tr);

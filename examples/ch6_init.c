@@ -19,31 +19,11 @@
  * Writes ch6_init_sigmoid.{png,svg}, ch6_init_relu.{png,svg} and
  * ch6_init_mnist.{png,svg}. TG_EXAMPLE_QUICK=1 runs 60 iterations of part 2.
  */
+#include "example.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tapegrad.h>
-
-static int quick_mode(void) {
-  const char *q = getenv("TG_EXAMPLE_QUICK");
-  return q && *q && strcmp(q, "0") != 0;
-}
-
-static int save_figure(tg_figure *f, const char *stem) {
-  const char *exts[] = {".png", ".svg"};
-  for (int i = 0; i < 2; i++) {
-    char path[256];
-    tg_error err = {0};
-    snprintf(path, sizeof path, "%s%s", stem, exts[i]);
-    if (tg_figure_save(f, path, &err) != TG_OK) {
-      fprintf(stderr, "ch6_init: %s\n", err.msg);
-      return 1;
-    }
-    printf("wrote %s\n", path);
-  }
-  return 0;
-}
 
 /* ------------------------------------------------------------------------
  * Part 1: activation histograms */
@@ -109,7 +89,7 @@ static int activation_figure(tg_tape *tape, tg_tensor *x, const char *act, const
     printf("\n");
   }
   if (!rc)
-    rc = save_figure(fig, stem);
+    rc = ex_save_figure("ch6_init", fig, stem);
   tg_tensor_free(w);
   tg_figure_free(fig);
   tg_tape_reset(tape);
@@ -173,18 +153,6 @@ static void smooth_curve(const double *x, double *y, int n) {
   }
 }
 
-static int open_data(tg_dataset *train, tg_dataset *test) {
-  tg_error err = {0};
-  if (tg_dataset_open("mnist-digits", train, test, &err) == TG_OK)
-    return 0;
-  printf("note: the MNIST digits are missing (%s); using Fashion-MNIST instead\n", err.msg);
-  tg_error err2 = {0};
-  if (tg_dataset_open("fashion-mnist", train, test, &err2) == TG_OK)
-    return 0;
-  fprintf(stderr, "ch6_init: %s\n", err2.msg);
-  return 1;
-}
-
 /* SGD lr 0.01, batch 128 drawn at random with replacement (as the book). */
 static int train_mnist(const tg_dataset *train, const char *init, double std, int iters,
                        double *loss) {
@@ -237,7 +205,7 @@ static int part_mnist(int quick) {
   static const char *const labels[3] = {"std=0.01", "Xavier", "He"};
   int iters = quick ? 60 : 2000;
   tg_dataset train = {0}, test = {0};
-  if (open_data(&train, &test))
+  if (ex_open_data("ch6_init", &train, &test))
     return 1;
   double *loss = malloc(sizeof(double) * (size_t)iters);
   double *smooth = malloc(sizeof(double) * (size_t)iters);
@@ -267,7 +235,7 @@ static int part_mnist(int quick) {
     tg_axes_ylim(ax, 0, 2.5);
     tg_axes_legend(ax, TG_LEGEND_UPPER_RIGHT);
     tg_axes_title(ax, "weight init on MNIST digits (loss smoothed as the book)");
-    rc = save_figure(fig, "ch6_init_mnist");
+    rc = ex_save_figure("ch6_init", fig, "ch6_init_mnist");
   }
   tg_figure_free(fig);
   free(loss);
@@ -280,7 +248,7 @@ static int part_mnist(int quick) {
 int main(void) {
   int rc = part_histograms();
   if (!rc)
-    rc = part_mnist(quick_mode());
+    rc = part_mnist(ex_quick());
   tg_plot_release_caches();
   return rc ? 1 : 0;
 }

@@ -15,32 +15,11 @@
  * Writes ch6_optimizer_paths.{png,svg} and ch6_optimizer_mnist.{png,svg}.
  * TG_EXAMPLE_QUICK=1 runs 60 iterations of part 2 instead of 2000.
  */
+#include "example.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tapegrad.h>
-
-static int quick_mode(void) {
-  const char *q = getenv("TG_EXAMPLE_QUICK");
-  return q && *q && strcmp(q, "0") != 0;
-}
-
-/* Saves f as stem.png and stem.svg; 0 on success. */
-static int save_figure(tg_figure *f, const char *stem) {
-  const char *exts[] = {".png", ".svg"};
-  for (int i = 0; i < 2; i++) {
-    char path[256];
-    tg_error err = {0};
-    snprintf(path, sizeof path, "%s%s", stem, exts[i]);
-    if (tg_figure_save(f, path, &err) != TG_OK) {
-      fprintf(stderr, "ch6_optimizers: %s\n", err.msg);
-      return 1;
-    }
-    printf("wrote %s\n", path);
-  }
-  return 0;
-}
 
 static const tg_optim_kind kinds[4] = {TG_SGD, TG_MOMENTUM, TG_ADAGRAD, TG_ADAM};
 static const char *const names[4] = {"SGD", "Momentum", "AdaGrad", "Adam"};
@@ -122,7 +101,7 @@ static int part_paths(void) {
     tg_axes_xlabel(ax, "x");
     tg_axes_ylabel(ax, "y");
   }
-  int rc = save_figure(fig, "ch6_optimizer_paths");
+  int rc = ex_save_figure("ch6_optimizers", fig, "ch6_optimizer_paths");
   tg_figure_free(fig);
   return rc;
 }
@@ -160,18 +139,6 @@ static void smooth_curve(const double *x, double *y, int n) {
     }
     y[i] = s / wsum;
   }
-}
-
-static int open_data(tg_dataset *train, tg_dataset *test) {
-  tg_error err = {0};
-  if (tg_dataset_open("mnist-digits", train, test, &err) == TG_OK)
-    return 0;
-  printf("note: the MNIST digits are missing (%s); using Fashion-MNIST instead\n", err.msg);
-  tg_error err2 = {0};
-  if (tg_dataset_open("fashion-mnist", train, test, &err2) == TG_OK)
-    return 0;
-  fprintf(stderr, "ch6_optimizers: %s\n", err2.msg);
-  return 1;
 }
 
 /* Trains a fresh net with kind at lr for iters steps of batch 128, each
@@ -225,7 +192,7 @@ static int part_mnist(int quick) {
   static const double lrs[4] = {0.01, 0.01, 0.01, 0.001}; /* the book's defaults */
   int iters = quick ? 60 : 2000;
   tg_dataset train = {0}, test = {0};
-  if (open_data(&train, &test))
+  if (ex_open_data("ch6_optimizers", &train, &test))
     return 1;
   double *loss = malloc(sizeof(double) * 4 * (size_t)iters);
   double *smooth = malloc(sizeof(double) * (size_t)iters);
@@ -256,7 +223,7 @@ static int part_mnist(int quick) {
     tg_axes_ylim(ax, 0, 1);
     tg_axes_legend(ax, TG_LEGEND_UPPER_RIGHT);
     tg_axes_title(ax, "optimizers on MNIST digits (loss smoothed as the book)");
-    rc = save_figure(fig, "ch6_optimizer_mnist");
+    rc = ex_save_figure("ch6_optimizers", fig, "ch6_optimizer_mnist");
   }
   tg_figure_free(fig);
   free(loss);
@@ -269,7 +236,7 @@ static int part_mnist(int quick) {
 int main(void) {
   int rc = part_paths();
   if (!rc)
-    rc = part_mnist(quick_mode());
+    rc = part_mnist(ex_quick());
   tg_plot_release_caches();
   return rc ? 1 : 0;
 }

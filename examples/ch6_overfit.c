@@ -14,69 +14,13 @@
  * Writes ch6_overfit.{png,svg}: three panels, train and test curves each.
  * TG_EXAMPLE_QUICK=1 runs 5 epochs.
  */
+#include "example.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tapegrad.h>
 
 enum { TRAIN_SIZE = 300, BATCH = 100, MAX_EPOCHS = 200 };
-
-static int quick_mode(void) {
-  const char *q = getenv("TG_EXAMPLE_QUICK");
-  return q && *q && strcmp(q, "0") != 0;
-}
-
-static int save_figure(tg_figure *f, const char *stem) {
-  const char *exts[] = {".png", ".svg"};
-  for (int i = 0; i < 2; i++) {
-    char path[256];
-    tg_error err = {0};
-    snprintf(path, sizeof path, "%s%s", stem, exts[i]);
-    if (tg_figure_save(f, path, &err) != TG_OK) {
-      fprintf(stderr, "ch6_overfit: %s\n", err.msg);
-      return 1;
-    }
-    printf("wrote %s\n", path);
-  }
-  return 0;
-}
-
-static int open_data(tg_dataset *train, tg_dataset *test) {
-  tg_error err = {0};
-  if (tg_dataset_open("mnist-digits", train, test, &err) == TG_OK)
-    return 0;
-  printf("note: the MNIST digits are missing (%s); using Fashion-MNIST instead\n", err.msg);
-  tg_error err2 = {0};
-  if (tg_dataset_open("fashion-mnist", train, test, &err2) == TG_OK)
-    return 0;
-  fprintf(stderr, "ch6_overfit: %s\n", err2.msg);
-  return 1;
-}
-
-/* Accuracy over the first n samples of ds, in eval mode (Dropout off)
- * without grad; NAN (and a message) if the tape fails. */
-static double accuracy(tg_tape *tape, tg_model *m, const tg_dataset *ds, int64_t n) {
-  int was_train = tg_tape_set_train(tape, 0), was_grad = tg_tape_set_grad(tape, 0);
-  double correct = 0;
-  for (int64_t start = 0; start < n; start += 500) {
-    int64_t count = n - start < 500 ? n - start : 500;
-    tg_tensor *t = NULL;
-    tg_tensor *x = tg_dataset_batch(tape, ds, NULL, start, count, 1, &t); /* (count, 784) */
-    double acc = tg_accuracy(tape, tg_model_forward(tape, m, x), t);
-    if (tg_tape_status(tape) != TG_OK) {
-      fprintf(stderr, "ch6_overfit: evaluation: %s\n", tg_tape_error(tape));
-      correct = NAN;
-      tg_tape_reset(tape);
-      break;
-    }
-    correct += acc * (double)count;
-    tg_tape_reset(tape);
-  }
-  tg_tape_set_train(tape, was_train);
-  tg_tape_set_grad(tape, was_grad);
-  return correct / (double)n;
-}
 
 /* Trains one net; train_acc/test_acc[0..epochs] get the accuracies. */
 static int run(const tg_dataset *train, const tg_dataset *test, double weight_decay, double dropout,
@@ -121,8 +65,8 @@ static int run(const tg_dataset *train, const tg_dataset *test, double weight_de
         tg_tape_reset(tape);
       }
     }
-    train_acc[e] = accuracy(tape, m, train, TRAIN_SIZE);
-    test_acc[e] = accuracy(tape, m, test, test->n);
+    train_acc[e] = ex_accuracy("ch6_overfit", tape, m, train, TRAIN_SIZE);
+    test_acc[e] = ex_accuracy("ch6_overfit", tape, m, test, test->n);
     if (isnan(train_acc[e]) || isnan(test_acc[e])) {
       rc = 1;
       break;
@@ -138,9 +82,9 @@ done:
 int main(void) {
   static const char *const titles[3] = {"no regularisation", "weight decay 0.1", "Dropout 0.2"};
   static const double decay[3] = {0, 0.1, 0}, drop[3] = {0, 0, 0.2};
-  int epochs = quick_mode() ? 5 : MAX_EPOCHS;
+  int epochs = ex_quick() ? 5 : MAX_EPOCHS;
   tg_dataset train = {0}, test = {0};
-  if (open_data(&train, &test)) {
+  if (ex_open_data("ch6_overfit", &train, &test)) {
     tg_plot_release_caches();
     return 1;
   }
@@ -172,7 +116,7 @@ int main(void) {
     tg_axes_legend(ax, TG_LEGEND_LOWER_RIGHT);
   }
   if (!rc)
-    rc = save_figure(fig, "ch6_overfit");
+    rc = ex_save_figure("ch6_overfit", fig, "ch6_overfit");
   tg_figure_free(fig);
   tg_dataset_free(&train);
   tg_dataset_free(&test);

@@ -17,39 +17,19 @@
  * TG_EXAMPLE_QUICK=1 runs one epoch of 20 iterations.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "example.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tapegrad.h>
 #include <time.h>
 
 enum { BATCH = 100, EPOCHS = 10, TRAIN_EVAL = 1000 };
-
-static int quick_mode(void) {
-  const char *q = getenv("TG_EXAMPLE_QUICK");
-  return q && *q && strcmp(q, "0") != 0;
-}
 
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int save_figure(tg_figure *f, const char *stem) {
-  const char *exts[] = {".png", ".svg"};
-  for (int i = 0; i < 2; i++) {
-    char path[256];
-    tg_error err = {0};
-    snprintf(path, sizeof path, "%s%s", stem, exts[i]);
-    if (tg_figure_save(f, path, &err) != TG_OK) {
-      fprintf(stderr, "ch7_convnet: %s\n", err.msg);
-      return 1;
-    }
-    printf("wrote %s\n", path);
-  }
-  return 0;
 }
 
 /* W: (30, 1, 5, 5), drawn like the book's filter_show. */
@@ -70,47 +50,11 @@ static int draw_filters(const tg_tensor *W, const char *stem, const char *title)
   return 0;
 }
 
-static int open_data(tg_dataset *train, tg_dataset *test) {
-  tg_error err = {0};
-  if (tg_dataset_open("mnist-digits", train, test, &err) == TG_OK)
-    return 0;
-  printf("note: the MNIST digits are missing (%s); using Fashion-MNIST instead\n", err.msg);
-  tg_error err2 = {0};
-  if (tg_dataset_open("fashion-mnist", train, test, &err2) == TG_OK)
-    return 0;
-  fprintf(stderr, "ch7_convnet: %s\n", err2.msg);
-  return 1;
-}
-
-/* Accuracy over the first n samples of ds, in eval mode without grad;
- * NAN (and a message) if the tape fails. */
-static double accuracy(tg_tape *tape, tg_model *m, const tg_dataset *ds, int64_t n) {
-  int was_train = tg_tape_set_train(tape, 0), was_grad = tg_tape_set_grad(tape, 0);
-  double correct = 0;
-  for (int64_t start = 0; start < n; start += 250) {
-    int64_t count = n - start < 250 ? n - start : 250;
-    tg_tensor *t = NULL;
-    tg_tensor *x = tg_dataset_batch(tape, ds, NULL, start, count, 0, &t); /* (count, 1, 28, 28) */
-    double acc = tg_accuracy(tape, tg_model_forward(tape, m, x), t);
-    if (tg_tape_status(tape) != TG_OK) {
-      fprintf(stderr, "ch7_convnet: evaluation: %s\n", tg_tape_error(tape));
-      correct = NAN;
-      tg_tape_reset(tape);
-      break;
-    }
-    correct += acc * (double)count;
-    tg_tape_reset(tape);
-  }
-  tg_tape_set_train(tape, was_train);
-  tg_tape_set_grad(tape, was_grad);
-  return correct / (double)n;
-}
-
 int main(void) {
-  int quick = quick_mode();
+  int quick = ex_quick();
   int epochs = quick ? 1 : EPOCHS;
   tg_dataset train = {0}, test = {0};
-  if (open_data(&train, &test)) {
+  if (ex_open_data("ch7_convnet", &train, &test)) {
     tg_plot_release_caches();
     return 1;
   }
@@ -165,8 +109,8 @@ int main(void) {
       seconds = now() - t0;
     }
     ep[e] = e;
-    tr[e] = accuracy(tape, m, &train, n_train_eval);
-    te[e] = accuracy(tape, m, &test, n_test_eval);
+    tr[e] = ex_accuracy("ch7_convnet", tape, m, &train, n_train_eval);
+    te[e] = ex_accuracy("ch7_convnet", tape, m, &test, n_test_eval);
     if (isnan(tr[e]) || isnan(te[e])) {
       rc = 1;
       break;
@@ -187,7 +131,7 @@ int main(void) {
     tg_axes_ylim(ax, 0, 1);
     tg_axes_legend(ax, TG_LEGEND_LOWER_RIGHT);
     tg_axes_title(ax, "SimpleConvNet on MNIST digits");
-    rc = save_figure(fig, "ch7_convnet_accuracy") ||
+    rc = ex_save_figure("ch7_convnet", fig, "ch7_convnet_accuracy") ||
          draw_filters(m->W[0], "ch7_filters_after", "conv1 filters after training");
   }
 done:
