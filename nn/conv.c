@@ -1,6 +1,7 @@
 /* conv.c — the book's chapter-7 layers, Convolution and Pooling, and
  * AlexNet's Local Response Normalization, as compositions of primitive
- * ops: im2col (ops/conv.c), matmul, max, mean, pad, slice, pow.
+ * ops: conv (ops/conv.c: the fused im2col-and-matmul, whose composite twin
+ * is its oracle), im2col, add, max, mean, pad, slice, pow.
  *
  * Nothing here may define a backward rule or an op descriptor: the engine
  * derives every gradient, and the book's Convolution.backward and
@@ -67,10 +68,10 @@ static int is_image(tg_tape *tape, const char *layer, const char *name, const tg
 }
 
 /* ------------------------------------------------------------------------
- * Convolution, as the book's Convolution.forward: the patches of x as rows
- * of col, one GEMM against the filters as rows of W (a transposed
- * operand, not a copy), the bias broadcast over rows, and the result,
- * whose rows are (n, oh, ow), moved to (N, FN, OH, OW). */
+ * Convolution, the book's Convolution.forward: the op conv (a fused
+ * im2col-and-GEMM, image by image, whose definition is exactly the book's
+ * col·Wᵀ moved to (N, FN, OH, OW); ops.h) and the bias broadcast over
+ * (N, ·, OH, OW). */
 tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
                      int64_t pad) {
   /* x: (N, C, H, W); W: (FN, C, FH, FW); b: (FN,) or NULL -> (N, FN, OH, OW) */
@@ -79,8 +80,7 @@ tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, in
   if (!is_image(tape, "conv2d", "x", x, "(N, C, H, W)") ||
       !is_image(tape, "conv2d", "W", W, "(FN, C, FH, FW)"))
     return NULL;
-  const int64_t N = x->shape[0], C = x->shape[1], FN = W->shape[0], FH = W->shape[2],
-                FW = W->shape[3];
+  const int64_t C = x->shape[1], FN = W->shape[0], FH = W->shape[2], FW = W->shape[3];
   if (W->shape[1] != C) {
     tg_tape_fail(tape, TG_ERR_SHAPE, "conv2d: x %s has %lld channels but W %s has %lld",
                  NN_SHAPE(x), (long long)C, NN_SHAPE(W), (long long)W->shape[1]);
@@ -97,13 +97,8 @@ tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, in
   int64_t OH, OW;
   if (!window_check(tape, "conv2d", ctx, x, FH, FW, stride, pad, &OH, &OW))
     return NULL;
-  tg_tensor *col = tg_im2col(tape, x, FH, FW, stride, pad);             /* (N·OH·OW, C·FH·FW) */
-  tg_tensor *w2 = tg_reshape(tape, W, (int64_t[]){FN, C * FH * FW}, 2); /* (FN, C·FH·FW) */
-  tg_tensor *y = tg_matmul_t(tape, col, w2, 0, 1);                      /* (N·OH·OW, FN) */
-  if (b)
-    y = tg_add(tape, y, b);
-  y = tg_reshape(tape, y, (int64_t[]){N, OH, OW, FN}, 4); /* (N, OH, OW, FN) */
-  return tg_permute(tape, y, (const int[]){0, 3, 1, 2});  /* (N, FN, OH, OW) */
+  tg_tensor *y = tg_conv(tape, x, W, stride, pad); /* (N, FN, OH, OW) */
+  return b ? tg_add(tape, y, tg_reshape(tape, b, (int64_t[]){FN, 1, 1}, 3)) : y;
 }
 
 /* ------------------------------------------------------------------------

@@ -85,8 +85,8 @@ tg_tensor *tg_batchnorm_forward(tg_tape *tape, tg_batchnorm *bn, tg_tensor *x);
 tg_tensor *tg_weight_decay(tg_tape *tape, tg_tensor *const *W, int n, double lambda);
 
 /* ---------------------------------------------------------------------
- * Convolution, pooling and LRN (nn/conv.c), compositions of im2col and
- * the other ops. Spatial sizes follow im2col (ops.h): OH = (H + 2·pad −
+ * Convolution, pooling and LRN (nn/conv.c), compositions of conv,
+ * im2col and the other ops. Spatial sizes follow im2col (ops.h): OH = (H + 2·pad −
  * FH)/stride + 1 must be exact, else an error naming the layer, x, the
  * window, stride and pad. Padding is zeros (they count in max and mean,
  * as in the book). */

@@ -1,6 +1,7 @@
-/* conv.c — image patches: im2col and its adjoint col2im, the two primitive
- * ops convolution and pooling are built from (nn/conv.c composes them with
- * matmul, max and mean).
+/* conv.c — image patches: im2col and its adjoint col2im, the primitive ops
+ * pooling is built from (nn/conv.c composes them with max and mean), and
+ * the fused convolution (conv, conv_grad_x, conv_grad_w; the last section)
+ * whose definition and test oracle is im2col, matmul and permute.
  *
  * Layout (the book's): col row r = (n, oh, ow), column (c, fh, fw), so
  * col[r, (c·FH + fh)·FW + fw] = x[n, c, oh·stride − pad + fh,
@@ -20,8 +21,8 @@
  * microseconds, more than a small image.
  *
  * Each backward rule is the other op, so gradients of gradients work.
- * Nothing here may allocate from the system or record anything but these
- * two ops.
+ * Nothing here may allocate from the system (scratch comes from the
+ * arena) or record anything but these ops.
  */
 #include <string.h>
 
@@ -318,4 +319,405 @@ tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64
   run_tasks(g.n * g.c, g.rows * g.cols, col2im_tasks, &(patch_ctx){&g, x->data, col->data});
   const int64_t attr[8] = {xshape[0], xshape[1], xshape[2], xshape[3], fh, fw, stride, pad};
   return tg_op_record(tape, &op_col2im, x, 1, &col, attr, 8);
+}
+
+/* ------------------------------------------------------------------------
+ * Convolution, fused: y = conv(x, W) image by image, with the patches of
+ * one image at a time in a per-thread buffer that stays in cache, never
+ * the whole batch's patch matrix in memory (for DeepConvNet's 16-channel
+ * 3×3 layers that matrix is 45 MB, written and read again by every step,
+ * and the composite's product comes out as (N, OH, OW, FN) and needs a
+ * permute). Per image n, with P = OH·OW and K = C·FH·FW:
+ *
+ *   conv:        rows_n (K, P) = unfold(x_n);  y_n (FN, P) = W (FN, K)·rows_n
+ *   conv_grad_x: d_n (K, P) = Wᵀ·dy_n;         dx_n = fold(d_n)
+ *   conv_grad_w: rows_n = unfold(x_n);         dWᵀ (K, FN) = Σ_n rows_n·dy_nᵀ
+ *
+ * unfold is im2col transposed (a row per (c, fh, fw), a column per output
+ * position: runs along ow, contiguous in x when stride == 1) and fold its
+ * adjoint. Products are plain or Aᵀ, which libxsmm's JIT takes as a flag;
+ * the one Bᵀ, dy_nᵀ, is copied (FN·P elements, in cache: the im2col-layout
+ * patches it avoids cost 9 to 25 times as many, written with a stride).
+ * Images are split over threads; dW sums images in CONV_GROUPS fixed
+ * groups, each in its own partial sum, added in group order at the end,
+ * so no result depends on the thread count.
+ *
+ * The three ops are each other's gradients (conv is bilinear in x and W,
+ * and conv_grad_x, conv_grad_w are its adjoints in x and in W), so
+ * gradients of gradients work. tg_conv_composite (im2col, matmul, permute)
+ * is their definition, kept as the oracle (DESIGN.md §5): the tests hold
+ * all three and their gradients against it. */
+#include <omp.h>
+
+#include "gemm.h"
+
+#define CONV_GROUPS 8
+
+/* unfold: rows (K, P) of one image xn (C, H, W): row (c, fh, fw) holds
+ * x[c, oh·s − pad + fh, ow·s − pad + fw] at column (oh, ow), 0 in the
+ * padding. */
+/* Runs are short (OW: 7 to 28 in the book's networks): a library call per
+ * run costs more than the copy, so loops stay loops, with AVX2 clones
+ * (the build targets plain x86-64). */
+#define SHORT_RUNS                                                                                 \
+  __attribute__((optimize("no-tree-loop-distribute-patterns"), target_clones("avx2", "default")))
+
+/* One row of unfold when stride == 1 and OW == W ("same" padding across):
+ * output (oh, ow) reads xp[(oh − pad + kh)·W + ow + off], one index
+ * shift for the whole row, so the valid rows go as one long copy and the
+ * |off| columns that would wrap into a neighbouring row are zeroed
+ * after. */
+SHORT_RUNS static void unfold_same(const conv_geom *g, const tg_real *restrict xp,
+                                   tg_real *restrict row, int64_t kh, int64_t off, int64_t lo,
+                                   int64_t hi) {
+  const int64_t W = g->w, a = min64(max64(g->pad - kh, 0), g->oh); /* first valid oh */
+  const int64_t b = max64(a, min64(g->h + g->pad - kh, g->oh));    /* past the last */
+  memset(row, 0, (size_t)(a * W) * sizeof *row);
+  memset(row + b * W, 0, (size_t)((g->oh - b) * W) * sizeof *row);
+  if (b == a)
+    return;
+  const int64_t len = (b - a) * W, i0 = max64(-off, 0), i1 = len - max64(off, 0);
+  tg_real *restrict d = row + a * W;
+  const tg_real *restrict src = xp + (a - g->pad + kh) * W + off;
+  for (int64_t i = i0; i < i1; i++)
+    d[i] = src[i];
+  for (int64_t oh = 0; oh < b - a; oh++) {
+    for (int64_t ow = 0; ow < lo; ow++)
+      d[oh * W + ow] = 0;
+    for (int64_t ow = hi; ow < W; ow++)
+      d[oh * W + ow] = 0;
+  }
+}
+
+SHORT_RUNS static void unfold_image(const conv_geom *g, const tg_real *restrict xn,
+                                    tg_real *restrict rows) {
+  const int64_t s = g->stride, P = g->oh * g->ow, plane = g->h * g->w;
+  for (int64_t ci = 0; ci < g->c; ci++)
+    for (int64_t kh = 0; kh < g->fh; kh++)
+      for (int64_t kw = 0; kw < g->fw; kw++, rows += P) {
+        /* ow in [lo, hi) reads inside the row: 0 <= ow·s + off < W */
+        const int64_t off = kw - g->pad;
+        const int64_t lo = min64(off < 0 ? (-off + s - 1) / s : 0, g->ow);
+        const int64_t hi =
+            g->w - 1 - off < 0 ? lo : max64(lo, min64(g->ow, (g->w - 1 - off) / s + 1));
+        if (s == 1 && g->ow == g->w) {
+          unfold_same(g, xn + ci * plane, rows, kh, off, lo, hi);
+          continue;
+        }
+        for (int64_t oh = 0; oh < g->oh; oh++) {
+          tg_real *restrict d = rows + oh * g->ow;
+          const int64_t ih = oh * s - g->pad + kh;
+          if (ih < 0 || ih >= g->h) {
+            memset(d, 0, (size_t)g->ow * sizeof *d);
+            continue;
+          }
+          const tg_real *restrict src = xn + ci * plane + ih * g->w + off;
+          for (int64_t ow = 0; ow < lo; ow++)
+            d[ow] = 0;
+          if (s == 1)
+            for (int64_t ow = lo; ow < hi; ow++)
+              d[ow] = src[ow];
+          else
+            for (int64_t ow = lo; ow < hi; ow++)
+              d[ow] = src[ow * s];
+          for (int64_t ow = hi; ow < g->ow; ow++)
+            d[ow] = 0;
+        }
+      }
+}
+
+/* fold_image's row when stride == 1 and OW == W, unfold_same's adjoint:
+ * the columns that would wrap are zeroed in row (scratch the caller owns)
+ * so the valid rows add as one long run; the wrapped entries then add
+ * exact zeros, and every element still gets its terms in row order. */
+SHORT_RUNS static void fold_same(const conv_geom *g, tg_real *restrict row, tg_real *restrict dxp,
+                                 int64_t kh, int64_t off, int64_t lo, int64_t hi) {
+  const int64_t W = g->w, a = min64(max64(g->pad - kh, 0), g->oh);
+  const int64_t b = max64(a, min64(g->h + g->pad - kh, g->oh));
+  if (b == a)
+    return;
+  tg_real *restrict src = row + a * W;
+  for (int64_t oh = 0; oh < b - a; oh++) {
+    for (int64_t ow = 0; ow < lo; ow++)
+      src[oh * W + ow] = 0;
+    for (int64_t ow = hi; ow < W; ow++)
+      src[oh * W + ow] = 0;
+  }
+  const int64_t len = (b - a) * W, i0 = max64(-off, 0), i1 = len - max64(off, 0);
+  tg_real *restrict d = dxp + (a - g->pad + kh) * W + off;
+  for (int64_t i = i0; i < i1; i++)
+    d[i] += src[i];
+}
+
+/* fold, unfold's adjoint: dxn (C, H, W) = 0, then every entry of rows
+ * (K, P) added where unfold took it from, in row order. rows is scratch:
+ * fold_same zeroes entries of it that no output reads. */
+SHORT_RUNS static void fold_image(const conv_geom *g, tg_real *restrict rows,
+                                  tg_real *restrict dxn) {
+  const int64_t s = g->stride, P = g->oh * g->ow, plane = g->h * g->w;
+  memset(dxn, 0, (size_t)(g->c * plane) * sizeof *dxn);
+  for (int64_t ci = 0; ci < g->c; ci++)
+    for (int64_t kh = 0; kh < g->fh; kh++)
+      for (int64_t kw = 0; kw < g->fw; kw++, rows += P) {
+        const int64_t off = kw - g->pad;
+        const int64_t lo = min64(off < 0 ? (-off + s - 1) / s : 0, g->ow);
+        const int64_t hi =
+            g->w - 1 - off < 0 ? lo : max64(lo, min64(g->ow, (g->w - 1 - off) / s + 1));
+        if (s == 1 && g->ow == g->w) {
+          fold_same(g, rows, dxn + ci * plane, kh, off, lo, hi);
+          continue;
+        }
+        for (int64_t oh = 0; oh < g->oh; oh++) {
+          const int64_t ih = oh * s - g->pad + kh;
+          if (ih < 0 || ih >= g->h)
+            continue;
+          const tg_real *restrict src = rows + oh * g->ow;
+          tg_real *restrict d = dxn + ci * plane + ih * g->w + off;
+          if (s == 1)
+            for (int64_t ow = lo; ow < hi; ow++)
+              d[ow] += src[ow];
+          else
+            for (int64_t ow = lo; ow < hi; ow++)
+              d[ow * s] += src[ow];
+        }
+      }
+}
+
+enum { CONV_Y, CONV_DX, CONV_DW };
+
+typedef struct conv_job {
+  int kind;
+  conv_geom g;               /* the batch's geometry */
+  int64_t fn, k, p;          /* filters, C·FH·FW, OH·OW */
+  mm_plan mm, mm_acc;        /* the per-image product; conv_grad_w's accumulating one */
+  const tg_real *x, *w, *dy; /* x (N, C, H, W); W (FN, K); dy (N, FN, P) */
+  tg_real *out;              /* y (N, FN, P), dx (N, C, H, W) or dW (FN, K) */
+  tg_real *part;             /* conv_grad_w: (groups, K, FN), dWᵀ of each group */
+  tg_real *scratch;          /* (threads, K·P + P·FN) */
+  int64_t groups;            /* conv_grad_w: min(N, CONV_GROUPS) */
+} conv_job;
+
+/* Thread tid of nth: its share of the images (of the groups for dW). */
+static void conv_run(const conv_job *j, int tid, int nth) {
+  const conv_geom *g = &j->g;
+  const int64_t chw = g->c * g->h * g->w, fnp = j->fn * j->p;
+  tg_real *buf = j->scratch + tid * (j->k + j->fn) * j->p; /* (K, P) */
+  if (j->kind != CONV_DW) {
+    for (int64_t n = g->n * tid / nth; n < g->n * (tid + 1) / nth; n++) {
+      if (j->kind == CONV_Y) {
+        unfold_image(g, j->x + n * chw, buf);             /* (K, P) */
+        tg_gemm_run(&j->mm, j->w, buf, j->out + n * fnp); /* (FN, K)·(K, P) */
+      } else {
+        tg_gemm_run(&j->mm, j->w, j->dy + n * fnp, buf); /* (FN, K)ᵀ·(FN, P) */
+        fold_image(g, buf, j->out + n * chw);
+      }
+    }
+    return;
+  }
+  tg_real *restrict dyt = buf + j->k * j->p; /* (P, FN) */
+  const int64_t P = j->p, FN = j->fn;
+  for (int64_t q = j->groups * tid / nth; q < j->groups * (tid + 1) / nth; q++) {
+    tg_real *dwt = j->part + q * j->k * FN; /* (K, FN) */
+    for (int64_t n = g->n * q / j->groups; n < g->n * (q + 1) / j->groups; n++) {
+      const tg_real *restrict dy = j->dy + n * fnp; /* (FN, P) */
+      for (int64_t f = 0; f < FN; f++)
+        for (int64_t i = 0; i < P; i++)
+          dyt[i * FN + f] = dy[f * P + i];
+      unfold_image(g, j->x + n * chw, buf);
+      tg_gemm_run(n == g->n * q / j->groups ? &j->mm : &j->mm_acc, buf, dyt, dwt);
+    }
+  }
+}
+
+/* Plans and runs a job on the threads (when the products are worth it),
+ * scratch from the arena. Returns 0 after failing the tape. */
+static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
+  const double flops = 2.0 * (double)j->g.n * (double)j->fn * (double)j->k * (double)j->p;
+  const int nth = omp_in_parallel() || flops < 5e6 ? 1 : omp_get_max_threads();
+  const int ok = j->kind == CONV_Y    ? tg_gemm_plan(&j->mm, 0, j->fn, j->p, j->k, 0)
+                 : j->kind == CONV_DX ? tg_gemm_plan(&j->mm, 1, j->k, j->p, j->fn, 0)
+                                      : tg_gemm_plan(&j->mm, 0, j->k, j->fn, j->p, 0) &&
+                                            tg_gemm_plan(&j->mm_acc, 0, j->k, j->fn, j->p, 1);
+  if (!ok) {
+    tg_op_fail(tape, op, TG_ERR_SHAPE, "a product dimension exceeds 2^31-1");
+    return 0;
+  }
+  tg_tensor *s = tg_empty(tape, (int64_t[]){nth, (j->k + j->fn) * j->p}, 2);
+  if (!s)
+    return 0;
+  j->scratch = s->data;
+  if (j->kind == CONV_DW) {
+    j->groups = min64(j->g.n, CONV_GROUPS);
+    tg_tensor *t = tg_empty(tape, (int64_t[]){j->groups, j->k * j->fn}, 2);
+    if (!t)
+      return 0;
+    j->part = t->data;
+  }
+  if (nth > 1) {
+#pragma omp parallel num_threads(nth)
+    conv_run(j, omp_get_thread_num(), omp_get_num_threads());
+  } else {
+    conv_run(j, 0, 1);
+  }
+  if (j->kind == CONV_DW) { /* dW (FN, K) = Σ_q part_qᵀ, in group order */
+    const int64_t K = j->k, FN = j->fn;
+    tg_real *restrict dw = j->out;
+    for (int64_t f = 0; f < FN; f++)
+      for (int64_t k = 0; k < K; k++) {
+        tg_real sum = j->part[k * FN + f];
+        for (int64_t q = 1; q < j->groups; q++)
+          sum += j->part[(q * K + k) * FN + f];
+        dw[f * K + k] = sum;
+      }
+  }
+  return 1;
+}
+
+/* attr: conv stride, pad; conv_grad_x N, C, H, W, stride, pad;
+ * conv_grad_w fh, fw, stride, pad. */
+static void conv_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
+static void conv_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
+static void conv_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
+static const tg_op op_conv = {"conv", 2, 0, conv_backward};
+static const tg_op op_conv_grad_x = {"conv_grad_x", 2, 0, conv_grad_x_backward};
+static const tg_op op_conv_grad_w = {"conv_grad_w", 2, 0, conv_grad_w_backward};
+
+/* y = conv(x, W): dx = conv_grad_x(dy, W), dW = conv_grad_w(x, dy) */
+static void conv_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *x = n->in[0], *w = n->in[1];
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = tg_conv_grad_x(tape, gy, w, x->shape, n->attr[0], n->attr[1]);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = tg_conv_grad_w(tape, x, gy, w->shape[2], w->shape[3], n->attr[0], n->attr[1]);
+}
+
+/* dx = conv_grad_x(dy, W), linear in each: ⟨G, dx⟩ = ⟨conv(G, W), dy⟩,
+ * so d(dy) = conv(G, W) and dW = conv_grad_w(G, dy). */
+static void conv_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *dy = n->in[0], *w = n->in[1];
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = tg_conv(tape, gy, w, n->attr[4], n->attr[5]);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = tg_conv_grad_w(tape, gy, dy, w->shape[2], w->shape[3], n->attr[4], n->attr[5]);
+}
+
+/* dW = conv_grad_w(x, dy): ⟨H, dW⟩ = ⟨conv(x, H), dy⟩, so
+ * dx = conv_grad_x(dy, H) and d(dy) = conv(x, H). */
+static void conv_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *x = n->in[0], *dy = n->in[1];
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = tg_conv_grad_x(tape, dy, gy, x->shape, n->attr[2], n->attr[3]);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = tg_conv(tape, x, gy, n->attr[2], n->attr[3]);
+}
+
+/* Fails unless t is (N, FN, OH, OW) for the geometry g and fn filters. */
+static int conv_dy_check(tg_tape *tape, const tg_op *op, const char *what, const tg_tensor *dy,
+                         const conv_geom *g, int64_t fn) {
+  if (dy->ndim == 4 && dy->shape[0] == g->n && (fn < 0 || dy->shape[1] == fn) &&
+      dy->shape[2] == g->oh && dy->shape[3] == g->ow)
+    return 1;
+  char want[100];
+  if (fn < 0)
+    snprintf(want, sizeof want, "(%lld, FN, %lld, %lld)", (long long)g->n, (long long)g->oh,
+             (long long)g->ow);
+  else
+    snprintf(want, sizeof want, "(%lld, %lld, %lld, %lld)", (long long)g->n, (long long)fn,
+             (long long)g->oh, (long long)g->ow);
+  tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: dy %s must be %s", what, TG_SHAPE(dy), want);
+  return 0;
+}
+
+tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, int64_t stride, int64_t pad) {
+  tg_tensor *in[2] = {x, W};
+  if (!tg_op_begin(tape, &op_conv, 2, in))
+    return NULL;
+  char what[400];
+  snprintf(what, sizeof what, "x %s, W %s", TG_SHAPE(x), TG_SHAPE(W));
+  if (x->ndim != 4 || W->ndim != 4 || W->shape[1] != x->shape[1])
+    return tg_op_fail(tape, &op_conv, TG_ERR_SHAPE,
+                      "%s: need x (N, C, H, W) and W (FN, C, FH, FW) with the same C", what);
+  conv_job j = {.kind = CONV_Y, .x = x->data, .w = W->data};
+  if (!geom_check(tape, &op_conv, what, x->shape, W->shape[2], W->shape[3], stride, pad, &j.g))
+    return NULL;
+  j.fn = W->shape[0], j.k = j.g.cols, j.p = j.g.oh * j.g.ow;
+  tg_tensor *y = tg_empty(tape, (int64_t[]){j.g.n, j.fn, j.g.oh, j.g.ow}, 4);
+  if (!y)
+    return NULL;
+  j.out = y->data;
+  if (!conv_exec(tape, &op_conv, &j))
+    return NULL;
+  return tg_op_record(tape, &op_conv, y, 2, in, (const int64_t[]){stride, pad}, 2);
+}
+
+tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int64_t *xshape,
+                          int64_t stride, int64_t pad) {
+  tg_tensor *in[2] = {dy, W};
+  if (!tg_op_begin(tape, &op_conv_grad_x, 2, in))
+    return NULL;
+  if (!xshape)
+    return tg_op_fail(tape, &op_conv_grad_x, TG_ERR_NULL, "xshape is NULL for dy %s", TG_SHAPE(dy));
+  char xsb[160], what[400];
+  tg_shape_str(xshape, 4, xsb, sizeof xsb);
+  snprintf(what, sizeof what, "dy %s, W %s to x %s", TG_SHAPE(dy), TG_SHAPE(W), xsb);
+  tg_error err = {0};
+  if (tg_shape_check(xshape, 4, NULL, "xshape", &err) != TG_OK)
+    return tg_op_fail(tape, &op_conv_grad_x, err.status, "%s: %s", what, err.msg);
+  if (W->ndim != 4 || W->shape[1] != xshape[1])
+    return tg_op_fail(tape, &op_conv_grad_x, TG_ERR_SHAPE,
+                      "%s: W must be (FN, C, FH, FW) with x's C", what);
+  conv_job j = {.kind = CONV_DX, .w = W->data, .dy = dy->data};
+  if (!geom_check(tape, &op_conv_grad_x, what, xshape, W->shape[2], W->shape[3], stride, pad,
+                  &j.g) ||
+      !conv_dy_check(tape, &op_conv_grad_x, what, dy, &j.g, W->shape[0]))
+    return NULL;
+  j.fn = W->shape[0], j.k = j.g.cols, j.p = j.g.oh * j.g.ow;
+  tg_tensor *dx = tg_empty(tape, xshape, 4); /* (N, C, H, W) */
+  if (!dx)
+    return NULL;
+  j.out = dx->data;
+  if (!conv_exec(tape, &op_conv_grad_x, &j))
+    return NULL;
+  const int64_t attr[6] = {xshape[0], xshape[1], xshape[2], xshape[3], stride, pad};
+  return tg_op_record(tape, &op_conv_grad_x, dx, 2, in, attr, 6);
+}
+
+tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh, int64_t fw,
+                          int64_t stride, int64_t pad) {
+  tg_tensor *in[2] = {x, dy};
+  if (!tg_op_begin(tape, &op_conv_grad_w, 2, in))
+    return NULL;
+  char what[400];
+  snprintf(what, sizeof what, "x %s, dy %s", TG_SHAPE(x), TG_SHAPE(dy));
+  if (x->ndim != 4)
+    return tg_op_fail(tape, &op_conv_grad_w, TG_ERR_SHAPE, "%s: x must be (N, C, H, W)", what);
+  conv_job j = {.kind = CONV_DW, .x = x->data, .dy = dy->data};
+  if (!geom_check(tape, &op_conv_grad_w, what, x->shape, fh, fw, stride, pad, &j.g) ||
+      !conv_dy_check(tape, &op_conv_grad_w, what, dy, &j.g, -1))
+    return NULL;
+  j.fn = dy->shape[1], j.k = j.g.cols, j.p = j.g.oh * j.g.ow;
+  tg_tensor *dw = tg_empty(tape, (int64_t[]){j.fn, x->shape[1], fh, fw}, 4); /* (FN, C, FH, FW) */
+  if (!dw)
+    return NULL;
+  j.out = dw->data;
+  if (!conv_exec(tape, &op_conv_grad_w, &j))
+    return NULL;
+  return tg_op_record(tape, &op_conv_grad_w, dw, 2, in, (const int64_t[]){fh, fw, stride, pad}, 4);
+}
+
+/* The definition the three fused ops are tested against: the book's
+ * Convolution.forward without the bias, as im2col, matmul and permute. */
+tg_tensor *tg_conv_composite(tg_tape *tape, tg_tensor *x, tg_tensor *W, int64_t stride,
+                             int64_t pad) {
+  if (!x || !W || x->ndim != 4 || W->ndim != 4)
+    return tg_conv(tape, x, W, stride, pad); /* its message */
+  const int64_t fn = W->shape[0], k = W->shape[1] * W->shape[2] * W->shape[3];
+  tg_tensor *col = tg_im2col(tape, x, W->shape[2], W->shape[3], stride, pad); /* (N·OH·OW, K) */
+  if (!col)
+    return NULL;
+  const int64_t oh = (x->shape[2] + 2 * pad - W->shape[2]) / stride + 1;
+  const int64_t ow = (x->shape[3] + 2 * pad - W->shape[3]) / stride + 1;
+  tg_tensor *y = tg_matmul_t(tape, col, tg_reshape(tape, W, (int64_t[]){fn, k}, 2), 0, 1);
+  y = tg_reshape(tape, y, (int64_t[]){x->shape[0], oh, ow, fn}, 4); /* (N, OH, OW, FN) */
+  return tg_permute(tape, y, (const int[]){0, 3, 1, 2});            /* (N, FN, OH, OW) */
 }

@@ -24,15 +24,14 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "gemm.h"
 #include "op.h"
 #include "ops.h"
 
 #ifdef TG_DOUBLE
-typedef libxsmm_dmmfunction mm_kernel;
 #define mm_dispatch libxsmm_dmmdispatch
 #define blas_gemm   cblas_dgemm
 #else
-typedef libxsmm_smmfunction mm_kernel;
 #define mm_dispatch libxsmm_smmdispatch
 #define blas_gemm   cblas_sgemm
 #endif
@@ -82,25 +81,6 @@ static pthread_once_t xsmm_once = PTHREAD_ONCE_INIT;
 
 static void xsmm_init(void) { libxsmm_init(); }
 
-/* ------------------------------------------------------------------------
- * The plan of one product: its tiling and the kernels it needs. */
-
-typedef struct mm_plan {
-  int64_t M, N, K;
-  int ta, tb;         /* as given to the op */
-  int blas;           /* 1: OpenBLAS tiles; 0: JIT tiles */
-  const tg_real *a;   /* (M, K), or (K, M) when ta */
-  const tg_real *b;   /* (K, N), or (N, K) when tb (BLAS only) */
-  tg_real *b_t;       /* JIT with tb: bᵀ as (K, N), filled by the plan */
-  tg_real *c;         /* (M, N) */
-  tg_real *part;      /* (slices - 1, M, N): partial sums of slices 1.. */
-  int64_t mb, nb, kb; /* tile rows, tile columns, K chunk */
-  int64_t tm, tn, tk; /* tiles along M and N, chunks along K */
-  int64_t slices;     /* K chunks split into this many partial sums */
-  /* [last row tile][last column tile][last K chunk][beta] */
-  mm_kernel kern[2][2][2][2];
-} mm_plan;
-
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Size of tile or chunk t out of n of size b covering len. */
@@ -119,7 +99,7 @@ static int64_t even_split(int64_t len, int64_t maxb, int64_t *pieces) {
 /* Chooses the tiling from the shape alone (never from the thread count). */
 static void plan_tiles(mm_plan *p) {
   const double flops = 2.0 * (double)p->M * (double)p->N * (double)p->K;
-  const int par = flops >= PAR_FLOPS;
+  const int par = !p->serial && flops >= PAR_FLOPS;
   if (p->blas) {
     /* OpenBLAS blocks for the cache itself: row blocks only, whole K. */
     p->mb = even_split(p->M, BLAS_MB, &p->tm);
@@ -167,7 +147,7 @@ static int plan_kernels(mm_plan *p) {
   const int64_t ms[2] = {p->mb, extent(p->tm - 1, p->tm, p->mb, p->M)};
   const int64_t ns[2] = {p->nb, extent(p->tn - 1, p->tn, p->nb, p->N)};
   const int64_t ks[2] = {p->kb, extent(p->tk - 1, p->tk, p->kb, p->K)};
-  const int betas = p->tk > p->slices ? 2 : 1;
+  const int betas = p->tk > p->slices || p->accumulate ? 2 : 1;
   for (int em = 0; em < 1 + (ms[1] != ms[0]); em++)
     for (int en = 0; en < 1 + (ns[1] != ns[0]); en++)
       for (int ek = 0; ek < 1 + (ks[1] != ks[0]); ek++)
@@ -198,8 +178,8 @@ static void run_tile(const mm_plan *p, int64_t i, int64_t j, int64_t s) {
     const tg_real *a = p->ta ? p->a + m0 : p->a + m0 * K;
     const tg_real *b = p->tb ? p->b + n0 * K : p->b + n0;
     blas_gemm(CblasRowMajor, p->ta ? CblasTrans : CblasNoTrans, p->tb ? CblasTrans : CblasNoTrans,
-              (int)mm, (int)nn, (int)K, 1, a, (int)(p->ta ? M : K), b, (int)(p->tb ? K : N), 0, c,
-              (int)N);
+              (int)mm, (int)nn, (int)K, 1, a, (int)(p->ta ? M : K), b, (int)(p->tb ? K : N),
+              p->accumulate, c, (int)N);
     return;
   }
   const int em = i == p->tm - 1 && mm != p->mb, en = j == p->tn - 1 && nn != p->nb;
@@ -208,7 +188,7 @@ static void run_tile(const mm_plan *p, int64_t i, int64_t j, int64_t s) {
     const int64_t k0 = t * p->kb;
     const int ek = t == p->tk - 1 && extent(t, p->tk, p->kb, K) != p->kb;
     const tg_real *a = p->ta ? p->a + k0 * M + m0 : p->a + m0 * K + k0;
-    p->kern[em][en][ek][t > c0](b + k0 * N + n0, a, c);
+    p->kern[em][en][ek][t > c0 || p->accumulate](b + k0 * N + n0, a, c);
   }
 }
 
@@ -309,6 +289,32 @@ static int gemm(tg_tape *tape, int ta, int tb, int64_t M, int64_t N, int64_t K, 
   if (p.slices > 1)
     reduce_slices(&p); /* at most (MAX_SLICES - 1) x one tile of adds */
   return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * Serial products (gemm.h), planned once and run many times: the same
+ * tiling and kernels as gemm() minus threads, slices and scratch. */
+
+int tg_gemm_plan(mm_plan *p, int ta, int64_t M, int64_t N, int64_t K, int accumulate) {
+  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
+    return 0;
+  pthread_once(&xsmm_once, xsmm_init);
+  *p = (mm_plan){.M = M, .N = N, .K = K, .ta = ta, .serial = 1, .accumulate = accumulate};
+  const int avx512 = libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CORE;
+  plan_tiles(p);
+  if ((!avx512 && 2.0 * (double)M * (double)N * (double)K >= BLAS_MIN_FLOPS) || !plan_kernels(p)) {
+    p->blas = 1;
+    plan_tiles(p);
+  }
+  if (p->blas && openblas_get_num_threads() != 1)
+    openblas_set_num_threads(1);
+  return 1;
+}
+
+void tg_gemm_run(const mm_plan *p, const tg_real *a, const tg_real *b, tg_real *c) {
+  mm_plan q = *p;
+  q.a = a, q.b = b, q.c = c;
+  execute(&q, 0, 0, 1);
 }
 
 /* ------------------------------------------------------------------------

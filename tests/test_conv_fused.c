@@ -1,0 +1,310 @@
+/* test_conv_fused.c — the fused convolution ops (ops/conv.c): conv,
+ * conv_grad_x and conv_grad_w against their definition,
+ * tg_conv_composite (im2col, matmul, permute), which DESIGN.md §5 keeps
+ * as the oracle of a fused op: the same values, the same gradients, the
+ * same gradients of gradients. Also each op's own gradient check (their
+ * backward rules are each other), results independent of the thread
+ * count, and errors naming the op. The layer tg_conv2d built on conv is
+ * checked against the direct loop and the book's Convolution.backward in
+ * test_conv.c. No op runs in main(): with libgomp, a forked Check test
+ * hangs if its parent ran OpenMP.
+ */
+#include <omp.h>
+#include <stdint.h>
+
+#include "nn.h"
+#include "testutil.h"
+
+/* The fused path sums the same products in another order (per image,
+ * through other GEMM kernels). dW of the large geometries sums 2,880 and
+ * 3,584 products of size ~0.3: float rounding reaches ~3e-5 there. */
+#define TWIN_TOL (sizeof(tg_real) == 8 ? 1e-12 : 2e-4)
+
+/* One geometry: x (n, c, h, w), fn filters fh×fw, stride, pad. */
+typedef struct geom {
+  int64_t n, c, h, w, fn, fh, fw, stride, pad;
+} geom;
+
+/* Stride 1 with "same" padding (the linear runs), stride 1 with a width
+ * change (pad 2 on 3×3: DeepConvNet's conv4), strides 2 and 3, a 1×1
+ * filter, a window that can lie wholly in the padding, a filter as large
+ * as the padded input, one image (one group of dW), 11 images (groups of
+ * unequal size), and two large enough to run on threads. */
+static const geom GEOMS[] = {
+    {2, 3, 6, 5, 4, 3, 3, 1, 1},     {3, 2, 5, 5, 3, 3, 3, 1, 2},     {2, 2, 7, 9, 3, 3, 3, 2, 1},
+    {1, 3, 9, 6, 2, 3, 3, 3, 0},     {2, 4, 4, 5, 3, 1, 1, 1, 0},     {2, 1, 4, 3, 2, 1, 1, 1, 2},
+    {2, 2, 4, 3, 3, 6, 5, 1, 1},     {1, 2, 5, 6, 5, 2, 3, 1, 0},     {11, 2, 5, 4, 3, 3, 3, 1, 1},
+    {20, 8, 12, 12, 16, 3, 3, 1, 1}, {16, 3, 20, 18, 12, 5, 5, 1, 0},
+};
+enum { NGEOMS = sizeof GEOMS / sizeof GEOMS[0], NSMALL = NGEOMS - 2 };
+
+static int64_t out_h(geom g) { return (g.h + 2 * g.pad - g.fh) / g.stride + 1; }
+static int64_t out_w(geom g) { return (g.w + 2 * g.pad - g.fw) / g.stride + 1; }
+
+static tg_tensor *rand_t(tg_tape *tape, const int64_t *shape, int nd, int grad) {
+  tg_tensor *t = tg_empty(tape, shape, nd);
+  ck_assert_msg(t != NULL, "tg_empty: %s", tg_tape_error(tape));
+  tu_fill_uniform(t, tg_tape_rng(tape), -1, 1);
+  return grad ? tg_requires_grad(tape, t) : t;
+}
+
+static tg_tensor *rand_x(tg_tape *tape, geom g, int grad) {
+  return rand_t(tape, (int64_t[]){g.n, g.c, g.h, g.w}, 4, grad);
+}
+static tg_tensor *rand_w(tg_tape *tape, geom g, int grad) {
+  return rand_t(tape, (int64_t[]){g.fn, g.c, g.fh, g.fw}, 4, grad);
+}
+static tg_tensor *rand_dy(tg_tape *tape, geom g, int grad) {
+  return rand_t(tape, (int64_t[]){g.n, g.fn, out_h(g), out_w(g)}, 4, grad);
+}
+
+static void same_values(const tg_tensor *got, const tg_tensor *want, double tol, const char *what,
+                        int k) {
+  ck_assert_msg(got && want, "geometry %d, %s: NULL", k, what);
+  ck_assert_msg(got->ndim == want->ndim && got->numel == want->numel,
+                "geometry %d, %s: %s, want %s", k, what, TG_SHAPE(got), TG_SHAPE(want));
+  for (int i = 0; i < got->ndim; i++)
+    ck_assert_msg(got->shape[i] == want->shape[i], "geometry %d, %s: %s, want %s", k, what,
+                  TG_SHAPE(got), TG_SHAPE(want));
+  for (int64_t i = 0; i < got->numel; i++)
+    ck_assert_msg(tu_rel(tg_at(got, i), tg_at(want, i)) <= tol,
+                  "geometry %d, %s: element %lld is %.17g, the composite gives %.17g", k, what,
+                  (long long)i, tg_at(got, i), tg_at(want, i));
+}
+
+typedef tg_tensor *(*conv_fn)(tg_tape *, tg_tensor *, tg_tensor *, int64_t, int64_t);
+
+/* dx and dW of Σ dy ⊙ f(x, W), through the tape. */
+static void first_grads(tg_tape *tape, conv_fn f, geom g, tg_tensor *x, tg_tensor *W, tg_tensor *dy,
+                        tg_tensor **gx) {
+  tg_tensor *y = f(tape, x, W, g.stride, g.pad);
+  ck_assert_msg(y != NULL, "%s", tg_tape_error(tape));
+  ck_assert_msg(tg_grad(tape, y, dy, 2, (tg_tensor *[]){x, W}, gx, 0) == TG_OK, "%s",
+                tg_tape_error(tape));
+}
+
+/* ------------------------------------------------------------------------
+ * The twin */
+
+START_TEST(test_conv_matches_composite) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 41);
+  for (int k = 0; k < NGEOMS; k++) {
+    geom g = GEOMS[k];
+    tg_tensor *x = rand_x(tape, g, 1), *W = rand_w(tape, g, 1), *dy = rand_dy(tape, g, 0);
+    same_values(tg_conv(tape, x, W, g.stride, g.pad),
+                tg_conv_composite(tape, x, W, g.stride, g.pad), TWIN_TOL, "conv", k);
+    tg_tensor *gf[2], *gc[2];
+    first_grads(tape, tg_conv, g, x, W, dy, gf);
+    first_grads(tape, tg_conv_composite, g, x, W, dy, gc);
+    same_values(gf[0], gc[0], TWIN_TOL, "dx", k);
+    same_values(gf[1], gc[1], TWIN_TOL, "dW", k);
+    /* The gradient ops called directly give the same. */
+    same_values(tg_conv_grad_x(tape, dy, W, x->shape, g.stride, g.pad), gc[0], TWIN_TOL,
+                "conv_grad_x", k);
+    same_values(tg_conv_grad_w(tape, x, dy, g.fh, g.fw, g.stride, g.pad), gc[1], TWIN_TOL,
+                "conv_grad_w", k);
+    tg_tape_reset(tape);
+  }
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* Second order: h = Σ (dx ⊙ u) + Σ (dW ⊙ v), where (dx, dW) is the
+ * recorded gradient of Σ tanh(f(x, W)) ⊙ r; the gradients of h with
+ * respect to x and W run conv_grad_x's and conv_grad_w's own backward
+ * rules for the fused op, the composite's chain of im2col, col2im, matmul
+ * and permute for the twin. */
+static void second_grads(tg_tape *tape, conv_fn f, geom g, tg_tensor *x, tg_tensor *W, tg_tensor *r,
+                         tg_tensor *u, tg_tensor *v, tg_tensor **out) {
+  tg_tensor *y = tg_tanh(tape, f(tape, x, W, g.stride, g.pad));
+  tg_tensor *gx[2];
+  ck_assert_msg(y && tg_grad(tape, y, r, 2, (tg_tensor *[]){x, W}, gx, 1) == TG_OK, "%s",
+                tg_tape_error(tape));
+  tg_tensor *h = tg_add(tape, tg_sum(tape, tg_mul(tape, gx[0], u), NULL, 0, 0),
+                        tg_sum(tape, tg_mul(tape, gx[1], v), NULL, 0, 0));
+  ck_assert_msg(h && tg_grad(tape, h, NULL, 2, (tg_tensor *[]){x, W}, out, 0) == TG_OK, "%s",
+                tg_tape_error(tape));
+}
+
+START_TEST(test_second_order_matches_composite) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 42);
+  for (int k = 0; k < NSMALL; k++) {
+    geom g = GEOMS[k];
+    tg_tensor *x = rand_x(tape, g, 1), *W = rand_w(tape, g, 1), *r = rand_dy(tape, g, 0);
+    tg_tensor *u = rand_x(tape, g, 0), *v = rand_w(tape, g, 0);
+    tg_tensor *hf[2], *hc[2];
+    second_grads(tape, tg_conv, g, x, W, r, u, v, hf);
+    second_grads(tape, tg_conv_composite, g, x, W, r, u, v, hc);
+    same_values(hf[0], hc[0], TWIN_TOL, "d²/dx", k);
+    same_values(hf[1], hc[1], TWIN_TOL, "d²/dW", k);
+    tg_tape_reset(tape);
+  }
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Gradient checks of each op in each input (the rules are linear, so a
+ * larger step in double only shrinks the rounding). */
+
+enum { GC_CONV, GC_GRAD_X, GC_GRAD_W };
+
+typedef struct gc_ctx {
+  int which;
+  geom g;
+} gc_ctx;
+
+static tg_tensor *gc_fn(tg_tape *tape, tg_tensor *const *in, void *vctx) {
+  const gc_ctx *c = vctx;
+  geom g = c->g;
+  switch (c->which) {
+  case GC_CONV:
+    return tg_conv(tape, in[0], in[1], g.stride, g.pad);
+  case GC_GRAD_X:
+    return tg_conv_grad_x(tape, in[0], in[1], (int64_t[]){g.n, g.c, g.h, g.w}, g.stride, g.pad);
+  default:
+    return tg_conv_grad_w(tape, in[0], in[1], g.fh, g.fw, g.stride, g.pad);
+  }
+}
+
+START_TEST(test_gradcheck_fused_ops) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 43);
+  tg_gradcheck_opts o = {.seed = 7, .eps = sizeof(tg_real) == 8 ? 1e-4 : 0};
+  for (int k = 0; k < NSMALL; k++) {
+    geom g = GEOMS[k];
+    tg_tensor *sets[3][2] = {{rand_x(tape, g, 1), rand_w(tape, g, 1)},
+                             {rand_dy(tape, g, 1), rand_w(tape, g, 1)},
+                             {rand_x(tape, g, 1), rand_dy(tape, g, 1)}};
+    for (int which = GC_CONV; which <= GC_GRAD_W; which++) {
+      gc_ctx c = {which, g};
+      tg_gradcheck_report rep[2];
+      ck_assert_msg(tg_gradcheck(tape, gc_fn, &c, 2, sets[which], &o, rep) == TG_OK, "%s",
+                    tg_tape_error(tape));
+      double worst = tg_gradcheck_worst(rep, 2);
+      if (!(worst <= TU_GRAD_TOL)) {
+        tg_gradcheck_print(rep, 2, sets[which], stderr);
+        ck_abort_msg("geometry %d, op %d: gradcheck worst %.3g > %.3g", k, which, worst,
+                     (double)TU_GRAD_TOL);
+      }
+    }
+    tg_tape_reset(tape);
+  }
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Threads: images go to threads and dW sums fixed groups, so 1, 2 and 3
+ * threads give the same bits. */
+
+START_TEST(test_thread_count_independent) {
+  const int threads[3] = {1, 2, 3};
+  for (int k = NSMALL; k < NGEOMS; k++) {
+    geom g = GEOMS[k];
+    tg_tensor *ref[3] = {NULL, NULL, NULL};
+    tg_tape *keep = tg_tape_new();
+    for (int t = 0; t < 3; t++) {
+      omp_set_num_threads(threads[t]);
+      tg_tape *tape = tg_tape_new();
+      tg_tape_seed(tape, 44);
+      tg_tensor *x = rand_x(tape, g, 0), *W = rand_w(tape, g, 0), *dy = rand_dy(tape, g, 0);
+      tg_tensor *out[3] = {tg_conv(tape, x, W, g.stride, g.pad),
+                           tg_conv_grad_x(tape, dy, W, x->shape, g.stride, g.pad),
+                           tg_conv_grad_w(tape, x, dy, g.fh, g.fw, g.stride, g.pad)};
+      for (int o = 0; o < 3; o++) {
+        ck_assert_msg(out[o] != NULL, "%s", tg_tape_error(tape));
+        if (t == 0) {
+          ref[o] = tg_empty(keep, out[o]->shape, out[o]->ndim);
+          memcpy(ref[o]->data, out[o]->data, (size_t)out[o]->numel * sizeof(tg_real));
+        } else {
+          ck_assert_msg(
+              memcmp(ref[o]->data, out[o]->data, (size_t)out[o]->numel * sizeof(tg_real)) == 0,
+              "geometry %d, output %d: %d threads differ from 1", k, o, threads[t]);
+        }
+      }
+      tg_tape_free(tape);
+    }
+    tg_tape_free(keep);
+  }
+  omp_set_num_threads(1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Errors */
+
+START_TEST(test_errors_name_the_op) {
+  tg_tape *tape = tg_tape_new();
+  geom g = GEOMS[0];
+  tg_tensor *x = rand_x(tape, g, 0), *W = rand_w(tape, g, 0), *dy = rand_dy(tape, g, 0);
+  tg_tensor *x3 = rand_t(tape, (int64_t[]){2, 3, 6}, 3, 0);
+  tg_tensor *w2c = rand_t(tape, (int64_t[]){4, 2, 3, 3}, 4, 0);
+  tg_tensor *wbig = rand_t(tape, (int64_t[]){4, 3, 9, 3}, 4, 0);
+
+  ck_assert_ptr_null(tg_conv(tape, x3, W, 1, 1));
+  tu_assert_error(tape, "conv", "(2, 3, 6)", "(N, C, H, W)");
+  tg_tape_reset(tape);
+  x = rand_x(tape, g, 0), W = rand_w(tape, g, 0), dy = rand_dy(tape, g, 0);
+  w2c = rand_t(tape, (int64_t[]){4, 2, 3, 3}, 4, 0);
+  ck_assert_ptr_null(tg_conv(tape, x, w2c, 1, 1));
+  tu_assert_error(tape, "conv", "(2, 3, 6, 5)", "(4, 2, 3, 3)", "same C");
+  tg_tape_reset(tape);
+  x = rand_x(tape, g, 0), wbig = rand_t(tape, (int64_t[]){4, 3, 9, 3}, 4, 0);
+  ck_assert_ptr_null(tg_conv(tape, x, wbig, 1, 1));
+  tu_assert_error(tape, "conv", "larger than the padded input");
+  tg_tape_reset(tape);
+  x = rand_x(tape, g, 0), W = rand_w(tape, g, 0);
+  ck_assert_ptr_null(tg_conv(tape, x, W, 2, 0)); /* (6 - 3) is odd */
+  tu_assert_error(tape, "conv", "not a multiple of stride 2");
+  tg_tape_reset(tape);
+  x = rand_x(tape, g, 0), W = rand_w(tape, g, 0);
+  ck_assert_ptr_null(tg_conv(tape, x, W, 1, -1));
+  tu_assert_error(tape, "conv", "padding must be >= 0");
+  tg_tape_reset(tape);
+
+  /* conv_grad_x: dy of the wrong shape, no xshape, a bad xshape */
+  W = rand_w(tape, g, 0);
+  tg_tensor *dy_bad = rand_t(tape, (int64_t[]){g.n, g.fn, 5, 5}, 4, 0);
+  ck_assert_ptr_null(tg_conv_grad_x(tape, dy_bad, W, (int64_t[]){2, 3, 6, 5}, 1, 1));
+  tu_assert_error(tape, "conv_grad_x", "dy (2, 4, 5, 5) must be (2, 4, 6, 5)");
+  tg_tape_reset(tape);
+  W = rand_w(tape, g, 0), dy = rand_dy(tape, g, 0);
+  ck_assert_ptr_null(tg_conv_grad_x(tape, dy, W, NULL, 1, 1));
+  tu_assert_error(tape, "conv_grad_x", "xshape is NULL");
+  tg_tape_reset(tape);
+  W = rand_w(tape, g, 0), dy = rand_dy(tape, g, 0);
+  ck_assert_ptr_null(tg_conv_grad_x(tape, dy, W, (int64_t[]){2, 3, -6, 5}, 1, 1));
+  tu_assert_error(tape, "conv_grad_x", "xshape");
+  tg_tape_reset(tape);
+
+  /* conv_grad_w: dy that does not fit x's output */
+  x = rand_x(tape, g, 0);
+  dy_bad = rand_t(tape, (int64_t[]){3, g.fn, 6, 5}, 4, 0);
+  ck_assert_ptr_null(tg_conv_grad_w(tape, x, dy_bad, 3, 3, 1, 1));
+  tu_assert_error(tape, "conv_grad_w", "dy (3, 4, 6, 5) must be (2, FN, 6, 5)");
+  tg_tape_reset(tape);
+
+  /* NULL in, NULL out, and the first message stays */
+  ck_assert_ptr_null(tg_conv(tape, NULL, W, 1, 1));
+  tu_assert_error(tape, "conv");
+  tg_tape_free(tape);
+}
+END_TEST
+
+static Suite *make_suite(void) {
+  Suite *s = suite_create("conv_fused");
+  TCase *tc = tcase_create("conv_fused");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_conv_matches_composite);
+  tcase_add_test(tc, test_second_order_matches_composite);
+  tcase_add_test(tc, test_gradcheck_fused_ops);
+  tcase_add_test(tc, test_thread_count_independent);
+  tcase_add_test(tc, test_errors_name_the_op);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+TU_MAIN(make_suite)
