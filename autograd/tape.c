@@ -257,7 +257,7 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
     return out;
   int needs = 0;
   for (int i = 0; i < n; i++)
-    needs |= (in[i]->flags & TG_REQUIRES_GRAD) != 0;
+    needs |= (in[i]->flags & TG_REQUIRES_GRAD) && !(op->nondiff & TG_ZEROGRAD(i));
   if (!needs || !op->backward)
     return out;
   if (tape->n_nodes == tape->cap_nodes && !grow_nodes(tape))
@@ -309,7 +309,7 @@ int tg_tape_write_dot(const tg_tape *tape, FILE *f) {
       } else {
         dot_tensor(f, t);
         fprintf(f, "  t%p -> n%lld [label=\"%d\"%s];\n", (const void *)t, (long long)i, k,
-                n->op->nondiff & (1u << k) ? ",style=dashed" : "");
+                n->op->nondiff & ((1u << k) | TG_ZEROGRAD(k)) ? ",style=dashed" : "");
       }
     }
   }

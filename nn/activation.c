@@ -11,13 +11,13 @@
 /* ------------------------------------------------------------------------
  * ReLU, step, identity */
 
-/* where() routes the gradient through the mask (x > 0): exactly the book's
- * Relu layer, whose mask also sends 0 to x <= 0, so x == 0 gets 0. */
+/* where_pos(x, x), the fused where(x > 0, x, 0), routes the gradient
+ * through the mask x > 0: exactly the book's Relu layer, whose mask also
+ * sends 0 to x <= 0, so x == 0 gets 0. */
 tg_tensor *tg_relu(tg_tape *tape, tg_tensor *x) { /* x: any shape -> x's shape */
   if (!nn_begin(tape, "relu", 1, &x, (const char *[]){"x"}))
     return NULL;
-  tg_tensor *zero = tg_scalar(tape, 0);
-  return tg_where(tape, tg_gt(tape, x, zero), x, zero);
+  return tg_where_pos(tape, x, x);
 }
 
 /* A comparison is a constant, so no gradient flows (the book's point:

@@ -1,5 +1,6 @@
 /* binary.c — broadcasting elementwise ops: add, sub, mul, div, pow,
- * maximum, where, and the comparison masks.
+ * maximum, where (and where_pos, ReLU's fused where), and the comparison
+ * masks.
  *
  * Every op here is a loop body plugged into one broadcasting driver. The
  * driver maps the output onto its inputs by NumPy's rules (stride 0 on a
@@ -475,6 +476,58 @@ static void where_rows(const tg_real *const *in, const int64_t *st, tg_real *res
 tg_tensor *tg_where(tg_tape *tape, tg_tensor *cond, tg_tensor *a, tg_tensor *b) {
   tg_tensor *in[3] = {cond, a, b};
   return bc_apply(tape, &op_where, 3, in, where_rows);
+}
+
+/* ------------------------------------------------------------------------
+ * where_pos(x, a) = a where x > 0, else 0: ReLU's forward (a = x) and its
+ * backward (a = dy), one pass each. The composite where(gt(x, 0), a, 0)
+ * (tg_where_pos_composite, its oracle) writes a mask and reads it back.
+ * x only decides, so its gradient is 0 almost everywhere, as through the
+ * composite's comparison (zerograd: none is computed, and relu's x, which
+ * is also a, gets only da); da = where_pos(x, dy), so the rule is the op
+ * itself and differentiates again. Same shapes only: the layers that use
+ * it need no broadcast. */
+static void where_pos_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  gx[1] = tg_where_pos(tape, n->in[0], gy);
+}
+static const tg_op op_where_pos = {"where_pos", 2, TG_ZEROGRAD(0), where_pos_backward};
+
+typedef struct where_pos_ctx {
+  const tg_real *x, *a;
+  tg_real *y;
+} where_pos_ctx;
+
+static void where_pos_chunk(void *arg, int64_t lo, int64_t hi) {
+  const where_pos_ctx *c = arg;
+  const tg_real *restrict x = c->x, *restrict a = c->a;
+  tg_real *restrict y = c->y;
+#pragma omp simd
+  for (int64_t i = lo; i < hi; i++) {
+    tg_real v = a[i];
+    y[i] = x[i] > 0 ? v : 0;
+  }
+}
+
+tg_tensor *tg_where_pos(tg_tape *tape, tg_tensor *x, tg_tensor *a) {
+  tg_tensor *in[2] = {x, a};
+  if (!tg_op_begin(tape, &op_where_pos, 2, in))
+    return NULL;
+  int same = x->ndim == a->ndim;
+  for (int i = 0; same && i < x->ndim; i++)
+    same = x->shape[i] == a->shape[i];
+  if (!same)
+    return tg_op_fail(tape, &op_where_pos, TG_ERR_SHAPE, "x %s and a %s must have the same shape",
+                      TG_SHAPE(x), TG_SHAPE(a));
+  tg_tensor *y = tg_empty(tape, x->shape, x->ndim);
+  if (!y)
+    return NULL;
+  tg_parallel_for(x->numel, where_pos_chunk, &(where_pos_ctx){x->data, a->data, y->data});
+  return tg_op_record(tape, &op_where_pos, y, 2, in, NULL, 0);
+}
+
+tg_tensor *tg_where_pos_composite(tg_tape *tape, tg_tensor *x, tg_tensor *a) {
+  tg_tensor *zero = tg_scalar(tape, 0);
+  return tg_where(tape, tg_gt(tape, x, zero), a, zero);
 }
 
 /* ------------------------------------------------------------------------

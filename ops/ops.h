@@ -47,6 +47,13 @@ tg_tensor *tg_maximum(tg_tape *tape, tg_tensor *a, tg_tensor *b);
  * cond is not differentiable: if it requires grad, backward fails. */
 tg_tensor *tg_where(tg_tape *tape, tg_tensor *cond, tg_tensor *a, tg_tensor *b);
 
+/* where_pos(x, a): a where x > 0, else 0 (NaN in x gives 0); x and a of
+ * one shape. ReLU is where_pos(x, x). A fused op (one pass);
+ * tg_where_pos_composite, where(gt(x, 0), a, 0), is its definition and
+ * oracle. x gets no gradient (it only decides); da = where_pos(x, dy). */
+tg_tensor *tg_where_pos(tg_tape *tape, tg_tensor *x, tg_tensor *a);
+tg_tensor *tg_where_pos_composite(tg_tape *tape, tg_tensor *x, tg_tensor *a);
+
 /* Comparisons: broadcasting masks of 1 and 0 that are constants (never
  * recorded, no gradient through them). */
 tg_tensor *tg_gt(tg_tape *tape, tg_tensor *a, tg_tensor *b);

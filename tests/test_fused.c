@@ -1,12 +1,17 @@
-/* test_conv_fused.c — the fused convolution ops (ops/conv.c): conv,
- * conv_grad_x and conv_grad_w against their definition,
- * tg_conv_composite (im2col, matmul, permute), which DESIGN.md §5 keeps
- * as the oracle of a fused op: the same values, the same gradients, the
- * same gradients of gradients. Also each op's own gradient check (their
- * backward rules are each other), results independent of the thread
- * count, and errors naming the op. The layer tg_conv2d built on conv is
- * checked against the direct loop and the book's Convolution.backward in
- * test_conv.c. No op runs in main(): with libgomp, a forked Check test
+/* test_fused.c — the fused ops against the composite definitions that
+ * DESIGN.md §5 keeps as their oracles: the same values, the same
+ * gradients, the same gradients of gradients.
+ *
+ * The convolution (ops/conv.c): conv, conv_grad_x and conv_grad_w
+ * against tg_conv_composite (im2col, matmul, permute), each op's own
+ * gradient check (their backward rules are each other), results
+ * independent of the thread count, and errors naming the op. The layer
+ * tg_conv2d built on conv is checked against the direct loop and the
+ * book's Convolution.backward in test_conv.c.
+ *
+ * where_pos (ops/binary.c), ReLU's one-pass where, against
+ * where(gt(x, 0), a, 0) and a plain loop. (max_scatter's twin is in
+ * test_reduce.c.) No op runs in main(): with libgomp, a forked Check test
  * hangs if its parent ran OpenMP.
  */
 #include <omp.h>
@@ -294,15 +299,110 @@ START_TEST(test_errors_name_the_op) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * where_pos */
+
+START_TEST(test_where_pos_values) {
+  tg_tape *tape = tg_tape_new();
+  const double xs[8] = {-2, -0.0, 0, 1e-30, 3, NAN, 5, -1};
+  const double as[8] = {1, 2, 3, 4, NAN, 6, INFINITY, -INFINITY};
+  tg_tensor *x = tg_empty(tape, (int64_t[]){2, 4}, 2), *a = tg_empty(tape, (int64_t[]){2, 4}, 2);
+  for (int i = 0; i < 8; i++)
+    x->data[i] = (tg_real)xs[i], a->data[i] = (tg_real)as[i];
+  tg_tensor *y = tg_where_pos(tape, x, a), *c = tg_where_pos_composite(tape, x, a);
+  ck_assert_msg(y && c, "%s", tg_tape_error(tape));
+  for (int i = 0; i < 8; i++) {
+    double want = xs[i] > 0 ? as[i] : 0; /* NaN > 0 is false */
+    double got = tg_at(y, i), twin = tg_at(c, i);
+    ck_assert_msg((isnan(want) && isnan(got)) || got == want, "element %d: %g, want %g", i, got,
+                  want);
+    ck_assert_msg((isnan(twin) && isnan(got)) || got == twin, "element %d: %g, composite %g", i,
+                  got, twin);
+  }
+  /* One pass over a large tensor (the threaded path) against the loop. */
+  tg_tensor *xl = tg_empty(tape, (int64_t[]){300, 700}, 2);
+  tg_tensor *al = tg_empty(tape, (int64_t[]){300, 700}, 2);
+  tu_fill_uniform(xl, tg_tape_rng(tape), -1, 1);
+  tu_fill_uniform(al, tg_tape_rng(tape), -1, 1);
+  tg_tensor *yl = tg_where_pos(tape, xl, al);
+  ck_assert_msg(yl != NULL, "%s", tg_tape_error(tape));
+  for (int64_t i = 0; i < yl->numel; i++)
+    ck_assert_msg(yl->data[i] == (xl->data[i] > 0 ? al->data[i] : 0), "element %lld", (long long)i);
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* relu = where_pos(x, x): gradients, first and second order, as the
+ * composite's; x gets only the gradient through a. */
+START_TEST(test_where_pos_gradients_match_composite) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 45);
+  const int64_t shape[2] = {7, 9};
+  tg_tensor *x = tg_requires_grad(tape, tg_empty(tape, shape, 2));
+  tu_fill_signed(x, tg_tape_rng(tape), 0.1, 2);
+  tg_tensor *dy = rand_t(tape, shape, 2, 0), *u = rand_t(tape, shape, 2, 0);
+  tg_tensor *(*fs[2])(tg_tape *, tg_tensor *, tg_tensor *) = {tg_where_pos, tg_where_pos_composite};
+  tg_tensor *g1[2], *g2[2];
+  for (int k = 0; k < 2; k++) {
+    /* y = tanh(relu(x))·relu(x); g1 = dy·dy/dx recorded; g2 = d(Σ u·g1)/dx */
+    tg_tensor *r = fs[k](tape, x, x);
+    tg_tensor *y = tg_mul(tape, tg_tanh(tape, r), r);
+    ck_assert_msg(y && tg_grad(tape, y, dy, 1, &x, &g1[k], 1) == TG_OK, "%s", tg_tape_error(tape));
+    tg_tensor *h = tg_sum(tape, tg_mul(tape, g1[k], u), NULL, 0, 0);
+    ck_assert_msg(h && tg_grad(tape, h, NULL, 1, &x, &g2[k], 0) == TG_OK, "%s",
+                  tg_tape_error(tape));
+  }
+  same_values(g1[0], g1[1], TU_VALUE_TOL, "relu'", 0);
+  same_values(g2[0], g2[1], TU_VALUE_TOL, "relu''", 0);
+  for (int64_t i = 0; i < x->numel; i++) { /* and the loop: 0 where x < 0 */
+    double v = x->data[i], t = tanh(v);
+    double want = v > 0 ? tg_at(dy, i) * (t + v * (1 - t * t)) : 0;
+    ck_assert_msg(tu_rel(tg_at(g1[0], i), want) <= TU_VALUE_TOL * 10, "element %lld: %g, want %g",
+                  (long long)i, tg_at(g1[0], i), want);
+  }
+  tg_tape_free(tape);
+}
+END_TEST
+
+static tg_tensor *where_pos_fn(tg_tape *tape, tg_tensor *const *in, void *ctx) {
+  (void)ctx;
+  return tg_where_pos(tape, in[0], in[1]);
+}
+
+START_TEST(test_where_pos_gradcheck_and_errors) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 46);
+  tg_tensor *x = tg_empty(tape, (int64_t[]){4, 6}, 2);
+  tu_fill_signed(x, tg_tape_rng(tape), 0.1, 1); /* a constant decider */
+  tg_tensor *a = rand_t(tape, (int64_t[]){4, 6}, 2, 1);
+  tg_tensor *in[2] = {x, a};
+  tu_assert_gradcheck(tape, where_pos_fn, NULL, 2, in, TU_GRAD_TOL);
+
+  /* Only the decider requires grad: the output is a constant. */
+  tg_tensor *xg = tg_requires_grad(tape, tg_empty(tape, (int64_t[]){4, 6}, 2));
+  tg_tensor *ac = rand_t(tape, (int64_t[]){4, 6}, 2, 0);
+  tg_tensor *y = tg_where_pos(tape, xg, ac);
+  ck_assert_msg(y && !(y->flags & TG_REQUIRES_GRAD), "where_pos(x, constant) requires grad");
+
+  tg_tensor *bad = rand_t(tape, (int64_t[]){6, 4}, 2, 0);
+  ck_assert_ptr_null(tg_where_pos(tape, x, bad));
+  tu_assert_error(tape, "where_pos", "(4, 6)", "(6, 4)", "same shape");
+  tg_tape_free(tape);
+}
+END_TEST
+
 static Suite *make_suite(void) {
-  Suite *s = suite_create("conv_fused");
-  TCase *tc = tcase_create("conv_fused");
+  Suite *s = suite_create("fused");
+  TCase *tc = tcase_create("fused");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_conv_matches_composite);
   tcase_add_test(tc, test_second_order_matches_composite);
   tcase_add_test(tc, test_gradcheck_fused_ops);
   tcase_add_test(tc, test_thread_count_independent);
   tcase_add_test(tc, test_errors_name_the_op);
+  tcase_add_test(tc, test_where_pos_values);
+  tcase_add_test(tc, test_where_pos_gradients_match_composite);
+  tcase_add_test(tc, test_where_pos_gradcheck_and_errors);
   suite_add_tcase(s, tc);
   return s;
 }
