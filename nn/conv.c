@@ -68,10 +68,9 @@ static int is_image(tg_tape *tape, const char *layer, const char *name, const tg
 }
 
 /* ------------------------------------------------------------------------
- * Convolution, the book's Convolution.forward: the op conv (a fused
- * im2col-and-GEMM, image by image, whose definition is exactly the book's
- * col·Wᵀ moved to (N, FN, OH, OW); ops.h) and the bias broadcast over
- * (N, ·, OH, OW). */
+ * Convolution, the book's Convolution.forward: the op conv, a fused
+ * im2col-and-GEMM image by image whose definition is exactly the book's
+ * col·Wᵀ + b moved to (N, FN, OH, OW) (ops.h). */
 tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
                      int64_t pad) {
   /* x: (N, C, H, W); W: (FN, C, FH, FW); b: (FN,) or NULL -> (N, FN, OH, OW) */
@@ -97,8 +96,7 @@ tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, in
   int64_t OH, OW;
   if (!window_check(tape, "conv2d", ctx, x, FH, FW, stride, pad, &OH, &OW))
     return NULL;
-  tg_tensor *y = tg_conv(tape, x, W, stride, pad); /* (N, FN, OH, OW) */
-  return b ? tg_add(tape, y, tg_reshape(tape, b, (int64_t[]){FN, 1, 1}, 3)) : y;
+  return tg_conv(tape, x, W, b, stride, pad); /* (N, FN, OH, OW) */
 }
 
 /* ------------------------------------------------------------------------

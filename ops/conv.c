@@ -491,6 +491,7 @@ typedef struct conv_job {
   int64_t fn, k, p;          /* filters, C·FH·FW, OH·OW */
   mm_plan mm, mm_acc;        /* the per-image product; conv_grad_w's accumulating one */
   const tg_real *x, *w, *dy; /* x (N, C, H, W); W (FN, K); dy (N, FN, P) */
+  const tg_real *bias;       /* conv: (FN,) or NULL */
   tg_real *out;              /* y (N, FN, P), dx (N, C, H, W) or dW (FN, K) */
   tg_real *part;             /* conv_grad_w: (groups, K, FN), dWᵀ of each group */
   tg_real *scratch;          /* (threads, K·P + P·FN) */
@@ -505,8 +506,12 @@ static void conv_run(const conv_job *j, int tid, int nth) {
   if (j->kind != CONV_DW) {
     for (int64_t n = g->n * tid / nth; n < g->n * (tid + 1) / nth; n++) {
       if (j->kind == CONV_Y) {
-        unfold_image(g, j->x + n * chw, buf);             /* (K, P) */
-        tg_gemm_run(&j->mm, j->w, buf, j->out + n * fnp); /* (FN, K)·(K, P) */
+        tg_real *restrict y = j->out + n * fnp;
+        unfold_image(g, j->x + n * chw, buf); /* (K, P) */
+        tg_gemm_run(&j->mm, j->w, buf, y);    /* (FN, K)·(K, P) */
+        for (int64_t f = 0; j->bias && f < j->fn; f++)
+          for (int64_t i = 0; i < j->p; i++)
+            y[f * j->p + i] += j->bias[f]; /* while y_n is in cache */
       } else {
         tg_gemm_run(&j->mm, j->w, j->dy + n * fnp, buf); /* (FN, K)ᵀ·(FN, P) */
         fold_image(g, buf, j->out + n * chw);
@@ -574,21 +579,24 @@ static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
 }
 
 /* attr: conv stride, pad; conv_grad_x N, C, H, W, stride, pad;
- * conv_grad_w fh, fw, stride, pad. */
+ * conv_grad_w fh, fw, stride, pad. conv's optional bias is input 2. */
 static void conv_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
 static void conv_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
 static void conv_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
-static const tg_op op_conv = {"conv", 2, 0, conv_backward};
+static const tg_op op_conv = {"conv", 3, 0, conv_backward};
 static const tg_op op_conv_grad_x = {"conv_grad_x", 2, 0, conv_grad_x_backward};
 static const tg_op op_conv_grad_w = {"conv_grad_w", 2, 0, conv_grad_w_backward};
 
-/* y = conv(x, W): dx = conv_grad_x(dy, W), dW = conv_grad_w(x, dy) */
+/* y = conv(x, W) + b: dx = conv_grad_x(dy, W), dW = conv_grad_w(x, dy),
+ * db = Σ dy over (N, OH, OW) */
 static void conv_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   tg_tensor *x = n->in[0], *w = n->in[1];
   if (tg_op_needs_grad(n, 0))
     gx[0] = tg_conv_grad_x(tape, gy, w, x->shape, n->attr[0], n->attr[1]);
   if (tg_op_needs_grad(n, 1))
     gx[1] = tg_conv_grad_w(tape, x, gy, w->shape[2], w->shape[3], n->attr[0], n->attr[1]);
+  if (tg_op_needs_grad(n, 2))
+    gx[2] = tg_sum(tape, gy, (const int[]){0, 2, 3}, 3, 0);
 }
 
 /* dx = conv_grad_x(dy, W), linear in each: ⟨G, dx⟩ = ⟨conv(G, W), dy⟩,
@@ -596,7 +604,7 @@ static void conv_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_ten
 static void conv_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   tg_tensor *dy = n->in[0], *w = n->in[1];
   if (tg_op_needs_grad(n, 0))
-    gx[0] = tg_conv(tape, gy, w, n->attr[4], n->attr[5]);
+    gx[0] = tg_conv(tape, gy, w, NULL, n->attr[4], n->attr[5]);
   if (tg_op_needs_grad(n, 1))
     gx[1] = tg_conv_grad_w(tape, gy, dy, w->shape[2], w->shape[3], n->attr[4], n->attr[5]);
 }
@@ -608,7 +616,7 @@ static void conv_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy,
   if (tg_op_needs_grad(n, 0))
     gx[0] = tg_conv_grad_x(tape, dy, gy, x->shape, n->attr[2], n->attr[3]);
   if (tg_op_needs_grad(n, 1))
-    gx[1] = tg_conv(tape, x, gy, n->attr[2], n->attr[3]);
+    gx[1] = tg_conv(tape, x, gy, NULL, n->attr[2], n->attr[3]);
 }
 
 /* Fails unless t is (N, FN, OH, OW) for the geometry g and fn filters. */
@@ -628,16 +636,22 @@ static int conv_dy_check(tg_tape *tape, const tg_op *op, const char *what, const
   return 0;
 }
 
-tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, int64_t stride, int64_t pad) {
-  tg_tensor *in[2] = {x, W};
-  if (!tg_op_begin(tape, &op_conv, 2, in))
+tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
+                   int64_t pad) {
+  tg_tensor *in[3] = {x, W, b};
+  const int nin = b ? 3 : 2;
+  if (!tg_op_begin(tape, &op_conv, nin, in))
     return NULL;
   char what[400];
-  snprintf(what, sizeof what, "x %s, W %s", TG_SHAPE(x), TG_SHAPE(W));
+  snprintf(what, sizeof what, "x %s, W %s%s%s", TG_SHAPE(x), TG_SHAPE(W), b ? ", b " : "",
+           b ? TG_SHAPE(b) : "");
   if (x->ndim != 4 || W->ndim != 4 || W->shape[1] != x->shape[1])
     return tg_op_fail(tape, &op_conv, TG_ERR_SHAPE,
                       "%s: need x (N, C, H, W) and W (FN, C, FH, FW) with the same C", what);
-  conv_job j = {.kind = CONV_Y, .x = x->data, .w = W->data};
+  if (b && (b->ndim != 1 || b->shape[0] != W->shape[0]))
+    return tg_op_fail(tape, &op_conv, TG_ERR_SHAPE, "%s: b must be (%lld,), one per filter", what,
+                      (long long)W->shape[0]);
+  conv_job j = {.kind = CONV_Y, .x = x->data, .w = W->data, .bias = b ? b->data : NULL};
   if (!geom_check(tape, &op_conv, what, x->shape, W->shape[2], W->shape[3], stride, pad, &j.g))
     return NULL;
   j.fn = W->shape[0], j.k = j.g.cols, j.p = j.g.oh * j.g.ow;
@@ -647,7 +661,7 @@ tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, int64_t stride, in
   j.out = y->data;
   if (!conv_exec(tape, &op_conv, &j))
     return NULL;
-  return tg_op_record(tape, &op_conv, y, 2, in, (const int64_t[]){stride, pad}, 2);
+  return tg_op_record(tape, &op_conv, y, nin, in, (const int64_t[]){stride, pad}, 2);
 }
 
 tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int64_t *xshape,
@@ -706,11 +720,12 @@ tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh
 }
 
 /* The definition the three fused ops are tested against: the book's
- * Convolution.forward without the bias, as im2col, matmul and permute. */
-tg_tensor *tg_conv_composite(tg_tape *tape, tg_tensor *x, tg_tensor *W, int64_t stride,
-                             int64_t pad) {
+ * Convolution.forward, as im2col, matmul, the bias added to each row, and
+ * permute. */
+tg_tensor *tg_conv_composite(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b,
+                             int64_t stride, int64_t pad) {
   if (!x || !W || x->ndim != 4 || W->ndim != 4)
-    return tg_conv(tape, x, W, stride, pad); /* its message */
+    return tg_conv(tape, x, W, b, stride, pad); /* its message */
   const int64_t fn = W->shape[0], k = W->shape[1] * W->shape[2] * W->shape[3];
   tg_tensor *col = tg_im2col(tape, x, W->shape[2], W->shape[3], stride, pad); /* (N·OH·OW, K) */
   if (!col)
@@ -718,6 +733,8 @@ tg_tensor *tg_conv_composite(tg_tape *tape, tg_tensor *x, tg_tensor *W, int64_t 
   const int64_t oh = (x->shape[2] + 2 * pad - W->shape[2]) / stride + 1;
   const int64_t ow = (x->shape[3] + 2 * pad - W->shape[3]) / stride + 1;
   tg_tensor *y = tg_matmul_t(tape, col, tg_reshape(tape, W, (int64_t[]){fn, k}, 2), 0, 1);
+  if (b)
+    y = tg_add(tape, y, b);                                         /* (N·OH·OW, FN) */
   y = tg_reshape(tape, y, (int64_t[]){x->shape[0], oh, ow, fn}, 4); /* (N, OH, OW, FN) */
   return tg_permute(tape, y, (const int[]){0, 3, 1, 2});            /* (N, FN, OH, OW) */
 }

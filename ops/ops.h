@@ -148,20 +148,21 @@ tg_tensor *tg_im2col(tg_tape *tape, tg_tensor *x, int64_t fh, int64_t fw, int64_
 tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64_t fh, int64_t fw,
                      int64_t stride, int64_t pad);
 
-/* Convolution without bias (ops/conv.c), fused: x (N, C, H, W), W (FN, C,
- * FH, FW) -> y (N, FN, OH, OW), the sizes as im2col's. A speed path whose
- * definition, tg_conv_composite (im2col, matmul, permute: the book's
- * Convolution.forward), is its test oracle. Its gradients are two more
- * fused ops, each the others' gradient in turn:
+/* Convolution (ops/conv.c), fused: x (N, C, H, W), W (FN, C, FH, FW), b
+ * (FN,) or NULL -> y (N, FN, OH, OW), the sizes as im2col's. A speed path
+ * whose definition, tg_conv_composite (im2col, matmul, add, permute: the
+ * book's Convolution.forward), is its test oracle. Its gradients in x and
+ * W are two more fused ops, each the others' gradient in turn:
  *   conv_grad_x: dy (N, FN, OH, OW), W -> dx of shape xshape (N, C, H, W)
  *   conv_grad_w: x, dy (N, FN, OH, OW) -> dW (FN, C, fh, fw)
  */
-tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, int64_t stride, int64_t pad);
+tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
+                   int64_t pad);
 tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int64_t *xshape,
                           int64_t stride, int64_t pad);
 tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh, int64_t fw,
                           int64_t stride, int64_t pad);
-tg_tensor *tg_conv_composite(tg_tape *tape, tg_tensor *x, tg_tensor *W, int64_t stride,
-                             int64_t pad);
+tg_tensor *tg_conv_composite(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b,
+                             int64_t stride, int64_t pad);
 
 #endif
