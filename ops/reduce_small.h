@@ -7,6 +7,8 @@
 #ifndef TG_REDUCE_SMALL_H
 #define TG_REDUCE_SMALL_H
 
+#include <string.h>
+
 /* ------------------------------------------------------------------------
  * Small groups: every output reduces at most SMALL_G elements (pooling's
  * windows, the last axis of length 2-16), at most two kept blocks. The
@@ -21,7 +23,15 @@
  * (RED_SCATTER): each group, which no other group overlaps, gets dy at its
  * first maximum and 0 elsewhere, so gx needs no zeroing pass. Offsets in
  * a tile fit int32: a tile spans at most TK outputs of at most SMALL_G
- * elements' extent each. */
+ * elements' extent each.
+ *
+ * Two refinements, both from SimpleConvNet's profile (its 2×2 pools took
+ * a third of a training step): a tile of several short rows runs row by
+ * row with the constant stride rather than through off[] (gathers and
+ * scatters), and 2×2 windows side by side (the book's pools: elements
+ * {0, 1, R, R + 1}, outputs 2 apart) have kernels of their own in GCC
+ * vector types, which the compiler would otherwise peel into scalar
+ * loops on rows of 7 to 14 outputs. Same rules, same results. */
 #define SMALL_G 64
 #define TK      64 /* outputs per tile */
 
@@ -40,6 +50,7 @@ typedef struct small_ctx {
   int64_t k1, ks0, ks1; /* innermost kept size; kept strides (outer, innermost) */
   int64_t goff[SMALL_G];
   int64_t tpr, rows_per_tile; /* set by small_run: see small_tiles */
+  int64_t pair_row;           /* 2×2 windows: see two_by_two; else 0 */
   int32_t off[TK];            /* output offsets in a tile of whole rows */
 } small_ctx;
 
@@ -57,6 +68,12 @@ static void small_init(small_ctx *c, const plan *p) {
   c->k1 = p->nk >= 1 ? p->ksize[p->nk - 1] : 1;
   c->ks1 = p->nk >= 1 ? p->kstride[p->nk - 1] : 0;
   c->ks0 = p->nk == 2 ? p->kstride[0] : 0;
+  /* 2×2 windows side by side along a row (the book's pools): elements
+   * {0, 1, R, R + 1}, outputs 2 apart. */
+  c->pair_row = 0;
+  if (c->g == 4 && c->ks1 == 2 && c->goff[0] == 0 && c->goff[1] == 1 && c->goff[2] > 1 &&
+      c->goff[3] == c->goff[2] + 1)
+    c->pair_row = c->goff[2];
 }
 
 /* The kernels go across outputs, TK neighbours at a time: for each
@@ -102,17 +119,37 @@ static inline __attribute__((always_inline)) void tile_sum_body(const tile *t, c
     y[i] = (tg_real)(div != 1 ? s[i] / div : s[i]);
 }
 
+/* A tile of whole short rows (t->off set) runs row by row, each row a
+ * strided tile of its own (row_tile): offsets from off[] would make every
+ * load a gather and every store of tile_scatter a scatter (measured: the
+ * 2×2 pools of SimpleConvNet took a third of its training step). */
+static inline __attribute__((always_inline)) tile row_tile(const tile *t, int64_t r) {
+  const small_ctx *c = t->c;
+  return (tile){c, t->j + r * c->k1, t->b + r * c->ks0, c->k1, c->ks1, NULL};
+}
+
 /* Strides 1 and 2 (a last axis of outputs; 2-wide pooling windows) as
  * constants, so the loads are plain or one shuffle, not gathers. */
+#define BY_STRIDE(BODY, t, ...)                                                                    \
+  do {                                                                                             \
+    if ((t)->ks1 == 1)                                                                             \
+      BODY(t, __VA_ARGS__, 1);                                                                     \
+    else if ((t)->ks1 == 2)                                                                        \
+      BODY(t, __VA_ARGS__, 2);                                                                     \
+    else                                                                                           \
+      BODY(t, __VA_ARGS__, (t)->ks1);                                                              \
+  } while (0)
+#define SUM_BODY(t, unused, ks1) tile_sum_body(t, ks1)
+
 KERNEL static void tile_sum(const tile *t) {
-  if (t->off)
-    tile_sum_body(t, 0);
-  else if (t->ks1 == 1)
-    tile_sum_body(t, 1);
-  else if (t->ks1 == 2)
-    tile_sum_body(t, 2);
-  else
-    tile_sum_body(t, t->ks1);
+  if (!t->off || !t->c->ks1) { /* ks1 0: one output per row, offsets in off[] */
+    BY_STRIDE(SUM_BODY, t, 0);
+    return;
+  }
+  for (int64_t r = 0; r < t->n / t->c->k1; r++) {
+    tile rt = row_tile(t, r);
+    BY_STRIDE(SUM_BODY, &rt, 0);
+  }
 }
 
 /* Index e (into goff) of each output's first maximum in a[], value in m[]. */
@@ -151,15 +188,110 @@ tile_argmax_body(const tile *t, tg_real *restrict m, int32_t *restrict a, const 
   }
 }
 
+#define ARGMAX_BODY(t, m, a, ks1) tile_argmax_body(t, m, a, ks1)
+
+/* 2×2 windows: the n outputs of a row whose windows start at r0[2i]
+ * (top) and r1[2i] (bottom). The four elements in row-major order, each
+ * replacing the best only when strictly greater: the first maximum, as
+ * better() without NaNs (a NaN is reported and the caller searches
+ * again). Written with GCC's vector types, VL outputs at a time (a
+ * window pair per two loaded vectors, split by shuffles), because the
+ * compiler peels short rows (7 to 14 outputs) into scalar loops. A last
+ * partial block is moved back to end at n, recomputing a few outputs. */
+typedef tg_real vreal __attribute__((vector_size(32), aligned(sizeof(tg_real))));
+#ifdef TG_DOUBLE
+typedef int64_t vmask __attribute__((vector_size(32)));
+#define VL   4
+#define EVEN ((vmask){0, 2, 4, 6})
+#define ODD  ((vmask){1, 3, 5, 7})
+#else
+typedef int32_t vmask __attribute__((vector_size(32)));
+#define VL   8
+#define EVEN ((vmask){0, 2, 4, 6, 8, 10, 12, 14})
+#define ODD  ((vmask){1, 3, 5, 7, 9, 11, 13, 15})
+#endif
+
+/* m and a of outputs [i, i + VL); their NaNs into *nan. */
+static inline __attribute__((always_inline)) void argmax_2x2_block(const tg_real *r0,
+                                                                   const tg_real *r1, int64_t i,
+                                                                   tg_real *m, int32_t *a,
+                                                                   vmask *nan) {
+  vreal t0, t1, u0, u1;
+  memcpy(&t0, r0 + 2 * i, sizeof t0), memcpy(&t1, r0 + 2 * i + VL, sizeof t1);
+  memcpy(&u0, r1 + 2 * i, sizeof u0), memcpy(&u1, r1 + 2 * i + VL, sizeof u1);
+  const vreal v0 = __builtin_shuffle(t0, t1, EVEN), v1 = __builtin_shuffle(t0, t1, ODD);
+  const vreal v2 = __builtin_shuffle(u0, u1, EVEN), v3 = __builtin_shuffle(u0, u1, ODD);
+  const vmask g1 = v1 > v0;
+  const vreal b1 = (vreal)(((vmask)v1 & g1) | ((vmask)v0 & ~g1));
+  const vmask g2 = v2 > b1;
+  const vreal b2 = (vreal)(((vmask)v2 & g2) | ((vmask)b1 & ~g2));
+  const vmask g3 = v3 > b2;
+  const vreal best = (vreal)(((vmask)v3 & g3) | ((vmask)b2 & ~g3));
+  const vmask e = (g3 & 3) | (~g3 & ((g2 & 2) | (~g2 & (g1 & 1))));
+  memcpy(m + i, &best, sizeof best);
+  for (int k = 0; k < VL; k++)
+    a[i + k] = (int32_t)e[k];
+  *nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+}
+
+static inline __attribute__((always_inline)) int argmax_2x2(const tg_real *restrict r0,
+                                                            const tg_real *restrict r1, int64_t n,
+                                                            tg_real *restrict m,
+                                                            int32_t *restrict a) {
+  if (n < VL) { /* rows too short for a block: one output at a time */
+    int nan = 0;
+    for (int64_t i = 0; i < n; i++) {
+      const tg_real v[4] = {r0[2 * i], r0[2 * i + 1], r1[2 * i], r1[2 * i + 1]};
+      int32_t e = 0;
+      for (int32_t k = 1; k < 4; k++)
+        e = v[k] > v[e] ? k : e;
+      m[i] = v[e], a[i] = e;
+      nan |= (v[0] != v[0]) | (v[1] != v[1]) | (v[2] != v[2]) | (v[3] != v[3]);
+    }
+    return nan;
+  }
+  vmask nan = {0};
+  for (int64_t i0 = 0; i0 < n; i0 += VL)
+    argmax_2x2_block(r0, r1, i0 + VL <= n ? i0 : n - VL, m, a, &nan);
+  int any = 0;
+  for (int k = 0; k < VL; k++)
+    any |= nan[k] != 0;
+  return any;
+}
+
+/* Each window's top row, then its bottom row: dy at the first maximum,
+ * 0 at the other three, written in pairs. */
+static inline __attribute__((always_inline)) void scatter_2x2(tg_real *restrict g0,
+                                                              tg_real *restrict g1, int64_t n,
+                                                              const int32_t *restrict a,
+                                                              const tg_real *restrict dy) {
+  for (int64_t i = 0; i < n; i++) {
+    const tg_real d = dy[i];
+    const int32_t e = a[i];
+    g0[2 * i] = e == 0 ? d : 0;
+    g0[2 * i + 1] = e == 1 ? d : 0;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    const tg_real d = dy[i];
+    const int32_t e = a[i];
+    g1[2 * i] = e == 2 ? d : 0;
+    g1[2 * i + 1] = e == 3 ? d : 0;
+  }
+}
+
 KERNEL static void tile_argmax(const tile *t, tg_real *restrict m, int32_t *restrict a) {
-  if (t->off)
-    tile_argmax_body(t, m, a, 0);
-  else if (t->ks1 == 1)
-    tile_argmax_body(t, m, a, 1);
-  else if (t->ks1 == 2)
-    tile_argmax_body(t, m, a, 2);
-  else
-    tile_argmax_body(t, m, a, t->ks1);
+  const small_ctx *c = t->c;
+  if (c->pair_row) {
+    const int64_t R = c->pair_row, rows = t->off ? t->n / c->k1 : 1, len = t->off ? c->k1 : t->n;
+    int nan = 0;
+    for (int64_t r = 0; r < rows; r++) {
+      const tg_real *r0 = c->x + t->b + r * c->ks0;
+      nan |= argmax_2x2(r0, r0 + R, len, m + r * len, a + r * len);
+    }
+    if (!nan)
+      return;
+  }
+  BY_STRIDE(ARGMAX_BODY, t, m, a);
 }
 
 /* RED_SCATTER: each group gets dy at its first maximum, 0 elsewhere. */
@@ -178,15 +310,27 @@ tile_scatter_body(const tile *t, const int32_t *restrict a, const int64_t ks1) {
   }
 }
 
+#define SCATTER_BODY(t, a, ks1) tile_scatter_body(t, a, ks1)
+
 KERNEL static void tile_scatter(const tile *t, const int32_t *restrict a) {
-  if (t->off)
-    tile_scatter_body(t, a, 0);
-  else if (t->ks1 == 1)
-    tile_scatter_body(t, a, 1);
-  else if (t->ks1 == 2)
-    tile_scatter_body(t, a, 2);
-  else
-    tile_scatter_body(t, a, t->ks1);
+  const small_ctx *c = t->c;
+  if (c->pair_row) {
+    const int64_t R = c->pair_row, rows = t->off ? t->n / c->k1 : 1, len = t->off ? c->k1 : t->n;
+    for (int64_t r = 0; r < rows; r++) {
+      tg_real *g0 = c->gx + t->b + r * c->ks0;
+      scatter_2x2(g0, g0 + R, len, a + r * len, c->dy + t->j + r * len);
+    }
+    return;
+  }
+  if (!t->off || !c->ks1) {
+    BY_STRIDE(SCATTER_BODY, t, a);
+    return;
+  }
+  const int64_t K1 = c->k1;
+  for (int64_t r = 0; r < t->n / K1; r++) {
+    tile rt = row_tile(t, r);
+    BY_STRIDE(SCATTER_BODY, &rt, a + r * K1);
+  }
 }
 
 static void tile_run(const tile *t) {

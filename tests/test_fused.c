@@ -404,6 +404,60 @@ START_TEST(test_where_pos_gradcheck_and_errors) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * max and max_scatter on 2×2 windows (x viewed as (A, 2, B, 2), the
+ * pools' layout), which take a vectorised path of their own: every row
+ * length B from 1 to 20 (shorter than a vector, whole vectors, a partial
+ * last block), ties, and NaNs (the first NaN of a window wins, as
+ * everywhere in max), against a plain loop; max_scatter also against its
+ * composite twin. */
+START_TEST(test_pool_2x2_kernel_against_loop) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 47);
+  const int axes[2] = {1, 3};
+  for (int64_t B = 1; B <= 20; B++)
+    for (int kind = 0; kind < 3; kind++) { /* distinct, ties, NaNs */
+      const int64_t A = 7, shape[4] = {A, 2, B, 2};
+      tg_tensor *x = rand_t(tape, shape, 4, 0), *dy = rand_t(tape, (int64_t[]){A, B}, 2, 0);
+      for (int64_t i = 0; i < x->numel; i++) {
+        if (kind == 1)
+          x->data[i] = (tg_real)floor(2 * x->data[i]);
+        if (kind == 2 && (i * 7919) % 13 == 0)
+          x->data[i] = NAN;
+      }
+      tg_tensor *y = tg_max(tape, x, axes, 2, 0), *gs = tg_max_scatter(tape, x, dy, axes, 2);
+      tg_tensor *gc = tg_max_scatter_composite(tape, x, dy, axes, 2);
+      ck_assert_msg(y && gs && gc, "%s", tg_tape_error(tape));
+      for (int64_t a = 0; a < A; a++)
+        for (int64_t b = 0; b < B; b++) {
+          int64_t first = -1;
+          double m = 0;
+          for (int64_t r = 0; r < 2; r++)
+            for (int64_t l = 0; l < 2; l++) {
+              const int64_t i = ((a * 2 + r) * B + b) * 2 + l;
+              const double v = x->data[i];
+              if (first < 0 || v > m || (isnan(v) && !isnan(m)))
+                m = v, first = i;
+            }
+          const double got = tg_at(y, a * B + b);
+          ck_assert_msg((isnan(m) && isnan(got)) || got == m,
+                        "B %lld, kind %d: window (%lld, %lld) max %g, loop %g", (long long)B, kind,
+                        (long long)a, (long long)b, got, m);
+          for (int64_t r = 0; r < 2; r++)
+            for (int64_t l = 0; l < 2; l++) {
+              const int64_t i = ((a * 2 + r) * B + b) * 2 + l;
+              const double g = i == first ? dy->data[a * B + b] : 0;
+              ck_assert_msg(tg_at(gs, i) == g && tg_at(gc, i) == g,
+                            "B %lld, kind %d: x[%lld] gets %g (composite %g), want %g",
+                            (long long)B, kind, (long long)i, tg_at(gs, i), tg_at(gc, i), g);
+            }
+        }
+      tg_tape_reset(tape);
+    }
+  tg_tape_free(tape);
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("fused");
   TCase *tc = tcase_create("fused");
@@ -416,6 +470,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_where_pos_values);
   tcase_add_test(tc, test_where_pos_gradients_match_composite);
   tcase_add_test(tc, test_where_pos_gradcheck_and_errors);
+  tcase_add_test(tc, test_pool_2x2_kernel_against_loop);
   suite_add_tcase(s, tc);
   return s;
 }
