@@ -212,9 +212,13 @@ void tg_model_free(tg_model *m) {
 }
 
 /* x as the model's input (N, C, H, W): a flat (N, C·H·W) is reshaped; a
- * gray image smaller than the model's input is enlarged by an integer
- * factor (pixel replication), centred with zero padding and repeated
- * over the channels. Anything else is an error naming both shapes. */
+ * gray image no larger than the input of a model of several channels
+ * (AlexNet's 3×227×227, given the 28×28 data sets) is enlarged by an
+ * integer factor (pixel replication), centred with zero padding and
+ * repeated over the channels. Anything else is an error naming both
+ * shapes: a model of one channel is never given a resized image
+ * silently (14×14 data in a 28×28 network would train on what it was
+ * not meant to see). */
 static tg_tensor *fit_input(tg_tape *tape, const tg_model_config *c, tg_tensor *x) {
   if (!x)
     return NULL;
@@ -223,7 +227,7 @@ static tg_tensor *fit_input(tg_tape *tape, const tg_model_config *c, tg_tensor *
     return x;
   if (x->ndim == 2 && x->shape[1] == C * H * W)
     return tg_reshape(tape, x, (int64_t[]){n, C, H, W}, 4);
-  if (x->ndim == 4 && x->shape[1] == 1 && x->shape[2] <= H && x->shape[3] <= W) {
+  if (x->ndim == 4 && x->shape[1] == 1 && C > 1 && x->shape[2] <= H && x->shape[3] <= W) {
     int64_t h = x->shape[2], w = x->shape[3];
     int64_t f = H / h < W / w ? H / h : W / w; /* (N, 1, h, w) -> (N, 1, f·h, f·w) */
     tg_tensor *y = tg_reshape(tape, x, (int64_t[]){n, 1, h, 1, w, 1}, 6);
@@ -235,9 +239,10 @@ static tg_tensor *fit_input(tg_tape *tape, const tg_model_config *c, tg_tensor *
     return C == 1 ? y : tg_broadcast_to(tape, y, (int64_t[]){n, C, H, W}, 4);
   }
   tg_tape_fail(tape, TG_ERR_SHAPE,
-               "model_forward: input %s does not fit %s's (N, %lld, %lld, %lld)",
+               "model_forward: input %s does not fit %s's (N, %lld, %lld, %lld) or (N, %lld)%s",
                tg_shape_str(x->shape, x->ndim, (char[160]){0}, 160), c->kind, (long long)C,
-               (long long)H, (long long)W);
+               (long long)H, (long long)W, (long long)(C * H * W),
+               C > 1 ? " (gray images up to its size are enlarged to fit)" : "");
   return NULL;
 }
 

@@ -357,7 +357,11 @@ tg_tensor *tg_broadcast_to(tg_tape *tape, tg_tensor *x, const int64_t *shape, in
                       TG_SHAPE(x), tg_shape_str(shape, ndim, sb, sizeof sb));
   }
   if (same)
-    return x;                                 /* nothing to stretch: x itself, nothing recorded */
+    return x; /* nothing to stretch: x itself, nothing recorded */
+  tg_error err = {0};
+  if (tg_shape_check(shape, ndim, NULL, "target", &err) != TG_OK)
+    return tg_op_fail(tape, &op_broadcast_to, err.status, "cannot broadcast %s: %s", TG_SHAPE(x),
+                      err.msg);
   tg_tensor *y = tg_empty(tape, shape, ndim); /* y: shape */
   if (!y)
     return NULL;

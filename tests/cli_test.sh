@@ -61,6 +61,13 @@ expect 0 "" -- "$tg" gradcheck --help
 expect 1 "no-such-dir" -- "$tg" train --data "$work/no-such-dir" --epochs 1
 expect 1 "" -- "$tg" eval --checkpoint "$work/missing.ckpt" --data "$d"
 expect 1 "" -- "$tg" train "${common[@]}" --epochs 1 --save "$work/no/such/dir/x.ckpt"
+# Images of another size than the model's input: refused by name, not
+# resized behind the user's back.
+mkdir -p "$work/data14"
+"$mkdata" "$work/data14" 100 50 5 14 || bad "mkdata 14x14"
+expect 1 "does not fit simple-convnet's (N, 1, 28, 28)" -- "$tg" train --data "$work/data14" \
+  --model simple-convnet --batch-size 50 --epochs 1 --quiet
+expect 1 "(N, 784)" -- "$tg" train --data "$work/data14" --batch-size 50 --epochs 1 --quiet
 
 # --- training, JSON, metrics ----------------------------------------------
 if "$tg" train "${common[@]}" --epochs 2 --seed 3 --json --metrics "$work/m.csv" \

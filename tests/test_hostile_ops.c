@@ -480,9 +480,8 @@ static const bad_case bad_cases[] = {
     BROW(broadcast_incompatible, "broadcast_to", "(2, 3)", "(2, 4)"),
     BROW(broadcast_fewer_dims, "broadcast_to", "(2, 3)", "(3,)"),
     BROW(broadcast_zero, "broadcast_to"),
-    /* The message comes from tg_empty ("empty: shape ... has too many
-     * elements") and does not name broadcast_to (reported). */
-    BROW(broadcast_overflow, "(1099511627776, 1099511627776)", "too many elements"),
+    BROW(broadcast_overflow, "broadcast_to", "(1,)", "(1099511627776, 1099511627776)",
+         "too many elements"),
     BROW(slice_empty, "slice", "axis 1", "(2, 3)"),
     BROW(slice_reversed, "slice", "axis 1", "[2:1]"),
     BROW(slice_past_end, "slice", "axis 1", "[0:4]"),

@@ -194,12 +194,14 @@ END_TEST
 /* ------------------------------------------------------------------------
  * Input fitting */
 
-/* A 28×28 image into a model built for 60×60: it must see the image
- * doubled by pixel replication and padded by 2 — the same logits as
- * feeding that 60×60 image directly. */
+/* A gray 28×28 image into a model built for 3×60×60 (AlexNet's case on
+ * the book's data): it must see the image doubled by pixel replication,
+ * padded by 2 and repeated over the channels — the same logits as
+ * feeding that 3×60×60 image directly. */
 START_TEST(test_fit_input_upscales) {
   tg_model_config c;
   ck_assert_int_eq(tg_model_defaults("simple-convnet", &c, NULL), TG_OK);
+  c.input[0] = 3;
   c.input[1] = c.input[2] = 60;
   tg_rng rng;
   tg_rng_seed(&rng, 4);
@@ -208,16 +210,17 @@ START_TEST(test_fit_input_upscales) {
   tg_tape *tape = tg_tape_new();
   tg_tensor *small = tg_empty(tape, (int64_t[]){1, 1, 28, 28}, 4);
   tu_fill_uniform(small, &rng, 0, 1);
-  tg_tensor *big = tg_zeros(tape, (int64_t[]){1, 1, 60, 60}, 4);
-  for (int i = 0; i < 56; i++)
-    for (int j = 0; j < 56; j++)
-      big->data[(i + 2) * 60 + j + 2] = small->data[(i / 2) * 28 + j / 2];
+  tg_tensor *big = tg_zeros(tape, (int64_t[]){1, 3, 60, 60}, 4);
+  for (int ch = 0; ch < 3; ch++)
+    for (int i = 0; i < 56; i++)
+      for (int j = 0; j < 56; j++)
+        big->data[(ch * 60 + i + 2) * 60 + j + 2] = small->data[(i / 2) * 28 + j / 2];
   tg_tensor *a = tg_model_forward(tape, m, small), *b = tg_model_forward(tape, m, big);
   ck_assert_msg(a && b, "%s", tg_tape_error(tape));
   for (int k = 0; k < 10; k++)
     ck_assert_double_eq_tol(tg_at(a, k), tg_at(b, k), 1e-12);
   /* Flat input of the right size is reshaped. */
-  tg_tensor *flat = tg_reshape(tape, big, (int64_t[]){1, 3600}, 2);
+  tg_tensor *flat = tg_reshape(tape, big, (int64_t[]){1, 10800}, 2);
   tg_tensor *f = tg_model_forward(tape, m, flat);
   ck_assert_ptr_nonnull(f);
   ck_assert_double_eq(tg_at(f, 3), tg_at(b, 3));
@@ -234,6 +237,20 @@ START_TEST(test_fit_input_refuses) {
   tg_tape_reset(tape);
   ck_assert_ptr_null(tg_model_forward(tape, m, tg_zeros(tape, (int64_t[]){2, 3, 20, 20}, 4)));
   tu_assert_error(tape, "model_forward", "(2, 3, 20, 20)");
+  tg_tape_reset(tape);
+  /* Smaller gray images are not enlarged into a one-channel model. */
+  ck_assert_ptr_null(tg_model_forward(tape, m, tg_zeros(tape, (int64_t[]){2, 1, 14, 14}, 4)));
+  tu_assert_error(tape, "model_forward", "(2, 1, 14, 14)", "(N, 1, 28, 28) or (N, 784)");
+  tg_tape_reset(tape);
+  ck_assert_ptr_null(tg_model_forward(tape, m, tg_zeros(tape, (int64_t[]){2, 196}, 2)));
+  tu_assert_error(tape, "model_forward", "(2, 196)", "(N, 784)");
+  tg_tape_free(tape);
+  tg_model_free(m);
+  /* A dense net refuses a flat input of another size. */
+  m = make("two-layer-net", 1);
+  tape = tg_tape_new();
+  ck_assert_ptr_null(tg_model_forward(tape, m, tg_zeros(tape, (int64_t[]){3, 196}, 2)));
+  tu_assert_error(tape, "model_forward", "(3, 196)", "two-layer-net", "(N, 784)");
   tg_tape_free(tape);
   tg_model_free(m);
 }
