@@ -23,62 +23,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "tapegrad.h"
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* ------------------------------------------------------------------------
- * Samples and reporting */
+ * Samples and reporting (bench_util.h) */
 
 static int json_only; /* --json: no table */
 
 /* printf for the table, silent with --json. */
 #define say(...) (json_only ? 0 : printf(__VA_ARGS__))
 
-#define MAX_SAMPLES 4096
-
-typedef struct budget {
-  double seconds; /* per figure, after warm-up */
-  int warmup;
-  int min_reps;
-} budget;
-
-typedef struct series {
-  double v[MAX_SAMPLES]; /* seconds */
-  int n;
-} series;
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Sorts s and returns its median. */
-static double median(series *s) {
-  qsort(s->v, (size_t)s->n, sizeof s->v[0], cmp_double);
-  return s->n % 2 ? s->v[s->n / 2] : 0.5 * (s->v[s->n / 2 - 1] + s->v[s->n / 2]);
-}
-
-/* 1 while more repeats fit the budget. */
-static int more(const series *s, const budget *b, double start) {
-  return s->n < MAX_SAMPLES && (s->n < b->min_reps || now_s() - start < b->seconds);
-}
-
-/* One JSON line; gflops and ns_per_op are left out when negative. */
 static void json(const char *name, series *s, int threads, double gflops, double ns_per_op) {
-  double med = median(s);
-  printf("{\"bench\":\"ops\",\"name\":\"%s\",\"median_us\":%.3f,\"min_us\":%.3f,\"max_us\":%.3f,"
-         "\"threads\":%d",
-         name, 1e6 * med, 1e6 * s->v[0], 1e6 * s->v[s->n - 1], threads);
-  if (gflops >= 0)
-    printf(",\"gflops\":%.2f", gflops);
-  if (ns_per_op >= 0)
-    printf(",\"ns_per_op\":%.2f", ns_per_op);
-  printf("}\n");
+  json_line("ops", name, s, threads, gflops, -1, ns_per_op);
 }
 
 static void die(const char *what, tg_tape *tape) {
