@@ -151,24 +151,18 @@ static int draw(const tg_model *m, const double *diff) {
   tg_figure *f = tg_figure_new(1, 1, 720, 480);
   tg_figure_title(f, title);
   tg_axes *ax = tg_figure_axes(f, 0, 0);
-  /* No bar primitive: each bar is filled with close thin vertical lines,
-   * from the axis floor up to its value. */
-  static const uint32_t colors[4] = {TG_RGB(31, 119, 180), TG_RGB(255, 127, 14),
-                                     TG_RGB(44, 160, 44), TG_RGB(214, 39, 40)};
-  for (int k = 0; k < n; k++) {
-    tg_line_style bar = {.width = 2.5, .color = colors[k % 4]};
-    for (int s = 0; s <= 40; s++) {
-      double x = k - 0.2 + 0.01 * s;
-      tg_axes_line(ax, (double[]){x, x}, (double[]){lo, diff[k]}, 2,
-                   s == 0 ? m->params.items[k]->name : NULL, &bar);
-    }
+  double at[8];
+  const char *names[8];
+  for (int k = 0; k < n && k < 8; k++) {
+    tg_axes_bar(ax, k, diff[k], 0.6, NULL);
+    at[k] = k, names[k] = m->params.items[k]->name;
   }
+  tg_axes_xticks(ax, at, names, n < 8 ? n : 8);
   tg_axes_ylog(ax, 1);
   tg_axes_xlim(ax, -0.6, n - 0.4);
   tg_axes_ylim(ax, lo, hi);
-  tg_axes_xlabel(ax, "parameter (0 = W1, 1 = b1, 2 = W2, 3 = b2)");
+  tg_axes_xlabel(ax, "parameter");
   tg_axes_ylabel(ax, "mean |backprop - numerical|");
-  tg_axes_legend(ax, TG_LEGEND_UPPER_RIGHT);
   tg_axes_grid(ax, 1);
   int rc = 0;
   const char *paths[2] = {"gradient_check.png", "gradient_check.svg"};

@@ -126,6 +126,10 @@ void tg_figure_free(tg_figure *f) {
     free(ax->title);
     free(ax->xlabel);
     free(ax->ylabel);
+    for (int k = 0; k < ax->nxticks; k++)
+      free(ax->xtick_lab[k]);
+    free(ax->xtick_at);
+    free(ax->xtick_lab);
   }
   free(f->axes);
   free(f->title);
@@ -203,6 +207,40 @@ void tg_axes_xlim(tg_axes *ax, double lo, double hi) {
   ax->has_xlim = 1;
   ax->xlim[0] = lo;
   ax->xlim[1] = hi;
+}
+
+void tg_axes_xticks(tg_axes *ax, const double *at, const char *const *labels, int n) {
+  char p[48];
+  if (!ax_ok(ax))
+    return;
+  if (n < 0 || n > 64 || (n > 0 && (!at || !labels))) {
+    fig_fail(ax->fig, TG_ERR_ARG, "tg_axes_xticks: %s: %d ticks%s (want 0..64 and both arrays)",
+             ax_name(ax, p, sizeof p), n, n > 0 && (!at || !labels) ? " with a NULL array" : "");
+    return;
+  }
+  for (int i = 0; i < n; i++)
+    if (!isfinite(at[i]) || (i > 0 && !(at[i] > at[i - 1])) || !labels[i]) {
+      fig_fail(ax->fig, TG_ERR_ARG,
+               "tg_axes_xticks: %s: tick %d at %g%s (want finite, increasing, labelled)",
+               ax_name(ax, p, sizeof p), i, at[i], labels[i] ? "" : " has no label");
+      return;
+    }
+  double *a = n ? malloc((size_t)n * sizeof *a) : NULL;
+  char **l = n ? calloc((size_t)n, sizeof *l) : NULL;
+  int ok = !n || (a && l);
+  for (int i = 0; ok && i < n; i++)
+    ok = (a[i] = at[i], l[i] = strdup(labels[i])) != NULL;
+  if (!ok) {
+    for (int i = 0; l && i < n; i++)
+      free(l[i]);
+    free(a), free(l);
+    fig_fail(ax->fig, TG_ERR_MEMORY, "tg_axes_xticks: out of memory");
+    return;
+  }
+  for (int k = 0; k < ax->nxticks; k++)
+    free(ax->xtick_lab[k]);
+  free(ax->xtick_at), free(ax->xtick_lab);
+  ax->xtick_at = a, ax->xtick_lab = l, ax->nxticks = n;
 }
 
 void tg_axes_ylim(tg_axes *ax, double lo, double hi) {
@@ -412,6 +450,35 @@ static void add_hist(tg_axes *ax, const char *who, double (*get)(const void *, i
   s->lo = lo;
   s->hi = hi;
   s->alpha = alpha == 0 ? 1 : alpha;
+  series_color(ax, s, 0);
+}
+
+void tg_axes_bar(tg_axes *ax, double x, double height, double width, const char *label) {
+  if (!ax_ok(ax))
+    return;
+  char name[320];
+  series_name(ax, label, name, sizeof name);
+  if (!isfinite(x) || !isfinite(height) || !(width > 0 && isfinite(width))) {
+    fig_fail(ax->fig, TG_ERR_ARG,
+             "tg_axes_bar: %s: x %g, height %g, width %g (want finite, width > 0)", name, x, height,
+             width);
+    return;
+  }
+  /* A histogram of one bin whose count is the height. */
+  double *counts = malloc(sizeof *counts);
+  tg_series *s = counts ? series_push(ax, TG_SERIES_HIST, label) : NULL;
+  if (!s) {
+    free(counts);
+    if (ax->fig->err.status == TG_OK)
+      fig_fail(ax->fig, TG_ERR_MEMORY, "tg_axes_bar: %s: out of memory", name);
+    return;
+  }
+  counts[0] = height;
+  s->counts = counts;
+  s->bins = 1;
+  s->lo = x - width / 2;
+  s->hi = x + width / 2;
+  s->alpha = 1;
   series_color(ax, s, 0);
 }
 

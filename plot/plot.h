@@ -120,6 +120,11 @@ void tg_axes_ylabel(tg_axes *ax, const char *label);
 void tg_axes_xlim(tg_axes *ax, double lo, double hi);
 void tg_axes_ylim(tg_axes *ax, double lo, double hi);
 
+/* Ticks of the x axis at at[0..n-1] (finite, increasing) with the given
+ * labels (copied), instead of computed ones: categories such as a bar
+ * chart's. n == 0 goes back to computed ticks; n is at most 64. */
+void tg_axes_xticks(tg_axes *ax, const double *at, const char *const *labels, int n);
+
 /* 1: logarithmic y axis (ticks at powers of ten). */
 void tg_axes_ylog(tg_axes *ax, int on);
 /* 1: light grid lines at the ticks. */
@@ -150,6 +155,11 @@ void tg_axes_hist(tg_axes *ax, const double *values, int64_t n, int bins, double
 /* The same for every element of a tensor (e.g. a layer's activations). */
 void tg_axes_hist_tensor(tg_axes *ax, const tg_tensor *t, int bins, double lo, double hi,
                          const char *label, double alpha);
+
+/* One bar of the given height centred on x, width wide (data units),
+ * filled in the next palette colour; from 0 up (from the bottom edge on a
+ * log axis). With tg_axes_xticks, a bar chart of categories. */
+void tg_axes_bar(tg_axes *ax, double x, double height, double width, const char *label);
 
 /* Contour lines of z sampled on an nx × ny grid (each >= 2) spanning
  * [x0, x1] × [y0, y1]: z is (ny, nx), z[j*nx + i] = f(x0 + i·(x1-x0)/(nx-1),

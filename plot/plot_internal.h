@@ -40,7 +40,10 @@ struct tg_axes {
   int has_xlim, has_ylim;
   double xlim[2], ylim[2];
   int ylog, grid, legend;
-  int ncolors; /* palette colours taken so far */
+  int nxticks;      /* > 0: tg_axes_xticks' ticks replace the computed ones */
+  double *xtick_at; /* (nxticks,) */
+  char **xtick_lab; /* (nxticks,) */
+  int ncolors;      /* palette colours taken so far */
   tg_series *s;
   int ns, cap;
 };

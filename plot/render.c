@@ -21,7 +21,8 @@ typedef struct scale {
   int nt, nminor;
   double ticks[MAX_TICKS];
   double minor[2 * MAX_TICKS];
-  double step; /* linear: the tick step */
+  double step;              /* linear: the tick step */
+  const char *const *label; /* NULL, or the ticks' own labels (tg_axes_xticks) */
 } scale;
 
 /* The panel's plot area in px and its two scales. */
@@ -127,7 +128,12 @@ static void scale_log(scale *s, double dlo, double dhi, int fixed, int target) {
   }
 }
 
-static void tick_label(const scale *s, double v, char *buf, size_t n) {
+/* The label of tick i at v. */
+static void tick_label(const scale *s, int i, double v, char *buf, size_t n) {
+  if (s->label) {
+    snprintf(buf, n, "%s", s->label[i]);
+    return;
+  }
   if (s->log && s->step == 0) {
     snprintf(buf, n, "%g", v);
     return;
@@ -147,7 +153,7 @@ static double widest_label(cairo_t *cr, const scale *s) {
   char buf[64];
   double w = 0;
   for (int i = 0; i < s->nt; i++) {
-    tick_label(s, s->ticks[i], buf, sizeof buf);
+    tick_label(s, i, s->ticks[i], buf, sizeof buf);
     w = fmax(w, text_width(cr, buf));
   }
   return w;
@@ -555,6 +561,7 @@ static void draw_legend(cairo_t *cr, const tg_axes *ax, const frame *fr, double 
 static void make_scales(const tg_axes *ax, frame *fr, const range *xr, const range *yr, cairo_t *cr,
                         double fs) {
   /* x: fewer ticks until the labels leave room between them */
+  fr->x.label = fr->y.label = NULL;
   for (int target = (int)clampd((fr->R - fr->L) / (5 * fs), 2, 10);; target--) {
     scale_linear(&fr->x, ax->has_xlim ? ax->xlim[0] : xr->lo, ax->has_xlim ? ax->xlim[1] : xr->hi,
                  ax->has_xlim, target);
@@ -563,6 +570,15 @@ static void make_scales(const tg_axes *ax, frame *fr, const range *xr, const ran
                      : INFINITY;
     if (target <= 2 || widest_label(cr, &fr->x) + 1.2 * fs <= spacing)
       break;
+  }
+  if (ax->nxticks > 0) { /* the caller's ticks, those inside the limits */
+    fr->x.nt = 0, fr->x.label = NULL;
+    for (int i = 0; i < ax->nxticks; i++)
+      if (ax->xtick_at[i] >= fr->x.lo && ax->xtick_at[i] <= fr->x.hi) {
+        if (fr->x.nt == 0)
+          fr->x.label = (const char *const *)ax->xtick_lab + i;
+        fr->x.ticks[fr->x.nt++] = ax->xtick_at[i];
+      }
   }
   int ytarget = (int)clampd((fr->B - fr->T) / (4 * fs), 2, 10);
   double ylo = ax->has_ylim ? ax->ylim[0] : yr->lo, yhi = ax->has_ylim ? ax->ylim[1] : yr->hi;
@@ -597,7 +613,7 @@ static void draw_axes(cairo_t *cr, const tg_axes *ax, double x, double y, double
     make_scales(ax, &fr, &xr, &yr, cr, fs);
     buf[0] = 0;
     if (fr.x.nt > 0)
-      tick_label(&fr.x, fr.x.ticks[fr.x.nt - 1], buf, sizeof buf);
+      tick_label(&fr.x, fr.x.nt - 1, fr.x.ticks[fr.x.nt - 1], buf, sizeof buf);
     double right = fmax(pad * 1.5, text_width(cr, buf) / 2 + pad / 2);
     double left = pad + (ax->ylabel ? lab_fs * 1.6 : 0) + widest_label(cr, &fr.y) + 0.4 * fs + tick;
     fr.L = floor(x + left) + 0.5;
@@ -665,11 +681,11 @@ static void draw_axes(cairo_t *cr, const tg_axes *ax, double x, double y, double
   cairo_stroke(cr);
   cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
   for (int i = 0; i < fr.x.nt; i++) {
-    tick_label(&fr.x, fr.x.ticks[i], buf, sizeof buf);
+    tick_label(&fr.x, i, fr.x.ticks[i], buf, sizeof buf);
     text_at(cr, fs, map_x(&fr, fr.x.ticks[i]), fr.B + tick + 0.4 * fs, 0.5, 0, buf);
   }
   for (int i = 0; i < fr.y.nt; i++) {
-    tick_label(&fr.y, fr.y.ticks[i], buf, sizeof buf);
+    tick_label(&fr.y, i, fr.y.ticks[i], buf, sizeof buf);
     text_at(cr, fs, fr.L - tick - 0.4 * fs, map_y(&fr, fr.y.ticks[i]), 1, 0.5, buf);
   }
   if (ax->xlabel) {

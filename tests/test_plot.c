@@ -552,6 +552,60 @@ START_TEST(test_errors_paths) {
 }
 END_TEST
 
+/* Bars of a category chart: each from 0 up to its height, in palette
+ * order, and ticks of the caller's choosing (their labels can only be
+ * seen in the picture, so this checks that they draw and that bad ones
+ * are refused by name). */
+START_TEST(test_bars_and_xticks) {
+  tg_figure *f = tg_figure_new(1, 1, 300, 220);
+  tg_axes *ax = tg_figure_axes(f, 0, 0);
+  tg_axes_bar(ax, 0, 2.5, 0.5, "a");
+  tg_axes_bar(ax, 1, 0.5, 0.5, NULL);
+  tg_axes_xticks(ax, (double[]){0, 1}, (const char *[]){"first", "second"}, 2);
+  tg_axes_xlim(ax, -0.5, 1.5);
+  tg_axes_ylim(ax, 0, 3);
+  tg_error err = {0};
+  const char *path = tpath("bars.png");
+  ck_assert_msg(tg_figure_save(f, path, &err) == TG_OK, "%s", err.msg);
+  tg_figure_free(f);
+  cairo_surface_t *s = load_png(path, 300, 220);
+  box fr = find_frame(s);
+  int xa = fr.l + (fr.r - fr.l) / 4, xb = fr.l + 3 * (fr.r - fr.l) / 4;
+  int y_low = fr.b - (fr.b - fr.t) / 12;     /* y = 0.25 */
+  int y_high = fr.b - 5 * (fr.b - fr.t) / 6; /* y = 2.5 - a little */
+  int y_mid = fr.b - (fr.b - fr.t) / 2;      /* y = 1.5 */
+  ck_assert_msg(px(s, xa, y_high + 2) == BLUE, "bar 1 near its top: %06x", px(s, xa, y_high + 2));
+  ck_assert_msg(px(s, xa, y_high - 3) == WHITE, "above bar 1: %06x", px(s, xa, y_high - 3));
+  ck_assert_msg(px(s, xb, y_low) != WHITE && px(s, xb, y_low) != BLUE,
+                "bar 2 is the next colour: %06x", px(s, xb, y_low));
+  ck_assert_msg(px(s, xb, y_mid) == WHITE, "above bar 2: %06x", px(s, xb, y_mid));
+  /* between the bars (x = 0.5) nothing */
+  ck_assert_msg(px(s, (fr.l + fr.r) / 2, y_low) != BLUE, "between the bars: %06x",
+                px(s, (fr.l + fr.r) / 2, y_low));
+  cairo_surface_destroy(s);
+
+  f = tg_figure_new(1, 1, 200, 100);
+  tg_axes_xticks(tg_figure_axes(f, 0, 0), (double[]){1, 0}, (const char *[]){"a", "b"}, 2);
+  ck_assert_msg(strstr(tg_figure_error(f), "tg_axes_xticks") &&
+                    strstr(tg_figure_error(f), "increasing"),
+                "%s", tg_figure_error(f));
+  tg_figure_free(f);
+  f = tg_figure_new(1, 1, 200, 100);
+  tg_axes_xticks(tg_figure_axes(f, 0, 0), (double[]){0, 1}, (const char *[]){"a", NULL}, 2);
+  ck_assert_msg(strstr(tg_figure_error(f), "no label"), "%s", tg_figure_error(f));
+  tg_figure_free(f);
+  f = tg_figure_new(1, 1, 200, 100);
+  tg_axes_xticks(tg_figure_axes(f, 0, 0), NULL, NULL, 65);
+  ck_assert_msg(strstr(tg_figure_error(f), "65 ticks"), "%s", tg_figure_error(f));
+  tg_figure_free(f);
+  f = tg_figure_new(1, 1, 200, 100);
+  tg_axes_bar(tg_figure_axes(f, 0, 0), 0, NAN, 1, "nan bar");
+  ck_assert_msg(strstr(tg_figure_error(f), "tg_axes_bar") && strstr(tg_figure_error(f), "nan bar"),
+                "%s", tg_figure_error(f));
+  tg_figure_free(f);
+}
+END_TEST
+
 START_TEST(test_errors_figure) {
   tg_error err = {0};
   tg_figure *f = tg_figure_new(0, 2, 100, 100);
@@ -688,6 +742,7 @@ static Suite *plot_suite(void) {
   tcase_add_test(tc, test_grid_constant_nan_rgb);
   tcase_add_test(tc, test_grid_captions_title);
   tcase_add_test(tc, test_errors_paths);
+  tcase_add_test(tc, test_bars_and_xticks);
   tcase_add_test(tc, test_errors_figure);
   tcase_add_test(tc, test_errors_grid);
   suite_add_tcase(s, tc);
