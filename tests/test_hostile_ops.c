@@ -110,6 +110,13 @@ NC(matmul, 2, (in[0] = L2(2, 3), in[1] = L2(3, 4)), tg_matmul(T, in[0], in[1]))
 NC(matmul_t, 2, (in[0] = L2(3, 2), in[1] = L2(4, 3)), tg_matmul_t(T, in[0], in[1], 1, 1))
 NC(im2col, 1, in[0] = L4(1, 2, 4, 4), tg_im2col(T, in[0], 3, 3, 1, 1))
 NC(col2im, 1, in[0] = L2(16, 18), tg_col2im(T, in[0], (int64_t[]){1, 2, 4, 4}, 3, 3, 1, 1))
+NC(where_pos, 2, B2, tg_where_pos(T, in[0], in[1]))
+NC(conv, 3, (in[0] = L4(1, 2, 4, 4), in[1] = L4(3, 2, 3, 3), in[2] = L1(3)),
+   tg_conv(T, in[0], in[1], in[2], 1, 1))
+NC(conv_grad_x, 2, (in[0] = L4(1, 3, 4, 4), in[1] = L4(3, 2, 3, 3)),
+   tg_conv_grad_x(T, in[0], in[1], (int64_t[]){1, 2, 4, 4}, 1, 1))
+NC(conv_grad_w, 2, (in[0] = L4(1, 2, 4, 4), in[1] = L4(1, 3, 4, 4)),
+   tg_conv_grad_w(T, in[0], in[1], 3, 3, 1, 1))
 NC(relu, 1, U1, tg_relu(T, in[0]))
 NC(sigmoid, 1, U1, tg_sigmoid(T, in[0]))
 NC(step, 1, U1, tg_step(T, in[0]))
@@ -177,6 +184,10 @@ static const null_case null_cases[] = {
     NROW(matmul_t, 2),
     NROW(im2col, 1),
     NROW(col2im, 1),
+    NROW(where_pos, 2),
+    NROW(conv, 3),
+    NROW(conv_grad_x, 2),
+    NROW(conv_grad_w, 2),
     NROW(relu, 1),
     NROW(sigmoid, 1),
     NROW(step, 1),
@@ -216,7 +227,8 @@ static int null_total(void) {
 }
 
 /* A NULL input at each position names the op and fails the tape; a NULL
- * tape returns NULL. The optional bias of affine and conv2d is legal. */
+ * tape returns NULL. The optional bias of affine, conv2d and conv is
+ * legal. */
 START_TEST(null_inputs) {
   int k = 0;
   int c = null_index(_i, &k);
@@ -229,7 +241,8 @@ START_TEST(null_inputs) {
     ck_assert_msg(nc->fn(B, NULL, -1) == NULL, "%s with a NULL tape returned a tensor", nc->name);
   } else {
     tg_tensor *y = nc->fn(B, B, k);
-    int optional = k == 2 && (!strcmp(nc->name, "affine") || !strcmp(nc->name, "conv2d"));
+    int optional = k == 2 && (!strcmp(nc->name, "affine") || !strcmp(nc->name, "conv2d") ||
+                              !strcmp(nc->name, "conv"));
     if (optional) {
       ck_assert_msg(y != NULL, "%s without bias: %s", nc->name, tg_tape_error(B));
     } else {
@@ -368,6 +381,14 @@ BC(broadcast_incompatible, tg_broadcast_to(T, L2(2, 3), (int64_t[]){2, 4}, 2))
 BC(broadcast_fewer_dims, tg_broadcast_to(T, L2(2, 3), (int64_t[]){3}, 1))
 BC(broadcast_zero, tg_broadcast_to(T, L1(1), (int64_t[]){0}, 1))
 BC(broadcast_overflow, tg_broadcast_to(T, L1(1), (int64_t[]){1LL << 40, 1LL << 40}, 2))
+BC(where_pos_mismatch, tg_where_pos(T, L2(2, 3), L2(3, 2)))
+BC(conv_channels, tg_conv(T, L4(1, 2, 5, 5), L4(3, 4, 3, 3), NULL, 1, 0))
+BC(conv_bias, tg_conv(T, L4(1, 2, 5, 5), L4(3, 2, 3, 3), L1(4), 1, 0))
+BC(conv_stride, tg_conv(T, L4(1, 2, 6, 6), L4(3, 2, 3, 3), NULL, 2, 0))
+BC(conv_grad_x_dy, tg_conv_grad_x(T, L4(1, 3, 2, 2), L4(3, 2, 3, 3), (int64_t[]){1, 2, 5, 5}, 1, 0))
+BC(conv_grad_x_xshape,
+   tg_conv_grad_x(T, L4(1, 3, 3, 3), L4(3, 2, 3, 3), (int64_t[]){1, 2, 1LL << 40, 1LL << 40}, 1, 0))
+BC(conv_grad_w_dy, tg_conv_grad_w(T, L4(1, 2, 5, 5), L4(2, 3, 3, 3), 3, 3, 1, 0))
 /* out-of-range slices and pads */
 BC(slice_empty, tg_slice(T, L2(2, 3), (int64_t[]){0, 1}, (int64_t[]){2, 1}))
 BC(slice_reversed, tg_slice(T, L2(2, 3), (int64_t[]){0, 2}, (int64_t[]){2, 1}))
@@ -480,6 +501,13 @@ static const bad_case bad_cases[] = {
     BROW(broadcast_incompatible, "broadcast_to", "(2, 3)", "(2, 4)"),
     BROW(broadcast_fewer_dims, "broadcast_to", "(2, 3)", "(3,)"),
     BROW(broadcast_zero, "broadcast_to"),
+    BROW(where_pos_mismatch, "where_pos", "(2, 3)", "(3, 2)"),
+    BROW(conv_channels, "conv", "(1, 2, 5, 5)", "(3, 4, 3, 3)", "same C"),
+    BROW(conv_bias, "conv", "b (4,)", "must be (3,)"),
+    BROW(conv_stride, "conv", "not a multiple of stride 2"),
+    BROW(conv_grad_x_dy, "conv_grad_x", "dy (1, 3, 2, 2)", "must be (1, 3, 3, 3)"),
+    BROW(conv_grad_x_xshape, "conv_grad_x", "1099511627776"),
+    BROW(conv_grad_w_dy, "conv_grad_w", "dy (2, 3, 3, 3)", "must be (1, FN, 3, 3)"),
     BROW(broadcast_overflow, "broadcast_to", "(1,)", "(1099511627776, 1099511627776)",
          "too many elements"),
     BROW(slice_empty, "slice", "axis 1", "(2, 3)"),
