@@ -34,31 +34,12 @@ static const char *tmp_base(void) {
   return base && base[0] ? base : ".";
 }
 
-/* Removes path and, for a directory, everything under it. */
-static void rm_tree(const char *path) {
-  DIR *d = opendir(path);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d))) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-        continue;
-      char p[4400];
-      snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-      rm_tree(p);
-    }
-    closedir(d);
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
-
 static void tmp_setup(void) {
   snprintf(tmpdir, sizeof tmpdir, "%s/tapegrad-ckpt-%ld-XXXXXX", tmp_base(), owner);
   ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp %s failed", tmpdir);
 }
 
-static void tmp_teardown(void) { rm_tree(tmpdir); }
+static void tmp_teardown(void) { tu_rm_tree(tmpdir); }
 
 /* In the parent, around each test case: a failed assertion ends a forked
  * test before its checked teardown, so the parent sweeps what its tests
@@ -76,7 +57,7 @@ static void owner_teardown(void) {
     if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
       char p[4400];
       snprintf(p, sizeof p, "%s/%s", tmp_base(), e->d_name);
-      rm_tree(p);
+      tu_rm_tree(p);
     }
   closedir(d);
 }

@@ -32,44 +32,8 @@
 /* ------------------------------------------------------------------------
  * A scratch directory per test, and files in it */
 
-static char g_dir[256];
-
-static void remove_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d)
-    return;
-  struct dirent *e;
-  char p[768];
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-      continue;
-    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-    struct stat st;
-    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-      remove_tree(p);
-    else
-      unlink(p);
-  }
-  closedir(d);
-  rmdir(dir);
-}
-
-static void dir_setup(void) {
-  const char *tmp = getenv("TMPDIR");
-  snprintf(g_dir, sizeof g_dir, "%s/tg_data_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-  ck_assert_msg(mkdtemp(g_dir) != NULL, "mkdtemp %s: %s", g_dir, strerror(errno));
-}
-
-static void dir_teardown(void) { remove_tree(g_dir); }
-
-/* g_dir/name, in one of 8 rotating buffers. */
-static const char *tpath(const char *name) {
-  static char buf[8][512];
-  static int next;
-  char *p = buf[next++ % 8];
-  snprintf(p, sizeof buf[0], "%s/%s", g_dir, name);
-  return p;
-}
+static void dir_setup(void) { tu_dir_make("tg_data"); }
+static void dir_teardown(void) { tu_rm_tree(tu_dir()); }
 
 static void write_bytes(const char *path, const uint8_t *b, size_t n, int gz) {
   if (gz) {
@@ -185,7 +149,7 @@ START_TEST(test_idx_round_trip) {
       a.data = malloc((size_t)a.count);
       for (int64_t i = 0; i < a.count; i++)
         a.data[i] = (uint8_t)tg_rng_below(&r, 256);
-      const char *p = tpath(gz ? "a.idx.gz" : "a.idx");
+      const char *p = tu_path(gz ? "a.idx.gz" : "a.idx");
       tg_error e = {0};
       ck_assert_msg(tg_idx_write(p, &a, &e) == TG_OK, "%s", e.msg);
 
@@ -227,7 +191,7 @@ START_TEST(test_idx_reads_hand_made_files) {
   for (int i = 0; i < 2 * 28 * 28; i++)
     px[i] = (uint8_t)(255 - i % 256);
   for (int gz = 0; gz < 2; gz++) {
-    const char *p = tpath(gz ? "img.gz" : "img");
+    const char *p = tu_path(gz ? "img.gz" : "img");
     write_idx(p, (uint32_t[]){2, 28, 28}, 3, px, gz);
     tg_idx a;
     tg_error e = {0};
@@ -247,22 +211,22 @@ START_TEST(test_idx_write_errors) {
   uint8_t d[6] = {0};
   tg_error e = {0};
   tg_idx bad = {.ndim = 2, .dims = {2, 3}, .count = 5, .data = d};
-  ck_assert_int_eq(tg_idx_write(tpath("w"), &bad, &e), TG_ERR_ARG);
+  ck_assert_int_eq(tg_idx_write(tu_path("w"), &bad, &e), TG_ERR_ARG);
   ck_assert_msg(strstr(e.msg, "count 5 is not the product of (2, 3)"), "%s", e.msg);
   e = (tg_error){0};
   bad = (tg_idx){.ndim = 5, .dims = {1, 1, 1, 1}, .count = 1, .data = d};
-  ck_assert_int_eq(tg_idx_write(tpath("w"), &bad, &e), TG_ERR_ARG);
+  ck_assert_int_eq(tg_idx_write(tu_path("w"), &bad, &e), TG_ERR_ARG);
   ck_assert_msg(strstr(e.msg, "rank 5"), "%s", e.msg);
   e = (tg_error){0};
   bad = (tg_idx){.ndim = 1, .dims = {INT64_C(1) << 32}, .count = INT64_C(1) << 32, .data = d};
-  ck_assert_int_eq(tg_idx_write(tpath("w"), &bad, &e), TG_ERR_ARG);
+  ck_assert_int_eq(tg_idx_write(tu_path("w"), &bad, &e), TG_ERR_ARG);
   ck_assert_msg(strstr(e.msg, "dimension 0 is 4294967296"), "%s", e.msg);
   e = (tg_error){0};
   bad = (tg_idx){.ndim = 1, .dims = {6}, .count = 6, .data = NULL};
-  ck_assert_int_eq(tg_idx_write(tpath("w"), &bad, &e), TG_ERR_NULL);
+  ck_assert_int_eq(tg_idx_write(tu_path("w"), &bad, &e), TG_ERR_NULL);
   e = (tg_error){0};
   tg_idx ok = {.ndim = 1, .dims = {6}, .count = 6, .data = d};
-  const char *p = tpath("no-such-dir/x.idx");
+  const char *p = tu_path("no-such-dir/x.idx");
   ck_assert_int_eq(tg_idx_write(p, &ok, &e), TG_ERR_IO);
   ck_assert_msg(strstr(e.msg, p) && strstr(e.msg, strerror(ENOENT)), "%s", e.msg);
 }
@@ -279,7 +243,7 @@ START_TEST(test_idx_truncated_everywhere) {
   ck_assert_uint_eq(n, 28);
   for (int gz = 0; gz < 2; gz++)
     for (size_t cut = 0; cut < n; cut++) {
-      const char *p = tpath(gz ? "cut.gz" : "cut");
+      const char *p = tu_path(gz ? "cut.gz" : "cut");
       write_bytes(p, b, cut, gz);
       char at[64], found[64];
       if (cut == 0) {
@@ -312,13 +276,13 @@ START_TEST(test_idx_gzip_stream_cut_everywhere) {
   uint8_t data[3 * 20 * 20];
   for (size_t i = 0; i < sizeof data; i++)
     data[i] = (uint8_t)(tg_rng_below(&r, 4) * 60); /* compressible, not trivially */
-  const char *full = tpath("full.gz");
+  const char *full = tu_path("full.gz");
   write_idx(full, (uint32_t[]){3, 20, 20}, 3, data, 1);
   size_t n;
   uint8_t *z = slurp(full, &n);
   ck_assert_uint_gt(n, 30);
   for (size_t cut = 0; cut < n; cut++) {
-    const char *p = tpath("zcut.gz");
+    const char *p = tu_path("zcut.gz");
     write_bytes(p, z, cut, 0);
     tg_idx out;
     tg_error e = {0};
@@ -329,7 +293,7 @@ START_TEST(test_idx_gzip_stream_cut_everywhere) {
   }
   /* A flipped bit in the CRC is caught too. */
   z[n - 6] ^= 0x10;
-  const char *p = tpath("crc.gz");
+  const char *p = tu_path("crc.gz");
   write_bytes(p, z, n, 0);
   assert_read_fails(p, TG_ERR_FORMAT, "the stream is damaged (gzip: incorrect data check)");
   free(z);
@@ -338,7 +302,7 @@ END_TEST
 
 START_TEST(test_idx_bad_magic_type_rank) {
   for (int gz = 0; gz < 2; gz++) {
-    const char *p = tpath(gz ? "bad.gz" : "bad");
+    const char *p = tu_path(gz ? "bad.gz" : "bad");
     const uint8_t magic[] = {0, 1, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 9};
     write_bytes(p, magic, sizeof magic, gz);
     assert_read_fails(p, TG_ERR_FORMAT, "byte 0: bad magic 0x00010803");
@@ -377,7 +341,7 @@ START_TEST(test_idx_trailing_bytes) {
   b = realloc(b, n + 3);
   memcpy(b + n, "xyz", 3);
   for (int gz = 0; gz < 2; gz++) {
-    const char *p = tpath(gz ? "trail.gz" : "trail");
+    const char *p = tu_path(gz ? "trail.gz" : "trail");
     write_bytes(p, b, n + 3, gz);
     assert_read_fails(p, TG_ERR_FORMAT, "byte 28: 3 trailing bytes after the data");
   }
@@ -386,9 +350,9 @@ START_TEST(test_idx_trailing_bytes) {
 END_TEST
 
 START_TEST(test_idx_missing_and_directory) {
-  const char *p = tpath("nope.idx");
+  const char *p = tu_path("nope.idx");
   assert_read_fails(p, TG_ERR_IO, "cannot open", strerror(ENOENT));
-  assert_read_fails(g_dir, TG_ERR_IO, "is a directory");
+  assert_read_fails(tu_dir(), TG_ERR_IO, "is a directory");
   tg_error e = {0};
   tg_idx out;
   ck_assert_int_eq(tg_idx_read(NULL, &out, &e), TG_ERR_NULL);
@@ -447,7 +411,7 @@ START_TEST(test_idx_huge_claims_allocate_nothing) {
 #endif
   double t0 = now_s();
   for (int gz = 0; gz < 2; gz++) {
-    const char *p = tpath(gz ? "huge.gz" : "huge");
+    const char *p = tu_path(gz ? "huge.gz" : "huge");
     write_claim(p, (uint32_t[]){0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, 4, 0, gz);
     assert_read_fails(p, TG_ERR_FORMAT, "byte 4: the dimensions", "limit of 2147483648");
     write_claim(p, (uint32_t[]){65536, 65536}, 2, 10, gz);
@@ -489,7 +453,7 @@ START_TEST(test_idx_random_damage) {
     if (tg_rng_below(&r, 4) == 0)
       len = (size_t)tg_rng_below(&r, n + 8 < sizeof buf ? n + 8 : sizeof buf);
     int gz = it % 3 == 0;
-    const char *p = tpath(gz ? "fz.gz" : "fz");
+    const char *p = tu_path(gz ? "fz.gz" : "fz");
     write_bytes(p, buf, len, gz);
     tg_idx out;
     tg_error e = {0};
@@ -529,10 +493,11 @@ static void write_set(const char *images, const char *labels, uint32_t n, uint32
 
 START_TEST(test_dataset_load) {
   const uint8_t lab[5] = {3, 0, 9, 9, 1};
-  write_set(tpath("im"), tpath("lb.gz"), 5, 4, 3, lab, 0, 1);
+  write_set(tu_path("im"), tu_path("lb.gz"), 5, 4, 3, lab, 0, 1);
   tg_dataset ds;
   tg_error e = {0};
-  ck_assert_msg(tg_dataset_load(tpath("im"), tpath("lb.gz"), 10, &ds, &e) == TG_OK, "%s", e.msg);
+  ck_assert_msg(tg_dataset_load(tu_path("im"), tu_path("lb.gz"), 10, &ds, &e) == TG_OK, "%s",
+                e.msg);
   ck_assert_int_eq(ds.n, 5);
   ck_assert_int_eq(ds.rows, 4);
   ck_assert_int_eq(ds.cols, 3);
@@ -554,7 +519,7 @@ START_TEST(test_dataset_load_errors) {
   tg_error e = {0};
 
   /* The first bad label is named by index, value and byte. */
-  const char *im = tpath("im"), *lb = tpath("lb");
+  const char *im = tu_path("im"), *lb = tu_path("lb");
   write_set(im, lb, 5, 2, 2, lab, 0, 0);
   ck_assert_int_eq(tg_dataset_load(im, lb, 10, &ds, &e), TG_ERR_FORMAT);
   ck_assert_msg(strstr(e.msg, lb) && strstr(e.msg, "byte 10: label 10 at index 2 is not below 10"),
@@ -585,8 +550,8 @@ START_TEST(test_dataset_load_errors) {
 
   /* Missing files name themselves. */
   e = (tg_error){0};
-  ck_assert_int_eq(tg_dataset_load(im, tpath("gone"), 10, &ds, &e), TG_ERR_IO);
-  ck_assert_msg(strstr(e.msg, tpath("gone")) && strstr(e.msg, strerror(ENOENT)), "%s", e.msg);
+  ck_assert_int_eq(tg_dataset_load(im, tu_path("gone"), 10, &ds, &e), TG_ERR_IO);
+  ck_assert_msg(strstr(e.msg, tu_path("gone")) && strstr(e.msg, strerror(ENOENT)), "%s", e.msg);
   e = (tg_error){0};
   ck_assert_int_eq(tg_dataset_load(im, lb, 0, &ds, &e), TG_ERR_ARG);
 }
@@ -606,10 +571,10 @@ static void write_std_dir(const char *dir) {
 }
 
 START_TEST(test_dataset_open_directory) {
-  write_std_dir(g_dir);
+  write_std_dir(tu_dir());
   tg_dataset tr, te;
   tg_error e = {0};
-  ck_assert_msg(tg_dataset_open(g_dir, &tr, &te, &e) == TG_OK, "%s", e.msg);
+  ck_assert_msg(tg_dataset_open(tu_dir(), &tr, &te, &e) == TG_OK, "%s", e.msg);
   ck_assert_int_eq(tr.n, 6);
   ck_assert_int_eq(te.n, 4);
   ck_assert_int_eq(tr.rows, 3);
@@ -621,44 +586,44 @@ START_TEST(test_dataset_open_directory) {
   tg_dataset_free(&te);
 
   /* The plain file wins over the .gz one. */
-  write_idx(tpath("train-labels-idx1-ubyte"), (uint32_t[]){6}, 1,
+  write_idx(tu_path("train-labels-idx1-ubyte"), (uint32_t[]){6}, 1,
             (const uint8_t[]){7, 7, 7, 7, 7, 7}, 0);
-  ck_assert_int_eq(tg_dataset_open(g_dir, &tr, &te, &e), TG_OK);
+  ck_assert_int_eq(tg_dataset_open(tu_dir(), &tr, &te, &e), TG_OK);
   ck_assert_int_eq(tr.labels[0], 7);
   tg_dataset_free(&tr);
   tg_dataset_free(&te);
 
   /* Test images of another size. */
-  write_set(tpath("t10k-images-idx3-ubyte"), tpath("t10k-labels-idx1-ubyte"), 4, 2, 3,
+  write_set(tu_path("t10k-images-idx3-ubyte"), tu_path("t10k-labels-idx1-ubyte"), 4, 2, 3,
             (const uint8_t[]){5, 6, 7, 8}, 0, 0);
-  ck_assert_int_eq(tg_dataset_open(g_dir, &tr, &te, &e), TG_ERR_FORMAT);
+  ck_assert_int_eq(tg_dataset_open(tu_dir(), &tr, &te, &e), TG_ERR_FORMAT);
   ck_assert_msg(strstr(e.msg, "images of 2x3, but"), "%s", e.msg);
   ck_assert_ptr_null(tr.pixels);
   ck_assert_ptr_null(te.pixels);
 
   /* A missing file is named. */
-  unlink(tpath("t10k-labels-idx1-ubyte"));
+  unlink(tu_path("t10k-labels-idx1-ubyte"));
   e = (tg_error){0};
-  ck_assert_int_eq(tg_dataset_open(g_dir, &tr, &te, &e), TG_ERR_IO);
+  ck_assert_int_eq(tg_dataset_open(tu_dir(), &tr, &te, &e), TG_ERR_IO);
   ck_assert_msg(strstr(e.msg, "t10k-labels-idx1-ubyte not found (nor with .gz)"), "%s", e.msg);
 
   e = (tg_error){0};
-  ck_assert_int_eq(tg_dataset_open(tpath("no-such-set"), &tr, &te, &e), TG_ERR_IO);
+  ck_assert_int_eq(tg_dataset_open(tu_path("no-such-set"), &tr, &te, &e), TG_ERR_IO);
   ck_assert_msg(strstr(e.msg, "not a data set name (fashion-mnist, mnist-digits) nor a directory"),
                 "%s", e.msg);
   e = (tg_error){0};
-  ck_assert_int_eq(tg_dataset_open(tpath("train-labels-idx1-ubyte"), &tr, &te, &e), TG_ERR_IO);
+  ck_assert_int_eq(tg_dataset_open(tu_path("train-labels-idx1-ubyte"), &tr, &te, &e), TG_ERR_IO);
 }
 END_TEST
 
 START_TEST(test_dataset_open_mnist_digits_from_env) {
   const char *old = getenv("TAPEGRAD_DATA");
   char *saved = old ? strdup(old) : NULL;
-  char sub[600];
-  snprintf(sub, sizeof sub, "%s/mnist-digits", g_dir);
+  char sub[4400]; /* kept across later tu_path calls */
+  snprintf(sub, sizeof sub, "%s", tu_path("mnist-digits"));
   ck_assert_int_eq(mkdir(sub, 0777), 0);
 
-  setenv("TAPEGRAD_DATA", g_dir, 1);
+  setenv("TAPEGRAD_DATA", tu_dir(), 1);
   tg_dataset tr, te;
   tg_error e = {0};
   ck_assert_int_eq(tg_dataset_open("mnist-digits", &tr, &te, &e), TG_ERR_IO);

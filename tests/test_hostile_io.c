@@ -22,42 +22,10 @@
 
 #include "checkpoint.h"
 
-static char dir[4096];
-
-static void rm_tree(const char *path) {
-  DIR *d = opendir(path);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d))) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-        continue;
-      char p[4400];
-      snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-      rm_tree(p);
-    }
-    closedir(d);
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
-
-static void dir_setup(void) {
-  const char *base = getenv("TMPDIR");
-  snprintf(dir, sizeof dir, "%s/tapegrad-hostile-XXXXXX", base && base[0] ? base : "/tmp");
-  ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s", dir);
-}
+static void dir_setup(void) { tu_dir_make("tapegrad-hostile"); }
 static void dir_teardown(void) {
-  chmod(dir, 0700);
-  rm_tree(dir);
-}
-
-static const char *tpath(const char *name) {
-  static char buf[16][4400];
-  static int k;
-  k = (k + 1) % 16;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-  return buf[k];
+  chmod(tu_dir(), 0700);
+  tu_rm_tree(tu_dir());
 }
 
 static void spit(const char *path, const void *b, size_t n, int gz) {
@@ -142,7 +110,7 @@ START_TEST(idx_truncated_at_every_length) {
   ck_assert_uint_eq(small_images(b), SMALL_LEN);
   int gz = _i >= SMALL_LEN;
   size_t len = (size_t)(_i % SMALL_LEN);
-  const char *p = tpath(gz ? "cut.gz" : "cut");
+  const char *p = tu_path(gz ? "cut.gz" : "cut");
   spit(p, b, len, gz);
   tg_idx a;
   tg_error err = {0};
@@ -202,7 +170,7 @@ START_TEST(idx_bad_header) {
   int rank = idx_bad[c].head[3] > 4 ? (idx_bad[c].head[3] == 5 ? 4 : 1) : idx_bad[c].head[3];
   size_t n = idx_make(b, 0, rank, idx_bad[c].dims, data, idx_bad[c].ndata);
   memcpy(b, idx_bad[c].head, 4);
-  const char *p = tpath(gz ? "bad.gz" : "bad");
+  const char *p = tu_path(gz ? "bad.gz" : "bad");
   spit(p, b, n, gz);
   long rss0 = maxrss_kb();
   tg_idx a;
@@ -225,9 +193,9 @@ END_TEST
 START_TEST(idx_gzip_garbage) {
   unsigned char good[64];
   size_t n = small_images(good);
-  spit(tpath("ok.gz"), good, n, 1);
+  spit(tu_path("ok.gz"), good, n, 1);
   size_t gl;
-  unsigned char *g = slurp(tpath("ok.gz"), &gl);
+  unsigned char *g = slurp(tu_path("ok.gz"), &gl);
   unsigned char junk[200] = {0x1f, 0x8b, 0x08, 0x00};
   for (int i = 4; i < 200; i++)
     junk[i] = (unsigned char)(i * 37 + 11);
@@ -247,7 +215,7 @@ START_TEST(idx_gzip_garbage) {
     memcpy(b, cases[c].b, cases[c].n);
     if (cases[c].flip)
       b[cases[c].n - (size_t)cases[c].flip] ^= 0x55;
-    const char *p = tpath(cases[c].name);
+    const char *p = tu_path(cases[c].name);
     spit(p, b, cases[c].n, 0);
     free(b);
     tg_idx a;
@@ -263,9 +231,9 @@ END_TEST
 START_TEST(idx_directory_missing_null) {
   tg_idx a;
   tg_error err = {0};
-  assert_refused(tg_idx_read(dir, &a, &err), err, dir, "directory");
+  assert_refused(tg_idx_read(tu_dir(), &a, &err), err, tu_dir(), "directory");
   tg_error e2 = {0};
-  const char *p = tpath("no-such-file");
+  const char *p = tu_path("no-such-file");
   assert_refused(tg_idx_read(p, &a, &e2), e2, p, "No such file");
   ck_assert_int_eq(e2.status, TG_ERR_IO);
   tg_error e3 = {0};
@@ -287,7 +255,7 @@ static void write_set(const char *im, const char *lb, uint32_t nim, uint32_t nlb
 }
 
 START_TEST(dataset_counts_and_labels) {
-  const char *im = tpath("im"), *lb = tpath("lb.gz");
+  const char *im = tu_path("im"), *lb = tu_path("lb.gz");
   tg_dataset ds;
   write_set(im, lb, 5, 4, 0);
   tg_error e1 = {0};
@@ -306,7 +274,7 @@ START_TEST(dataset_counts_and_labels) {
   tg_error e5 = {0};
   assert_refused(tg_dataset_load(im, lb, 0, &ds, &e5), e5, "0 classes");
   tg_error e6 = {0};
-  assert_refused(tg_dataset_load(im, tpath("none"), 10, &ds, &e6), e6, "none", "cannot open");
+  assert_refused(tg_dataset_load(im, tu_path("none"), 10, &ds, &e6), e6, "none", "cannot open");
   ck_assert_ptr_null(ds.labels);
   /* A valid set still loads (the files above were sound but for one thing). */
   tg_error e7 = {0};
@@ -318,20 +286,21 @@ END_TEST
 START_TEST(dataset_open_hostile_dirs) {
   tg_dataset tr, te;
   tg_error e1 = {0};
-  assert_refused(tg_dataset_open(dir, &tr, &te, &e1), e1, "train-images-idx3-ubyte", "not found");
+  assert_refused(tg_dataset_open(tu_dir(), &tr, &te, &e1), e1, "train-images-idx3-ubyte",
+                 "not found");
   tg_error e2 = {0};
-  const char *f = tpath("plainfile");
+  const char *f = tu_path("plainfile");
   spit(f, "x", 1, 0);
   assert_refused(tg_dataset_open(f, &tr, &te, &e2), e2, "plainfile");
   tg_error e3 = {0};
-  assert_refused(tg_dataset_open(tpath("nowhere"), &tr, &te, &e3), e3, "nowhere");
+  assert_refused(tg_dataset_open(tu_path("nowhere"), &tr, &te, &e3), e3, "nowhere");
   /* The four names exist but are directories. */
   const char *names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
   for (int i = 0; i < 4; i++)
-    mkdir(tpath(names[i]), 0700);
+    mkdir(tu_path(names[i]), 0700);
   tg_error e4 = {0};
-  assert_refused(tg_dataset_open(dir, &tr, &te, &e4), e4, "train-images-idx3-ubyte");
+  assert_refused(tg_dataset_open(tu_dir(), &tr, &te, &e4), e4, "train-images-idx3-ubyte");
   ck_assert_ptr_null(tr.pixels);
   ck_assert_ptr_null(te.pixels);
 }
@@ -441,10 +410,10 @@ static size_t ref_len(void) {
 
 START_TEST(ckpt_truncated_at_every_length) {
   size_t n;
-  unsigned char *b = ref_checkpoint(tpath("ref.ckpt"), &n);
+  unsigned char *b = ref_checkpoint(tu_path("ref.ckpt"), &n);
   ck_assert_uint_eq(n, ref_len());
   size_t len = (size_t)_i * n / 100; /* 100 lengths spread over 0..n-1 */
-  const char *p = tpath("cut.ckpt");
+  const char *p = tu_path("cut.ckpt");
   spit(p, b, len, 0);
   load_refused(p, len >= 8 ? "offset" : NULL, NULL);
   free(b);
@@ -454,10 +423,10 @@ END_TEST
 /* Every single byte flipped (all bits): refused, model untouched. */
 START_TEST(ckpt_every_byte_flipped) {
   size_t n;
-  unsigned char *b = ref_checkpoint(tpath("ref.ckpt"), &n);
+  unsigned char *b = ref_checkpoint(tu_path("ref.ckpt"), &n);
   for (size_t i = 0; i < n; i++) {
     b[i] ^= 0xFF;
-    const char *p = tpath("flip.ckpt");
+    const char *p = tu_path("flip.ckpt");
     spit(p, b, n, 0);
     load_refused(p, NULL, NULL);
     b[i] ^= 0xFF;
@@ -466,7 +435,7 @@ START_TEST(ckpt_every_byte_flipped) {
   for (size_t i = 0; i < n; i++)
     for (int bit = 0; bit < 8; bit += 3) {
       b[i] ^= (unsigned char)(1u << bit);
-      const char *p = tpath("bit.ckpt");
+      const char *p = tu_path("bit.ckpt");
       spit(p, b, n, 0);
       load_refused(p, NULL, NULL);
       b[i] ^= (unsigned char)(1u << bit);
@@ -485,8 +454,8 @@ static void fix_crc(unsigned char *b, size_t n) {
 
 START_TEST(ckpt_semantic_refusals) {
   size_t n;
-  unsigned char *b = ref_checkpoint(tpath("ref.ckpt"), &n);
-  const char *p = tpath("x.ckpt");
+  unsigned char *b = ref_checkpoint(tu_path("ref.ckpt"), &n);
+  const char *p = tu_path("x.ckpt");
   /* Future version, with a correct CRC. */
   b[8] = 2;
   fix_crc(b, n);
@@ -512,8 +481,8 @@ START_TEST(ckpt_semantic_refusals) {
   spit(p, "PK\3\4 a zip file", 15, 0);
   load_refused(p, "bad magic", NULL);
   /* A directory, a missing file, /dev/null. */
-  load_refused(dir, "not a regular file", NULL);
-  load_refused(tpath("missing.ckpt"), "cannot open", NULL);
+  load_refused(tu_dir(), "not a regular file", NULL);
+  load_refused(tu_path("missing.ckpt"), "cannot open", NULL);
   load_refused("/dev/null", "not a regular file", NULL);
   /* Tensor count that cannot fit. */
   memcpy(b + 8 + 12 + 13, (unsigned char[]){0xff, 0xff, 0xff, 0xff}, 4);
@@ -526,7 +495,7 @@ END_TEST
 
 /* Valid checkpoints of other models: the message names the tensor. */
 START_TEST(ckpt_other_model) {
-  const char *p = tpath("other.ckpt");
+  const char *p = tu_path("other.ckpt");
   model o;
   tg_error err = {0};
   /* Same names, W (2, 4) and b (4,). */
@@ -565,7 +534,7 @@ END_TEST
  * and no temporary file. As root a read-only directory is writable, so
  * the write is made to fail by RLIMIT_FSIZE (EFBIG) as well. */
 static int count_entries(void) {
-  DIR *d = opendir(dir);
+  DIR *d = opendir(tu_dir());
   int k = 0;
   struct dirent *e;
   while ((e = readdir(d)))
@@ -577,17 +546,17 @@ static int count_entries(void) {
 START_TEST(ckpt_save_failures_keep_previous) {
   size_t n0;
   char p[4400];
-  snprintf(p, sizeof p, "%s", tpath("keep.ckpt"));
+  snprintf(p, sizeof p, "%s", tu_path("keep.ckpt"));
   unsigned char *ref = ref_checkpoint(p, &n0);
   model m;
   model_make(&m, "W", 3);
   model_fill(&m, 5);
   tg_params *lists[2] = {&m.w, &m.buf};
   /* 1. Read-only directory. */
-  ck_assert_int_eq(chmod(dir, 0500), 0);
+  ck_assert_int_eq(chmod(tu_dir(), 0500), 0);
   tg_error e1 = {0};
   int st = tg_checkpoint_save(p, NULL, lists, 2, &e1);
-  chmod(dir, 0700);
+  chmod(tu_dir(), 0700);
   if (geteuid() != 0) {
     assert_refused(st, e1, p, "temporary file", "Permission denied");
   } else if (st == TG_OK) {
@@ -609,16 +578,16 @@ START_TEST(ckpt_save_failures_keep_previous) {
   /* 3. The directory does not exist; 4. its "directory" is a file; 5. the
    * target is a directory. */
   tg_error e3 = {0};
-  assert_refused(tg_checkpoint_save(tpath("nodir/x.ckpt"), NULL, lists, 2, &e3), e3, "nodir",
+  assert_refused(tg_checkpoint_save(tu_path("nodir/x.ckpt"), NULL, lists, 2, &e3), e3, "nodir",
                  "No such file");
   tg_error e4 = {0};
   char fp[4500];
   snprintf(fp, sizeof fp, "%s/x.ckpt", p);
   assert_refused(tg_checkpoint_save(fp, NULL, lists, 2, &e4), e4, "Not a directory");
-  mkdir(tpath("adir"), 0700);
+  mkdir(tu_path("adir"), 0700);
   tg_error e5 = {0};
-  assert_refused(tg_checkpoint_save(tpath("adir"), NULL, lists, 2, &e5), e5, "adir", "rename");
-  rmdir(tpath("adir"));
+  assert_refused(tg_checkpoint_save(tu_path("adir"), NULL, lists, 2, &e5), e5, "adir", "rename");
+  rmdir(tu_path("adir"));
   /* 6. Bad arguments touch no file. */
   tg_error e6 = {0};
   char big[TG_CHECKPOINT_META_MAX + 1];
@@ -646,7 +615,7 @@ END_TEST
  * real savers). */
 START_TEST(ckpt_save_sweeps_orphans) {
   char p[4400], dead[4500], live[4500], other[4500];
-  snprintf(p, sizeof p, "%s", tpath("s.ckpt"));
+  snprintf(p, sizeof p, "%s", tu_path("s.ckpt"));
   pid_t pid = fork();
   if (pid == 0)
     _exit(0);
@@ -671,7 +640,7 @@ END_TEST
 /* A loaded checkpoint with a meta text longer than the buffer, NULLs. */
 START_TEST(ckpt_meta_and_null_arguments) {
   size_t n;
-  const char *p = tpath("ref.ckpt");
+  const char *p = tu_path("ref.ckpt");
   free(ref_checkpoint(p, &n));
   char small[4];
   tg_error e1 = {0};

@@ -24,46 +24,11 @@
 // ----------------------------------------------------------------------------
 // A scratch directory per test, and files in it
 
-static char g_dir[256];
-
-static void remove_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d)
-    return;
-  struct dirent *e;
-  char p[768];
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-      continue;
-    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-    struct stat st;
-    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-      remove_tree(p);
-    else
-      unlink(p);
-  }
-  closedir(d);
-  rmdir(dir);
-}
-
-static void dir_setup(void) {
-  const char *tmp = getenv("TMPDIR");
-  snprintf(g_dir, sizeof g_dir, "%s/tg_plot_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-  ck_assert_msg(mkdtemp(g_dir) != NULL, "mkdtemp %s: %s", g_dir, strerror(errno));
-}
+static void dir_setup(void) { tu_dir_make("tg_plot"); }
 
 static void dir_teardown(void) {
-  remove_tree(g_dir);
+  tu_rm_tree(tu_dir());
   tg_plot_release_caches(); /* else ASan reports fontconfig's caches */
-}
-
-/* g_dir/name, in one of 8 rotating buffers. */
-static const char *tpath(const char *name) {
-  static char buf[8][512];
-  static int next;
-  char *p = buf[next++ % 8];
-  snprintf(p, sizeof buf[0], "%s/%s", g_dir, name);
-  return p;
 }
 
 static int file_exists(const char *path) {
@@ -189,7 +154,7 @@ static uint32_t be32(const unsigned char *p) {
 START_TEST(test_png_written) {
   tg_figure *f = small_figure();
   tg_error err = {0};
-  const char *path = tpath("a.png");
+  const char *path = tu_path("a.png");
   ck_assert_int_eq(tg_figure_save(f, path, &err), TG_OK);
   tg_figure_free(f);
   unsigned char head[33];
@@ -209,7 +174,7 @@ END_TEST
 START_TEST(test_svg_written) {
   tg_figure *f = small_figure();
   tg_error err = {0};
-  const char *path = tpath("a.SVG"); /* the extension in any case */
+  const char *path = tu_path("a.SVG"); /* the extension in any case */
   ck_assert_int_eq(tg_figure_save(f, path, &err), TG_OK);
   /* caches released between two drawings come back */
   tg_plot_release_caches();
@@ -251,10 +216,10 @@ START_TEST(test_every_kind_draws) {
   tg_axes_line(c, (double[]){-1, 0, 1}, (double[]){1, 0, -1}, 3, NULL,
                &(tg_line_style){.marker = TG_MARKER_CIRCLE, .color = TG_RGB(255, 0, 0)});
   tg_error err = {0};
-  ck_assert_msg(tg_figure_save(f, tpath("k.png"), &err) == TG_OK, "%s", err.msg);
-  ck_assert_msg(tg_figure_save(f, tpath("k.svg"), &err) == TG_OK, "%s", err.msg);
+  ck_assert_msg(tg_figure_save(f, tu_path("k.png"), &err) == TG_OK, "%s", err.msg);
+  ck_assert_msg(tg_figure_save(f, tu_path("k.svg"), &err) == TG_OK, "%s", err.msg);
   tg_figure_free(f);
-  cairo_surface_destroy(load_png(tpath("k.png"), 600, 480));
+  cairo_surface_destroy(load_png(tu_path("k.png"), 600, 480));
 }
 END_TEST
 
@@ -282,7 +247,7 @@ START_TEST(test_line_lands_on_row) {
   free(x);
   free(y);
   tg_error err = {0};
-  const char *path = tpath("line.png");
+  const char *path = tu_path("line.png");
   ck_assert_msg(tg_figure_save(f, path, &err) == TG_OK, "%s", err.msg);
   tg_figure_free(f);
 
@@ -324,7 +289,7 @@ START_TEST(test_hist_bar_heights) {
     tg_tensor_free(t);
   }
   tg_error err = {0};
-  const char *path = tpath("hist.png");
+  const char *path = tu_path("hist.png");
   ck_assert_msg(tg_figure_save(f, path, &err) == TG_OK, "%s", err.msg);
   tg_figure_free(f);
   cairo_surface_t *s = load_png(path, 300, 220);
@@ -354,7 +319,7 @@ START_TEST(test_legend_avoids_data) {
   }
   tg_axes_line(ax, x, y, 41, "along the top", NULL);
   tg_error err = {0};
-  const char *path = tpath("legend.png");
+  const char *path = tu_path("legend.png");
   ck_assert_msg(tg_figure_save(f, path, &err) == TG_OK, "%s", err.msg);
   tg_figure_free(f);
   cairo_surface_t *s = load_png(path, 300, 220);
@@ -393,18 +358,18 @@ START_TEST(test_grid_size) {
   double vals[30] = {0};
   tg_tensor *t = tensor_of((int64_t[]){5, 2, 3}, 3, vals);
   tg_error err = {0};
-  ck_assert_msg(tg_plot_image_grid(tpath("g.png"), t, NULL, &err) == TG_OK, "%s", err.msg);
-  cairo_surface_destroy(load_png(tpath("g.png"), 3 * 3 * 4 + 2 * 4, 2 * 2 * 4 + 4));
+  ck_assert_msg(tg_plot_image_grid(tu_path("g.png"), t, NULL, &err) == TG_OK, "%s", err.msg);
+  cairo_surface_destroy(load_png(tu_path("g.png"), 3 * 3 * 4 + 2 * 4, 2 * 2 * 4 + 4));
   /* cols 5, scale 2; (N, 1, H, W) is the same as (N, H, W) */
   tg_tensor *t4 = tensor_of((int64_t[]){5, 1, 2, 3}, 4, vals);
   tg_image_grid_opts o = {.cols = 5, .scale = 2};
-  ck_assert_msg(tg_plot_image_grid(tpath("g2.png"), t4, &o, &err) == TG_OK, "%s", err.msg);
-  cairo_surface_destroy(load_png(tpath("g2.png"), 5 * 3 * 2 + 4 * 2, 2 * 2));
+  ck_assert_msg(tg_plot_image_grid(tu_path("g2.png"), t4, &o, &err) == TG_OK, "%s", err.msg);
+  cairo_surface_destroy(load_png(tu_path("g2.png"), 5 * 3 * 2 + 4 * 2, 2 * 2));
   /* cols beyond N are clamped to N */
   o.cols = 9;
-  ck_assert_msg(tg_plot_image_grid(tpath("g3.png"), t4, &o, &err) == TG_OK, "%s", err.msg);
-  cairo_surface_destroy(load_png(tpath("g3.png"), 5 * 3 * 2 + 4 * 2, 2 * 2));
-  ck_assert_msg(tg_plot_image_grid(tpath("g.svg"), t4, &o, &err) == TG_OK, "%s", err.msg);
+  ck_assert_msg(tg_plot_image_grid(tu_path("g3.png"), t4, &o, &err) == TG_OK, "%s", err.msg);
+  cairo_surface_destroy(load_png(tu_path("g3.png"), 5 * 3 * 2 + 4 * 2, 2 * 2));
+  ck_assert_msg(tg_plot_image_grid(tu_path("g.svg"), t4, &o, &err) == TG_OK, "%s", err.msg);
   tg_tensor_free(t);
   tg_tensor_free(t4);
 }
@@ -415,7 +380,7 @@ START_TEST(test_grid_levels) {
   double vals[8] = {0, 1, 2, 3, 10, 11, 12, 13};
   tg_tensor *t = tensor_of((int64_t[]){2, 2, 2}, 3, vals);
   tg_error err = {0};
-  const char *path = tpath("lv.png");
+  const char *path = tu_path("lv.png");
   /* per image: both images give 0, 85, 170, 255 (1/3 and 2/3 of 255) */
   tg_image_grid_opts o = {.cols = 2, .scale = 2, .per_image_range = 1};
   for (int inv = 0; inv < 2; inv++) {
@@ -452,7 +417,7 @@ END_TEST
 
 START_TEST(test_grid_constant_nan_rgb) {
   tg_error err = {0};
-  const char *path = tpath("c.png");
+  const char *path = tu_path("c.png");
   /* a constant image is mid-grey, inverted or not; NaN is magenta */
   double vals[4] = {5, 5, 5, NAN};
   tg_tensor *t = tensor_of((int64_t[]){1, 2, 2}, 3, vals);
@@ -488,11 +453,11 @@ START_TEST(test_grid_captions_title) {
   const char *caps[4] = {"0", "1", "a caption far wider than its cell", NULL};
   tg_error err = {0};
   tg_image_grid_opts o = {.cols = 2, .scale = 3};
-  ck_assert_msg(tg_plot_image_grid(tpath("t0.png"), t, &o, &err) == TG_OK, "%s", err.msg);
-  cairo_surface_destroy(load_png(tpath("t0.png"), 21, 21));
+  ck_assert_msg(tg_plot_image_grid(tu_path("t0.png"), t, &o, &err) == TG_OK, "%s", err.msg);
+  cairo_surface_destroy(load_png(tu_path("t0.png"), 21, 21));
   o.captions = caps;
-  ck_assert_msg(tg_plot_image_grid(tpath("t1.png"), t, &o, &err) == TG_OK, "%s", err.msg);
-  cairo_surface_t *s = load_png(tpath("t1.png"), 21, 21 + 2 * TG_GRID_CAPTION_PX);
+  ck_assert_msg(tg_plot_image_grid(tu_path("t1.png"), t, &o, &err) == TG_OK, "%s", err.msg);
+  cairo_surface_t *s = load_png(tu_path("t1.png"), 21, 21 + 2 * TG_GRID_CAPTION_PX);
   /* the second row of images starts below the first caption band and a gap */
   int y1 = 9 + TG_GRID_CAPTION_PX + 3;
   double v8 = vals[2 * 9]; /* image 2 (row 1, col 0), pixel (0, 0) */
@@ -500,13 +465,13 @@ START_TEST(test_grid_captions_title) {
   ck_assert_uint_eq(px(s, 0, y1), grey((int)lround(255 * (v8 - lo) / (hi - lo))));
   cairo_surface_destroy(s);
   o.title = "filters";
-  ck_assert_msg(tg_plot_image_grid(tpath("t2.png"), t, &o, &err) == TG_OK, "%s", err.msg);
+  ck_assert_msg(tg_plot_image_grid(tu_path("t2.png"), t, &o, &err) == TG_OK, "%s", err.msg);
   cairo_surface_destroy(
-      load_png(tpath("t2.png"), 21, 21 + 2 * TG_GRID_CAPTION_PX + TG_GRID_TITLE_PX));
+      load_png(tu_path("t2.png"), 21, 21 + 2 * TG_GRID_CAPTION_PX + TG_GRID_TITLE_PX));
   o.captions = NULL;
-  ck_assert_msg(tg_plot_image_grid(tpath("t3.svg"), t, &o, &err) == TG_OK, "%s", err.msg);
+  ck_assert_msg(tg_plot_image_grid(tu_path("t3.svg"), t, &o, &err) == TG_OK, "%s", err.msg);
   char buf[1024];
-  read_head(tpath("t3.svg"), buf, sizeof buf);
+  read_head(tu_path("t3.svg"), buf, sizeof buf);
   ck_assert_msg(strstr(buf, "width=\"21px\"") && strstr(buf, "height=\"45px\""), "svg size: %.300s",
                 buf);
   tg_tensor_free(t);
@@ -519,36 +484,36 @@ END_TEST
 START_TEST(test_errors_paths) {
   tg_figure *f = small_figure();
   tg_error err = {0};
-  ck_assert_int_eq(tg_figure_save(f, tpath("a.jpg"), &err), TG_ERR_ARG);
+  ck_assert_int_eq(tg_figure_save(f, tu_path("a.jpg"), &err), TG_ERR_ARG);
   assert_err(err, TG_ERR_ARG, "a.jpg", ".png", ".svg");
-  ck_assert(!file_exists(tpath("a.jpg")));
+  ck_assert(!file_exists(tu_path("a.jpg")));
   err = (tg_error){0};
-  ck_assert_int_eq(tg_figure_save(f, tpath("png"), &err), TG_ERR_ARG);
+  ck_assert_int_eq(tg_figure_save(f, tu_path("png"), &err), TG_ERR_ARG);
   err = (tg_error){0};
-  const char *missing = tpath("no/such/dir/a.png");
+  const char *missing = tu_path("no/such/dir/a.png");
   ck_assert_int_eq(tg_figure_save(f, missing, &err), TG_ERR_IO);
   assert_err(err, TG_ERR_IO, missing, cairo_status_to_string(CAIRO_STATUS_WRITE_ERROR),
              strerror(ENOENT));
   /* a regular file where a directory should be */
-  FILE *fp = fopen(tpath("file"), "w");
+  FILE *fp = fopen(tu_path("file"), "w");
   fclose(fp);
   err = (tg_error){0};
-  const char *notdir = tpath("file/a.svg");
+  const char *notdir = tu_path("file/a.svg");
   ck_assert_int_eq(tg_figure_save(f, notdir, &err), TG_ERR_IO);
   assert_err(err, TG_ERR_IO, notdir, strerror(ENOTDIR));
   /* a directory without write permission (root writes anyway: skipped) */
   if (geteuid() != 0) {
-    const char *ro = tpath("ro");
+    const char *ro = tu_path("ro");
     ck_assert_int_eq(mkdir(ro, 0500), 0);
     err = (tg_error){0};
-    const char *p = tpath("ro/a.png");
+    const char *p = tu_path("ro/a.png");
     ck_assert_int_eq(tg_figure_save(f, p, &err), TG_ERR_IO);
     assert_err(err, TG_ERR_IO, p, strerror(EACCES));
     chmod(ro, 0700);
   }
   tg_figure_free(f);
   err = (tg_error){0};
-  ck_assert_int_eq(tg_figure_save(NULL, tpath("a.png"), &err), TG_ERR_MEMORY);
+  ck_assert_int_eq(tg_figure_save(NULL, tu_path("a.png"), &err), TG_ERR_MEMORY);
 }
 END_TEST
 
@@ -565,7 +530,7 @@ START_TEST(test_bars_and_xticks) {
   tg_axes_xlim(ax, -0.5, 1.5);
   tg_axes_ylim(ax, 0, 3);
   tg_error err = {0};
-  const char *path = tpath("bars.png");
+  const char *path = tu_path("bars.png");
   ck_assert_msg(tg_figure_save(f, path, &err) == TG_OK, "%s", err.msg);
   tg_figure_free(f);
   cairo_surface_t *s = load_png(path, 300, 220);
@@ -612,14 +577,14 @@ START_TEST(test_errors_figure) {
   ck_assert_ptr_nonnull(f);
   ck_assert_int_eq(tg_figure_status(f), TG_ERR_ARG);
   ck_assert_ptr_null(tg_figure_axes(f, 0, 0));
-  ck_assert_int_eq(tg_figure_save(f, tpath("x.png"), &err), TG_ERR_ARG);
+  ck_assert_int_eq(tg_figure_save(f, tu_path("x.png"), &err), TG_ERR_ARG);
   assert_err(err, TG_ERR_ARG, "tg_figure_new", "0 x 2");
-  ck_assert(!file_exists(tpath("x.png")));
+  ck_assert(!file_exists(tu_path("x.png")));
   tg_figure_free(f);
 
   f = tg_figure_new(1, 1, 100, 5);
   err = (tg_error){0};
-  ck_assert_int_eq(tg_figure_save(f, tpath("x.png"), &err), TG_ERR_ARG);
+  ck_assert_int_eq(tg_figure_save(f, tu_path("x.png"), &err), TG_ERR_ARG);
   assert_err(err, TG_ERR_ARG, "100 x 5");
   tg_figure_free(f);
 
@@ -631,7 +596,7 @@ START_TEST(test_errors_figure) {
   tg_axes_xlim(ax, 1, 0);
   tg_axes_line(tg_figure_axes(f, 5, 5), NULL, y, 1, NULL, NULL);
   err = (tg_error){0};
-  ck_assert_int_eq(tg_figure_save(f, tpath("x.png"), &err), TG_ERR_ARG);
+  ck_assert_int_eq(tg_figure_save(f, tu_path("x.png"), &err), TG_ERR_ARG);
   assert_err(err, TG_ERR_ARG, "tg_axes_line", "panel (0, 1)", "train acc", "n = 0");
   tg_figure_free(f);
 
@@ -677,7 +642,7 @@ END_TEST
 START_TEST(test_errors_grid) {
   tg_error err = {0};
   double vals[16] = {0};
-  const char *path = tpath("e.png");
+  const char *path = tu_path("e.png");
   tg_tensor *t2 = tensor_of((int64_t[]){4, 4}, 2, vals);
   ck_assert_int_eq(tg_plot_image_grid(path, t2, NULL, &err), TG_ERR_SHAPE);
   assert_err(err, TG_ERR_SHAPE, "(4, 4)", "(N, H, W)", "e.png");
@@ -701,10 +666,10 @@ START_TEST(test_errors_grid) {
 
   tg_tensor *t = tensor_of((int64_t[]){1, 4, 4}, 3, vals);
   err = (tg_error){0};
-  ck_assert_int_eq(tg_plot_image_grid(tpath("e.gif"), t, NULL, &err), TG_ERR_ARG);
+  ck_assert_int_eq(tg_plot_image_grid(tu_path("e.gif"), t, NULL, &err), TG_ERR_ARG);
   assert_err(err, TG_ERR_ARG, "e.gif", ".png");
   err = (tg_error){0};
-  const char *missing = tpath("none/e.png");
+  const char *missing = tu_path("none/e.png");
   ck_assert_int_eq(tg_plot_image_grid(missing, t, NULL, &err), TG_ERR_IO);
   assert_err(err, TG_ERR_IO, missing, strerror(ENOENT));
   err = (tg_error){0};

@@ -1,5 +1,6 @@
 /* testutil.h — what every Check suite shares: seeded random fills, the
- * gradcheck assertion, and main(). Header-only so each suite is one file.
+ * gradcheck assertion, a scratch directory, and main(). Header-only so
+ * each suite is one file.
  *
  * Never run an op (or any OpenMP region) in main(): with libgomp a forked
  * Check test hangs if its parent ran OpenMP (TOOLCHAIN.md).
@@ -8,10 +9,13 @@
 #define TG_TESTUTIL_H
 
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tapegrad.h"
 
@@ -89,6 +93,52 @@ static inline double tu_rel(double a, double b) {
       ck_assert_msg(strstr(tg_tape_error(tape), tu_frags_[tu_k]) != NULL,                          \
                     "error \"%s\" does not mention \"%s\"", tg_tape_error(tape), tu_frags_[tu_k]); \
   } while (0)
+
+/* ------------------------------------------------------------------------
+ * A scratch directory per test, for the suites that write files: make it
+ * in a checked fixture (tu_dir_make), name files in it (tu_path), remove
+ * it in the teardown (tu_rm_tree(tu_dir())). */
+
+/* The scratch directory's path (one per suite: each test is a process). */
+static inline char *tu_dir(void) {
+  static char d[4096];
+  return d;
+}
+
+/* Removes path and, for a directory, everything under it. */
+static inline void tu_rm_tree(const char *path) {
+  DIR *d = opendir(path);
+  if (!d) {
+    unlink(path);
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+      continue;
+    char p[4400];
+    if (snprintf(p, sizeof p, "%s/%s", path, e->d_name) < (int)sizeof p)
+      tu_rm_tree(p);
+  }
+  closedir(d);
+  rmdir(path);
+}
+
+/* A fresh directory $TMPDIR/PREFIX-XXXXXX (or under /tmp) as tu_dir(). */
+static inline void tu_dir_make(const char *prefix) {
+  const char *base = getenv("TMPDIR");
+  snprintf(tu_dir(), 4096, "%s/%s-XXXXXX", base && base[0] ? base : "/tmp", prefix);
+  ck_assert_msg(mkdtemp(tu_dir()) != NULL, "mkdtemp %s: %s", tu_dir(), strerror(errno));
+}
+
+/* tu_dir()/name, in one of 16 rotating buffers. */
+static inline const char *tu_path(const char *name) {
+  static char buf[16][4400];
+  static int k;
+  k = (k + 1) % 16;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", tu_dir(), name);
+  return buf[k];
+}
 
 /* main(): runs the suite made by make_suite, exit status 1 on any failure. */
 #define TU_MAIN(make_suite)                                                                        \
