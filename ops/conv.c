@@ -359,8 +359,12 @@ tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64
 /* Runs are short (OW: 7 to 28 in the book's networks): a library call per
  * run costs more than the copy, so loops stay loops, with AVX2 clones
  * (the build targets plain x86-64). */
+#ifdef __clang__ /* no optimize attribute (clang builds the fuzz targets) */
+#define SHORT_RUNS __attribute__((target_clones("avx2", "default")))
+#else
 #define SHORT_RUNS                                                                                 \
   __attribute__((optimize("no-tree-loop-distribute-patterns"), target_clones("avx2", "default")))
+#endif
 
 /* One row of unfold when stride == 1 and OW == W ("same" padding across):
  * output (oh, ow) reads xp[(oh − pad + kh)·W + ow + off], one index

@@ -202,13 +202,20 @@ typedef tg_real vreal __attribute__((vector_size(32), aligned(sizeof(tg_real))))
 #ifdef TG_DOUBLE
 typedef int64_t vmask __attribute__((vector_size(32)));
 #define VL   4
-#define EVEN ((vmask){0, 2, 4, 6})
-#define ODD  ((vmask){1, 3, 5, 7})
+#define EVEN 0, 2, 4, 6
+#define ODD  1, 3, 5, 7
 #else
 typedef int32_t vmask __attribute__((vector_size(32)));
 #define VL   8
-#define EVEN ((vmask){0, 2, 4, 6, 8, 10, 12, 14})
-#define ODD  ((vmask){1, 3, 5, 7, 9, 11, 13, 15})
+#define EVEN 0, 2, 4, 6, 8, 10, 12, 14
+#define ODD  1, 3, 5, 7, 9, 11, 13, 15
+#endif
+/* The lanes of a and b at the given indices, in GCC's and clang's
+ * spellings (clang builds the fuzz targets). */
+#ifdef __clang__
+#define SHUFFLE(a, b, idx) __builtin_shufflevector(a, b, idx)
+#else
+#define SHUFFLE(a, b, idx) __builtin_shuffle(a, b, (vmask){idx})
 #endif
 
 /* m and a of outputs [i, i + VL); their NaNs into *nan. */
@@ -219,8 +226,8 @@ static inline __attribute__((always_inline)) void argmax_2x2_block(const tg_real
   vreal t0, t1, u0, u1;
   memcpy(&t0, r0 + 2 * i, sizeof t0), memcpy(&t1, r0 + 2 * i + VL, sizeof t1);
   memcpy(&u0, r1 + 2 * i, sizeof u0), memcpy(&u1, r1 + 2 * i + VL, sizeof u1);
-  const vreal v0 = __builtin_shuffle(t0, t1, EVEN), v1 = __builtin_shuffle(t0, t1, ODD);
-  const vreal v2 = __builtin_shuffle(u0, u1, EVEN), v3 = __builtin_shuffle(u0, u1, ODD);
+  const vreal v0 = SHUFFLE(t0, t1, EVEN), v1 = SHUFFLE(t0, t1, ODD);
+  const vreal v2 = SHUFFLE(u0, u1, EVEN), v3 = SHUFFLE(u0, u1, ODD);
   const vmask g1 = v1 > v0;
   const vreal b1 = (vreal)(((vmask)v1 & g1) | ((vmask)v0 & ~g1));
   const vmask g2 = v2 > b1;
