@@ -34,11 +34,14 @@ typedef struct geom {
  * change (pad 2 on 3×3: DeepConvNet's conv4), strides 2 and 3, a 1×1
  * filter, a window that can lie wholly in the padding, a filter as large
  * as the padded input, one image (one group of dW), 11 images (groups of
- * unequal size), and two large enough to run on threads. */
+ * unequal size), 40 channels at stride 2, and two large enough to run on
+ * threads. */
 static const geom GEOMS[] = {
-    {2, 3, 6, 5, 4, 3, 3, 1, 1},     {3, 2, 5, 5, 3, 3, 3, 1, 2},     {2, 2, 7, 9, 3, 3, 3, 2, 1},
-    {1, 3, 9, 6, 2, 3, 3, 3, 0},     {2, 4, 4, 5, 3, 1, 1, 1, 0},     {2, 1, 4, 3, 2, 1, 1, 1, 2},
-    {2, 2, 4, 3, 3, 6, 5, 1, 1},     {1, 2, 5, 6, 5, 2, 3, 1, 0},     {11, 2, 5, 4, 3, 3, 3, 1, 1},
+    {2, 3, 6, 5, 4, 3, 3, 1, 1},     {3, 2, 5, 5, 3, 3, 3, 1, 2},
+    {2, 2, 7, 9, 3, 3, 3, 2, 1},     {1, 3, 9, 6, 2, 3, 3, 3, 0},
+    {2, 4, 4, 5, 3, 1, 1, 1, 0},     {2, 1, 4, 3, 2, 1, 1, 1, 2},
+    {2, 2, 4, 3, 3, 6, 5, 1, 1},     {1, 2, 5, 6, 5, 2, 3, 1, 0},
+    {11, 2, 5, 4, 3, 3, 3, 1, 1},    {3, 40, 15, 15, 4, 3, 3, 2, 1},
     {20, 8, 12, 12, 16, 3, 3, 1, 1}, {16, 3, 20, 18, 12, 5, 5, 1, 0},
 };
 enum { NGEOMS = sizeof GEOMS / sizeof GEOMS[0], NSMALL = NGEOMS - 2 };
