@@ -1,9 +1,8 @@
 /* checkpoint_test_helpers.h — what the two checkpoint suites
  * (test_checkpoint.c: round trips, layout, another model;
  * test_checkpoint_damage.c: damaged files, safe saves) share: a scratch
- * directory per test (swept by the parent when a test dies), a small
- * model to save, and files assembled by hand from the format's
- * description. Header-only.
+ * directory per test, a small model to save, and files assembled by hand
+ * from the format's description. Header-only.
  */
 #ifndef TG_CHECKPOINT_TEST_HELPERS_H
 #define TG_CHECKPOINT_TEST_HELPERS_H
@@ -22,54 +21,16 @@
 #include "params.h"
 
 /* ------------------------------------------------------------------------
- * A scratch directory per test */
+ * A scratch directory per test (testutil.h's, swept by main() when a test
+ * dies before its teardown) */
 
-static char tmpdir[4096];
-/* The process that runs the suite (set before Check forks the tests):
- * every scratch directory's name carries it. */
-static long owner;
+static inline void tmp_setup(void) { tu_dir_make("ckpt"); }
 
-static inline const char *tmp_base(void) {
-  const char *base = getenv("TMPDIR");
-  return base && base[0] ? base : ".";
-}
-
-static inline void tmp_setup(void) {
-  snprintf(tmpdir, sizeof tmpdir, "%s/tapegrad-ckpt-%ld-XXXXXX", tmp_base(), owner);
-  ck_assert_msg(mkdtemp(tmpdir) != NULL, "mkdtemp %s failed", tmpdir);
-}
-
-static inline void tmp_teardown(void) { tu_rm_tree(tmpdir); }
-
-/* In the parent, around each test case: a failed assertion ends a forked
- * test before its checked teardown, so the parent sweeps what its tests
- * left. */
-static inline void owner_setup(void) { owner = (long)getpid(); }
-
-static inline void owner_teardown(void) {
-  char prefix[64];
-  snprintf(prefix, sizeof prefix, "tapegrad-ckpt-%ld-", owner);
-  DIR *d = opendir(tmp_base());
-  if (!d)
-    return;
-  struct dirent *e;
-  while ((e = readdir(d)))
-    if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-      char p[4400];
-      snprintf(p, sizeof p, "%s/%s", tmp_base(), e->d_name);
-      tu_rm_tree(p);
-    }
-  closedir(d);
-}
-
-static inline char *tmp_path(const char *name, char *buf, size_t n) {
-  snprintf(buf, n, "%s/%s", tmpdir, name);
-  return buf;
-}
+static inline void tmp_teardown(void) { tu_rm_tree(tu_dir()); }
 
 /* Number of entries in the scratch directory whose name contains frag. */
 static inline int tmp_count(const char *frag) {
-  DIR *d = opendir(tmpdir);
+  DIR *d = opendir(tu_dir());
   ck_assert_ptr_nonnull(d);
   int k = 0;
   struct dirent *e;

@@ -12,8 +12,7 @@
  * Round trips and the layout */
 
 START_TEST(test_round_trip_bit_exact) {
-  char path[4400];
-  tmp_path("mlp.ckpt", path, sizeof path);
+  const char *path = tu_path("mlp.ckpt");
   model a, b;
   model_make(&a, 5, NULL, 1);
   model_train(&a, 10);
@@ -46,8 +45,7 @@ END_TEST
 
 /* The saver's bytes equal the layout written out by hand. */
 START_TEST(test_layout_by_hand) {
-  char path[4400];
-  tmp_path("tiny.ckpt", path, sizeof path);
+  const char *path = tu_path("tiny.ckpt");
   tg_params p = {0};
   tg_tensor *w = tg_params_new(&p, "w", (int64_t[]){2}, 1, 1, NULL);
   tg_tensor *s = tg_params_new(&p, "s", NULL, 0, 0, NULL); /* a scalar */
@@ -87,8 +85,7 @@ END_TEST
 
 /* Files written by the other precision's build load converted. */
 START_TEST(test_load_other_precision) {
-  char path[4400];
-  tmp_path("prec.ckpt", path, sizeof path);
+  const char *path = tu_path("prec.ckpt");
   for (int es = 4; es <= 8; es += 4) {
     bytes x = {0};
     b_header(&x, 1, (uint32_t)es, "", 1);
@@ -134,8 +131,7 @@ START_TEST(test_load_other_precision) {
 END_TEST
 
 START_TEST(test_meta) {
-  char path[4400];
-  tmp_path("meta.ckpt", path, sizeof path);
+  const char *path = tu_path("meta.ckpt");
   tg_params p = {0};
   tg_params_new(&p, "w", (int64_t[]){2}, 1, 0, NULL);
   tg_params *lists[] = {&p};
@@ -178,8 +174,7 @@ END_TEST
  * Another model: the first mismatch named, nothing changed */
 
 START_TEST(test_other_model_is_refused) {
-  char path[4400];
-  tmp_path("mlp.ckpt", path, sizeof path);
+  const char *path = tu_path("mlp.ckpt");
   model a, b;
   model_make(&a, 5, NULL, 1);
   tg_error err = {0};
@@ -229,8 +224,7 @@ START_TEST(test_other_model_is_refused) {
 END_TEST
 
 START_TEST(test_list_errors) {
-  char path[4400];
-  tmp_path("dup.ckpt", path, sizeof path);
+  const char *path = tu_path("dup.ckpt");
   tg_params p = {0}, q = {0};
   tg_params_new(&p, "step", (int64_t[]){1}, 1, 0, NULL);
   tg_params_new(&q, "step", (int64_t[]){1}, 1, 0, NULL);
@@ -258,7 +252,6 @@ END_TEST
 static Suite *make_suite(void) {
   Suite *s = suite_create("checkpoint");
   TCase *tc = tcase_create("format");
-  tcase_add_unchecked_fixture(tc, owner_setup, owner_teardown);
   tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
   tcase_add_test(tc, test_round_trip_bit_exact);
   tcase_add_test(tc, test_layout_by_hand);
@@ -266,7 +259,6 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_meta);
   suite_add_tcase(s, tc);
   tc = tcase_create("mismatch");
-  tcase_add_unchecked_fixture(tc, owner_setup, owner_teardown);
   tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
   tcase_add_test(tc, test_other_model_is_refused);
   tcase_add_test(tc, test_list_errors);

@@ -12,9 +12,7 @@
  * Damaged files */
 
 START_TEST(test_truncated_at_every_offset) {
-  char path[4400], cut[4400];
-  tmp_path("small.ckpt", path, sizeof path);
-  tmp_path("cut.ckpt", cut, sizeof cut);
+  const char *path = tu_path("small.ckpt"), *cut = tu_path("cut.ckpt");
   model a, b;
   model_make(&a, 2, NULL, 1);
   tg_error err = {0};
@@ -47,9 +45,7 @@ START_TEST(test_truncated_at_every_offset) {
 END_TEST
 
 START_TEST(test_bit_flips) {
-  char path[4400], bad[4400];
-  tmp_path("small.ckpt", path, sizeof path);
-  tmp_path("flipped.ckpt", bad, sizeof bad);
+  const char *path = tu_path("small.ckpt"), *bad = tu_path("flipped.ckpt");
   model a, b;
   model_make(&a, 2, NULL, 1);
   ck_assert_int_eq(tg_checkpoint_save(path, "m", a.lists, 3, NULL), TG_OK);
@@ -79,8 +75,7 @@ END_TEST
 /* Damage that a CRC cannot see (the CRC recomputed after it) is caught by
  * the header and structure checks. */
 START_TEST(test_bad_headers_and_structure) {
-  char path[4400];
-  tmp_path("bad.ckpt", path, sizeof path);
+  const char *path = tu_path("bad.ckpt");
   tg_params p = {0};
   tg_tensor *w = tg_params_new(&p, "w", (int64_t[]){2}, 1, 0, NULL);
   w->data[0] = 1;
@@ -180,7 +175,7 @@ START_TEST(test_bad_headers_and_structure) {
   /* An empty file; a directory where the file should be. */
   spit(path, "", 0);
   assert_load_fails(path, "truncated at offset 0", NULL);
-  ck_assert_int_eq(assert_load_fails(tmpdir, "not a regular file", tmpdir), TG_ERR_IO);
+  ck_assert_int_eq(assert_load_fails(tu_dir(), "not a regular file", tu_dir()), TG_ERR_IO);
 
   free(b);
   free(good);
@@ -189,8 +184,7 @@ START_TEST(test_bad_headers_and_structure) {
 END_TEST
 
 START_TEST(test_missing_file) {
-  char path[4400];
-  tmp_path("never-saved.ckpt", path, sizeof path);
+  const char *path = tu_path("never-saved.ckpt");
   ck_assert_int_eq(assert_load_fails(path, "cannot open", path), TG_ERR_IO);
   char meta[16];
   tg_error err = {0};
@@ -203,8 +197,7 @@ END_TEST
  * Saving safely */
 
 START_TEST(test_save_into_missing_directory) {
-  char path[4400];
-  tmp_path("no-such-dir/mlp.ckpt", path, sizeof path);
+  const char *path = tu_path("no-such-dir/mlp.ckpt");
   model a;
   model_make(&a, 3, NULL, 1);
   tg_error err = {0};
@@ -220,10 +213,8 @@ END_TEST
 /* The target is a directory: everything is written, the rename fails,
  * the temporary file is removed and the directory is untouched. */
 START_TEST(test_save_onto_a_directory) {
-  char path[4400], inner[4400];
-  tmp_path("taken", path, sizeof path);
+  const char *path = tu_path("taken"), *inner = tu_path("taken/keep");
   ck_assert_int_eq(mkdir(path, 0755), 0);
-  tmp_path("taken/keep", inner, sizeof inner);
   spit(inner, "x", 1);
   model a;
   model_make(&a, 3, NULL, 1);
@@ -244,8 +235,7 @@ END_TEST
  * byte-for-byte intact and no temporary file remains. No assertion runs
  * while the limit is low, since Check itself writes files. */
 START_TEST(test_failed_write_keeps_the_old_file) {
-  char path[4400];
-  tmp_path("mlp.ckpt", path, sizeof path);
+  const char *path = tu_path("mlp.ckpt");
   model small, big;
   model_make(&small, 2, NULL, 1);
   model_make(&big, 200, NULL, 2); /* ~ 40 kB of values */
@@ -289,8 +279,7 @@ END_TEST
  * opened the old file keeps reading the whole old file, the path then
  * names a new file with the new content, and no temporary file remains. */
 START_TEST(test_save_replaces_atomically) {
-  char path[4400];
-  tmp_path("mlp.ckpt", path, sizeof path);
+  const char *path = tu_path("mlp.ckpt");
   model a, b, c;
   model_make(&a, 4, NULL, 1);
   model_make(&b, 4, NULL, 2);
@@ -332,7 +321,6 @@ END_TEST
 static Suite *make_suite(void) {
   Suite *s = suite_create("checkpoint_damage");
   TCase *tc = tcase_create("damage");
-  tcase_add_unchecked_fixture(tc, owner_setup, owner_teardown);
   tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
   tcase_add_test(tc, test_truncated_at_every_offset);
   tcase_add_test(tc, test_bit_flips);
@@ -340,7 +328,6 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_missing_file);
   suite_add_tcase(s, tc);
   tc = tcase_create("save");
-  tcase_add_unchecked_fixture(tc, owner_setup, owner_teardown);
   tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
   tcase_add_test(tc, test_save_into_missing_directory);
   tcase_add_test(tc, test_save_onto_a_directory);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tapegrad.h"
@@ -97,7 +98,9 @@ static inline double tu_rel(double a, double b) {
 /* ------------------------------------------------------------------------
  * A scratch directory per test, for the suites that write files: make it
  * in a checked fixture (tu_dir_make), name files in it (tu_path), remove
- * it in the teardown (tu_rm_tree(tu_dir())). */
+ * it in the teardown (tu_rm_tree(tu_dir())). A failed assertion ends a
+ * forked test before its teardown, so main() sweeps whatever this run's
+ * tests left (tu_dir_sweep). */
 
 /* The scratch directory's path (one per suite: each test is a process). */
 static inline char *tu_dir(void) {
@@ -105,30 +108,69 @@ static inline char *tu_dir(void) {
   return d;
 }
 
-/* Removes path and, for a directory, everything under it. */
+/* The pid of the process that runs the suite, set by main() before Check
+ * forks the tests: every scratch directory's name carries it, so the sweep
+ * takes this run's directories and never those of a run beside it. */
+static inline long *tu_dir_owner(void) {
+  static long owner;
+  return &owner;
+}
+
+/* Where scratch directories go: $TMPDIR, or /tmp. */
+static inline const char *tu_tmp_base(void) {
+  const char *base = getenv("TMPDIR");
+  return base && base[0] ? base : "/tmp";
+}
+
+/* Removes path and, for a directory, everything under it; a symbolic link
+ * is removed, never followed, and a directory a test made read-only is
+ * made writable first. */
 static inline void tu_rm_tree(const char *path) {
-  DIR *d = opendir(path);
-  if (!d) {
+  struct stat st;
+  if (lstat(path, &st) != 0)
+    return;
+  if (!S_ISDIR(st.st_mode)) {
     unlink(path);
     return;
   }
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-      continue;
-    char p[4400];
-    if (snprintf(p, sizeof p, "%s/%s", path, e->d_name) < (int)sizeof p)
-      tu_rm_tree(p);
+  chmod(path, 0700);
+  DIR *d = opendir(path);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+        continue;
+      char p[4400];
+      if (snprintf(p, sizeof p, "%s/%s", path, e->d_name) < (int)sizeof p)
+        tu_rm_tree(p);
+    }
+    closedir(d);
   }
-  closedir(d);
   rmdir(path);
 }
 
-/* A fresh directory $TMPDIR/PREFIX-XXXXXX (or under /tmp) as tu_dir(). */
+/* A fresh directory BASE/tu-OWNER-PREFIX-XXXXXX as tu_dir(). */
 static inline void tu_dir_make(const char *prefix) {
-  const char *base = getenv("TMPDIR");
-  snprintf(tu_dir(), 4096, "%s/%s-XXXXXX", base && base[0] ? base : "/tmp", prefix);
+  snprintf(tu_dir(), 4096, "%s/tu-%ld-%s-XXXXXX", tu_tmp_base(), *tu_dir_owner(), prefix);
   ck_assert_msg(mkdtemp(tu_dir()) != NULL, "mkdtemp %s: %s", tu_dir(), strerror(errno));
+}
+
+/* Removes every scratch directory this run made and left (main() calls it
+ * after the suite). */
+static inline void tu_dir_sweep(void) {
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "tu-%ld-", *tu_dir_owner());
+  DIR *d = opendir(tu_tmp_base());
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+      char p[4400];
+      if (snprintf(p, sizeof p, "%s/%s", tu_tmp_base(), e->d_name) < (int)sizeof p)
+        tu_rm_tree(p);
+    }
+  closedir(d);
 }
 
 /* tu_dir()/name, in one of 16 rotating buffers. */
@@ -140,13 +182,16 @@ static inline const char *tu_path(const char *name) {
   return buf[k];
 }
 
-/* main(): runs the suite made by make_suite, exit status 1 on any failure. */
+/* main(): runs the suite made by make_suite, then sweeps its scratch
+ * directories; exit status 1 on any failure. */
 #define TU_MAIN(make_suite)                                                                        \
   int main(void) {                                                                                 \
+    *tu_dir_owner() = (long)getpid();                                                              \
     SRunner *sr = srunner_create(make_suite());                                                    \
     srunner_run_all(sr, CK_NORMAL);                                                                \
     int failed = srunner_ntests_failed(sr);                                                        \
     srunner_free(sr);                                                                              \
+    tu_dir_sweep();                                                                                \
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;                                                   \
   }
 
