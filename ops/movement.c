@@ -358,10 +358,13 @@ tg_tensor *tg_broadcast_to(tg_tape *tape, tg_tensor *x, const int64_t *shape, in
   }
   if (same)
     return x; /* nothing to stretch: x itself, nothing recorded */
-  tg_error err = {0};
-  if (tg_shape_check(shape, ndim, NULL, "target", &err) != TG_OK)
-    return tg_op_fail(tape, &op_broadcast_to, err.status, "cannot broadcast %s: %s", TG_SHAPE(x),
-                      err.msg);
+  /* Checked here, not left to tg_empty: its message would name "empty". */
+  if (tg_shape_check(shape, ndim, NULL, "target", NULL) != TG_OK) {
+    char sb[160];
+    return tg_op_fail(tape, &op_broadcast_to, TG_ERR_SHAPE,
+                      "cannot broadcast %s to %s: too many elements", TG_SHAPE(x),
+                      tg_shape_str(shape, ndim, sb, sizeof sb));
+  }
   tg_tensor *y = tg_empty(tape, shape, ndim); /* y: shape */
   if (!y)
     return NULL;

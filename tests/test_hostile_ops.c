@@ -508,8 +508,9 @@ static const bad_case bad_cases[] = {
     BROW(conv_grad_x_dy, "conv_grad_x", "dy (1, 3, 2, 2)", "must be (1, 3, 3, 3)"),
     BROW(conv_grad_x_xshape, "conv_grad_x", "1099511627776"),
     BROW(conv_grad_w_dy, "conv_grad_w", "dy (2, 3, 3, 3)", "must be (1, FN, 3, 3)"),
-    BROW(broadcast_overflow, "broadcast_to", "(1,)", "(1099511627776, 1099511627776)",
-         "too many elements"),
+    /* Named by the op itself, not by the allocation behind it ("empty"). */
+    BROW(broadcast_overflow, "broadcast_to (op #", "cannot broadcast (1,) to",
+         "(1099511627776, 1099511627776)", "too many elements"),
     BROW(slice_empty, "slice", "axis 1", "(2, 3)"),
     BROW(slice_reversed, "slice", "axis 1", "[2:1]"),
     BROW(slice_past_end, "slice", "axis 1", "[0:4]"),
