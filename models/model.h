@@ -60,12 +60,21 @@ const char *tg_model_default_optimizer(const char *kind);
 tg_model *tg_model_new(const tg_model_config *cfg, tg_rng *rng, tg_error *err);
 void tg_model_free(tg_model *m);
 
-/* Logits (N, classes) for x (N, C, H, W) or (N, C·H·W). A gray x smaller
- * than the model's input (28×28 digits into AlexNet's 3×227×227) is
- * enlarged by the largest integer factor that fits (pixel replication),
- * centred with zero padding and repeated over the channels; any other
- * mismatch fails the tape naming both shapes. */
+/* Logits (N, classes) for x (N, C, H, W) or (N, C·H·W). One mismatch is
+ * fitted: gray 28×28 images x (N, 1, 28, 28) into a model of several
+ * channels larger than 28×28 (the book's digits into AlexNet's
+ * 3×227×227) are enlarged by the largest integer factor that fits (pixel
+ * replication, ×8 for AlexNet), centred with zero padding and repeated
+ * over the channels. Any other shape fails the tape with TG_ERR_SHAPE
+ * naming the model and both shapes; no image is resized otherwise. */
 tg_tensor *tg_model_forward(tg_tape *tape, tg_model *m, tg_tensor *x);
+
+/* Whether samples of shape `sample` ((C, H, W), (H, W) for one channel,
+ * or (D,) flat) are inputs tg_model_forward takes. TG_OK, or TG_ERR_SHAPE
+ * with "samples (1, 14, 14) do not fit two-layer-net, which takes
+ * (1, 28, 28) or 784 values flat". Call it where a data set meets a
+ * model, before the first step. */
+int tg_model_check_input(const tg_model *m, const int64_t *sample, int ndim, tg_error *err);
 
 /* The training loss: softmax-with-loss of logits against labels (N,),
  * plus the weight-decay term. */

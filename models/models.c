@@ -211,23 +211,71 @@ void tg_model_free(tg_model *m) {
   free(m);
 }
 
-/* x as the model's input (N, C, H, W): a flat (N, C·H·W) is reshaped; a
- * gray image no larger than the input of a model of several channels
- * (AlexNet's 3×227×227, given the 28×28 data sets) is enlarged by an
- * integer factor (pixel replication), centred with zero padding and
- * repeated over the channels. Anything else is an error naming both
- * shapes: a model of one channel is never given a resized image
- * silently (14×14 data in a 28×28 network would train on what it was
- * not meant to see). */
+/* The one enlargement there is, the documented one: the book's gray
+ * 28×28 images (MNIST, Fashion-MNIST) into an AlexNet-style model, of
+ * several channels and larger than 28×28 (AlexNet's 3×227×227). */
+#define DIGIT_SIZE 28
+
+/* How samples of shape s (nd values: (C, H, W), or (D,) flat) meet c's
+ * input (C, H, W): FIT_AS_IS (that shape, or as many values flat),
+ * FIT_ENLARGE (the case above) or FIT_NONE. Every other size or channel
+ * count is FIT_NONE: 14×14 data in a 28×28 network, enlarged silently,
+ * would train at chance on what the network was not meant to see. */
+enum { FIT_NONE, FIT_AS_IS, FIT_ENLARGE };
+static int fit_of(const tg_model_config *c, const int64_t *s, int nd) {
+  int64_t C = c->input[0], H = c->input[1], W = c->input[2];
+  if (nd == 1 && s[0] == C * H * W)
+    return FIT_AS_IS;
+  if (nd != 3)
+    return FIT_NONE;
+  if (s[0] == C && s[1] == H && s[2] == W)
+    return FIT_AS_IS;
+  if (s[0] == 1 && s[1] == DIGIT_SIZE && s[2] == DIGIT_SIZE && C > 1 && H > DIGIT_SIZE &&
+      W > DIGIT_SIZE)
+    return FIT_ENLARGE;
+  return FIT_NONE;
+}
+
+/* Whether c takes gray 28×28 images by enlarging them, for messages. */
+static int takes_digits(const tg_model_config *c) {
+  return fit_of(c, (int64_t[]){1, DIGIT_SIZE, DIGIT_SIZE}, 3) == FIT_ENLARGE;
+}
+
+int tg_model_check_input(const tg_model *m, const int64_t *sample, int ndim, tg_error *err) {
+  if (!m || !sample)
+    return tg_error_set(err, TG_ERR_NULL, "model_check_input: model and sample shape are required");
+  const tg_model_config *c = &m->cfg;
+  if (ndim < 1 || ndim > TG_MAX_DIMS)
+    return tg_error_set(err, TG_ERR_SHAPE, "model_check_input: samples of %d dimensions", ndim);
+  if (ndim <= 3) {
+    int64_t s[3] = {1, 1, 1}; /* (H, W) as one channel */
+    memcpy(s + (ndim == 1 ? 0 : 3 - ndim), sample, (size_t)ndim * sizeof *s);
+    if (fit_of(c, s, ndim == 1 ? 1 : 3) != FIT_NONE)
+      return TG_OK;
+  }
+  char got[160];
+  return tg_error_set(err, TG_ERR_SHAPE,
+                      "samples %s do not fit %s, which takes (%lld, %lld, %lld) or %lld values "
+                      "flat%s",
+                      tg_shape_str(sample, ndim, got, sizeof got), c->kind, (long long)c->input[0],
+                      (long long)c->input[1], (long long)c->input[2],
+                      (long long)(c->input[0] * c->input[1] * c->input[2]),
+                      takes_digits(c) ? ", or gray (1, 28, 28) images, which it enlarges" : "");
+}
+
+/* x as the model's input (N, C, H, W): as it is, reshaped from flat
+ * (N, C·H·W), or, for the gray 28×28 images of fit_of, enlarged by the
+ * largest integer factor that fits (pixel replication), centred with
+ * zero padding and repeated over the channels. Anything else is an error
+ * naming the model and both shapes. */
 static tg_tensor *fit_input(tg_tape *tape, const tg_model_config *c, tg_tensor *x) {
   if (!x)
     return NULL;
   int64_t n = x->shape[0], C = c->input[0], H = c->input[1], W = c->input[2];
-  if (x->ndim == 4 && x->shape[1] == C && x->shape[2] == H && x->shape[3] == W)
-    return x;
-  if (x->ndim == 2 && x->shape[1] == C * H * W)
-    return tg_reshape(tape, x, (int64_t[]){n, C, H, W}, 4);
-  if (x->ndim == 4 && x->shape[1] == 1 && C > 1 && x->shape[2] <= H && x->shape[3] <= W) {
+  int fit = x->ndim == 2 || x->ndim == 4 ? fit_of(c, x->shape + 1, x->ndim - 1) : FIT_NONE;
+  if (fit == FIT_AS_IS)
+    return x->ndim == 4 ? x : tg_reshape(tape, x, (int64_t[]){n, C, H, W}, 4);
+  if (fit == FIT_ENLARGE) {
     int64_t h = x->shape[2], w = x->shape[3];
     int64_t f = H / h < W / w ? H / h : W / w; /* (N, 1, h, w) -> (N, 1, f·h, f·w) */
     tg_tensor *y = tg_reshape(tape, x, (int64_t[]){n, 1, h, 1, w, 1}, 6);
@@ -236,13 +284,13 @@ static tg_tensor *fit_input(tg_tape *tape, const tg_model_config *c, tg_tensor *
     int64_t ph = H - h * f, pw = W - w * f;
     y = tg_pad(tape, y, (int64_t[]){0, 0, ph / 2, pw / 2},
                (int64_t[]){0, 0, ph - ph / 2, pw - pw / 2});
-    return C == 1 ? y : tg_broadcast_to(tape, y, (int64_t[]){n, C, H, W}, 4);
+    return tg_broadcast_to(tape, y, (int64_t[]){n, C, H, W}, 4);
   }
   tg_tape_fail(tape, TG_ERR_SHAPE,
                "model_forward: input %s does not fit %s's (N, %lld, %lld, %lld) or (N, %lld)%s",
                tg_shape_str(x->shape, x->ndim, (char[160]){0}, 160), c->kind, (long long)C,
                (long long)H, (long long)W, (long long)(C * H * W),
-               C > 1 ? " (gray images up to its size are enlarged to fit)" : "");
+               takes_digits(c) ? " (gray (N, 1, 28, 28) images are enlarged to fit)" : "");
   return NULL;
 }
 

@@ -61,13 +61,24 @@ expect 0 "" -- "$tg" gradcheck --help
 expect 1 "no-such-dir" -- "$tg" train --data "$work/no-such-dir" --epochs 1
 expect 1 "" -- "$tg" eval --checkpoint "$work/missing.ckpt" --data "$d"
 expect 1 "" -- "$tg" train "${common[@]}" --epochs 1 --save "$work/no/such/dir/x.ckpt"
-# Images of another size than the model's input: refused by name, not
-# resized behind the user's back.
+# Images of another size than the model's input: refused by name before
+# the first step (no header, no "epoch 1 step 0"), not resized behind the
+# user's back.
 mkdir -p "$work/data14"
 "$mkdata" "$work/data14" 100 50 5 14 || bad "mkdata 14x14"
-expect 1 "does not fit simple-convnet's (N, 1, 28, 28)" -- "$tg" train --data "$work/data14" \
-  --model simple-convnet --batch-size 50 --epochs 1 --quiet
-expect 1 "(N, 784)" -- "$tg" train --data "$work/data14" --batch-size 50 --epochs 1 --quiet
+# no_step: the last command stopped before training (nothing on stdout).
+no_step() {
+  if [ -s "$work/out" ] || grep -q "step" "$work/err"; then
+    bad "$1: refused only after training began: $(cat "$work/out" "$work/err")"
+  else ok; fi
+}
+expect 1 "tapegrad train: $work/data14, training set: samples (1, 14, 14) do not fit \
+simple-convnet, which takes (1, 28, 28) or 784 values flat" -- "$tg" train --data "$work/data14" \
+  --model simple-convnet --batch-size 50 --epochs 1
+no_step "simple-convnet on 14x14"
+expect 1 "samples (1, 14, 14) do not fit two-layer-net, which takes (1, 28, 28) or 784 values" \
+  -- "$tg" train --data "$work/data14" --batch-size 50 --epochs 1
+no_step "two-layer-net on 14x14"
 
 # --- training, JSON, metrics ----------------------------------------------
 if "$tg" train "${common[@]}" --epochs 2 --seed 3 --json --metrics "$work/m.csv" \
@@ -135,6 +146,11 @@ if "$tg" eval --checkpoint "$work/full.ckpt" --data "$d" --json >"$work/out" 2>"
   grep -q '^{"test_acc":[0-9.]*,"test_loss":[0-9.]*}$' "$work/out"; then ok; else
   bad "eval --json: $(cat "$work/out" "$work/err")"
 fi
+
+# A checkpoint of a 28×28 network evaluated on 14×14 images.
+expect 1 "tapegrad eval: $work/data14, test set: samples (1, 14, 14) do not fit two-layer-net" \
+  -- "$tg" eval --checkpoint "$work/full.ckpt" --data "$work/data14"
+[ -s "$work/out" ] && bad "eval on 14x14 printed: $(cat "$work/out")" || ok
 
 # --- bad checkpoints: exit 1, never a crash --------------------------------
 head -c 100 "$work/full.ckpt" >"$work/trunc.ckpt"
@@ -232,7 +248,8 @@ for split, n in (("train", 60), ("t10k", 20)):
     with open(os.path.join(sys.argv[1], split + "-labels-idx1-ubyte"), "wb") as f:
         f.write(struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
 EOF
-expect 1 "does not fit" -- "$tg" eval --checkpoint "$work/h.ckpt" --data "$work/big"
+expect 1 "samples (1, 32, 32) do not fit" -- "$tg" eval --checkpoint "$work/h.ckpt" \
+  --data "$work/big"
 
 # --- signals: SIGINT or SIGTERM after the first save leaves a loadable ---
 # checkpoint. Job control (set -m) so that the background job keeps SIGINT.

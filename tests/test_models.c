@@ -191,6 +191,47 @@ START_TEST(test_alexnet_real_size) {
 }
 END_TEST
 
+/* The documented enlargement at AlexNet's real size: a gray 28×28 digit
+ * is the 3×227×227 image made by hand from it — each pixel an 8×8 block
+ * (224×224), padded 1 above and left and 2 below and right, the same in
+ * every channel — and nothing else gray is taken. */
+START_TEST(test_alexnet_enlarges_digits) {
+  tg_model *m = make("alexnet", 3);
+  tg_error err = {0};
+  ck_assert_int_eq(tg_model_check_input(m, (int64_t[]){1, 28, 28}, 3, &err), TG_OK);
+  ck_assert_int_eq(tg_model_check_input(m, (int64_t[]){3, 227, 227}, 3, &err), TG_OK);
+  ck_assert_int_eq(tg_model_check_input(m, (int64_t[]){1, 14, 14}, 3, &err), TG_ERR_SHAPE);
+  ck_assert_msg(strstr(err.msg, "samples (1, 14, 14) do not fit alexnet, which takes "
+                                "(3, 227, 227) or 154587 values flat, or gray (1, 28, 28)"),
+                "%s", err.msg);
+  err = (tg_error){0};
+  ck_assert_int_eq(tg_model_check_input(m, (int64_t[]){1, 227, 227}, 3, &err), TG_ERR_SHAPE);
+  ck_assert_msg(strstr(err.msg, "(1, 227, 227) do not fit alexnet"), "%s", err.msg);
+
+  tg_tape *tape = tg_tape_new();
+  tg_tape_set_train(tape, 0); /* no Dropout: the two forwards must agree */
+  tg_tape_set_grad(tape, 0);
+  tg_tensor *digit = tg_empty(tape, (int64_t[]){1, 1, 28, 28}, 4);
+  tu_fill_uniform(digit, tg_tape_rng(tape), 0, 1);
+  tg_tensor *big = tg_zeros(tape, (int64_t[]){1, 3, 227, 227}, 4);
+  for (int ch = 0; ch < 3; ch++)
+    for (int i = 0; i < 224; i++)
+      for (int j = 0; j < 224; j++)
+        big->data[(ch * 227 + i + 1) * 227 + j + 1] = digit->data[(i / 8) * 28 + j / 8];
+  tg_tensor *a = tg_model_forward(tape, m, digit), *b = tg_model_forward(tape, m, big);
+  ck_assert_msg(a && b, "%s", tg_tape_error(tape));
+  assert_shape(a, 2, (int64_t[]){1, 10});
+  for (int k = 0; k < 10; k++)
+    ck_assert_double_eq_tol(tg_at(a, k), tg_at(b, k), 1e-5 * (1 + fabs(tg_at(b, k))));
+  /* 14×14 digits were once enlarged ×16 without a word. */
+  ck_assert_ptr_null(tg_model_forward(tape, m, tg_zeros(tape, (int64_t[]){1, 1, 14, 14}, 4)));
+  tu_assert_error(tape, "model_forward", "(1, 1, 14, 14)", "alexnet's (N, 3, 227, 227)",
+                  "gray (N, 1, 28, 28) images are enlarged");
+  tg_tape_free(tape);
+  tg_model_free(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * Input fitting */
 
@@ -251,7 +292,68 @@ START_TEST(test_fit_input_refuses) {
   tape = tg_tape_new();
   ck_assert_ptr_null(tg_model_forward(tape, m, tg_zeros(tape, (int64_t[]){3, 196}, 2)));
   tu_assert_error(tape, "model_forward", "(3, 196)", "two-layer-net", "(N, 784)");
+  tg_tape_reset(tape);
+  ck_assert_ptr_null(tg_model_forward(tape, m, tg_zeros(tape, (int64_t[]){3, 1, 14, 14}, 4)));
+  tu_assert_error(tape, "model_forward", "(3, 1, 14, 14)", "two-layer-net's (N, 1, 28, 28)");
   tg_tape_free(tape);
+  tg_model_free(m);
+  /* A model of several channels larger than 28×28 enlarges gray 28×28
+   * images and nothing else: not 14×14 (×4 once), not gray images of its
+   * own size (repeated over the channels once), not 3-channel ones. */
+  tg_model_config c;
+  ck_assert_int_eq(tg_model_defaults("simple-convnet", &c, NULL), TG_OK);
+  c.input[0] = 3;
+  c.input[1] = c.input[2] = 60;
+  tg_rng rng;
+  tg_rng_seed(&rng, 4);
+  m = tg_model_new(&c, &rng, NULL);
+  ck_assert_ptr_nonnull(m);
+  tape = tg_tape_new();
+  const int64_t refused[][4] = {{2, 1, 14, 14}, {2, 1, 60, 60}, {2, 1, 30, 30}, {2, 3, 28, 28}};
+  for (int i = 0; i < 4; i++) {
+    char want[64];
+    tg_shape_str(refused[i], 4, want, sizeof want);
+    ck_assert_ptr_null(tg_model_forward(tape, m, tg_zeros(tape, refused[i], 4)));
+    tu_assert_error(tape, "model_forward", want, "simple-convnet's (N, 3, 60, 60) or (N, 10800)",
+                    "gray (N, 1, 28, 28) images are enlarged to fit");
+    tg_tape_reset(tape);
+  }
+  tg_tape_free(tape);
+  tg_model_free(m);
+}
+END_TEST
+
+/* tg_model_check_input: a data set's sample shape against the model,
+ * before any step — the same verdicts as tg_model_forward, with a
+ * message naming the model, its input and the samples. */
+START_TEST(test_check_input) {
+  tg_model *m = make("two-layer-net", 1);
+  tg_error err = {0};
+  ck_assert_int_eq(tg_model_check_input(m, (int64_t[]){1, 28, 28}, 3, &err), TG_OK);
+  ck_assert_int_eq(tg_model_check_input(m, (int64_t[]){28, 28}, 2, &err), TG_OK);
+  ck_assert_int_eq(tg_model_check_input(m, (int64_t[]){784}, 1, &err), TG_OK);
+  /* A dense net for 784 inputs given 196 features. */
+  ck_assert_int_eq(tg_model_check_input(m, (int64_t[]){196}, 1, &err), TG_ERR_SHAPE);
+  ck_assert_str_eq(err.msg, "samples (196,) do not fit two-layer-net, which takes (1, 28, 28) or "
+                            "784 values flat");
+  err = (tg_error){0};
+  ck_assert_int_eq(tg_model_check_input(m, (int64_t[]){1, 14, 14}, 3, &err), TG_ERR_SHAPE);
+  ck_assert_msg(strstr(err.msg, "(1, 14, 14) do not fit two-layer-net"), "%s", err.msg);
+  err = (tg_error){0};
+  ck_assert_int_eq(tg_model_check_input(m, (int64_t[]){28, 28}, 7, &err), TG_ERR_SHAPE);
+  err = (tg_error){0};
+  ck_assert_int_eq(tg_model_check_input(m, NULL, 3, &err), TG_ERR_NULL);
+  err = (tg_error){0};
+  ck_assert_int_eq(tg_model_check_input(NULL, (int64_t[]){784}, 1, &err), TG_ERR_NULL);
+  tg_model_free(m);
+
+  /* A 28×28 conv net given 14×14 images, and given 28×28 ones. */
+  m = make("simple-convnet", 1);
+  err = (tg_error){0};
+  ck_assert_int_eq(tg_model_check_input(m, (int64_t[]){1, 28, 28}, 3, &err), TG_OK);
+  ck_assert_int_eq(tg_model_check_input(m, (int64_t[]){1, 14, 14}, 3, &err), TG_ERR_SHAPE);
+  ck_assert_str_eq(err.msg, "samples (1, 14, 14) do not fit simple-convnet, which takes "
+                            "(1, 28, 28) or 784 values flat");
   tg_model_free(m);
 }
 END_TEST
@@ -338,8 +440,10 @@ static Suite *models_suite(void) {
     tcase_add_test(tc, test_deep_convnet_gradients);
   }
   tcase_add_test(tc, test_alexnet_real_size);
+  tcase_add_test(tc, test_alexnet_enlarges_digits);
   tcase_add_test(tc, test_fit_input_upscales);
   tcase_add_test(tc, test_fit_input_refuses);
+  tcase_add_test(tc, test_check_input);
   tcase_add_test(tc, test_config_errors);
   tcase_add_test(tc, test_simple_convnet_learns_a_batch);
   suite_add_tcase(s, tc);

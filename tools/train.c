@@ -210,12 +210,29 @@ static int save_dir_ok(const char *path) {
   return 1;
 }
 
+/* Whether the model takes ds's images, said before the first step: a
+ * 28×28 network is never fed 14×14 images resized behind the user's back
+ * (tg_model_forward refuses them too, but only once training has begun). */
+static int data_fits(const char *cmd, const train_opts *o, const tg_model *m, const tg_dataset *ds,
+                     const char *which) {
+  tg_error err = {0};
+  if (tg_model_check_input(m, (int64_t[]){1, ds->rows, ds->cols}, 3, &err) == TG_OK)
+    return 1;
+  fprintf(stderr, "tapegrad %s: %s, %s set: %s\n", cmd, o->data, which, err.msg);
+  return 0;
+}
+
 /* Runs the epochs of o on an already built model and optimizer. */
 static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
   tg_error err = {0};
   tg_dataset train = {0}, test = {0};
   if (tg_dataset_open(o->data, &train, &test, &err) != TG_OK) {
     fprintf(stderr, "tapegrad train: %s\n", err.msg);
+    return EXIT_FAIL;
+  }
+  if (!data_fits("train", o, m, &train, "training") || !data_fits("train", o, m, &test, "test")) {
+    tg_dataset_free(&train);
+    tg_dataset_free(&test);
     return EXIT_FAIL;
   }
   if (o->limit > 0 && o->limit < train.n)
@@ -406,6 +423,8 @@ int cmd_eval(int argc, char **argv) {
     fprintf(stderr, "tapegrad eval: %s\n", err.msg);
     rc = EXIT_FAIL;
   }
+  if (rc == EXIT_OK && !data_fits("eval", &o, m, &test, "test"))
+    rc = EXIT_FAIL;
   if (rc == EXIT_OK) {
     tg_tape *tape = tg_tape_new();
     double loss, acc;
