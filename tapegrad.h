@@ -15,12 +15,15 @@
  *
  * tensor.h: shapes, owned tensors.   tape.h: the tape, modes, backward.
  * ops.h: the primitive ops.          gradcheck.h: numerical gradient checks.
- * op.h: for writing new ops.
  *
  * Above the engine: nn.h the book's layers and losses; params.h parameter
  * sets and initialisers; optim.h the optimizers; checkpoint.h saving and
- * loading; data.h IDX files and data sets; model.h the dense models;
- * plot.h figures and image grids (PNG or SVG, drawn with cairo).
+ * loading; data.h IDX files and data sets; model.h the book's networks.
+ *
+ * Not included here: tapegrad_ext.h, for writing new ops (op.h, arena.h)
+ * and the composite twins of the fused ops (test oracles); plot.h, figures
+ * and image grids, which live in their own library (pkg-config
+ * tapegrad-plot) so that only programs that draw link cairo.
  */
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
@@ -30,11 +33,9 @@
 #include "gradcheck.h"
 #include "model.h"
 #include "nn.h"
-#include "op.h"
 #include "ops.h"
 #include "optim.h"
 #include "params.h"
-#include "plot.h"
 #include "tape.h"
 #include "tensor.h"
 

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tg_api.h"
+
 typedef struct tg_arena_block tg_arena_block;
 
 typedef struct tg_arena {
@@ -31,14 +33,14 @@ typedef struct tg_arena_mark {
   size_t in_use;
 } tg_arena_mark;
 
-void tg_arena_init(tg_arena *a);
-void tg_arena_release(tg_arena *a); /* frees every block */
+TG_API void tg_arena_init(tg_arena *a);
+TG_API void tg_arena_release(tg_arena *a); /* frees every block */
 
 /* Returns `bytes` of TG_ALIGN-aligned memory, or NULL if the system refuses. */
-void *tg_arena_alloc(tg_arena *a, size_t bytes);
+TG_API void *tg_arena_alloc(tg_arena *a, size_t bytes);
 
-void tg_arena_reset(tg_arena *a);
-tg_arena_mark tg_arena_get_mark(const tg_arena *a);
-void tg_arena_rewind(tg_arena *a, tg_arena_mark m);
+TG_API void tg_arena_reset(tg_arena *a);
+TG_API tg_arena_mark tg_arena_get_mark(const tg_arena *a);
+TG_API void tg_arena_rewind(tg_arena *a, tg_arena_mark m);
 
 #endif

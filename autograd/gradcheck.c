@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "op.h"
-#include "ops.h"
 
 /* L = Σ w ⊙ y, with Neumaier's compensated sum: for large outputs the
  * rounding of a plain sum differs between L(x + εv) and L(x − εv) by more

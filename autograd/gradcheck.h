@@ -39,14 +39,15 @@ typedef struct tg_gradcheck_report {
  * made before the call (gradcheck rewinds the tape to where it found it).
  * Returns TG_OK, or the tape's status if fn or backward failed. reports
  * has n entries. */
-int tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n, tg_tensor *const *inputs,
-                 const tg_gradcheck_opts *opts, tg_gradcheck_report *reports);
+TG_API int tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n,
+                        tg_tensor *const *inputs, const tg_gradcheck_opts *opts,
+                        tg_gradcheck_report *reports);
 
 /* Worst relative error over all inputs of a report array. */
-double tg_gradcheck_worst(const tg_gradcheck_report *reports, int n);
+TG_API double tg_gradcheck_worst(const tg_gradcheck_report *reports, int n);
 
 /* One line per input: "input 1 (W): worst rel 3.2e-09 at [17]: 0.5 vs 0.5". */
-void tg_gradcheck_print(const tg_gradcheck_report *reports, int n, tg_tensor *const *inputs,
-                        FILE *f);
+TG_API void tg_gradcheck_print(const tg_gradcheck_report *reports, int n, tg_tensor *const *inputs,
+                               FILE *f);
 
 #endif

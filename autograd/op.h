@@ -18,6 +18,7 @@
 #ifndef TG_OP_H
 #define TG_OP_H
 
+#include "parallel.h" /* TG_PAR_MIN, tg_parallel_for */
 #include "tape.h"
 
 #define TG_MAX_INPUTS 3
@@ -48,37 +49,25 @@ struct tg_node {
   int64_t attr[TG_MAX_ATTRS]; /* op-specific: axes, permutation, offsets */
 };
 
-/* Elementwise and reduction kernels go parallel above this many elements
- * (TOOLCHAIN.md: a 2-thread fork/join costs about what 10^4-10^5 simple
- * element operations do). */
-#define TG_PAR_MIN 100000
-
-/* Calls fn(ctx, lo, hi) over [0, n) in fixed chunks: directly on this
- * thread when n < TG_PAR_MIN, else on OpenMP threads. The branch is taken
- * here, not by an `if` clause, because entering libgomp at all costs
- * microseconds — more than a small op. Chunks do not depend on the thread
- * count. */
-void tg_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx);
-
 /* Shape string in a temporary buffer, for messages: TG_SHAPE(x). */
 #define TG_SHAPE(t) tg_shape_str((t)->shape, (t)->ndim, (char[160]){0}, 160)
 
 /* Returns 1 when the op may run: the tape is not in an error state, no
  * input is NULL, and each input belongs to this tape's current step (or is
  * owned). Otherwise fails the tape (unless it already failed) and returns 0. */
-int tg_op_begin(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *in);
+TG_API int tg_op_begin(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *in);
 
 /* Fails the tape with "name (op #k): message", k the position the op would
  * take on the tape. Returns NULL so ops can `return tg_op_fail(...)`. */
-tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, int status, const char *fmt, ...)
+TG_API tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Finishes an op: in anomaly mode scans out for NaN/Inf; when grad mode is
  * on and a differentiable input requires grad, records a node (with n_attr
  * attributes copied from attr) and marks out as requiring grad. Returns out,
  * or NULL after failing the tape. */
-tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, tg_tensor *const *in,
-                        const int64_t *attr, int n_attr);
+TG_API tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n,
+                               tg_tensor *const *in, const int64_t *attr, int n_attr);
 
 /* In a backward rule: 1 when input i of the node needs a gradient. */
 static inline int tg_op_needs_grad(const tg_node *n, int i) {
@@ -88,9 +77,9 @@ static inline int tg_op_needs_grad(const tg_node *n, int i) {
 
 /* A view: a new arena tensor header sharing x's data with another shape
  * (same numel). Not recorded; the reshape op records it. */
-tg_tensor *tg_view(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim);
+TG_API tg_tensor *tg_view(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim);
 
 /* 1 when every element is finite. */
-int tg_all_finite(const tg_real *x, int64_t n);
+TG_API int tg_all_finite(const tg_real *x, int64_t n);
 
 #endif

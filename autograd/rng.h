@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "tg_api.h"
+
 typedef struct tg_rng {
   uint64_t s[4];
   double spare; /* second normal deviate of the last Box-Muller pair */
@@ -15,13 +17,13 @@ typedef struct tg_rng {
 } tg_rng;
 
 /* Seeds the state through splitmix64, as the generator's authors advise. */
-void tg_rng_seed(tg_rng *r, uint64_t seed);
-uint64_t tg_rng_next(tg_rng *r);
+TG_API void tg_rng_seed(tg_rng *r, uint64_t seed);
+TG_API uint64_t tg_rng_next(tg_rng *r);
 /* Uniform in [0, 1) with 53 random bits. */
-double tg_rng_uniform(tg_rng *r);
+TG_API double tg_rng_uniform(tg_rng *r);
 /* Standard normal deviate (Box-Muller). */
-double tg_rng_normal(tg_rng *r);
+TG_API double tg_rng_normal(tg_rng *r);
 /* Uniform integer in [0, n), without modulo bias; n >= 1. */
-uint64_t tg_rng_below(tg_rng *r, uint64_t n);
+TG_API uint64_t tg_rng_below(tg_rng *r, uint64_t n);
 
 #endif

@@ -283,12 +283,13 @@ tg_tape_stats tg_tape_get_stats(const tg_tape *tape) {
 }
 
 tg_tape_mark tg_tape_get_mark(const tg_tape *tape) {
-  return (tg_tape_mark){tape->n_nodes, tg_arena_get_mark(&tape->arena)};
+  tg_arena_mark a = tg_arena_get_mark(&tape->arena);
+  return (tg_tape_mark){tape->n_nodes, a.block, a.used, a.in_use};
 }
 
 void tg_tape_rewind(tg_tape *tape, tg_tape_mark m) {
   tape->n_nodes = m.nodes;
-  tg_arena_rewind(&tape->arena, m.arena);
+  tg_arena_rewind(&tape->arena, (tg_arena_mark){m.block, m.used, m.in_use});
 }
 
 static void dot_tensor(FILE *f, const tg_tensor *t) {

@@ -22,68 +22,68 @@
 #ifndef TG_TAPE_H
 #define TG_TAPE_H
 
-#include "arena.h"
 #include "rng.h"
 #include "tensor.h"
 
 /* Returns a new tape (grad mode on, train mode on, anomaly mode off, seed
  * 0), or NULL if memory runs out. */
-tg_tape *tg_tape_new(void);
-void tg_tape_free(tg_tape *tape);
+TG_API tg_tape *tg_tape_new(void);
+TG_API void tg_tape_free(tg_tape *tape);
 
 /* Releases every arena tensor and recorded op and clears the error state.
  * Owned tensors (parameters) and their gradients are untouched: zeroing
  * gradients is the optimizer's or the caller's job (tg_tensor_zero_grad). */
-void tg_tape_reset(tg_tape *tape);
+TG_API void tg_tape_reset(tg_tape *tape);
 
 /* ---------------------------------------------------------------------
  * Status */
 
-int tg_tape_status(const tg_tape *tape);        /* TG_OK or a tg_status */
-const char *tg_tape_error(const tg_tape *tape); /* "" when TG_OK */
+TG_API int tg_tape_status(const tg_tape *tape);        /* TG_OK or a tg_status */
+TG_API const char *tg_tape_error(const tg_tape *tape); /* "" when TG_OK */
 /* Puts the tape in an error state unless it already is in one; returns
  * status. Messages are prefixed with nothing: name the op yourself. */
-int tg_tape_fail(tg_tape *tape, int status, const char *fmt, ...)
+TG_API int tg_tape_fail(tg_tape *tape, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* ---------------------------------------------------------------------
  * Modes (each call returns the previous setting) */
 
 /* Grad mode off: ops compute but record nothing; outputs need no grad. */
-int tg_tape_set_grad(tg_tape *tape, int on);
-int tg_tape_grad_enabled(const tg_tape *tape);
+TG_API int tg_tape_set_grad(tg_tape *tape, int on);
+TG_API int tg_tape_grad_enabled(const tg_tape *tape);
 /* Train mode is read by Dropout and Batch Norm; the engine ignores it. */
-int tg_tape_set_train(tg_tape *tape, int on);
-int tg_tape_training(const tg_tape *tape);
+TG_API int tg_tape_set_train(tg_tape *tape, int on);
+TG_API int tg_tape_training(const tg_tape *tape);
 /* Anomaly mode: every op output and every gradient is scanned for NaN and
  * Inf; the first one found fails the tape naming the op and position. */
-int tg_tape_set_anomaly(tg_tape *tape, int on);
+TG_API int tg_tape_set_anomaly(tg_tape *tape, int on);
 
 /* 1 when t may be an input of an op on tape now: an owned tensor, or an
  * arena tensor of this tape's current step. Layers check their inputs
  * with it before they allocate anything (an allocation after a reset can
  * reuse a stale tensor's memory and hide that it is stale). */
-int tg_tape_holds(const tg_tape *tape, const tg_tensor *t);
+TG_API int tg_tape_holds(const tg_tape *tape, const tg_tensor *t);
 
 /* The tape's generator (init, dropout, gradcheck directions). */
-tg_rng *tg_tape_rng(tg_tape *tape);
-void tg_tape_seed(tg_tape *tape, uint64_t seed);
+TG_API tg_rng *tg_tape_rng(tg_tape *tape);
+TG_API void tg_tape_seed(tg_tape *tape, uint64_t seed);
 
 /* ---------------------------------------------------------------------
  * Arena tensors (valid until the next reset) */
 
 /* Uninitialised / zero-filled / constant-filled tensor of the given shape. */
-tg_tensor *tg_empty(tg_tape *tape, const int64_t *shape, int ndim);
-tg_tensor *tg_zeros(tg_tape *tape, const int64_t *shape, int ndim);
-tg_tensor *tg_full(tg_tape *tape, const int64_t *shape, int ndim, tg_real v);
+TG_API tg_tensor *tg_empty(tg_tape *tape, const int64_t *shape, int ndim);
+TG_API tg_tensor *tg_zeros(tg_tape *tape, const int64_t *shape, int ndim);
+TG_API tg_tensor *tg_full(tg_tape *tape, const int64_t *shape, int ndim, tg_real v);
 /* A scalar (ndim 0). */
-tg_tensor *tg_scalar(tg_tape *tape, tg_real v);
+TG_API tg_tensor *tg_scalar(tg_tape *tape, tg_real v);
 /* Copies numel values from `values` (doubles, so tests read the same in
  * both builds). */
-tg_tensor *tg_from_values(tg_tape *tape, const int64_t *shape, int ndim, const double *values);
+TG_API tg_tensor *tg_from_values(tg_tape *tape, const int64_t *shape, int ndim,
+                                 const double *values);
 /* Marks an arena leaf as needing a gradient (backward fills t->grad).
  * Returns t; NULL stays NULL. Fails for non-leaves. */
-tg_tensor *tg_requires_grad(tg_tape *tape, tg_tensor *t);
+TG_API tg_tensor *tg_requires_grad(tg_tape *tape, tg_tensor *t);
 
 /* ---------------------------------------------------------------------
  * Backward */
@@ -94,15 +94,15 @@ tg_tensor *tg_requires_grad(tg_tape *tape, tg_tensor *t);
  * pass (same shape as y); NULL means ones, i.e. the gradient of sum(y).
  * Calling it twice before a reset adds twice. Returns TG_OK or the tape's
  * error status. Nothing is recorded. */
-int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy);
+TG_API int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy);
 
 /* Returns in gx[i] the gradient of y (seeded by dy, NULL = ones) with
  * respect to xs[i], as arena tensors; leaf gradients are not touched. A
  * tensor y does not depend on gets zeros. With create_graph the backward
  * ops are recorded, so gx can be differentiated again (second
  * derivatives, double backprop). Returns TG_OK or the error status. */
-int tg_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n, tg_tensor *const *xs, tg_tensor **gx,
-            int create_graph);
+TG_API int tg_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n, tg_tensor *const *xs,
+                   tg_tensor **gx, int create_graph);
 
 /* ---------------------------------------------------------------------
  * Inspection */
@@ -114,19 +114,21 @@ typedef struct tg_tape_stats {
   size_t arena_capacity; /* bytes held from the system */
   uint64_t sys_allocs;   /* system allocations by the arena and the tape */
 } tg_tape_stats;
-tg_tape_stats tg_tape_get_stats(const tg_tape *tape);
+TG_API tg_tape_stats tg_tape_get_stats(const tg_tape *tape);
 
 /* Writes the recorded graph in Graphviz DOT (ops with their tape index and
  * output shape; leaves with their names). Returns TG_OK or TG_ERR_IO. */
-int tg_tape_write_dot(const tg_tape *tape, FILE *f);
+TG_API int tg_tape_write_dot(const tg_tape *tape, FILE *f);
 
 /* A mark remembers the tape's length and arena position; rewinding drops
  * every op and arena tensor made after it (tensors made before stay). */
 typedef struct tg_tape_mark {
   int64_t nodes;
-  tg_arena_mark arena;
+  /* the arena's position (arena.h's tg_arena_mark), the engine's own */
+  struct tg_arena_block *block;
+  size_t used, in_use;
 } tg_tape_mark;
-tg_tape_mark tg_tape_get_mark(const tg_tape *tape);
-void tg_tape_rewind(tg_tape *tape, tg_tape_mark m);
+TG_API tg_tape_mark tg_tape_get_mark(const tg_tape *tape);
+TG_API void tg_tape_rewind(tg_tape *tape, tg_tape_mark m);
 
 #endif

@@ -4,6 +4,7 @@
 #ifndef TG_TAPE_INTERNAL_H
 #define TG_TAPE_INTERNAL_H
 
+#include "arena.h"
 #include "op.h"
 
 struct tg_tape {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "tapegrad_config.h"
+#include "tg_api.h"
 
 #ifdef TG_DOUBLE
 typedef double tg_real;
@@ -55,7 +56,7 @@ typedef struct tg_error {
 
 /* Records status and a printf-style message in err (which may be NULL);
  * keeps the first error when err already holds one. Returns status. */
-int tg_error_set(tg_error *err, int status, const char *fmt, ...)
+TG_API int tg_error_set(tg_error *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 enum tg_tensor_flags {
@@ -84,16 +85,17 @@ struct tg_tensor {
 /* Checks ndim in [0, TG_MAX_DIMS], every dim >= 1 and a product that fits
  * in int64. On success stores the product in *numel and returns TG_OK;
  * otherwise fills err with a message prefixed by `what`. */
-int tg_shape_check(const int64_t *shape, int ndim, int64_t *numel, const char *what, tg_error *err);
+TG_API int tg_shape_check(const int64_t *shape, int ndim, int64_t *numel, const char *what,
+                          tg_error *err);
 
 /* Writes "(2, 3, 4)" into buf (always NUL-terminated); returns buf. */
-char *tg_shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
+TG_API char *tg_shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
 
 /* 1 when the two shapes are equal. */
-int tg_shape_eq(const tg_tensor *a, const tg_tensor *b);
+TG_API int tg_shape_eq(const tg_tensor *a, const tg_tensor *b);
 
 /* Row-major strides in elements. */
-void tg_strides(const int64_t *shape, int ndim, int64_t *strides);
+TG_API void tg_strides(const int64_t *shape, int ndim, int64_t *strides);
 
 /* ---------------------------------------------------------------------
  * Owned (heap) tensors: parameters, data sets, anything outliving a step */
@@ -101,26 +103,26 @@ void tg_strides(const int64_t *shape, int ndim, int64_t *strides);
 /* A zero-filled owned tensor. With requires_grad, a zeroed gradient buffer
  * of the same shape is allocated too (t->grad). Returns NULL and fills err
  * on an invalid shape or when memory runs out. `name` is copied. */
-tg_tensor *tg_tensor_new(const int64_t *shape, int ndim, int requires_grad, const char *name,
-                         tg_error *err);
+TG_API tg_tensor *tg_tensor_new(const int64_t *shape, int ndim, int requires_grad, const char *name,
+                                tg_error *err);
 
 /* Frees an owned tensor and its gradient; NULL is a no-op. Arena tensors
  * are never freed by the caller (tg_tape_reset releases them). */
-void tg_tensor_free(tg_tensor *t);
+TG_API void tg_tensor_free(tg_tensor *t);
 
 /* Sets every element (data only). */
-void tg_tensor_fill(tg_tensor *t, tg_real v);
+TG_API void tg_tensor_fill(tg_tensor *t, tg_real v);
 
 /* Zeroes the gradient buffer of an owned leaf, if it has one. */
-void tg_tensor_zero_grad(tg_tensor *t);
+TG_API void tg_tensor_zero_grad(tg_tensor *t);
 
 /* Element at a flat row-major index, as double (handy in tests). */
 static inline double tg_at(const tg_tensor *t, int64_t i) { return (double)t->data[i]; }
 
 /* Prints shape and (up to `max` leading) values. */
-void tg_tensor_print(const tg_tensor *t, FILE *f, int64_t max);
+TG_API void tg_tensor_print(const tg_tensor *t, FILE *f, int64_t max);
 
 /* Aligned heap allocation (size rounded up to TG_ALIGN); free with free(). */
-void *tg_aligned_alloc(size_t bytes);
+TG_API void *tg_aligned_alloc(size_t bytes);
 
 #endif

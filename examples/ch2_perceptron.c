@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <plot.h>
 #include <tapegrad.h>
 
 typedef struct gate {

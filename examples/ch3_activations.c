@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <plot.h>
 #include <tapegrad.h>
 
 #define NPOINTS 101 /* x = -5.0, -4.9, ..., 5.0 (the book's np.arange(-5, 5, 0.1)) */

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <plot.h>
 #include <tapegrad.h>
 
 #define BATCH     100

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <plot.h>
 #include <tapegrad.h>
 
 #define H 1e-4 /* the book's h */

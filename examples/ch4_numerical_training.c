@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <plot.h>
 #include <tapegrad.h>
 
 #ifdef TG_DOUBLE

@@ -13,6 +13,7 @@
  * It is instant, so TG_EXAMPLE_QUICK changes nothing.
  */
 #include <math.h>
+#include <plot.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <tapegrad.h>

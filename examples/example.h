@@ -7,6 +7,7 @@
 #define TG_EXAMPLE_H
 
 #include <math.h>
+#include <plot.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -46,19 +46,19 @@ struct tg_model {
 /* The defaults of a kind: the book's hyper-parameters (two-layer-net:
  * 784-50-10, ReLU, weights N(0, 0.01²); multi-layer-net: 784-100×5-10,
  * ReLU, He). Returns TG_OK or TG_ERR_ARG for an unknown kind. */
-int tg_model_defaults(const char *kind, tg_model_config *cfg, tg_error *err);
+TG_API int tg_model_defaults(const char *kind, tg_model_config *cfg, tg_error *err);
 
 /* The kinds known, NULL-terminated, for help texts. */
-const char *const *tg_model_kinds(void);
+TG_API const char *const *tg_model_kinds(void);
 
 /* The optimizer the book trains a kind with ("sgd" or "adam"), or NULL
  * for an unknown kind. */
-const char *tg_model_default_optimizer(const char *kind);
+TG_API const char *tg_model_default_optimizer(const char *kind);
 
 /* Builds and initialises a model from the generator. NULL with err on an
  * invalid configuration (names the field) or out of memory. */
-tg_model *tg_model_new(const tg_model_config *cfg, tg_rng *rng, tg_error *err);
-void tg_model_free(tg_model *m);
+TG_API tg_model *tg_model_new(const tg_model_config *cfg, tg_rng *rng, tg_error *err);
+TG_API void tg_model_free(tg_model *m);
 
 /* Logits (N, classes) for x (N, C, H, W) or (N, C·H·W). One mismatch is
  * fitted: gray 28×28 images x (N, 1, 28, 28) into a model of several
@@ -67,22 +67,22 @@ void tg_model_free(tg_model *m);
  * replication, ×8 for AlexNet), centred with zero padding and repeated
  * over the channels. Any other shape fails the tape with TG_ERR_SHAPE
  * naming the model and both shapes; no image is resized otherwise. */
-tg_tensor *tg_model_forward(tg_tape *tape, tg_model *m, tg_tensor *x);
+TG_API tg_tensor *tg_model_forward(tg_tape *tape, tg_model *m, tg_tensor *x);
 
 /* Whether samples of shape `sample` ((C, H, W), (H, W) for one channel,
  * or (D,) flat) are inputs tg_model_forward takes. TG_OK, or TG_ERR_SHAPE
  * with "samples (1, 14, 14) do not fit two-layer-net, which takes
  * (1, 28, 28) or 784 values flat". Call it where a data set meets a
  * model, before the first step. */
-int tg_model_check_input(const tg_model *m, const int64_t *sample, int ndim, tg_error *err);
+TG_API int tg_model_check_input(const tg_model *m, const int64_t *sample, int ndim, tg_error *err);
 
 /* The training loss: softmax-with-loss of logits against labels (N,),
  * plus the weight-decay term. */
-tg_tensor *tg_model_loss(tg_tape *tape, tg_model *m, tg_tensor *logits, tg_tensor *labels);
+TG_API tg_tensor *tg_model_loss(tg_tape *tape, tg_model *m, tg_tensor *logits, tg_tensor *labels);
 
 /* The configuration as "key=value" lines (what checkpoints carry), and
  * back. Reading checks every key and value and names the first bad one. */
-int tg_model_config_write(const tg_model_config *cfg, char *buf, size_t cap);
-int tg_model_config_read(const char *text, tg_model_config *cfg, tg_error *err);
+TG_API int tg_model_config_write(const tg_model_config *cfg, char *buf, size_t cap);
+TG_API int tg_model_config_read(const char *text, tg_model_config *cfg, tg_error *err);
 
 #endif

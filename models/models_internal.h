@@ -7,8 +7,6 @@
 
 #include "model.h"
 
-#define TG_HIDDEN __attribute__((visibility("hidden")))
-
 typedef struct tg_model_kind {
   const char *name;
   const char *optimizer; /* the book's optimizer for it: "sgd" or "adam" */
@@ -20,14 +18,13 @@ typedef struct tg_model_kind {
 } tg_model_kind;
 
 /* The convolutional kinds (convnets.c), n of them. */
-TG_HIDDEN extern const tg_model_kind tg_convnet_kinds[];
-TG_HIDDEN extern const int tg_n_convnet_kinds;
+extern const tg_model_kind tg_convnet_kinds[];
+extern const int tg_n_convnet_kinds;
 
 /* Draws W's initial values by cfg's init rule, fan_in inputs per unit. */
-TG_HIDDEN void tg_model_init_weight(tg_tensor *W, const tg_model_config *c, int64_t fan_in,
-                                    tg_rng *rng);
+void tg_model_init_weight(tg_tensor *W, const tg_model_config *c, int64_t fan_in, tg_rng *rng);
 
 /* cfg's activation applied to h. */
-TG_HIDDEN tg_tensor *tg_model_activate(tg_tape *tape, const char *kind, tg_tensor *h);
+tg_tensor *tg_model_activate(tg_tape *tape, const char *kind, tg_tensor *h);
 
 #endif

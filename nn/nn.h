@@ -14,46 +14,46 @@
 
 /* ---------------------------------------------------------------------
  * Activations */
-tg_tensor *tg_relu(tg_tape *tape, tg_tensor *x);    /* where(x > 0, x, 0): gradient 0 at 0 */
-tg_tensor *tg_sigmoid(tg_tape *tape, tg_tensor *x); /* 1/(1+e^-x), overflow-free */
-tg_tensor *tg_step(tg_tape *tape, tg_tensor *x);    /* x > 0 as 1/0; a constant */
-tg_tensor *tg_identity(tg_tape *tape, tg_tensor *x);
+TG_API tg_tensor *tg_relu(tg_tape *tape, tg_tensor *x);    /* where(x > 0, x, 0): gradient 0 at 0 */
+TG_API tg_tensor *tg_sigmoid(tg_tape *tape, tg_tensor *x); /* 1/(1+e^-x), overflow-free */
+TG_API tg_tensor *tg_step(tg_tape *tape, tg_tensor *x);    /* x > 0 as 1/0; a constant */
+TG_API tg_tensor *tg_identity(tg_tape *tape, tg_tensor *x);
 /* Along axis (negative counts from the end); a detached max is subtracted
  * first, so logits like (1010, 1000, 990) are safe. */
-tg_tensor *tg_softmax(tg_tape *tape, tg_tensor *x, int axis);
-tg_tensor *tg_log_softmax(tg_tape *tape, tg_tensor *x, int axis);
+TG_API tg_tensor *tg_softmax(tg_tape *tape, tg_tensor *x, int axis);
+TG_API tg_tensor *tg_log_softmax(tg_tape *tape, tg_tensor *x, int axis);
 
 /* ---------------------------------------------------------------------
  * Losses (scalars) */
 /* The book's mean_squared_error: ½ Σ (y − t)² over every element; y and
  * t of one shape (no broadcasting). */
-tg_tensor *tg_mse(tg_tape *tape, tg_tensor *y, tg_tensor *t);
+TG_API tg_tensor *tg_mse(tg_tape *tape, tg_tensor *y, tg_tensor *t);
 /* The book's cross_entropy_error on probabilities y (N, C):
  * −Σ t·log(y + 1e-7) / N; t one-hot (N, C) or labels (N,). As in the book,
  * a single y (C,) is a batch of one, with t (C,) one-hot or one label. */
-tg_tensor *tg_cross_entropy(tg_tape *tape, tg_tensor *y, tg_tensor *t);
+TG_API tg_tensor *tg_cross_entropy(tg_tape *tape, tg_tensor *y, tg_tensor *t);
 /* Softmax-with-loss on logits (N, C), mean over the batch, computed
  * through log_softmax (no log of 0); t one-hot (N, C) or labels (N,). Its
  * gradient is the book's (softmax(x) − t)/N. */
-tg_tensor *tg_softmax_cross_entropy(tg_tape *tape, tg_tensor *logits, tg_tensor *t);
+TG_API tg_tensor *tg_softmax_cross_entropy(tg_tape *tape, tg_tensor *logits, tg_tensor *t);
 /* One-hot (N, C) constant rows from labels (N,); a label outside [0, C),
  * or not an integer, is an error naming it and its row. */
-tg_tensor *tg_one_hot(tg_tape *tape, tg_tensor *labels, int64_t classes);
+TG_API tg_tensor *tg_one_hot(tg_tape *tape, tg_tensor *labels, int64_t classes);
 /* Fraction of rows whose argmax equals the label (labels (N,) or one-hot
  * (N, C)); NAN after failing the tape. Nothing is recorded. */
-double tg_accuracy(tg_tape *tape, tg_tensor *logits, tg_tensor *t);
+TG_API double tg_accuracy(tg_tape *tape, tg_tensor *logits, tg_tensor *t);
 
 /* ---------------------------------------------------------------------
  * Layers */
 /* Affine: x·W + b; x (N, D) — or (N, ...) flattened to (N, D) — W (D, M),
  * b (M,) or NULL. */
-tg_tensor *tg_affine(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b);
+TG_API tg_tensor *tg_affine(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b);
 
 /* Inverted Dropout: in train mode (tg_tape_training) each element is kept
  * with probability 1 − ratio and scaled by 1/(1 − ratio), the mask a
  * constant drawn from the tape's generator (tg_tape_seed fixes it); in
  * eval mode the identity (x itself is returned). ratio in [0, 1). */
-tg_tensor *tg_dropout(tg_tape *tape, tg_tensor *x, double ratio);
+TG_API tg_tensor *tg_dropout(tg_tape *tape, tg_tensor *x, double ratio);
 
 /* Batch Normalization over the batch axis of x (N, D), or per channel of
  * x (N, C, H, W) over (N, H, W) (the book's code normalises each of the
@@ -75,14 +75,14 @@ typedef struct tg_batchnorm {
  * named prefix + ".gamma", ".beta", ".running_mean", ".running_var", and
  * sets the defaults. Returns TG_OK, or a status with err filled (a name
  * already in a list leaves both lists unchanged). */
-int tg_batchnorm_init(tg_batchnorm *bn, const char *prefix, int64_t features, tg_params *params,
-                      tg_params *buffers, tg_error *err);
+TG_API int tg_batchnorm_init(tg_batchnorm *bn, const char *prefix, int64_t features,
+                             tg_params *params, tg_params *buffers, tg_error *err);
 /* y (x's shape). Named _forward because C gives a typedef and a function
  * one namespace: the type owns tg_batchnorm. */
-tg_tensor *tg_batchnorm_forward(tg_tape *tape, tg_batchnorm *bn, tg_tensor *x);
+TG_API tg_tensor *tg_batchnorm_forward(tg_tape *tape, tg_batchnorm *bn, tg_tensor *x);
 
 /* Weight decay: ½ λ Σ_i ‖W_i‖² over W[0..n-1] (a scalar); λ >= 0. */
-tg_tensor *tg_weight_decay(tg_tape *tape, tg_tensor *const *W, int n, double lambda);
+TG_API tg_tensor *tg_weight_decay(tg_tape *tape, tg_tensor *const *W, int n, double lambda);
 
 /* ---------------------------------------------------------------------
  * Convolution, pooling and LRN (nn/conv.c), compositions of conv,
@@ -91,15 +91,18 @@ tg_tensor *tg_weight_decay(tg_tape *tape, tg_tensor *const *W, int n, double lam
  * window, stride and pad. Padding is zeros (they count in max and mean,
  * as in the book). */
 /* x (N, C, H, W), W (FN, C, FH, FW), b (FN,) or NULL -> (N, FN, OH, OW) */
-tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
-                     int64_t pad);
+TG_API tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
+                            int64_t pad);
 /* x (N, C, H, W) -> (N, C, OH, OW), windows size×size. Max-pooling's gradient goes to the first
  * maximum of each window in row-major order (tg_max's tie rule). */
-tg_tensor *tg_max_pool2d(tg_tape *tape, tg_tensor *x, int64_t size, int64_t stride, int64_t pad);
-tg_tensor *tg_avg_pool2d(tg_tape *tape, tg_tensor *x, int64_t size, int64_t stride, int64_t pad);
+TG_API tg_tensor *tg_max_pool2d(tg_tape *tape, tg_tensor *x, int64_t size, int64_t stride,
+                                int64_t pad);
+TG_API tg_tensor *tg_avg_pool2d(tg_tape *tape, tg_tensor *x, int64_t size, int64_t stride,
+                                int64_t pad);
 /* Local Response Normalization across channels (AlexNet): y = x / (k + alpha·Σ x²)^beta, the sum
  * over the n channels centred on c (clipped at the edges); AlexNet uses n 5, alpha 1e-4, beta
  * 0.75, k 2. The window runs from c − ⌊n/2⌋ to c + ⌊(n−1)/2⌋; n >= 1, alpha >= 0, k > 0. */
-tg_tensor *tg_lrn(tg_tape *tape, tg_tensor *x, int64_t n, double alpha, double beta, double k);
+TG_API tg_tensor *tg_lrn(tg_tape *tape, tg_tensor *x, int64_t n, double alpha, double beta,
+                         double k);
 
 #endif

@@ -21,28 +21,28 @@ typedef struct tg_params {
  * gradient buffer when requires_grad). Returns it, or NULL with err filled
  * (empty name, invalid shape, duplicate name, out of memory). A zeroed
  * struct is an empty list. */
-tg_tensor *tg_params_new(tg_params *p, const char *name, const int64_t *shape, int ndim,
-                         int requires_grad, tg_error *err);
+TG_API tg_tensor *tg_params_new(tg_params *p, const char *name, const int64_t *shape, int ndim,
+                                int requires_grad, tg_error *err);
 
 /* The tensor called name, or NULL. */
-tg_tensor *tg_params_find(const tg_params *p, const char *name);
+TG_API tg_tensor *tg_params_find(const tg_params *p, const char *name);
 
 /* Total number of elements over the list. */
-int64_t tg_params_numel(const tg_params *p);
+TG_API int64_t tg_params_numel(const tg_params *p);
 
 /* Zeroes every gradient buffer. */
-void tg_params_zero_grad(tg_params *p);
+TG_API void tg_params_zero_grad(tg_params *p);
 
 /* The global L2 norm of all gradients. */
-double tg_params_grad_norm(const tg_params *p);
+TG_API double tg_params_grad_norm(const tg_params *p);
 
 /* Scales all gradients by max_norm / norm when their global norm is above
  * max_norm; returns the norm before clipping. A NaN or infinite norm, or a
  * max_norm that is not >= 0, leaves the gradients as they are. */
-double tg_params_clip_grad_norm(tg_params *p, double max_norm);
+TG_API double tg_params_clip_grad_norm(tg_params *p, double max_norm);
 
 /* Frees every tensor and the list itself (the struct is reusable after). */
-void tg_params_free(tg_params *p);
+TG_API void tg_params_free(tg_params *p);
 
 /* ---------------------------------------------------------------------
  * Initialisers: fill t->data from the generator (never a global one).
@@ -50,9 +50,9 @@ void tg_params_free(tg_params *p);
  * C·FH·FW of a convolution filter). A NULL t is a no-op; an invalid
  * argument (NULL rng, std < 0 or not finite, fan_in < 1) fills t with NaN
  * so the first forward pass shows it instead of training a dead layer. */
-void tg_init_constant(tg_tensor *t, double v);
-void tg_init_normal(tg_tensor *t, double std, tg_rng *rng);
-void tg_init_xavier(tg_tensor *t, int64_t fan_in, tg_rng *rng); /* std √(1/fan_in) */
-void tg_init_he(tg_tensor *t, int64_t fan_in, tg_rng *rng);     /* std √(2/fan_in) */
+TG_API void tg_init_constant(tg_tensor *t, double v);
+TG_API void tg_init_normal(tg_tensor *t, double std, tg_rng *rng);
+TG_API void tg_init_xavier(tg_tensor *t, int64_t fan_in, tg_rng *rng); /* std √(1/fan_in) */
+TG_API void tg_init_he(tg_tensor *t, int64_t fan_in, tg_rng *rng);     /* std √(2/fan_in) */
 
 #endif

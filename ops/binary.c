@@ -19,6 +19,7 @@
  */
 #include <math.h>
 
+#include "composite.h"
 #include "op.h"
 #include "ops.h"
 

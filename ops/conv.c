@@ -26,6 +26,7 @@
  */
 #include <string.h>
 
+#include "composite.h"
 #include "op.h"
 #include "ops.h"
 

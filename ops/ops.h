@@ -21,12 +21,12 @@
  *   neg  -x             exp   e^x          log  ln x (x > 0)
  *   sqrt √x (x > 0)     tanh  tanh x       abs  |x| (gradient sign(x), 0 at 0)
  */
-tg_tensor *tg_neg(tg_tape *tape, tg_tensor *x);
-tg_tensor *tg_exp(tg_tape *tape, tg_tensor *x);
-tg_tensor *tg_log(tg_tape *tape, tg_tensor *x);
-tg_tensor *tg_sqrt(tg_tape *tape, tg_tensor *x);
-tg_tensor *tg_tanh(tg_tape *tape, tg_tensor *x);
-tg_tensor *tg_abs(tg_tape *tape, tg_tensor *x);
+TG_API tg_tensor *tg_neg(tg_tape *tape, tg_tensor *x);
+TG_API tg_tensor *tg_exp(tg_tape *tape, tg_tensor *x);
+TG_API tg_tensor *tg_log(tg_tape *tape, tg_tensor *x);
+TG_API tg_tensor *tg_sqrt(tg_tape *tape, tg_tensor *x);
+TG_API tg_tensor *tg_tanh(tg_tape *tape, tg_tensor *x);
+TG_API tg_tensor *tg_abs(tg_tape *tape, tg_tensor *x);
 
 /* ---------------------------------------------------------------------
  * Broadcasting binary (ops/binary.c). Shapes broadcast by NumPy's rules
@@ -36,41 +36,40 @@ tg_tensor *tg_abs(tg_tape *tape, tg_tensor *x);
  *   pow a^b   (a > 0 wherever b's gradient is needed; d/db = a^b ln a)
  *   maximum max(a, b) (ties send the gradient to a)
  */
-tg_tensor *tg_add(tg_tape *tape, tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_sub(tg_tape *tape, tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_mul(tg_tape *tape, tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_div(tg_tape *tape, tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_pow(tg_tape *tape, tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_maximum(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_add(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_sub(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_mul(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_div(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_pow(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_maximum(tg_tape *tape, tg_tensor *a, tg_tensor *b);
 
 /* where(cond, a, b): a where cond != 0, else b; the three broadcast.
  * cond is not differentiable: if it requires grad, backward fails. */
-tg_tensor *tg_where(tg_tape *tape, tg_tensor *cond, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_where(tg_tape *tape, tg_tensor *cond, tg_tensor *a, tg_tensor *b);
 
 /* where_pos(x, a): a where x > 0, else 0 (NaN in x gives 0); x and a of
  * one shape. ReLU is where_pos(x, x). A fused op (one pass);
  * tg_where_pos_composite, where(gt(x, 0), a, 0), is its definition and
  * oracle. x gets no gradient (it only decides); da = where_pos(x, dy). */
-tg_tensor *tg_where_pos(tg_tape *tape, tg_tensor *x, tg_tensor *a);
-tg_tensor *tg_where_pos_composite(tg_tape *tape, tg_tensor *x, tg_tensor *a);
+TG_API tg_tensor *tg_where_pos(tg_tape *tape, tg_tensor *x, tg_tensor *a);
 
 /* Comparisons: broadcasting masks of 1 and 0 that are constants (never
  * recorded, no gradient through them). */
-tg_tensor *tg_gt(tg_tape *tape, tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_ge(tg_tape *tape, tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_lt(tg_tape *tape, tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_le(tg_tape *tape, tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_eq(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_gt(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_ge(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_lt(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_le(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_eq(tg_tape *tape, tg_tensor *a, tg_tensor *b);
 
 /* Conveniences composed of the above with a scalar operand. */
-tg_tensor *tg_add_scalar(tg_tape *tape, tg_tensor *x, tg_real s);
-tg_tensor *tg_mul_scalar(tg_tape *tape, tg_tensor *x, tg_real s);
-tg_tensor *tg_pow_scalar(tg_tape *tape, tg_tensor *x, tg_real p); /* x^p */
+TG_API tg_tensor *tg_add_scalar(tg_tape *tape, tg_tensor *x, tg_real s);
+TG_API tg_tensor *tg_mul_scalar(tg_tape *tape, tg_tensor *x, tg_real s);
+TG_API tg_tensor *tg_pow_scalar(tg_tape *tape, tg_tensor *x, tg_real p); /* x^p */
 
 /* Broadcast result shape of a and b into shape/ndim; TG_OK or
  * TG_ERR_SHAPE (message names `what` and both shapes). */
-int tg_broadcast_shape(tg_tape *tape, const char *what, const tg_tensor *a, const tg_tensor *b,
-                       int64_t *shape, int *ndim);
+TG_API int tg_broadcast_shape(tg_tape *tape, const char *what, const tg_tensor *a,
+                              const tg_tensor *b, int64_t *shape, int *ndim);
 
 /* ---------------------------------------------------------------------
  * Reductions (ops/reduce.c) over a set of axes: axes[0..naxes-1], each in
@@ -80,30 +79,29 @@ int tg_broadcast_shape(tg_tape *tape, const char *what, const tg_tensor *a, cons
  *   sum, mean; max (the gradient goes to the first maximum in row-major
  *   order within each reduced group, like NumPy's argmax).
  */
-tg_tensor *tg_sum(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims);
-tg_tensor *tg_mean(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims);
-tg_tensor *tg_max(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims);
+TG_API tg_tensor *tg_sum(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims);
+TG_API tg_tensor *tg_mean(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims);
+TG_API tg_tensor *tg_max(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims);
 
 /* Constant one-hot mask of x's shape: 1 at the first maximum of each
  * group reduced over axes, 0 elsewhere (max's backward uses it). */
-tg_tensor *tg_max_mask(tg_tape *tape, tg_tensor *x, const int *axes, int naxes);
+TG_API tg_tensor *tg_max_mask(tg_tape *tape, tg_tensor *x, const int *axes, int naxes);
 
 /* max's gradient: dx (x's shape) holds dy at each group's first maximum
  * (max_mask's rule) and 0 elsewhere; dy is x reduced over axes, with or
  * without keepdims. A fused op (one pass); tg_max_scatter_composite is its
  * definition as max_mask(x) * dy broadcast to x's shape, kept as the
  * oracle. Only dy gets a gradient. */
-tg_tensor *tg_max_scatter(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int *axes, int naxes);
-tg_tensor *tg_max_scatter_composite(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int *axes,
-                                    int naxes);
+TG_API tg_tensor *tg_max_scatter(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int *axes,
+                                 int naxes);
 
 /* Constant indices (as tg_real) of the first maximum along one axis; the
  * axis is dropped from the shape. */
-tg_tensor *tg_argmax(tg_tape *tape, tg_tensor *x, int axis);
+TG_API tg_tensor *tg_argmax(tg_tape *tape, tg_tensor *x, int axis);
 
 /* Sums g down to shape (the adjoint of broadcast_to): the gradient rule of
  * every broadcasting op. shape must broadcast to g's shape. */
-tg_tensor *tg_sum_to(tg_tape *tape, tg_tensor *g, const int64_t *shape, int ndim);
+TG_API tg_tensor *tg_sum_to(tg_tape *tape, tg_tensor *g, const int64_t *shape, int ndim);
 
 /* ---------------------------------------------------------------------
  * Movement (ops/movement.c)
@@ -118,20 +116,20 @@ tg_tensor *tg_sum_to(tg_tape *tape, tg_tensor *g, const int64_t *shape, int ndim
  *        slice.
  *   detach: the same values as a constant: no gradient flows back.
  */
-tg_tensor *tg_reshape(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim);
-tg_tensor *tg_permute(tg_tape *tape, tg_tensor *x, const int *perm);
-tg_tensor *tg_transpose(tg_tape *tape, tg_tensor *x);
-tg_tensor *tg_broadcast_to(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim);
-tg_tensor *tg_slice(tg_tape *tape, tg_tensor *x, const int64_t *start, const int64_t *stop);
-tg_tensor *tg_pad(tg_tape *tape, tg_tensor *x, const int64_t *before, const int64_t *after);
-tg_tensor *tg_detach(tg_tape *tape, tg_tensor *x);
+TG_API tg_tensor *tg_reshape(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim);
+TG_API tg_tensor *tg_permute(tg_tape *tape, tg_tensor *x, const int *perm);
+TG_API tg_tensor *tg_transpose(tg_tape *tape, tg_tensor *x);
+TG_API tg_tensor *tg_broadcast_to(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim);
+TG_API tg_tensor *tg_slice(tg_tape *tape, tg_tensor *x, const int64_t *start, const int64_t *stop);
+TG_API tg_tensor *tg_pad(tg_tape *tape, tg_tensor *x, const int64_t *before, const int64_t *after);
+TG_API tg_tensor *tg_detach(tg_tape *tape, tg_tensor *x);
 
 /* ---------------------------------------------------------------------
  * Matrix product (ops/matmul.c), through libxsmm (OpenBLAS behind it).
  * a: (M, K), b: (K, N) -> (M, N). With trans_a, a is (K, M) and op(a) =
  * aᵀ; with trans_b, b is (N, K). Transposes are GEMM flags, not copies. */
-tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b);
-tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b);
+TG_API tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b);
 
 /* ---------------------------------------------------------------------
  * Image patches (ops/conv.c), the book's im2col layout. x: (N, C, H, W);
@@ -143,10 +141,10 @@ tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, i
  *   col2im: the adjoint: col (N·OH·OW, C·FH·FW) -> (N, C, H, W), overlaps
  *           summed; xshape holds N, C, H, W.
  */
-tg_tensor *tg_im2col(tg_tape *tape, tg_tensor *x, int64_t fh, int64_t fw, int64_t stride,
-                     int64_t pad);
-tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64_t fh, int64_t fw,
-                     int64_t stride, int64_t pad);
+TG_API tg_tensor *tg_im2col(tg_tape *tape, tg_tensor *x, int64_t fh, int64_t fw, int64_t stride,
+                            int64_t pad);
+TG_API tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64_t fh,
+                            int64_t fw, int64_t stride, int64_t pad);
 
 /* Convolution (ops/conv.c), fused: x (N, C, H, W), W (FN, C, FH, FW), b
  * (FN,) or NULL -> y (N, FN, OH, OW), the sizes as im2col's. A speed path
@@ -156,13 +154,11 @@ tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64
  *   conv_grad_x: dy (N, FN, OH, OW), W -> dx of shape xshape (N, C, H, W)
  *   conv_grad_w: x, dy (N, FN, OH, OW) -> dW (FN, C, fh, fw)
  */
-tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
-                   int64_t pad);
-tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int64_t *xshape,
-                          int64_t stride, int64_t pad);
-tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh, int64_t fw,
-                          int64_t stride, int64_t pad);
-tg_tensor *tg_conv_composite(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b,
-                             int64_t stride, int64_t pad);
+TG_API tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
+                          int64_t pad);
+TG_API tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int64_t *xshape,
+                                 int64_t stride, int64_t pad);
+TG_API tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh, int64_t fw,
+                                 int64_t stride, int64_t pad);
 
 #endif

@@ -21,6 +21,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "composite.h"
 #include "op.h"
 #include "ops.h"
 

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "op.h" /* TG_PAR_MIN */
+#include "parallel.h" /* TG_PAR_MIN */
 
 #ifdef TG_DOUBLE
 #define R_SQRT sqrt

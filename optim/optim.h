@@ -30,12 +30,12 @@ typedef struct tg_optim_config {
 
 /* The book's defaults for a kind (e.g. SGD lr 0.01; Adam lr 0.001, 0.9,
  * 0.999; Momentum 0.9; RMSprop decay 0.99). */
-tg_optim_config tg_optim_defaults(tg_optim_kind kind);
+TG_API tg_optim_config tg_optim_defaults(tg_optim_kind kind);
 
 /* "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"; TG_OK or
  * TG_ERR_ARG. tg_optim_name is the inverse. */
-int tg_optim_parse(const char *name, tg_optim_kind *kind);
-const char *tg_optim_name(tg_optim_kind kind);
+TG_API int tg_optim_parse(const char *name, tg_optim_kind *kind);
+TG_API const char *tg_optim_name(tg_optim_kind kind);
 
 typedef struct tg_optim {
   tg_optim_config cfg;
@@ -52,17 +52,17 @@ typedef struct tg_optim {
  * (shape (1,)) first, then per trained parameter "<name>.v" (Momentum,
  * Nesterov), "<name>.h" (AdaGrad, RMSprop) or "<name>.m", "<name>.v"
  * (Adam). params must outlive the optimizer. */
-tg_optim *tg_optim_new(const tg_optim_config *cfg, tg_params *params, tg_error *err);
-void tg_optim_free(tg_optim *opt);
+TG_API tg_optim *tg_optim_new(const tg_optim_config *cfg, tg_params *params, tg_error *err);
+TG_API void tg_optim_free(tg_optim *opt);
 
 /* One update of every trained parameter that still requires grad, from
  * its gradient; then zeroes every gradient of the list and counts the
  * step (opt->step and the "step" tensor). Allocates nothing. */
-void tg_optim_step(tg_optim *opt);
+TG_API void tg_optim_step(tg_optim *opt);
 
 /* After the "step" tensor was loaded from a checkpoint: re-reads it (a
  * negative or non-finite value restarts the count at 0). In the float
  * build the tensor counts exactly up to 2^24 steps. */
-void tg_optim_sync_step(tg_optim *opt);
+TG_API void tg_optim_sync_step(tg_optim *opt);
 
 #endif

@@ -84,94 +84,94 @@ enum tg_legend_loc {
  * pixels (each 16..16384). Bad sizes give a figure in the error state
  * (tg_figure_status), never NULL; NULL only when memory runs out, and every
  * function here takes a NULL figure or axes as a no-op. */
-tg_figure *tg_figure_new(int rows, int cols, int width_px, int height_px);
+TG_API tg_figure *tg_figure_new(int rows, int cols, int width_px, int height_px);
 /* Frees the figure and all its axes and data; NULL is a no-op. */
-void tg_figure_free(tg_figure *f);
+TG_API void tg_figure_free(tg_figure *f);
 
 /* The panel at (row, col), counted from the top left; owned by the figure.
  * Out of range: NULL, and the figure records the error. */
-tg_axes *tg_figure_axes(tg_figure *f, int row, int col);
+TG_API tg_axes *tg_figure_axes(tg_figure *f, int row, int col);
 
 /* A title over all panels (copied; NULL removes it). */
-void tg_figure_title(tg_figure *f, const char *title);
+TG_API void tg_figure_title(tg_figure *f, const char *title);
 
 /* TG_OK, or the status of the first error recorded; its message (""
  * when none). A NULL figure reports TG_ERR_MEMORY. */
-int tg_figure_status(const tg_figure *f);
-const char *tg_figure_error(const tg_figure *f);
+TG_API int tg_figure_status(const tg_figure *f);
+TG_API const char *tg_figure_error(const tg_figure *f);
 
 /* Draws the figure to path (.png or .svg). Returns TG_OK, or a status with
  * err filled: the figure's first recorded error (nothing is written);
  * TG_ERR_ARG for another extension; TG_ERR_IO when the file cannot be
  * written, naming the path, cairo's status string and the system's reason.
  * A file that failed half-way is removed. */
-int tg_figure_save(tg_figure *f, const char *path, tg_error *err);
+TG_API int tg_figure_save(tg_figure *f, const char *path, tg_error *err);
 
 /* ---------------------------------------------------------------------
  * Axes: decorations and scales. Strings are copied; NULL removes them. */
 
-void tg_axes_title(tg_axes *ax, const char *title);
-void tg_axes_xlabel(tg_axes *ax, const char *label);
-void tg_axes_ylabel(tg_axes *ax, const char *label);
+TG_API void tg_axes_title(tg_axes *ax, const char *title);
+TG_API void tg_axes_xlabel(tg_axes *ax, const char *label);
+TG_API void tg_axes_ylabel(tg_axes *ax, const char *label);
 
 /* Fixed limits (lo < hi, finite; on a log y axis lo > 0). Without them the
  * limits come from the data, widened to "nice" ticks (1, 2 or 5 × 10^k);
  * data outside fixed limits is clipped. */
-void tg_axes_xlim(tg_axes *ax, double lo, double hi);
-void tg_axes_ylim(tg_axes *ax, double lo, double hi);
+TG_API void tg_axes_xlim(tg_axes *ax, double lo, double hi);
+TG_API void tg_axes_ylim(tg_axes *ax, double lo, double hi);
 
 /* Ticks of the x axis at at[0..n-1] (finite, increasing) with the given
  * labels (copied), instead of computed ones: categories such as a bar
  * chart's. n == 0 goes back to computed ticks; n is at most 64. */
-void tg_axes_xticks(tg_axes *ax, const double *at, const char *const *labels, int n);
+TG_API void tg_axes_xticks(tg_axes *ax, const double *at, const char *const *labels, int n);
 
 /* 1: logarithmic y axis (ticks at powers of ten). */
-void tg_axes_ylog(tg_axes *ax, int on);
+TG_API void tg_axes_ylog(tg_axes *ax, int on);
 /* 1: light grid lines at the ticks. */
-void tg_axes_grid(tg_axes *ax, int on);
+TG_API void tg_axes_grid(tg_axes *ax, int on);
 /* Where the legend goes (enum tg_legend_loc). A legend is drawn when any
  * series of the axes has a label. */
-void tg_axes_legend(tg_axes *ax, int loc);
+TG_API void tg_axes_legend(tg_axes *ax, int loc);
 
 /* ---------------------------------------------------------------------
  * Axes: data. n >= 1 for every series (0 is an error naming the series). */
 
 /* A line through (x[i], y[i]); x NULL means x[i] = i. label NULL: not in
  * the legend. style NULL: the default line. */
-void tg_axes_line(tg_axes *ax, const double *x, const double *y, int64_t n, const char *label,
-                  const tg_line_style *style);
+TG_API void tg_axes_line(tg_axes *ax, const double *x, const double *y, int64_t n,
+                         const char *label, const tg_line_style *style);
 
 /* Points only: like tg_axes_line with style->dash forced to TG_DASH_NONE
  * and, when style is NULL or has no marker, circles. */
-void tg_axes_scatter(tg_axes *ax, const double *x, const double *y, int64_t n, const char *label,
-                     const tg_line_style *style);
+TG_API void tg_axes_scatter(tg_axes *ax, const double *x, const double *y, int64_t n,
+                            const char *label, const tg_line_style *style);
 
 /* A histogram of n values in `bins` equal bins (1..10000) over [lo, hi]
  * (the last bin includes hi; values outside are not counted). lo == hi:
  * the range of the finite values. alpha in (0, 1] is the bars' opacity;
  * 0 means 1. The y axis starts at 0 unless limits are fixed. */
-void tg_axes_hist(tg_axes *ax, const double *values, int64_t n, int bins, double lo, double hi,
-                  const char *label, double alpha);
+TG_API void tg_axes_hist(tg_axes *ax, const double *values, int64_t n, int bins, double lo,
+                         double hi, const char *label, double alpha);
 /* The same for every element of a tensor (e.g. a layer's activations). */
-void tg_axes_hist_tensor(tg_axes *ax, const tg_tensor *t, int bins, double lo, double hi,
-                         const char *label, double alpha);
+TG_API void tg_axes_hist_tensor(tg_axes *ax, const tg_tensor *t, int bins, double lo, double hi,
+                                const char *label, double alpha);
 
 /* One bar of the given height centred on x, width wide (data units),
  * filled in the next palette colour; from 0 up (from the bottom edge on a
  * log axis). With tg_axes_xticks, a bar chart of categories. */
-void tg_axes_bar(tg_axes *ax, double x, double height, double width, const char *label);
+TG_API void tg_axes_bar(tg_axes *ax, double x, double height, double width, const char *label);
 
 /* Contour lines of z sampled on an nx × ny grid (each >= 2) spanning
  * [x0, x1] × [y0, y1]: z is (ny, nx), z[j*nx + i] = f(x0 + i·(x1-x0)/(nx-1),
  * y0 + j·(y1-y0)/(ny-1)). levels: nlevels values; levels NULL: about
  * nlevels (0: 8) nice levels inside z's range. Lines are coloured from dark
  * blue (low) to yellow (high) and take no palette colour. */
-void tg_axes_contour(tg_axes *ax, const double *z, int nx, int ny, double x0, double x1, double y0,
-                     double y1, const double *levels, int nlevels);
+TG_API void tg_axes_contour(tg_axes *ax, const double *z, int nx, int ny, double x0, double x1,
+                            double y0, double y1, const double *levels, int nlevels);
 /* The same with z sampled from f(x, y, ctx). */
-void tg_axes_contour_fn(tg_axes *ax, double (*f)(double x, double y, void *ctx), void *ctx,
-                        double x0, double x1, double y0, double y1, int nx, int ny,
-                        const double *levels, int nlevels);
+TG_API void tg_axes_contour_fn(tg_axes *ax, double (*f)(double x, double y, void *ctx), void *ctx,
+                               double x0, double x1, double y0, double y1, int nx, int ny,
+                               const double *levels, int nlevels);
 
 /* ---------------------------------------------------------------------
  * Image grids (digits, convolution filters) */
@@ -212,8 +212,8 @@ typedef struct tg_image_grid_opts {
  * what was wrong: NULL images or data, another rank or channel count, zero
  * images, a scale outside 0..64 or cols < 0, a picture over 16384 px a
  * side, an extension other than .png/.svg, an unwritable path. */
-int tg_plot_image_grid(const char *path, const tg_tensor *images, const tg_image_grid_opts *opts,
-                       tg_error *err);
+TG_API int tg_plot_image_grid(const char *path, const tg_tensor *images,
+                              const tg_image_grid_opts *opts, tg_error *err);
 
 /* ---------------------------------------------------------------------
  * Process-wide caches */
@@ -222,6 +222,6 @@ int tg_plot_image_grid(const char *path, const tg_tensor *images, const tg_image
  * checkers (ASan, valgrind) report at exit. Call this after the last
  * drawing, when no plot call runs in another thread, to release them; a
  * later drawing simply builds them again. */
-void tg_plot_release_caches(void);
+TG_API void tg_plot_release_caches(void);
 
 #endif

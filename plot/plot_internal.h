@@ -12,8 +12,6 @@
 
 #include "plot.h"
 
-#define TG_PLOT_HIDDEN __attribute__((visibility("hidden")))
-
 enum tg_series_kind { TG_SERIES_LINE, TG_SERIES_HIST, TG_SERIES_CONTOUR };
 
 typedef struct tg_series {
@@ -56,20 +54,20 @@ struct tg_figure {
 };
 
 /* Draws the whole figure on cr (width × height user units = px). */
-TG_PLOT_HIDDEN void tg_plot__draw_figure(const tg_figure *f, cairo_t *cr);
+void tg_plot__draw_figure(const tg_figure *f, cairo_t *cr);
 
 /* Writes a width × height picture that draw(cr, ctx) paints to path, as PNG
  * or SVG by the extension. `who` prefixes messages. Returns TG_OK or the
  * status put in err (unknown extension, unwritable file, cairo failures). */
 typedef void (*tg_plot_draw_fn)(cairo_t *cr, void *ctx);
-TG_PLOT_HIDDEN int tg_plot__write(const char *path, int width, int height, tg_plot_draw_fn draw,
-                                  void *ctx, const char *who, tg_error *err);
+int tg_plot__write(const char *path, int width, int height, tg_plot_draw_fn draw, void *ctx,
+                   const char *who, tg_error *err);
 
 /* A "nice" tick step (1, 2 or 5 × 10^k) giving about `target` steps over
  * span (> 0). */
-TG_PLOT_HIDDEN double tg_plot__nice_step(double span, int target);
+double tg_plot__nice_step(double span, int target);
 
 /* The sans-serif face every text of plot/ uses, at size px. */
-TG_PLOT_HIDDEN void tg_plot__font(cairo_t *cr, double size, int bold);
+void tg_plot__font(cairo_t *cr, double size, int bold);
 
 #endif

@@ -1,31 +1,62 @@
 #!/bin/sh
-# check_exports.sh — the shared library exports only tg_-prefixed symbols.
+# check_exports.sh — a shared library exports exactly what its installed
+# headers declare.
 #
-# usage: check_exports.sh NM LIBRARY [SANITIZE]
-# Every defined dynamic symbol must start with tg_, so nothing of libxsmm,
-# OpenBLAS or our static helpers leaks into users' namespaces. Sanitizer
-# builds (SANITIZE other than "none") may add the instrumentation's own
-# symbols (__asan_*, __ubsan_*, __odr_asan*, __sanitizer_*), which pass.
+# usage: check_exports.sh NM SANITIZE LIBRARY HEADER...
+# The libraries are compiled with hidden visibility and mark their public
+# declarations TG_API (autograd/tg_api.h). Three checks:
+#   - every function declared in HEADER... carries TG_API (a declaration
+#     without it would compile and then fail to link against the .so);
+#   - every symbol LIBRARY exports is declared TG_API in one of HEADER...
+#     (nothing of libxsmm, OpenBLAS or our internal helpers leaks out);
+#   - every TG_API declaration of HEADER... is exported.
+# Sanitizer builds (SANITIZE other than "none") may add the
+# instrumentation's own symbols (__asan_*, __ubsan_*, ...), which pass.
 set -eu
 
 nm=$1
-lib=$2
-sanitize=${3:-none}
+sanitize=$2
+lib=$3
+shift 3
 
-syms=$("$nm" -D --defined-only "$lib" | awk 'NF >= 3 { print $3 }')
-total=$(printf '%s\n' "$syms" | grep -c '^tg_' || true)
-if [ "$total" -eq 0 ]; then
-  echo "FAIL: $lib exports no tg_ symbol at all" >&2
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+# A declaration starts at column 0 with a type and a tg_ name followed by
+# "(" on the same line (the tree is clang-formatted); static inline
+# functions and typedefs are not symbols.
+decl='^[A-Za-z_][A-Za-z0-9_ *]*[ *]tg_[A-Za-z0-9_]*[(]'
+unmarked=$(grep -H -E "$decl" "$@" | grep -v -E ':(TG_API|static|typedef|return) ' || true)
+if [ -n "$unmarked" ]; then
+  echo "FAIL: declarations without TG_API:" >&2
+  printf '%s\n' "$unmarked" | sed 's/^/  /' >&2
+  fail=1
+fi
+
+sed -n 's/^TG_API[^(]*[ *]\(tg_[A-Za-z0-9_]*\)(.*/\1/p' "$@" | sort -u >"$tmp/declared"
+"$nm" -D --defined-only "$lib" | awk 'NF >= 3 { print $3 }' | sort -u >"$tmp/exported"
+if [ "$sanitize" != none ]; then
+  grep -v -E '^(__asan|__ubsan|__odr_asan|__sanitizer|__lsan)' "$tmp/exported" >"$tmp/e" || true
+  mv "$tmp/e" "$tmp/exported"
+fi
+
+n=$(wc -l <"$tmp/declared")
+if [ "$n" -eq 0 ]; then
+  echo "FAIL: no TG_API declaration found in $*" >&2
   exit 1
 fi
-
-bad=$(printf '%s\n' "$syms" | grep -v '^tg_' || true)
-if [ "$sanitize" != none ] && [ -n "$bad" ]; then
-  bad=$(printf '%s\n' "$bad" | grep -v -E '^(__asan|__ubsan|__odr_asan|__sanitizer|__lsan)' || true)
+extra=$(comm -13 "$tmp/declared" "$tmp/exported")
+if [ -n "$extra" ]; then
+  echo "FAIL: $lib exports symbols no installed header declares:" >&2
+  printf '%s\n' "$extra" | sed 's/^/  /' >&2
+  fail=1
 fi
-if [ -n "$bad" ]; then
-  echo "FAIL: $lib exports symbols without the tg_ prefix:" >&2
-  printf '%s\n' "$bad" | sed 's/^/  /' >&2
-  exit 1
+missing=$(comm -23 "$tmp/declared" "$tmp/exported")
+if [ -n "$missing" ]; then
+  echo "FAIL: $lib does not export functions its headers declare TG_API:" >&2
+  printf '%s\n' "$missing" | sed 's/^/  /' >&2
+  fail=1
 fi
-echo "ok: $total symbols exported, all tg_-prefixed"
+[ "$fail" -eq 0 ] || exit 1
+echo "ok: $lib exports exactly the $n functions its headers declare"

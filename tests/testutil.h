@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tapegrad.h"
+#include "tapegrad_ext.h" /* the engine and its extension interface */
 
 /* Gradcheck tolerance: the double build is the strict one. */
 #define TU_GRAD_TOL (sizeof(tg_real) == 8 ? 1e-6 : 3e-2)

@@ -2,15 +2,19 @@
 # install_test.sh — installs the build into a temporary DESTDIR and builds a
 # program outside the tree against it, the way a user would.
 #
-# usage: install_test.sh MESON BUILDDIR PKG_CONFIG CC SANITIZE OUTSIDE_C
+# usage: install_test.sh MESON BUILDDIR PKG_CONFIG CC SANITIZE OUTSIDE_C OUTSIDE_PLOT_C
 #
 # Checks, in order: `meson install --destdir` works; the generated
 # tapegrad.pc carries the private dependencies static linking needs
-# (libxsmm, openblas, -lm, -fopenmp); `pkg-config --cflags --libs tapegrad`
-# alone builds OUTSIDE_C against the shared library, which runs from the
-# staged tree; `pkg-config --static` links the archive into a program that
-# needs no libtapegrad.so. The .pc is relocatable (prefix from ${pcfiledir}),
-# so the staged copy resolves to the staged paths without a sysroot.
+# (libxsmm, openblas, -lm, -fopenmp); the engine is lean: neither its .pc
+# nor `ldd libtapegrad.so` names cairo, fontconfig or freetype;
+# `pkg-config --cflags --libs tapegrad` alone builds OUTSIDE_C against the
+# shared library, which runs from the staged tree; `pkg-config --static`
+# with -l:libtapegrad.a links the archive into a program that needs no
+# libtapegrad.so; `pkg-config --cflags --libs tapegrad-plot` builds and runs
+# OUTSIDE_PLOT_C, which draws a PNG. The .pc files are relocatable (prefix
+# from ${pcfiledir}), so the staged copies resolve to the staged paths
+# without a sysroot.
 set -eu
 
 meson=$1
@@ -19,6 +23,7 @@ pkgconfig=$3
 cc=$4 # may be several words (a launcher, then the compiler)
 sanitize=$5
 outside=$6
+outside_plot=$7
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -48,6 +53,19 @@ for want in -lm -fopenmp; do
 $(cat "$pc")"
 done
 field Libs | grep -q -e '-ltapegrad' || fail "Libs lacks -ltapegrad"
+
+# --- the engine links no graphics library -----------------------------------
+graphics='cairo|fontconfig|freetype|pixman|png'
+if grep -E -i "$graphics" "$pc"; then
+  fail "tapegrad.pc names a graphics library:
+$(cat "$pc")"
+fi
+so=$(find "$tmp/stage" -name 'libtapegrad.so.*.*' | head -n 1)
+[ -n "$so" ] || fail "no libtapegrad.so.* installed"
+if ldd "$so" | grep -E -i "$graphics"; then
+  fail "ldd ${so#"$tmp/stage"} names a graphics library"
+fi
+[ -n "$(find "$tmp/stage" -name tapegrad-plot.pc)" ] || fail "no tapegrad-plot.pc installed"
 
 PKG_CONFIG_PATH=$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 export PKG_CONFIG_PATH
@@ -88,4 +106,17 @@ if readelf -d "$tmp/outside-static" | grep NEEDED | grep -q libtapegrad; then
 fi
 "$tmp/outside-static" || fail "outside-static ran and failed"
 
-echo "ok: installed, built and ran outside.c (shared and static)"
+# --- the plot library ----------------------------------------------------------
+pcflags=$("$pkgconfig" --cflags tapegrad-plot) || fail "pkg-config --cflags tapegrad-plot"
+plibs=$("$pkgconfig" --libs tapegrad-plot) || fail "pkg-config --libs tapegrad-plot"
+case "$plibs" in
+*-ltapegrad-plot*-ltapegrad* | *-ltapegrad*-ltapegrad-plot*) ;;
+*) fail "tapegrad-plot's libs lack -ltapegrad-plot or -ltapegrad: $plibs" ;;
+esac
+echo "plot: cc $pcflags ... $plibs"
+# shellcheck disable=SC2086
+$cc -std=c11 -Wall -Wextra -Werror $san $pcflags "$outside_plot" $plibs -o "$tmp/outside-plot" ||
+  fail "building against the plot library"
+(cd "$tmp" && LD_LIBRARY_PATH=$libdir ./outside-plot) || fail "outside-plot ran and failed"
+
+echo "ok: installed, built and ran outside.c (shared and static) and outside_plot.c"
