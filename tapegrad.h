@@ -20,6 +20,22 @@
  * sets and initialisers; optim.h the optimizers; checkpoint.h saving and
  * loading; data.h IDX files and data sets; model.h the book's networks.
  *
+ * Errors, one policy for the whole library. Every failure is recorded by
+ * one setter (tg_error_set) as a tg_status and a message; functions that
+ * report success or failure return a tg_status (TG_OK = 0). What carries
+ * the error depends on the object: an op or layer records it in its tape
+ * ("who (op #k): what, with the shapes"), returns NULL, and every later op
+ * on that tape, or given that NULL, returns NULL at once, so the caller
+ * checks once (tg_tape_status, tg_tape_error) and tg_tape_reset clears it;
+ * a figure keeps its first error the same way (tg_figure_status); calls
+ * without a tape or figure (owned tensors, files, checkpoints, data sets,
+ * configurations) take a tg_error *err, fill it (the first error wins; it
+ * may be NULL) and return its status. A NULL tape or figure is accepted
+ * everywhere and does nothing: its status is TG_ERR_NULL. Initialisers
+ * given invalid arguments fill the tensor with NaN, which anomaly mode
+ * names at the first op that reads it. Nothing aborts on bad input;
+ * assert guards the engine's own invariants only.
+ *
  * Not included here: tapegrad_ext.h, for writing new ops (op.h, arena.h)
  * and the composite twins of the fused ops (test oracles); plot.h, figures
  * and image grids, which live in their own library (pkg-config

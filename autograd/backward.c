@@ -70,18 +70,18 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
   if (!tape || tape->err.status != TG_OK)
     return tape ? tape->err.status : TG_ERR_NULL;
   if (!y)
-    return tg_tape_fail(tape, TG_ERR_NULL, "%s: output is NULL", who);
+    return tg_tape_fail(tape, TG_ERR_NULL, who, "output is NULL");
   if (!(y->flags & TG_OWNED) && (y->tape != tape || y->gen != tape->gen))
-    return tg_tape_fail(tape, TG_ERR_ARG, "%s: output %s is not from this tape's current step", who,
+    return tg_tape_fail(tape, TG_ERR_ARG, who, "output %s is not from this tape's current step",
                         TG_SHAPE(y));
   if (!(y->flags & TG_REQUIRES_GRAD))
-    return tg_tape_fail(tape, TG_ERR_GRAD,
-                        "%s: output %s does not require grad (no input of it needs a "
+    return tg_tape_fail(tape, TG_ERR_GRAD, who,
+                        "output %s does not require grad (no input of it needs a "
                         "gradient, or it was computed with grad mode off)",
-                        who, TG_SHAPE(y));
+                        TG_SHAPE(y));
   if (dy && !tg_shape_eq(y, dy)) {
     char a[160], b[160];
-    return tg_tape_fail(tape, TG_ERR_SHAPE, "%s: seed gradient %s does not match output %s", who,
+    return tg_tape_fail(tape, TG_ERR_SHAPE, who, "seed gradient %s does not match output %s",
                         tg_shape_str(dy->shape, dy->ndim, a, sizeof a),
                         tg_shape_str(y->shape, y->ndim, b, sizeof b));
   }
@@ -101,10 +101,10 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
     tg_tensor *gx[TG_MAX_INPUTS] = {0};
     for (int k = 0; k < n.op->n_in; k++)
       if ((n.op->nondiff & (1u << k)) && (n.in[k]->flags & TG_REQUIRES_GRAD))
-        return tg_tape_fail(tape, TG_ERR_GRAD,
-                            "%s: input %d of %s (op #%lld) is not differentiable, but %s "
+        return tg_tape_fail(tape, TG_ERR_GRAD, who,
+                            "input %d of %s (op #%lld) is not differentiable, but %s "
                             "requires grad",
-                            who, k, n.op->name, (long long)i, TG_SHAPE(n.in[k]));
+                            k, n.op->name, (long long)i, TG_SHAPE(n.in[k]));
     tape->bw_op = n.op;
     tape->bw_node = i;
     n.op->backward(tape, &n, gy, gx);
@@ -117,13 +117,13 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
       tg_tensor *g = gx[k];
       if (!g || !tg_shape_eq(g, n.in[k]))
         return tg_tape_fail(
-            tape, TG_ERR_GRAD, "%s: the rule of %s (op #%lld) gave %s for input %d of shape %s",
-            who, n.op->name, (long long)i, g ? TG_SHAPE(g) : "no gradient", k, TG_SHAPE(n.in[k]));
+            tape, TG_ERR_GRAD, who, "the rule of %s (op #%lld) gave %s for input %d of shape %s",
+            n.op->name, (long long)i, g ? TG_SHAPE(g) : "no gradient", k, TG_SHAPE(n.in[k]));
       if (tape->anomaly && !tg_all_finite(g->data, g->numel))
-        return tg_tape_fail(tape, TG_ERR_ANOMALY,
-                            "%s: gradient of input %d of %s (op #%lld) has NaN or Inf", who, k,
-                            n.op->name, (long long)i);
-      int st = accumulate(tape, n.in[k], g);
+        return tg_tape_fail(tape, TG_ERR_ANOMALY, who,
+                            "gradient of input %d of %s (op #%lld) has NaN or Inf", k, n.op->name,
+                            (long long)i);
+      tg_status st = accumulate(tape, n.in[k], g);
       if (st != TG_OK)
         return st;
     }
@@ -131,11 +131,11 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
   return TG_OK;
 }
 
-int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
+tg_status tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
   int was = tape ? tape->grad_enabled : 0;
   if (tape)
     tape->grad_enabled = 0;
-  int st = walk(tape, y, dy, "backward");
+  tg_status st = walk(tape, y, dy, "backward");
   if (tape)
     tape->grad_enabled = was;
   if (st != TG_OK)
@@ -172,25 +172,25 @@ int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
   return TG_OK;
 }
 
-int tg_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n, tg_tensor *const *xs, tg_tensor **gx,
-            int create_graph) {
+tg_status tg_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n, tg_tensor *const *xs,
+                  tg_tensor **gx, int create_graph) {
   if (!tape || tape->err.status != TG_OK)
     return tape ? tape->err.status : TG_ERR_NULL;
   if (n < 0 || (n > 0 && (!xs || !gx)))
-    return tg_tape_fail(tape, TG_ERR_ARG, "grad: %d inputs with xs or gx NULL", n);
+    return tg_tape_fail(tape, TG_ERR_ARG, "grad", "%d inputs with xs or gx NULL", n);
   for (int i = 0; i < n; i++) {
     gx[i] = NULL;
     if (!xs[i])
-      return tg_tape_fail(tape, TG_ERR_NULL, "grad: input %d is NULL", i);
+      return tg_tape_fail(tape, TG_ERR_NULL, "grad", "input %d is NULL", i);
     if (!(xs[i]->flags & TG_REQUIRES_GRAD))
-      return tg_tape_fail(tape, TG_ERR_GRAD, "grad: input %d %s does not require grad", i,
+      return tg_tape_fail(tape, TG_ERR_GRAD, "grad", "input %d %s does not require grad", i,
                           TG_SHAPE(xs[i]));
   }
   for (int i = 0; i < n; i++)
     xs[i]->gacc = NULL; /* an input y does not use keeps no stale gradient */
   int was = tape->grad_enabled;
   tape->grad_enabled = create_graph != 0;
-  int st = walk(tape, y, dy, "grad");
+  tg_status st = walk(tape, y, dy, "grad");
   tape->grad_enabled = was;
   if (st != TG_OK)
     return st;

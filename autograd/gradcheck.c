@@ -52,14 +52,15 @@ static void note(tg_gradcheck_report *r, double a, double n, int64_t idx, double
   }
 }
 
-int tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n, tg_tensor *const *inputs,
-                 const tg_gradcheck_opts *opts, tg_gradcheck_report *reports) {
+tg_status tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n,
+                       tg_tensor *const *inputs, const tg_gradcheck_opts *opts,
+                       tg_gradcheck_report *reports) {
   if (!tape || tg_tape_status(tape) != TG_OK)
     return tape ? tg_tape_status(tape) : TG_ERR_NULL;
   if (!fn || n < 1 || !inputs || !reports)
-    return tg_tape_fail(tape, TG_ERR_ARG, "gradcheck: fn, inputs and reports are required");
+    return tg_tape_fail(tape, TG_ERR_ARG, "gradcheck", "fn, inputs and reports are required");
   if (n > 64)
-    return tg_tape_fail(tape, TG_ERR_ARG, "gradcheck: %d inputs (at most 64)", n);
+    return tg_tape_fail(tape, TG_ERR_ARG, "gradcheck", "%d inputs (at most 64)", n);
   tg_gradcheck_opts o = opts ? *opts : (tg_gradcheck_opts){0};
   if (o.eps <= 0)
     o.eps = sizeof(tg_real) == 8 ? 1e-6 : 1e-2;
@@ -76,11 +77,12 @@ int tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n, tg_tensor 
   /* Analytic gradients first: one forward, one backward. */
   tg_tensor *y = fn(tape, inputs, ctx);
   if (!y)
-    return tg_tape_fail(tape, TG_ERR_ARG, "gradcheck: the function returned NULL");
+    return tg_tape_fail(tape, TG_ERR_ARG, "gradcheck", "the function returned NULL");
   int64_t wn = y->numel;
   double *w = malloc((size_t)wn * sizeof *w);
   tg_real **grads = calloc((size_t)n, sizeof *grads);
-  int st = (w && grads) ? TG_OK : tg_tape_fail(tape, TG_ERR_MEMORY, "gradcheck: out of memory");
+  tg_status st =
+      (w && grads) ? TG_OK : tg_tape_fail(tape, TG_ERR_MEMORY, "gradcheck", "out of memory");
   for (int64_t i = 0; st == TG_OK && i < wn; i++)
     w[i] = 0.5 + tg_rng_uniform(&rng); /* in [0.5, 1.5): non-uniform, no zeros */
 
@@ -104,7 +106,7 @@ int tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n, tg_tensor 
     for (int j = 0; st == TG_OK && j < nx; j++) {
       grads[j] = malloc((size_t)xs[j]->numel * sizeof(tg_real));
       if (!grads[j]) {
-        st = tg_tape_fail(tape, TG_ERR_MEMORY, "gradcheck: out of memory");
+        st = tg_tape_fail(tape, TG_ERR_MEMORY, "gradcheck", "out of memory");
         break;
       }
       memcpy(grads[j], gx[j]->data, (size_t)xs[j]->numel * sizeof(tg_real));
@@ -134,7 +136,7 @@ int tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n, tg_tensor 
       if (!keep || !v) {
         free(keep);
         free(v);
-        st = tg_tape_fail(tape, TG_ERR_MEMORY, "gradcheck: out of memory");
+        st = tg_tape_fail(tape, TG_ERR_MEMORY, "gradcheck", "out of memory");
         break;
       }
       memcpy(keep, x->data, (size_t)x->numel * sizeof(tg_real));

@@ -39,9 +39,9 @@ typedef struct tg_gradcheck_report {
  * made before the call (gradcheck rewinds the tape to where it found it).
  * Returns TG_OK, or the tape's status if fn or backward failed. reports
  * has n entries. */
-TG_API int tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n,
-                        tg_tensor *const *inputs, const tg_gradcheck_opts *opts,
-                        tg_gradcheck_report *reports);
+TG_API tg_status tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n,
+                              tg_tensor *const *inputs, const tg_gradcheck_opts *opts,
+                              tg_gradcheck_report *reports);
 
 /* Worst relative error over all inputs of a report array. */
 TG_API double tg_gradcheck_worst(const tg_gradcheck_report *reports, int n);

@@ -59,7 +59,7 @@ TG_API int tg_op_begin(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *
 
 /* Fails the tape with "name (op #k): message", k the position the op would
  * take on the tape. Returns NULL so ops can `return tg_op_fail(...)`. */
-TG_API tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, int status, const char *fmt, ...)
+TG_API tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, tg_status status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Finishes an op: in anomaly mode scans out for NaN/Inf; when grad mode is

@@ -41,17 +41,31 @@ void tg_tape_reset(tg_tape *tape) {
 /* ------------------------------------------------------------------------
  * Status and modes */
 
-int tg_tape_status(const tg_tape *tape) { return tape ? tape->err.status : TG_ERR_NULL; }
+tg_status tg_tape_status(const tg_tape *tape) { return tape ? tape->err.status : TG_ERR_NULL; }
 
 const char *tg_tape_error(const tg_tape *tape) { return tape ? tape->err.msg : "tape is NULL"; }
 
-int tg_tape_fail(tg_tape *tape, int status, const char *fmt, ...) {
+/* The one formatter of tape errors: "who (op #k): message", k the position
+ * the next op would take, with the op whose backward rule is running when
+ * there is one. The message goes through tg_error_set like every other
+ * error; the first one wins. */
+static tg_status tape_vfail(tg_tape *tape, tg_status status, const char *who, const char *fmt,
+                            va_list ap) {
   if (!tape || tape->err.status != TG_OK)
     return status;
-  tape->err.status = status;
+  char msg[TG_MSG_MAX];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  if (tape->bw_op)
+    return tg_error_set(&tape->err, status, "%s (op #%lld, in the backward of op #%lld (%s)): %s",
+                        who, (long long)tape->n_nodes, (long long)tape->bw_node, tape->bw_op->name,
+                        msg);
+  return tg_error_set(&tape->err, status, "%s (op #%lld): %s", who, (long long)tape->n_nodes, msg);
+}
+
+tg_status tg_tape_fail(tg_tape *tape, tg_status status, const char *who, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(tape->err.msg, sizeof tape->err.msg, fmt, ap);
+  tape_vfail(tape, status, who, fmt, ap);
   va_end(ap);
   return status;
 }
@@ -62,17 +76,23 @@ static int swap_flag(int *flag, int on) {
   return old;
 }
 
-int tg_tape_set_grad(tg_tape *tape, int on) { return swap_flag(&tape->grad_enabled, on); }
-int tg_tape_grad_enabled(const tg_tape *tape) { return tape->grad_enabled; }
-int tg_tape_set_train(tg_tape *tape, int on) { return swap_flag(&tape->training, on); }
-int tg_tape_training(const tg_tape *tape) { return tape->training; }
-int tg_tape_set_anomaly(tg_tape *tape, int on) { return swap_flag(&tape->anomaly, on); }
-tg_rng *tg_tape_rng(tg_tape *tape) { return &tape->rng; }
+/* A NULL tape (tape.h's policy): setters change nothing and report 0. */
+int tg_tape_set_grad(tg_tape *tape, int on) {
+  return tape ? swap_flag(&tape->grad_enabled, on) : 0;
+}
+int tg_tape_grad_enabled(const tg_tape *tape) { return tape ? tape->grad_enabled : 0; }
+int tg_tape_set_train(tg_tape *tape, int on) { return tape ? swap_flag(&tape->training, on) : 0; }
+int tg_tape_training(const tg_tape *tape) { return tape ? tape->training : 0; }
+int tg_tape_set_anomaly(tg_tape *tape, int on) { return tape ? swap_flag(&tape->anomaly, on) : 0; }
+tg_rng *tg_tape_rng(tg_tape *tape) { return tape ? &tape->rng : NULL; }
 
 int tg_tape_holds(const tg_tape *tape, const tg_tensor *t) {
   return tape && t && ((t->flags & TG_OWNED) || (t->tape == tape && t->gen == tape->gen));
 }
-void tg_tape_seed(tg_tape *tape, uint64_t seed) { tg_rng_seed(&tape->rng, seed); }
+void tg_tape_seed(tg_tape *tape, uint64_t seed) {
+  if (tape)
+    tg_rng_seed(&tape->rng, seed);
+}
 
 /* ------------------------------------------------------------------------
  * Arena tensors: header and data in one allocation */
@@ -84,7 +104,7 @@ static tg_tensor *header_new(tg_tape *tape, const int64_t *shape, int ndim, int6
   char *p = tg_arena_alloc(&tape->arena, HEADER_BYTES + data_bytes);
   if (!p) {
     char buf[160];
-    tg_tape_fail(tape, TG_ERR_MEMORY, "out of memory for a tensor of shape %s",
+    tg_tape_fail(tape, TG_ERR_MEMORY, "arena", "out of memory for a tensor of shape %s",
                  tg_shape_str(shape, ndim, buf, sizeof buf));
     return NULL;
   }
@@ -129,7 +149,7 @@ tg_tensor *tg_scalar(tg_tape *tape, tg_real v) { return tg_full(tape, NULL, 0, v
 
 tg_tensor *tg_from_values(tg_tape *tape, const int64_t *shape, int ndim, const double *values) {
   if (tape && tape->err.status == TG_OK && !values) {
-    tg_tape_fail(tape, TG_ERR_NULL, "from_values: values is NULL");
+    tg_tape_fail(tape, TG_ERR_NULL, "from_values", "values is NULL");
     return NULL;
   }
   tg_tensor *t = tg_empty(tape, shape, ndim);
@@ -143,8 +163,8 @@ tg_tensor *tg_requires_grad(tg_tape *tape, tg_tensor *t) {
   if (!tape || tape->err.status != TG_OK || !t)
     return NULL;
   if (t->node >= 0) {
-    tg_tape_fail(tape, TG_ERR_GRAD, "requires_grad: tensor %s is the output of op #%d, not a leaf",
-                 TG_SHAPE(t), t->node);
+    tg_tape_fail(tape, TG_ERR_GRAD, "requires_grad",
+                 "tensor %s is the output of op #%d, not a leaf", TG_SHAPE(t), t->node);
     return NULL;
   }
   t->flags |= TG_REQUIRES_GRAD;
@@ -185,19 +205,11 @@ int tg_op_begin(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *in) {
   return 1;
 }
 
-tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, int status, const char *fmt, ...) {
-  if (!tape || tape->err.status != TG_OK)
-    return NULL;
-  char msg[TG_MSG_MAX];
+tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, tg_status status, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  tape_vfail(tape, status, op->name, fmt, ap);
   va_end(ap);
-  if (tape->bw_op)
-    tg_tape_fail(tape, status, "%s (op #%lld, in the backward of op #%lld (%s)): %s", op->name,
-                 (long long)tape->n_nodes, (long long)tape->bw_node, tape->bw_op->name, msg);
-  else
-    tg_tape_fail(tape, status, "%s (op #%lld): %s", op->name, (long long)tape->n_nodes, msg);
   return NULL;
 }
 
@@ -278,16 +290,22 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
  * Inspection */
 
 tg_tape_stats tg_tape_get_stats(const tg_tape *tape) {
+  if (!tape)
+    return (tg_tape_stats){0};
   return (tg_tape_stats){tape->n_nodes, tape->arena.in_use, tape->arena.peak, tape->arena.capacity,
                          tape->arena.sys_allocs + tape->node_allocs};
 }
 
 tg_tape_mark tg_tape_get_mark(const tg_tape *tape) {
+  if (!tape)
+    return (tg_tape_mark){0};
   tg_arena_mark a = tg_arena_get_mark(&tape->arena);
   return (tg_tape_mark){tape->n_nodes, a.block, a.used, a.in_use};
 }
 
 void tg_tape_rewind(tg_tape *tape, tg_tape_mark m) {
+  if (!tape)
+    return;
   tape->n_nodes = m.nodes;
   tg_arena_rewind(&tape->arena, (tg_arena_mark){m.block, m.used, m.in_use});
 }
@@ -297,7 +315,9 @@ static void dot_tensor(FILE *f, const tg_tensor *t) {
           t->name ? t->name : (t->flags & TG_REQUIRES_GRAD ? "leaf" : "const"), TG_SHAPE(t));
 }
 
-int tg_tape_write_dot(const tg_tape *tape, FILE *f) {
+tg_status tg_tape_write_dot(const tg_tape *tape, FILE *f) {
+  if (!tape || !f)
+    return TG_ERR_NULL;
   fprintf(f, "digraph tape {\n  rankdir=LR;\n  node [fontname=\"monospace\"];\n");
   for (int64_t i = 0; i < tape->n_nodes; i++) {
     const tg_node *n = &tape->nodes[i];

@@ -13,11 +13,18 @@
  *   tg_backward(tape, y, NULL);            // x->grad += 2x
  *   tg_tape_reset(tape);                   // frees y and every intermediate
  *
- * Errors (DESIGN.md §7): an op that fails returns NULL and puts the tape in
- * an error state with a message naming the op, its tape position and the
- * shapes. While the tape is in that state every op returns NULL at once, so
- * a chain of calls fails cleanly and the caller checks once. tg_tape_reset
- * clears the state.
+ * Errors follow the policy written in tapegrad.h: an op that fails returns
+ * NULL and puts the tape in an error state with a message naming the op,
+ * its tape position and the shapes; while the tape is in that state every
+ * op returns NULL at once, so a chain of calls fails cleanly and the caller
+ * checks once. tg_tape_reset clears the state.
+ *
+ * A NULL tape (what tg_tape_new returns when memory runs out) is accepted
+ * by every function here and changes nothing: tg_tape_status returns
+ * TG_ERR_NULL and tg_tape_error "tape is NULL"; functions returning a
+ * status return TG_ERR_NULL (tg_tape_fail: its own status), a tensor or
+ * the generator NULL, a mode or tg_tape_holds 0, stats and marks zeros;
+ * free, reset, seed and rewind do nothing.
  */
 #ifndef TG_TAPE_H
 #define TG_TAPE_H
@@ -38,12 +45,14 @@ TG_API void tg_tape_reset(tg_tape *tape);
 /* ---------------------------------------------------------------------
  * Status */
 
-TG_API int tg_tape_status(const tg_tape *tape);        /* TG_OK or a tg_status */
+TG_API tg_status tg_tape_status(const tg_tape *tape);  /* TG_OK or the first error */
 TG_API const char *tg_tape_error(const tg_tape *tape); /* "" when TG_OK */
-/* Puts the tape in an error state unless it already is in one; returns
- * status. Messages are prefixed with nothing: name the op yourself. */
-TG_API int tg_tape_fail(tg_tape *tape, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Puts the tape in an error state unless it already is in one, with the
+ * message "who (op #k): ..." (k: the position the next op would take), and
+ * returns status. For layers, losses and other compositions of ops, which
+ * have no op descriptor; an op itself fails with tg_op_fail (op.h). */
+TG_API tg_status tg_tape_fail(tg_tape *tape, tg_status status, const char *who, const char *fmt,
+                              ...) __attribute__((format(printf, 4, 5)));
 
 /* ---------------------------------------------------------------------
  * Modes (each call returns the previous setting) */
@@ -94,15 +103,15 @@ TG_API tg_tensor *tg_requires_grad(tg_tape *tape, tg_tensor *t);
  * pass (same shape as y); NULL means ones, i.e. the gradient of sum(y).
  * Calling it twice before a reset adds twice. Returns TG_OK or the tape's
  * error status. Nothing is recorded. */
-TG_API int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy);
+TG_API tg_status tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy);
 
 /* Returns in gx[i] the gradient of y (seeded by dy, NULL = ones) with
  * respect to xs[i], as arena tensors; leaf gradients are not touched. A
  * tensor y does not depend on gets zeros. With create_graph the backward
  * ops are recorded, so gx can be differentiated again (second
  * derivatives, double backprop). Returns TG_OK or the error status. */
-TG_API int tg_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n, tg_tensor *const *xs,
-                   tg_tensor **gx, int create_graph);
+TG_API tg_status tg_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n, tg_tensor *const *xs,
+                         tg_tensor **gx, int create_graph);
 
 /* ---------------------------------------------------------------------
  * Inspection */
@@ -117,8 +126,9 @@ typedef struct tg_tape_stats {
 TG_API tg_tape_stats tg_tape_get_stats(const tg_tape *tape);
 
 /* Writes the recorded graph in Graphviz DOT (ops with their tape index and
- * output shape; leaves with their names). Returns TG_OK or TG_ERR_IO. */
-TG_API int tg_tape_write_dot(const tg_tape *tape, FILE *f);
+ * output shape; leaves with their names). Returns TG_OK, TG_ERR_IO, or
+ * TG_ERR_NULL when tape or f is NULL. */
+TG_API tg_status tg_tape_write_dot(const tg_tape *tape, FILE *f);
 
 /* A mark remembers the tape's length and arena position; rewinding drops
  * every op and arena tensor made after it (tensors made before stay). */

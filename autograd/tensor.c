@@ -8,13 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tg_error_set(tg_error *err, int status, const char *fmt, ...) {
+tg_status tg_error_vset(tg_error *err, tg_status status, const char *fmt, va_list ap) {
   if (!err || err->status != TG_OK)
     return status;
   err->status = status;
+  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+  return status;
+}
+
+tg_status tg_error_set(tg_error *err, tg_status status, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+  tg_error_vset(err, status, fmt, ap);
   va_end(ap);
   return status;
 }
@@ -37,8 +42,8 @@ char *tg_shape_str(const int64_t *shape, int ndim, char *buf, size_t n) {
   return buf;
 }
 
-int tg_shape_check(const int64_t *shape, int ndim, int64_t *numel, const char *what,
-                   tg_error *err) {
+tg_status tg_shape_check(const int64_t *shape, int ndim, int64_t *numel, const char *what,
+                         tg_error *err) {
   if (ndim < 0 || ndim > TG_MAX_DIMS)
     return tg_error_set(err, TG_ERR_SHAPE, "%s: %d dimensions (at most %d are supported)", what,
                         ndim, TG_MAX_DIMS);

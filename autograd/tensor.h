@@ -13,6 +13,7 @@
 #ifndef TG_TENSOR_H
 #define TG_TENSOR_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,8 +36,9 @@ typedef float tg_real;
 typedef struct tg_tape tg_tape;
 typedef struct tg_tensor tg_tensor;
 
-/* An error: a status (0 = success) and a message that says what was wrong. */
-enum tg_status {
+/* An error: a status (0 = success) and a message that says what was wrong.
+ * Every function that reports success or failure returns a tg_status. */
+typedef enum tg_status {
   TG_OK = 0,
   TG_ERR_SHAPE,   /* shapes or axes that do not fit the op */
   TG_ERR_ARG,     /* any other invalid argument */
@@ -46,18 +48,22 @@ enum tg_status {
   TG_ERR_GRAD,    /* a gradient that cannot be taken */
   TG_ERR_IO,      /* a file could not be read or written */
   TG_ERR_FORMAT,  /* a file's contents are not what they claim */
-};
+} tg_status;
 
 #define TG_MSG_MAX 512
 typedef struct tg_error {
-  int status;
+  tg_status status;
   char msg[TG_MSG_MAX];
 } tg_error;
 
 /* Records status and a printf-style message in err (which may be NULL);
- * keeps the first error when err already holds one. Returns status. */
-TG_API int tg_error_set(tg_error *err, int status, const char *fmt, ...)
+ * keeps the first error when err already holds one. Returns status. The
+ * one place an error is recorded: the tape's own error goes through it
+ * too (tg_tape_fail, tg_op_fail). */
+TG_API tg_status tg_error_set(tg_error *err, tg_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+TG_API tg_status tg_error_vset(tg_error *err, tg_status status, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 enum tg_tensor_flags {
   TG_REQUIRES_GRAD = 1u << 0, /* gradients flow into or through it */
@@ -85,8 +91,8 @@ struct tg_tensor {
 /* Checks ndim in [0, TG_MAX_DIMS], every dim >= 1 and a product that fits
  * in int64. On success stores the product in *numel and returns TG_OK;
  * otherwise fills err with a message prefixed by `what`. */
-TG_API int tg_shape_check(const int64_t *shape, int ndim, int64_t *numel, const char *what,
-                          tg_error *err);
+TG_API tg_status tg_shape_check(const int64_t *shape, int ndim, int64_t *numel, const char *what,
+                                tg_error *err);
 
 /* Writes "(2, 3, 4)" into buf (always NUL-terminated); returns buf. */
 TG_API char *tg_shape_str(const int64_t *shape, int ndim, char *buf, size_t n);

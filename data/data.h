@@ -47,11 +47,11 @@ typedef struct tg_idx {
  * bytes after the data, a corrupt gzip stream), TG_ERR_MEMORY. On error out
  * holds nothing to free. A gzipped file is read incrementally, so a header
  * that lies costs at most about twice what the stream really holds. */
-TG_API int tg_idx_read(const char *path, tg_idx *out, tg_error *err);
+TG_API tg_status tg_idx_read(const char *path, tg_idx *out, tg_error *err);
 /* Writes a plain (or, when path ends in ".gz", gzipped) IDX file. idx must
  * have 1..4 dims, each in 1..2^32-1, with count their product. Not atomic:
  * on error a partial file may remain. */
-TG_API int tg_idx_write(const char *path, const tg_idx *idx, tg_error *err);
+TG_API tg_status tg_idx_write(const char *path, const tg_idx *idx, tg_error *err);
 /* Frees idx->data and zeroes idx; NULL or a zeroed idx is a no-op. */
 TG_API void tg_idx_free(tg_idx *idx);
 
@@ -71,8 +71,8 @@ typedef struct tg_dataset {
  * the counts agree and every label is below `classes` (1..256; the message
  * names the file and the index of the first bad label). ds is zeroed first
  * and holds nothing to free on error. */
-TG_API int tg_dataset_load(const char *images, const char *labels, int classes, tg_dataset *ds,
-                           tg_error *err);
+TG_API tg_status tg_dataset_load(const char *images, const char *labels, int classes,
+                                 tg_dataset *ds, tg_error *err);
 
 /* Opens a named data set, 10 classes each:
  *   "fashion-mnist"  Debian's dataset-fashion-mnist, read from
@@ -87,7 +87,8 @@ TG_API int tg_dataset_load(const char *images, const char *labels, int classes, 
  *                    plain or with .gz (the plain one wins if both exist).
  * A missing file gives TG_ERR_IO with a message saying how to get the set.
  * train and test are zeroed first and hold nothing to free on error. */
-TG_API int tg_dataset_open(const char *name, tg_dataset *train, tg_dataset *test, tg_error *err);
+TG_API tg_status tg_dataset_open(const char *name, tg_dataset *train, tg_dataset *test,
+                                 tg_error *err);
 
 /* Frees both buffers and zeroes ds; NULL or a zeroed ds is a no-op. */
 TG_API void tg_dataset_free(tg_dataset *ds);
@@ -95,7 +96,7 @@ TG_API void tg_dataset_free(tg_dataset *ds);
 /* Moves the last n_val samples of ds (after it was shuffled by the caller,
  * if wanted) into val; ds keeps the rest. 1 <= n_val < ds->n, else
  * TG_ERR_ARG and nothing changes. val is zeroed first. */
-TG_API int tg_dataset_split(tg_dataset *ds, int64_t n_val, tg_dataset *val, tg_error *err);
+TG_API tg_status tg_dataset_split(tg_dataset *ds, int64_t n_val, tg_dataset *val, tg_error *err);
 
 /* A shuffled order: order[i] = a permutation of 0..n-1 from rng
  * (Fisher–Yates); order is filled, not read. n <= 0 does nothing. */

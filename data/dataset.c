@@ -35,8 +35,8 @@ static const char *const std_names[4] = {
 // ----------------------------------------------------------------------------
 // Loading
 
-int tg_dataset_load(const char *images, const char *labels, int classes, tg_dataset *ds,
-                    tg_error *err) {
+tg_status tg_dataset_load(const char *images, const char *labels, int classes, tg_dataset *ds,
+                          tg_error *err) {
   if (ds)
     memset(ds, 0, sizeof *ds);
   if (!images || !labels || !ds)
@@ -48,7 +48,7 @@ int tg_dataset_load(const char *images, const char *labels, int classes, tg_data
     return tg_error_set(err, TG_ERR_ARG, "dataset_load: %d classes (byte labels allow 1..256)",
                         classes);
   tg_idx im = {0}, lb = {0};
-  int st = tg_idx_read(images, &im, err);
+  tg_status st = tg_idx_read(images, &im, err);
   if (st != TG_OK)
     return st;
   if (im.ndim != 3) {
@@ -111,7 +111,7 @@ static int find_file(const char *dir, const char *name, char *path) {
   return 0;
 }
 
-int tg_dataset_open(const char *name, tg_dataset *train, tg_dataset *test, tg_error *err) {
+tg_status tg_dataset_open(const char *name, tg_dataset *train, tg_dataset *test, tg_error *err) {
   if (train)
     memset(train, 0, sizeof *train);
   if (test)
@@ -163,7 +163,7 @@ int tg_dataset_open(const char *name, tg_dataset *train, tg_dataset *test, tg_er
       return tg_error_set(err, TG_ERR_IO, "%s: %s/%s not found (nor with .gz)%s%s", name, dir,
                           std_names[k], how ? "; " : "", how ? how : "");
   }
-  int st = tg_dataset_load(path[0], path[1], 10, train, err);
+  tg_status st = tg_dataset_load(path[0], path[1], 10, train, err);
   if (st == TG_OK)
     st = tg_dataset_load(path[2], path[3], 10, test, err);
   if (st == TG_OK && (test->rows != train->rows || test->cols != train->cols))
@@ -180,7 +180,7 @@ int tg_dataset_open(const char *name, tg_dataset *train, tg_dataset *test, tg_er
 // ----------------------------------------------------------------------------
 // Splitting and shuffling
 
-int tg_dataset_split(tg_dataset *ds, int64_t n_val, tg_dataset *val, tg_error *err) {
+tg_status tg_dataset_split(tg_dataset *ds, int64_t n_val, tg_dataset *val, tg_error *err) {
   if (!ds || !val || val == ds || !ds->pixels || !ds->labels)
     return tg_error_set(err, TG_ERR_NULL, "dataset_split: %s",
                         !ds || !ds->pixels || !ds->labels ? "ds is NULL or empty"
@@ -241,21 +241,21 @@ tg_tensor *tg_dataset_batch(tg_tape *tape, const tg_dataset *ds, const int64_t *
   if (!tape || tg_tape_status(tape) != TG_OK)
     return NULL;
   if (!ds || !ds->pixels || !ds->labels) {
-    tg_tape_fail(tape, TG_ERR_NULL, "dataset_batch: the data set is NULL or empty");
+    tg_tape_fail(tape, TG_ERR_NULL, "dataset_batch", "the data set is NULL or empty");
     return NULL;
   }
   if (start < 0 || count < 1 || start > ds->n || count > ds->n - start) {
-    tg_tape_fail(tape, TG_ERR_ARG,
-                 "dataset_batch: samples [%lld, %lld) are not within the set's [0, %lld)",
-                 (long long)start, (long long)start + (long long)count, (long long)ds->n);
+    tg_tape_fail(tape, TG_ERR_ARG, "dataset_batch",
+                 "samples [%lld, %lld) are not within the set's [0, %lld)", (long long)start,
+                 (long long)start + (long long)count, (long long)ds->n);
     return NULL;
   }
   if (order)
     for (int64_t i = start; i < start + count; i++)
       if (order[i] < 0 || order[i] >= ds->n) {
-        tg_tape_fail(tape, TG_ERR_ARG,
-                     "dataset_batch: order[%lld] = %lld is not a sample index (the set has %lld)",
-                     (long long)i, (long long)order[i], (long long)ds->n);
+        tg_tape_fail(tape, TG_ERR_ARG, "dataset_batch",
+                     "order[%lld] = %lld is not a sample index (the set has %lld)", (long long)i,
+                     (long long)order[i], (long long)ds->n);
         return NULL;
       }
   const int64_t px = ds->rows * ds->cols;

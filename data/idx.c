@@ -122,7 +122,7 @@ static uint32_t be32(const uint8_t *b) {
 /* The magic and the dimensions, checked; leaves r->pos at the data. */
 static int read_header(reader *r, tg_idx *out) {
   uint8_t m[4];
-  int st = rd_field(r, m, 4, "the magic number");
+  tg_status st = rd_field(r, m, 4, "the magic number");
   if (st != TG_OK)
     return st;
   if (m[0] || m[1])
@@ -263,7 +263,7 @@ static int check_end(reader *r) {
   return TG_OK;
 }
 
-int tg_idx_read(const char *path, tg_idx *out, tg_error *err) {
+tg_status tg_idx_read(const char *path, tg_idx *out, tg_error *err) {
   if (out)
     memset(out, 0, sizeof *out);
   if (!path || !out)
@@ -292,7 +292,7 @@ int tg_idx_read(const char *path, tg_idx *out, tg_error *err) {
   if (r.direct && S_ISREG(st.st_mode))
     r.size = (int64_t)st.st_size;
 
-  int status = read_header(&r, out);
+  tg_status status = read_header(&r, out);
   if (status == TG_OK)
     status = read_data(&r, out);
   if (status == TG_OK)
@@ -344,10 +344,10 @@ static int check_idx(const char *path, const tg_idx *idx, tg_error *err) {
   return TG_OK;
 }
 
-int tg_idx_write(const char *path, const tg_idx *idx, tg_error *err) {
+tg_status tg_idx_write(const char *path, const tg_idx *idx, tg_error *err) {
   if (!path)
     return tg_error_set(err, TG_ERR_NULL, "idx_write: path is NULL");
-  int st = check_idx(path, idx, err);
+  tg_status st = check_idx(path, idx, err);
   if (st != TG_OK)
     return st;
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);

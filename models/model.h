@@ -46,7 +46,7 @@ struct tg_model {
 /* The defaults of a kind: the book's hyper-parameters (two-layer-net:
  * 784-50-10, ReLU, weights N(0, 0.01²); multi-layer-net: 784-100×5-10,
  * ReLU, He). Returns TG_OK or TG_ERR_ARG for an unknown kind. */
-TG_API int tg_model_defaults(const char *kind, tg_model_config *cfg, tg_error *err);
+TG_API tg_status tg_model_defaults(const char *kind, tg_model_config *cfg, tg_error *err);
 
 /* The kinds known, NULL-terminated, for help texts. */
 TG_API const char *const *tg_model_kinds(void);
@@ -74,7 +74,8 @@ TG_API tg_tensor *tg_model_forward(tg_tape *tape, tg_model *m, tg_tensor *x);
  * with "samples (1, 14, 14) do not fit two-layer-net, which takes
  * (1, 28, 28) or 784 values flat". Call it where a data set meets a
  * model, before the first step. */
-TG_API int tg_model_check_input(const tg_model *m, const int64_t *sample, int ndim, tg_error *err);
+TG_API tg_status tg_model_check_input(const tg_model *m, const int64_t *sample, int ndim,
+                                      tg_error *err);
 
 /* The training loss: softmax-with-loss of logits against labels (N,),
  * plus the weight-decay term. */
@@ -82,7 +83,7 @@ TG_API tg_tensor *tg_model_loss(tg_tape *tape, tg_model *m, tg_tensor *logits, t
 
 /* The configuration as "key=value" lines (what checkpoints carry), and
  * back. Reading checks every key and value and names the first bad one. */
-TG_API int tg_model_config_write(const tg_model_config *cfg, char *buf, size_t cap);
-TG_API int tg_model_config_read(const char *text, tg_model_config *cfg, tg_error *err);
+TG_API tg_status tg_model_config_write(const tg_model_config *cfg, char *buf, size_t cap);
+TG_API tg_status tg_model_config_read(const char *text, tg_model_config *cfg, tg_error *err);
 
 #endif

@@ -48,7 +48,7 @@ static int build_dense(tg_model *m, tg_rng *rng, tg_error *err) {
     m->b[m->n_layers++] = b;
     if (i < c->n_hidden && c->batchnorm) {
       snprintf(name, sizeof name, "bn%d", i + 1);
-      int st = tg_batchnorm_init(&m->bn[i], name, out, &m->params, &m->buffers, err);
+      tg_status st = tg_batchnorm_init(&m->bn[i], name, out, &m->params, &m->buffers, err);
       if (st != TG_OK)
         return st;
     }
@@ -130,7 +130,7 @@ const char *tg_model_default_optimizer(const char *kind) {
   return k ? k->optimizer : NULL;
 }
 
-int tg_model_defaults(const char *kind, tg_model_config *cfg, tg_error *err) {
+tg_status tg_model_defaults(const char *kind, tg_model_config *cfg, tg_error *err) {
   const tg_model_kind *k = kind ? find_kind(kind) : NULL;
   if (!k)
     return tg_error_set(err, TG_ERR_ARG, "unknown model '%s'", kind ? kind : "(null)");
@@ -241,7 +241,7 @@ static int takes_digits(const tg_model_config *c) {
   return fit_of(c, (int64_t[]){1, DIGIT_SIZE, DIGIT_SIZE}, 3) == FIT_ENLARGE;
 }
 
-int tg_model_check_input(const tg_model *m, const int64_t *sample, int ndim, tg_error *err) {
+tg_status tg_model_check_input(const tg_model *m, const int64_t *sample, int ndim, tg_error *err) {
   if (!m || !sample)
     return tg_error_set(err, TG_ERR_NULL, "model_check_input: model and sample shape are required");
   const tg_model_config *c = &m->cfg;
@@ -286,8 +286,8 @@ static tg_tensor *fit_input(tg_tape *tape, const tg_model_config *c, tg_tensor *
                (int64_t[]){0, 0, ph - ph / 2, pw - pw / 2});
     return tg_broadcast_to(tape, y, (int64_t[]){n, C, H, W}, 4);
   }
-  tg_tape_fail(tape, TG_ERR_SHAPE,
-               "model_forward: input %s does not fit %s's (N, %lld, %lld, %lld) or (N, %lld)%s",
+  tg_tape_fail(tape, TG_ERR_SHAPE, "model_forward",
+               "input %s does not fit %s's (N, %lld, %lld, %lld) or (N, %lld)%s",
                tg_shape_str(x->shape, x->ndim, (char[160]){0}, 160), c->kind, (long long)C,
                (long long)H, (long long)W, (long long)(C * H * W),
                takes_digits(c) ? " (gray (N, 1, 28, 28) images are enlarged to fit)" : "");
@@ -296,7 +296,7 @@ static tg_tensor *fit_input(tg_tape *tape, const tg_model_config *c, tg_tensor *
 
 tg_tensor *tg_model_forward(tg_tape *tape, tg_model *m, tg_tensor *x) {
   if (!m) {
-    tg_tape_fail(tape, TG_ERR_NULL, "model_forward: model is NULL");
+    tg_tape_fail(tape, TG_ERR_NULL, "model_forward", "model is NULL");
     return NULL;
   }
   return m->forward(tape, m, fit_input(tape, &m->cfg, x));
@@ -312,7 +312,7 @@ tg_tensor *tg_model_loss(tg_tape *tape, tg_model *m, tg_tensor *logits, tg_tenso
 /* ------------------------------------------------------------------------
  * Configuration text */
 
-int tg_model_config_write(const tg_model_config *c, char *buf, size_t cap) {
+tg_status tg_model_config_write(const tg_model_config *c, char *buf, size_t cap) {
   char hidden[TG_MODEL_MAX_HIDDEN * 12 + 1] = "";
   size_t k = 0;
   for (int i = 0; i < c->n_hidden; i++)
@@ -352,7 +352,7 @@ static int parse_double(const char *s, double *out) {
   return end != s && *end == '\0';
 }
 
-int tg_model_config_read(const char *text, tg_model_config *c, tg_error *err) {
+tg_status tg_model_config_read(const char *text, tg_model_config *c, tg_error *err) {
   memset(c, 0, sizeof *c);
   c->init_std = 0.01;
   int seen_model = 0;

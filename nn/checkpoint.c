@@ -228,7 +228,7 @@ static int sync_dir(const char *path, tg_error *err) {
   char *dir = dir_of(path);
   if (!dir)
     return tg_error_set(err, TG_ERR_MEMORY, "checkpoint_save %s: out of memory", path);
-  int st = TG_OK;
+  tg_status st = TG_OK;
   int fd = open(dir, O_RDONLY | O_DIRECTORY);
   if (fd < 0) {
     st = tg_error_set(err, TG_ERR_IO,
@@ -278,8 +278,8 @@ static void sweep_orphans(const char *path) {
   closedir(d);
 }
 
-int tg_checkpoint_save(const char *path, const char *meta, tg_params *const *lists, int nlists,
-                       tg_error *err) {
+tg_status tg_checkpoint_save(const char *path, const char *meta, tg_params *const *lists,
+                             int nlists, tg_error *err) {
   if (!path || !path[0])
     return tg_error_set(err, TG_ERR_ARG, "checkpoint_save: no path");
   if (!meta)
@@ -288,7 +288,7 @@ int tg_checkpoint_save(const char *path, const char *meta, tg_params *const *lis
     return tg_error_set(err, TG_ERR_ARG,
                         "checkpoint_save %s: the meta text is %zu bytes (at most %d)", path,
                         strlen(meta), TG_CHECKPOINT_META_MAX - 1);
-  int st = check_lists("checkpoint_save", path, lists, nlists, err);
+  tg_status st = check_lists("checkpoint_save", path, lists, nlists, err);
   if (st != TG_OK)
     return st;
   int64_t total = 0;
@@ -543,7 +543,7 @@ static int read_file(ckfile *c, tg_error *err) {
   if (!f)
     return tg_error_set(err, TG_ERR_IO, "%s %s: cannot open: %s", c->what, c->path,
                         strerror(errno));
-  int st = TG_OK;
+  tg_status st = TG_OK;
   struct stat sb;
   if (fstat(fileno(f), &sb) != 0) {
     st = tg_error_set(err, TG_ERR_IO, "%s %s: cannot stat: %s", c->what, c->path, strerror(errno));
@@ -642,10 +642,10 @@ static int match(const ckfile *c, tg_tensor **model, int nt, tg_tensor **dest, c
   return TG_OK;
 }
 
-int tg_checkpoint_load(const char *path, tg_params *const *lists, int nlists, tg_error *err) {
+tg_status tg_checkpoint_load(const char *path, tg_params *const *lists, int nlists, tg_error *err) {
   if (!path || !path[0])
     return tg_error_set(err, TG_ERR_ARG, "checkpoint_load: no path");
-  int st = check_lists("checkpoint_load", path, lists, nlists, err);
+  tg_status st = check_lists("checkpoint_load", path, lists, nlists, err);
   if (st != TG_OK)
     return st;
   ckfile c = {.path = path, .what = "checkpoint_load"};
@@ -693,7 +693,7 @@ int tg_checkpoint_load(const char *path, tg_params *const *lists, int nlists, tg
   return st;
 }
 
-int tg_checkpoint_read_meta(const char *path, char *meta, size_t cap, tg_error *err) {
+tg_status tg_checkpoint_read_meta(const char *path, char *meta, size_t cap, tg_error *err) {
   if (!path || !path[0])
     return tg_error_set(err, TG_ERR_ARG, "checkpoint_read_meta: no path");
   if (!meta || cap == 0)
@@ -701,7 +701,7 @@ int tg_checkpoint_read_meta(const char *path, char *meta, size_t cap, tg_error *
                         path);
   meta[0] = '\0';
   ckfile c = {.path = path, .what = "checkpoint_read_meta"};
-  int st = read_file(&c, err);
+  tg_status st = read_file(&c, err);
   if (st != TG_OK)
     return st;
   st = parse(&c, err);

@@ -28,14 +28,14 @@
  * the previous file at path, if any, left as it was and the temporary
  * file removed. A failure to sync the directory after the rename is also
  * TG_ERR_IO, and says that the new file is in place. */
-TG_API int tg_checkpoint_save(const char *path, const char *meta, tg_params *const *lists,
-                              int nlists, tg_error *err);
+TG_API tg_status tg_checkpoint_save(const char *path, const char *meta, tg_params *const *lists,
+                                    int nlists, tg_error *err);
 
 /* Reads only the text header into meta (cap bytes, NUL-terminated), so a
  * program can build the right model before loading. The whole file is
  * checked as for a load (magic, version, structure, CRC); a meta text
  * that does not fit in cap is TG_ERR_ARG. */
-TG_API int tg_checkpoint_read_meta(const char *path, char *meta, size_t cap, tg_error *err);
+TG_API tg_status tg_checkpoint_read_meta(const char *path, char *meta, size_t cap, tg_error *err);
 
 /* Loads every tensor of lists from path. The file must hold exactly these
  * tensors (same names, same shapes, in any order); otherwise nothing is
@@ -46,6 +46,7 @@ TG_API int tg_checkpoint_read_meta(const char *path, char *meta, size_t cap, tg_
  * mismatch); TG_ERR_SHAPE it is a valid checkpoint of another model
  * ("W1: shape (784, 50) in the file, (784, 100) in the model", "b3:
  * missing from the file", "conv1.W: not in the model"). */
-TG_API int tg_checkpoint_load(const char *path, tg_params *const *lists, int nlists, tg_error *err);
+TG_API tg_status tg_checkpoint_load(const char *path, tg_params *const *lists, int nlists,
+                                    tg_error *err);
 
 #endif

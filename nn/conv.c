@@ -22,23 +22,22 @@
 static int out_size(tg_tape *tape, const char *layer, const char *ctx, const char *axis,
                     int64_t size, int64_t f, int64_t stride, int64_t pad, int64_t *o) {
   if (pad > (INT64_MAX - size) / 2) {
-    tg_tape_fail(tape, TG_ERR_SHAPE, "%s: the padded %s overflows (%s)", layer, axis, ctx);
+    tg_tape_fail(tape, TG_ERR_SHAPE, layer, "the padded %s overflows (%s)", axis, ctx);
     return 0;
   }
   int64_t padded = size + 2 * pad;
   if (f > padded) {
-    tg_tape_fail(
-        tape, TG_ERR_SHAPE,
-        "%s: the window %s %lld is larger than the padded input (%s): %lld + 2*%lld = %lld", layer,
-        axis, (long long)f, ctx, (long long)size, (long long)pad, (long long)padded);
+    tg_tape_fail(tape, TG_ERR_SHAPE, layer,
+                 "the window %s %lld is larger than the padded input (%s): %lld + 2*%lld = %lld",
+                 axis, (long long)f, ctx, (long long)size, (long long)pad, (long long)padded);
     return 0;
   }
   if ((padded - f) % stride != 0) {
-    tg_tape_fail(tape, TG_ERR_SHAPE,
-                 "%s: the windows do not tile the %s (%s): (%lld + 2*%lld - %lld) = %lld is not a "
+    tg_tape_fail(tape, TG_ERR_SHAPE, layer,
+                 "the windows do not tile the %s (%s): (%lld + 2*%lld - %lld) = %lld is not a "
                  "multiple of stride %lld",
-                 layer, axis, ctx, (long long)size, (long long)pad, (long long)f,
-                 (long long)(padded - f), (long long)stride);
+                 axis, ctx, (long long)size, (long long)pad, (long long)f, (long long)(padded - f),
+                 (long long)stride);
     return 0;
   }
   *o = (padded - f) / stride + 1;
@@ -51,7 +50,7 @@ static int window_check(tg_tape *tape, const char *layer, const char *ctx, const
                         int64_t fh, int64_t fw, int64_t stride, int64_t pad, int64_t *oh,
                         int64_t *ow) {
   if (stride < 1 || pad < 0) {
-    tg_tape_fail(tape, TG_ERR_ARG, "%s: stride must be >= 1 and pad >= 0 (%s)", layer, ctx);
+    tg_tape_fail(tape, TG_ERR_ARG, layer, "stride must be >= 1 and pad >= 0 (%s)", ctx);
     return 0;
   }
   return out_size(tape, layer, ctx, "height", x->shape[2], fh, stride, pad, oh) &&
@@ -63,7 +62,7 @@ static int is_image(tg_tape *tape, const char *layer, const char *name, const tg
                     const char *want) {
   if (x->ndim == 4)
     return 1;
-  tg_tape_fail(tape, TG_ERR_SHAPE, "%s: %s %s must be 4-D %s", layer, name, NN_SHAPE(x), want);
+  tg_tape_fail(tape, TG_ERR_SHAPE, layer, "%s %s must be 4-D %s", name, NN_SHAPE(x), want);
   return 0;
 }
 
@@ -81,12 +80,12 @@ tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, in
     return NULL;
   const int64_t C = x->shape[1], FN = W->shape[0], FH = W->shape[2], FW = W->shape[3];
   if (W->shape[1] != C) {
-    tg_tape_fail(tape, TG_ERR_SHAPE, "conv2d: x %s has %lld channels but W %s has %lld",
+    tg_tape_fail(tape, TG_ERR_SHAPE, "conv2d", "x %s has %lld channels but W %s has %lld",
                  NN_SHAPE(x), (long long)C, NN_SHAPE(W), (long long)W->shape[1]);
     return NULL;
   }
   if (b && (b->ndim != 1 || b->shape[0] != FN)) {
-    tg_tape_fail(tape, TG_ERR_SHAPE, "conv2d: b %s does not fit W %s (b must be (%lld,))",
+    tg_tape_fail(tape, TG_ERR_SHAPE, "conv2d", "b %s does not fit W %s (b must be (%lld,))",
                  NN_SHAPE(b), NN_SHAPE(W), (long long)FN);
     return NULL;
   }
@@ -129,7 +128,7 @@ static tg_tensor *pool2d(tg_tape *tape, const char *layer, int kind, tg_tensor *
   snprintf(ctx, sizeof ctx, "x %s, size %lld, stride %lld, pad %lld", NN_SHAPE(x), (long long)size,
            (long long)stride, (long long)pad);
   if (size < 1) {
-    tg_tape_fail(tape, TG_ERR_ARG, "%s: the window size must be >= 1 (%s)", layer, ctx);
+    tg_tape_fail(tape, TG_ERR_ARG, layer, "the window size must be >= 1 (%s)", ctx);
     return NULL;
   }
   const int64_t N = x->shape[0], C = x->shape[1];
@@ -178,8 +177,8 @@ tg_tensor *tg_lrn(tg_tape *tape, tg_tensor *x, int64_t n, double alpha, double b
       !is_image(tape, "lrn", "x", x, "(N, C, H, W)"))
     return NULL;
   if (n < 1 || !(alpha >= 0 && isfinite(alpha)) || !isfinite(beta) || !(k > 0 && isfinite(k))) {
-    tg_tape_fail(tape, TG_ERR_ARG,
-                 "lrn: n %lld, alpha %g, beta %g, k %g for x %s: need n >= 1, alpha >= 0, beta "
+    tg_tape_fail(tape, TG_ERR_ARG, "lrn",
+                 "n %lld, alpha %g, beta %g, k %g for x %s: need n >= 1, alpha >= 0, beta "
                  "finite and k > 0",
                  (long long)n, alpha, beta, k, NN_SHAPE(x));
     return NULL;

@@ -20,23 +20,23 @@ tg_tensor *tg_affine(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b) {
   if (!nn_begin(tape, "affine", 2, (tg_tensor *[]){x, W}, (const char *[]){"x", "W"}))
     return NULL;
   if (x->ndim < 2) {
-    tg_tape_fail(tape, TG_ERR_SHAPE,
-                 "affine: x %s has no batch axis: it must be (N, D) or (N, ...)", NN_SHAPE(x));
+    tg_tape_fail(tape, TG_ERR_SHAPE, "affine",
+                 "x %s has no batch axis: it must be (N, D) or (N, ...)", NN_SHAPE(x));
     return NULL;
   }
   int64_t n = x->shape[0], d = x->numel / n;
   if (W->ndim != 2 || W->shape[0] != d) {
     if (x->ndim == 2)
-      tg_tape_fail(tape, TG_ERR_SHAPE, "affine: x %s and W %s do not fit", NN_SHAPE(x),
+      tg_tape_fail(tape, TG_ERR_SHAPE, "affine", "x %s and W %s do not fit", NN_SHAPE(x),
                    NN_SHAPE(W));
     else
-      tg_tape_fail(tape, TG_ERR_SHAPE,
-                   "affine: x %s (flattened to (%lld, %lld)) and W %s do not fit", NN_SHAPE(x),
+      tg_tape_fail(tape, TG_ERR_SHAPE, "affine",
+                   "x %s (flattened to (%lld, %lld)) and W %s do not fit", NN_SHAPE(x),
                    (long long)n, (long long)d, NN_SHAPE(W));
     return NULL;
   }
   if (b && (b->ndim != 1 || b->shape[0] != W->shape[1])) {
-    tg_tape_fail(tape, TG_ERR_SHAPE, "affine: b %s does not fit W %s (b must be (%lld,))",
+    tg_tape_fail(tape, TG_ERR_SHAPE, "affine", "b %s does not fit W %s (b must be (%lld,))",
                  NN_SHAPE(b), NN_SHAPE(W), (long long)W->shape[1]);
     return NULL;
   }
@@ -55,7 +55,7 @@ tg_tensor *tg_dropout(tg_tape *tape, tg_tensor *x, double ratio) { /* x: any sha
   if (!nn_begin(tape, "dropout", 1, &x, (const char *[]){"x"}))
     return NULL;
   if (!(ratio >= 0 && ratio < 1)) {
-    tg_tape_fail(tape, TG_ERR_ARG, "dropout: ratio %g for x %s is outside [0, 1)", ratio,
+    tg_tape_fail(tape, TG_ERR_ARG, "dropout", "ratio %g for x %s is outside [0, 1)", ratio,
                  NN_SHAPE(x));
     return NULL;
   }
@@ -89,8 +89,8 @@ tg_tensor *tg_dropout(tg_tape *tape, tg_tensor *x, double ratio) { /* x: any sha
 /* The book writes 10e-7, which is 1e-6 (not 1e-7). */
 #define BN_EPS 1e-6
 
-int tg_batchnorm_init(tg_batchnorm *bn, const char *prefix, int64_t features, tg_params *params,
-                      tg_params *buffers, tg_error *err) {
+tg_status tg_batchnorm_init(tg_batchnorm *bn, const char *prefix, int64_t features,
+                            tg_params *params, tg_params *buffers, tg_error *err) {
   if (!bn || !prefix || !params || !buffers)
     return tg_error_set(err, TG_ERR_NULL, "batchnorm_init: %s is NULL",
                         !bn       ? "bn"
@@ -134,31 +134,31 @@ int tg_batchnorm_init(tg_batchnorm *bn, const char *prefix, int64_t features, tg
 static int bn_check(tg_tape *tape, const tg_batchnorm *bn, const tg_tensor *x, int *axes,
                     int *naxes, int64_t *pshape, int *pndim) {
   if (!bn) {
-    tg_tape_fail(tape, TG_ERR_NULL, "batchnorm: bn is NULL for x %s", NN_SHAPE(x));
+    tg_tape_fail(tape, TG_ERR_NULL, "batchnorm", "bn is NULL for x %s", NN_SHAPE(x));
     return 0;
   }
   const tg_tensor *const t[4] = {bn->gamma, bn->beta, bn->running_mean, bn->running_var};
   static const char *const what[4] = {"gamma", "beta", "running_mean", "running_var"};
   for (int k = 0; k < 4; k++) {
     if (!t[k]) {
-      tg_tape_fail(tape, TG_ERR_NULL, "batchnorm: %s is NULL (see tg_batchnorm_init)", what[k]);
+      tg_tape_fail(tape, TG_ERR_NULL, "batchnorm", "%s is NULL (see tg_batchnorm_init)", what[k]);
       return 0;
     }
     if (t[k]->ndim != 1 || !tg_shape_eq(t[k], t[0])) {
-      tg_tape_fail(tape, TG_ERR_SHAPE, "batchnorm: %s %s and gamma %s must be one (D,) shape",
+      tg_tape_fail(tape, TG_ERR_SHAPE, "batchnorm", "%s %s and gamma %s must be one (D,) shape",
                    what[k], NN_SHAPE(t[k]), NN_SHAPE(t[0]));
       return 0;
     }
   }
   if (!(bn->momentum >= 0 && bn->momentum <= 1) || !(bn->eps >= 0 && isfinite(bn->eps))) {
-    tg_tape_fail(tape, TG_ERR_ARG, "batchnorm: momentum %g must be in [0, 1], eps %g >= 0",
+    tg_tape_fail(tape, TG_ERR_ARG, "batchnorm", "momentum %g must be in [0, 1], eps %g >= 0",
                  bn->momentum, bn->eps);
     return 0;
   }
   int64_t f = t[0]->shape[0];
   if ((x->ndim != 2 && x->ndim != 4) || x->shape[1] != f) {
-    tg_tape_fail(tape, TG_ERR_SHAPE,
-                 "batchnorm: x %s must be (N, %lld) or (N, %lld, H, W) for gamma %s", NN_SHAPE(x),
+    tg_tape_fail(tape, TG_ERR_SHAPE, "batchnorm",
+                 "x %s must be (N, %lld) or (N, %lld, H, W) for gamma %s", NN_SHAPE(x),
                  (long long)f, (long long)f, NN_SHAPE(t[0]));
     return 0;
   }
@@ -226,20 +226,20 @@ tg_tensor *tg_weight_decay(tg_tape *tape, tg_tensor *const *W, int n, double lam
   if (!tape || tg_tape_status(tape) != TG_OK)
     return NULL;
   if (n < 0) {
-    tg_tape_fail(tape, TG_ERR_ARG, "weight_decay: n is %d (must be >= 0)", n);
+    tg_tape_fail(tape, TG_ERR_ARG, "weight_decay", "n is %d (must be >= 0)", n);
     return NULL;
   }
   if (n > 0 && !W) {
-    tg_tape_fail(tape, TG_ERR_NULL, "weight_decay: W is NULL with n = %d", n);
+    tg_tape_fail(tape, TG_ERR_NULL, "weight_decay", "W is NULL with n = %d", n);
     return NULL;
   }
   for (int i = 0; i < n; i++)
     if (!W[i]) {
-      tg_tape_fail(tape, TG_ERR_NULL, "weight_decay: W[%d] is NULL", i);
+      tg_tape_fail(tape, TG_ERR_NULL, "weight_decay", "W[%d] is NULL", i);
       return NULL;
     }
   if (!(lambda >= 0 && isfinite(lambda))) {
-    tg_tape_fail(tape, TG_ERR_ARG, "weight_decay: lambda %g must be finite and >= 0", lambda);
+    tg_tape_fail(tape, TG_ERR_ARG, "weight_decay", "lambda %g must be finite and >= 0", lambda);
     return NULL;
   }
   if (n == 0 || lambda == 0)

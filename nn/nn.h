@@ -75,8 +75,8 @@ typedef struct tg_batchnorm {
  * named prefix + ".gamma", ".beta", ".running_mean", ".running_var", and
  * sets the defaults. Returns TG_OK, or a status with err filled (a name
  * already in a list leaves both lists unchanged). */
-TG_API int tg_batchnorm_init(tg_batchnorm *bn, const char *prefix, int64_t features,
-                             tg_params *params, tg_params *buffers, tg_error *err);
+TG_API tg_status tg_batchnorm_init(tg_batchnorm *bn, const char *prefix, int64_t features,
+                                   tg_params *params, tg_params *buffers, tg_error *err);
 /* y (x's shape). Named _forward because C gives a typedef and a function
  * one namespace: the type owns tg_batchnorm. */
 TG_API tg_tensor *tg_batchnorm_forward(tg_tape *tape, tg_batchnorm *bn, tg_tensor *x);

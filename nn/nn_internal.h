@@ -24,13 +24,13 @@ static inline int nn_begin(tg_tape *tape, const char *layer, int n, tg_tensor *c
     return 0;
   for (int i = 0; i < n; i++) {
     if (!in[i]) {
-      tg_tape_fail(tape, TG_ERR_NULL, "%s: %s is NULL", layer, names[i]);
+      tg_tape_fail(tape, TG_ERR_NULL, layer, "%s is NULL", names[i]);
       return 0;
     }
     if (!tg_tape_holds(tape, in[i])) {
-      tg_tape_fail(tape, TG_ERR_ARG,
-                   "%s: %s %s is from an earlier step (the tape was reset since) or another tape",
-                   layer, names[i], NN_SHAPE(in[i]));
+      tg_tape_fail(tape, TG_ERR_ARG, layer,
+                   "%s %s is from an earlier step (the tape was reset since) or another tape",
+                   names[i], NN_SHAPE(in[i]));
       return 0;
     }
   }
@@ -41,8 +41,7 @@ static inline int nn_begin(tg_tape *tape, const char *layer, int n, tg_tensor *c
  * *d; 0 after failing the tape when x has no such axis. */
 static inline int nn_axis(tg_tape *tape, const char *layer, const tg_tensor *x, int axis, int *d) {
   if (axis < -x->ndim || axis >= x->ndim) {
-    tg_tape_fail(tape, TG_ERR_SHAPE, "%s: axis %d is out of range for x %s", layer, axis,
-                 NN_SHAPE(x));
+    tg_tape_fail(tape, TG_ERR_SHAPE, layer, "axis %d is out of range for x %s", axis, NN_SHAPE(x));
     return 0;
   }
   *d = axis < 0 ? axis + x->ndim : axis;

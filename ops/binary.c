@@ -66,8 +66,8 @@ static int bc_shape(tg_tape *tape, const tg_op *op, int n, const tg_tensor *cons
   return TG_OK;
 }
 
-int tg_broadcast_shape(tg_tape *tape, const char *what, const tg_tensor *a, const tg_tensor *b,
-                       int64_t *shape, int *ndim) {
+tg_status tg_broadcast_shape(tg_tape *tape, const char *what, const tg_tensor *a,
+                             const tg_tensor *b, int64_t *shape, int *ndim) {
   const tg_op who = {what ? what : "broadcast", 2, 0, NULL};
   if (!tape)
     return TG_ERR_NULL;

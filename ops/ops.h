@@ -68,8 +68,8 @@ TG_API tg_tensor *tg_pow_scalar(tg_tape *tape, tg_tensor *x, tg_real p); /* x^p 
 
 /* Broadcast result shape of a and b into shape/ndim; TG_OK or
  * TG_ERR_SHAPE (message names `what` and both shapes). */
-TG_API int tg_broadcast_shape(tg_tape *tape, const char *what, const tg_tensor *a,
-                              const tg_tensor *b, int64_t *shape, int *ndim);
+TG_API tg_status tg_broadcast_shape(tg_tape *tape, const char *what, const tg_tensor *a,
+                                    const tg_tensor *b, int64_t *shape, int *ndim);
 
 /* ---------------------------------------------------------------------
  * Reductions (ops/reduce.c) over a set of axes: axes[0..naxes-1], each in

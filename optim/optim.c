@@ -78,7 +78,7 @@ tg_optim_config tg_optim_defaults(tg_optim_kind kind) {
 
 static int ascii_lower(int c) { return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c; }
 
-int tg_optim_parse(const char *name, tg_optim_kind *kind) {
+tg_status tg_optim_parse(const char *name, tg_optim_kind *kind) {
   if (!name)
     return TG_ERR_ARG;
   for (int k = 0; k < NKINDS; k++) {

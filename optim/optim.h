@@ -34,7 +34,7 @@ TG_API tg_optim_config tg_optim_defaults(tg_optim_kind kind);
 
 /* "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"; TG_OK or
  * TG_ERR_ARG. tg_optim_name is the inverse. */
-TG_API int tg_optim_parse(const char *name, tg_optim_kind *kind);
+TG_API tg_status tg_optim_parse(const char *name, tg_optim_kind *kind);
 TG_API const char *tg_optim_name(tg_optim_kind kind);
 
 typedef struct tg_optim {

@@ -134,8 +134,8 @@ static void draw_grid(cairo_t *cr, void *ctx) {
   }
 }
 
-int tg_plot_image_grid(const char *path, const tg_tensor *images, const tg_image_grid_opts *opts,
-                       tg_error *err) {
+tg_status tg_plot_image_grid(const char *path, const tg_tensor *images,
+                             const tg_image_grid_opts *opts, tg_error *err) {
   static const tg_image_grid_opts defaults = {0};
   const tg_image_grid_opts *o = opts ? opts : &defaults;
   if (!path)
@@ -194,7 +194,7 @@ int tg_plot_image_grid(const char *path, const tg_tensor *images, const tg_image
   cairo_paint(cr);
   cairo_destroy(cr);
   fill_pixels(&g, images, channels);
-  int st = tg_plot__write(path, (int)width, (int)height, draw_grid, &g, WHO, err);
+  tg_status st = tg_plot__write(path, (int)width, (int)height, draw_grid, &g, WHO, err);
   cairo_surface_destroy(g.pixels);
   return st;
 }

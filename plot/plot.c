@@ -31,15 +31,13 @@ static const uint32_t palette[10] = {0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9
 // ----------------------------------------------------------------------------
 // Errors
 
-static void fig_fail(tg_figure *f, int status, const char *fmt, ...)
+static void fig_fail(tg_figure *f, tg_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void fig_fail(tg_figure *f, int status, const char *fmt, ...) {
-  char buf[TG_MSG_MAX];
+static void fig_fail(tg_figure *f, tg_status status, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  tg_error_vset(&f->err, status, fmt, ap);
   va_end(ap);
-  tg_error_set(&f->err, status, "%s", buf);
 }
 
 /* 1 when calls on ax may do something: it exists and its figure is OK. */
@@ -152,17 +150,15 @@ void tg_figure_title(tg_figure *f, const char *title) {
     set_string(f, &f->title, title);
 }
 
-int tg_figure_status(const tg_figure *f) { return f ? f->err.status : TG_ERR_MEMORY; }
+tg_status tg_figure_status(const tg_figure *f) { return f ? f->err.status : TG_ERR_NULL; }
 
-const char *tg_figure_error(const tg_figure *f) {
-  return f ? f->err.msg : "plot: no figure (out of memory)";
-}
+const char *tg_figure_error(const tg_figure *f) { return f ? f->err.msg : "figure is NULL"; }
 
 static void draw_figure_cb(cairo_t *cr, void *ctx) { tg_plot__draw_figure(ctx, cr); }
 
-int tg_figure_save(tg_figure *f, const char *path, tg_error *err) {
+tg_status tg_figure_save(tg_figure *f, const char *path, tg_error *err) {
   if (!f)
-    return tg_error_set(err, TG_ERR_MEMORY, "tg_figure_save: no figure (out of memory)");
+    return tg_error_set(err, TG_ERR_NULL, "tg_figure_save: figure is NULL");
   if (f->err.status != TG_OK)
     return tg_error_set(err, f->err.status, "%s", f->err.msg);
   if (!path)

@@ -96,8 +96,9 @@ TG_API tg_axes *tg_figure_axes(tg_figure *f, int row, int col);
 TG_API void tg_figure_title(tg_figure *f, const char *title);
 
 /* TG_OK, or the status of the first error recorded; its message (""
- * when none). A NULL figure reports TG_ERR_MEMORY. */
-TG_API int tg_figure_status(const tg_figure *f);
+ * when none). A NULL figure (tg_figure_new ran out of memory) reports
+ * TG_ERR_NULL and "figure is NULL", as a NULL tape does. */
+TG_API tg_status tg_figure_status(const tg_figure *f);
 TG_API const char *tg_figure_error(const tg_figure *f);
 
 /* Draws the figure to path (.png or .svg). Returns TG_OK, or a status with
@@ -105,7 +106,7 @@ TG_API const char *tg_figure_error(const tg_figure *f);
  * TG_ERR_ARG for another extension; TG_ERR_IO when the file cannot be
  * written, naming the path, cairo's status string and the system's reason.
  * A file that failed half-way is removed. */
-TG_API int tg_figure_save(tg_figure *f, const char *path, tg_error *err);
+TG_API tg_status tg_figure_save(tg_figure *f, const char *path, tg_error *err);
 
 /* ---------------------------------------------------------------------
  * Axes: decorations and scales. Strings are copied; NULL removes them. */
@@ -212,8 +213,8 @@ typedef struct tg_image_grid_opts {
  * what was wrong: NULL images or data, another rank or channel count, zero
  * images, a scale outside 0..64 or cols < 0, a picture over 16384 px a
  * side, an extension other than .png/.svg, an unwritable path. */
-TG_API int tg_plot_image_grid(const char *path, const tg_tensor *images,
-                              const tg_image_grid_opts *opts, tg_error *err);
+TG_API tg_status tg_plot_image_grid(const char *path, const tg_tensor *images,
+                                    const tg_image_grid_opts *opts, tg_error *err);
 
 /* ---------------------------------------------------------------------
  * Process-wide caches */

@@ -8,8 +8,8 @@
 #   scripts/fuzz.sh 600 checkpoint  # only some targets
 #   FUZZ_JOBS=2 scripts/fuzz.sh 600 # N parallel jobs per target
 #
-# Targets: idx (data/fuzz_idx.c), checkpoint (nn/fuzz_checkpoint.c) and cli
-# (tools/fuzz_cli.c: the command-line parsers; inputs are NUL-separated words).
+# Targets (fuzz/): idx (fuzz_idx.c), checkpoint (fuzz_checkpoint.c) and cli
+# (fuzz_cli.c: the command-line parsers; inputs are NUL-separated words).
 # Seeds live in tests/fuzz-corpus/<target>/ (regenerate idx and checkpoint
 # with tests/fuzz-corpus/mkcorpus.py; cli's are command lines written by
 # hand, one per file); what the fuzzer learns goes to a scratch
@@ -49,9 +49,9 @@ fi
 status=0
 for t in "${targets[@]}"; do
   case "$t" in
-  idx) exe=data/fuzz_idx ;;
-  checkpoint) exe=nn/fuzz_checkpoint ;;
-  cli) exe=tools/fuzz_cli ;;
+  idx) exe=fuzz/fuzz_idx ;;
+  checkpoint) exe=fuzz/fuzz_checkpoint ;;
+  cli) exe=fuzz/fuzz_cli ;;
   *) echo "fuzz.sh: unknown target '$t' (idx, checkpoint, cli)" >&2; exit 2 ;;
   esac
   if ! ninja -C "$build" "$exe"; then

@@ -223,7 +223,7 @@ static inline int assert_load_fails(const char *path, const char *frag1, const c
   w->data[1] = 12;
   tg_params *lists[] = {&p};
   tg_error err = {0};
-  int st = tg_checkpoint_load(path, lists, 1, &err);
+  tg_status st = tg_checkpoint_load(path, lists, 1, &err);
   ck_assert_msg(st != TG_OK && err.status == st, "loaded a bad file (%s)", frag1);
   ck_assert_msg(strstr(err.msg, frag1) && (!frag2 || strstr(err.msg, frag2)),
                 "\"%s\" lacks \"%s\" / \"%s\"", err.msg, frag1, frag2 ? frag2 : "");

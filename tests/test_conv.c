@@ -637,39 +637,40 @@ END_TEST
 START_TEST(test_layer_errors) {
   tg_tape *tape = tg_tape_new();
   EXPECT_FAIL(tape, tg_conv2d(tape, Z(100, 1, 28, 28), Z(30, 1, 5, 5), NULL, 2, 0),
-              "conv2d:", "x (100, 1, 28, 28), W (30, 1, 5, 5), stride 2, pad 0",
+              "conv2d (op #0):", "x (100, 1, 28, 28), W (30, 1, 5, 5), stride 2, pad 0",
               "(28 + 2*0 - 5) = 23 is not a multiple of stride 2");
-  EXPECT_FAIL(tape, tg_conv2d(tape, Z(1, 1, 7, 9), Z(2, 1, 3, 2), NULL, 2, 1), "conv2d:", "width",
-              "(9 + 2*1 - 2) = 9 is not a multiple of stride 2");
+  EXPECT_FAIL(tape, tg_conv2d(tape, Z(1, 1, 7, 9), Z(2, 1, 3, 2), NULL, 2, 1),
+              "conv2d (op #0):", "width", "(9 + 2*1 - 2) = 9 is not a multiple of stride 2");
   EXPECT_FAIL(tape, tg_conv2d(tape, Z(1, 1, 3, 3), Z(2, 1, 6, 3), NULL, 1, 1),
-              "conv2d:", "window height 6 is larger than the padded input", "3 + 2*1 = 5");
-  EXPECT_FAIL(tape, tg_conv2d(tape, Z(2, 3, 8, 8), Z(4, 3, 3), NULL, 1, 0), "conv2d: W (4, 3, 3)",
-              "(FN, C, FH, FW)");
-  EXPECT_FAIL(tape, tg_conv2d(tape, Z(3, 8, 8), Z(4, 3, 3, 3), NULL, 1, 0), "conv2d: x (3, 8, 8)",
-              "(N, C, H, W)");
+              "conv2d (op #0):", "window height 6 is larger than the padded input", "3 + 2*1 = 5");
+  EXPECT_FAIL(tape, tg_conv2d(tape, Z(2, 3, 8, 8), Z(4, 3, 3), NULL, 1, 0),
+              "conv2d (op #0): W (4, 3, 3)", "(FN, C, FH, FW)");
+  EXPECT_FAIL(tape, tg_conv2d(tape, Z(3, 8, 8), Z(4, 3, 3, 3), NULL, 1, 0),
+              "conv2d (op #0): x (3, 8, 8)", "(N, C, H, W)");
   EXPECT_FAIL(tape, tg_conv2d(tape, Z(2, 3, 8, 8), Z(4, 2, 3, 3), NULL, 1, 0),
-              "conv2d: x (2, 3, 8, 8) has 3 channels but W (4, 2, 3, 3) has 2");
+              "conv2d (op #0): x (2, 3, 8, 8) has 3 channels but W (4, 2, 3, 3) has 2");
   EXPECT_FAIL(tape, tg_conv2d(tape, Z(2, 3, 8, 8), Z(4, 3, 3, 3), Z(5), 1, 0),
-              "conv2d: b (5,) does not fit W (4, 3, 3, 3)", "(4,)");
+              "conv2d (op #0): b (5,) does not fit W (4, 3, 3, 3)", "(4,)");
   EXPECT_FAIL(tape, tg_conv2d(tape, Z(2, 3, 8, 8), Z(4, 3, 3, 3), Z(4, 1), 1, 0),
-              "conv2d: b (4, 1)");
+              "conv2d (op #0): b (4, 1)");
   EXPECT_FAIL(tape, tg_conv2d(tape, Z(2, 3, 8, 8), Z(4, 3, 3, 3), NULL, 0, 0),
-              "conv2d:", "stride must be >= 1", "stride 0");
+              "conv2d (op #0):", "stride must be >= 1", "stride 0");
   EXPECT_FAIL(tape, tg_conv2d(tape, Z(2, 3, 8, 8), Z(4, 3, 3, 3), NULL, 1, -1),
-              "conv2d:", "pad -1");
+              "conv2d (op #0):", "pad -1");
   EXPECT_FAIL(tape, tg_max_pool2d(tape, Z(2, 3, 7, 8), 2, 2, 0),
-              "max_pool2d:", "x (2, 3, 7, 8), size 2, stride 2, pad 0", "height",
+              "max_pool2d (op #0):", "x (2, 3, 7, 8), size 2, stride 2, pad 0", "height",
               "(7 + 2*0 - 2) = 5 is not a multiple of stride 2");
   EXPECT_FAIL(tape, tg_avg_pool2d(tape, Z(2, 3, 8, 8), 0, 2, 0),
-              "avg_pool2d:", "window size must be >= 1");
-  EXPECT_FAIL(tape, tg_avg_pool2d(tape, Z(3, 8, 8), 2, 2, 0), "avg_pool2d: x (3, 8, 8)");
+              "avg_pool2d (op #0):", "window size must be >= 1");
+  EXPECT_FAIL(tape, tg_avg_pool2d(tape, Z(3, 8, 8), 2, 2, 0), "avg_pool2d (op #0): x (3, 8, 8)");
   EXPECT_FAIL(tape, tg_max_pool2d(tape, Z(1, 1, 2, 2), 3, 1, 0),
-              "max_pool2d:", "larger than the padded input");
-  EXPECT_FAIL(tape, tg_lrn(tape, Z(2, 3, 4, 4), 0, 1e-4, 0.75, 2), "lrn: n 0", "x (2, 3, 4, 4)");
-  EXPECT_FAIL(tape, tg_lrn(tape, Z(2, 3, 4, 4), 5, -1, 0.75, 2), "lrn:", "alpha -1");
-  EXPECT_FAIL(tape, tg_lrn(tape, Z(2, 3, 4, 4), 5, 1e-4, NAN, 2), "lrn:", "beta nan");
-  EXPECT_FAIL(tape, tg_lrn(tape, Z(2, 3, 4, 4), 5, 1e-4, 0.75, 0), "lrn:", "k 0");
-  EXPECT_FAIL(tape, tg_lrn(tape, Z(2, 3, 4), 5, 1e-4, 0.75, 2), "lrn: x (2, 3, 4)");
+              "max_pool2d (op #0):", "larger than the padded input");
+  EXPECT_FAIL(tape, tg_lrn(tape, Z(2, 3, 4, 4), 0, 1e-4, 0.75, 2), "lrn (op #0): n 0",
+              "x (2, 3, 4, 4)");
+  EXPECT_FAIL(tape, tg_lrn(tape, Z(2, 3, 4, 4), 5, -1, 0.75, 2), "lrn (op #0):", "alpha -1");
+  EXPECT_FAIL(tape, tg_lrn(tape, Z(2, 3, 4, 4), 5, 1e-4, NAN, 2), "lrn (op #0):", "beta nan");
+  EXPECT_FAIL(tape, tg_lrn(tape, Z(2, 3, 4, 4), 5, 1e-4, 0.75, 0), "lrn (op #0):", "k 0");
+  EXPECT_FAIL(tape, tg_lrn(tape, Z(2, 3, 4), 5, 1e-4, 0.75, 2), "lrn (op #0): x (2, 3, 4)");
   tg_tape_free(tape);
 }
 END_TEST
@@ -706,13 +707,11 @@ END_TEST
 #undef Z
 
 /* Call k: one input NULL. */
-static const char *const null_frag[] = {"conv2d: x is NULL",
-                                        "conv2d: W is NULL",
-                                        "max_pool2d: x is NULL",
-                                        "avg_pool2d: x is NULL",
-                                        "lrn: x is NULL",
-                                        "im2col (op #0): input 0 is NULL",
-                                        "col2im (op #0): input 0 is NULL"};
+static const char *const null_frag[] = {
+    "conv2d (op #0): x is NULL",      "conv2d (op #0): W is NULL",
+    "max_pool2d (op #0): x is NULL",  "avg_pool2d (op #0): x is NULL",
+    "lrn (op #0): x is NULL",         "im2col (op #0): input 0 is NULL",
+    "col2im (op #0): input 0 is NULL"};
 enum { NNULL = sizeof null_frag / sizeof null_frag[0] };
 
 static tg_tensor *null_call(tg_tape *tape, int k, tg_tensor *x) {
@@ -742,7 +741,7 @@ START_TEST(test_null_inputs) {
     for (int failed = 0; failed < 2; failed++) {
       tg_tensor *x = tg_zeros(tape, (int64_t[]){1, 1, 2, 2}, 4);
       if (failed)
-        tg_tape_fail(tape, TG_ERR_ARG, "an earlier failure");
+        tg_tape_fail(tape, TG_ERR_ARG, "test", "an earlier failure");
       ck_assert_msg(null_call(tape, k, x) == NULL, "%s: not NULL", null_frag[k]);
       ck_assert_int_eq(tg_tape_status(tape), failed ? TG_ERR_ARG : TG_ERR_NULL);
       tu_assert_error(tape, failed ? "an earlier failure" : null_frag[k]);

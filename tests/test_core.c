@@ -340,7 +340,7 @@ START_TEST(test_backward_errors) {
   x = tu_leaf(tape, (int64_t[]){2}, 1, 0, 1);
   tg_tensor *gx, *k = tg_full(tape, (int64_t[]){2}, 1, 1);
   ck_assert_int_eq(tg_grad(tape, tg_exp(tape, x), NULL, 1, &k, &gx, 0), TG_ERR_GRAD);
-  tu_assert_error(tape, "grad: input 0 (2,) does not require grad");
+  tu_assert_error(tape, "grad (op #1): input 0 (2,) does not require grad");
   tg_tape_reset(tape);
 
   tg_tensor *y = tg_exp(tape, tu_leaf(tape, (int64_t[]){2}, 1, 0, 1));
@@ -352,6 +352,68 @@ END_TEST
 
 /* ------------------------------------------------------------------------
  * Anomaly mode */
+
+/* tape.h's NULL policy, function by function: a NULL tape is accepted
+ * everywhere, changes nothing and reads as TG_ERR_NULL, 0, NULL or zeros. */
+START_TEST(test_null_tape_policy) {
+  tg_tape *t = NULL;
+  ck_assert_int_eq(tg_tape_status(t), TG_ERR_NULL);
+  ck_assert_str_eq(tg_tape_error(t), "tape is NULL");
+  ck_assert_int_eq(tg_tape_fail(t, TG_ERR_SHAPE, "who", "what"), TG_ERR_SHAPE);
+  ck_assert_int_eq(tg_tape_set_grad(t, 1), 0);
+  ck_assert_int_eq(tg_tape_grad_enabled(t), 0);
+  ck_assert_int_eq(tg_tape_set_train(t, 1), 0);
+  ck_assert_int_eq(tg_tape_training(t), 0);
+  ck_assert_int_eq(tg_tape_set_anomaly(t, 1), 0);
+  ck_assert_int_eq(tg_tape_holds(t, NULL), 0);
+  ck_assert_ptr_null(tg_tape_rng(t));
+  tg_tape_seed(t, 7);
+  const int64_t shape[] = {2};
+  ck_assert_ptr_null(tg_empty(t, shape, 1));
+  ck_assert_ptr_null(tg_zeros(t, shape, 1));
+  ck_assert_ptr_null(tg_full(t, shape, 1, 1));
+  ck_assert_ptr_null(tg_scalar(t, 1));
+  ck_assert_ptr_null(tg_from_values(t, shape, 1, (double[]){1, 2}));
+  ck_assert_ptr_null(tg_requires_grad(t, NULL));
+  ck_assert_int_eq(tg_backward(t, NULL, NULL), TG_ERR_NULL);
+  tg_tensor *gx = NULL;
+  ck_assert_int_eq(tg_grad(t, NULL, NULL, 0, NULL, &gx, 0), TG_ERR_NULL);
+  tg_tape_stats st = tg_tape_get_stats(t);
+  ck_assert(st.nodes == 0 && st.arena_in_use == 0 && st.arena_peak == 0 && st.arena_capacity == 0 &&
+            st.sys_allocs == 0);
+  ck_assert_int_eq(tg_tape_write_dot(t, stdout), TG_ERR_NULL);
+  tg_tape_mark m = tg_tape_get_mark(t);
+  ck_assert(m.nodes == 0 && m.block == NULL && m.used == 0 && m.in_use == 0);
+  tg_tape_rewind(t, m);
+  tg_tape_reset(t);
+  tg_tape_free(t);
+}
+END_TEST
+
+/* Layers, ops and the engine fail through one formatter: "who (op #k): ...",
+ * k the position the next op would take, whoever is speaking. */
+START_TEST(test_error_messages_name_the_position) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *x = tg_requires_grad(tape, tg_zeros(tape, (int64_t[]){2}, 1));
+  tg_tensor *y = tg_exp(tape, tg_exp(tape, x)); /* ops #0 and #1 */
+  ck_assert_ptr_nonnull(y);
+  ck_assert_ptr_null(tg_relu(tape, NULL)); /* a layer of nn/ */
+  ck_assert_int_eq(tg_tape_status(tape), TG_ERR_NULL);
+  ck_assert_str_eq(tg_tape_error(tape), "relu (op #2): x is NULL");
+  tg_tape_reset(tape);
+  x = tg_zeros(tape, (int64_t[]){2}, 1);
+  ck_assert_ptr_nonnull(tg_exp(tape, x)); /* not recorded: no gradient needed */
+  ck_assert_ptr_null(tg_exp(tape, NULL)); /* an op */
+  ck_assert_str_eq(tg_tape_error(tape), "exp (op #0): input 0 is NULL");
+  tg_tape_reset(tape);
+  tg_tape_fail(tape, TG_ERR_ARG, "mine", "%d is wrong", 3); /* a caller's own */
+  ck_assert_str_eq(tg_tape_error(tape), "mine (op #0): 3 is wrong");
+  tg_tape_fail(tape, TG_ERR_SHAPE, "later", "ignored"); /* the first error stays */
+  ck_assert_int_eq(tg_tape_status(tape), TG_ERR_ARG);
+  ck_assert_str_eq(tg_tape_error(tape), "mine (op #0): 3 is wrong");
+  tg_tape_free(tape);
+}
+END_TEST
 
 START_TEST(test_anomaly_forward) {
   tg_tape *tape = tg_tape_new();
@@ -446,6 +508,8 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_backward_seed_and_leaf_output);
   tcase_add_test(tc, test_grad_leaves_leaf_grads_alone);
   tcase_add_test(tc, test_dot_export);
+  tcase_add_test(tc, test_null_tape_policy);
+  tcase_add_test(tc, test_error_messages_name_the_position);
   suite_add_tcase(s, tc);
   tc = tcase_create("higher-order");
   tcase_add_test(tc, test_second_derivative_of_tanh);

@@ -701,7 +701,7 @@ START_TEST(stale_arena_tensor) {
   /* Layers check before they allocate: relu makes a zero scalar first,
    * which would reuse the stale header's memory and hide it. */
   ck_assert_ptr_null(tg_relu(T, x));
-  tu_assert_error(T, "relu: x", "earlier step");
+  tu_assert_error(T, "relu (op #0): x", "earlier step");
   tg_tape_reset(T);
   ck_assert_ptr_null(tg_softmax(T, x, -1));
   tu_assert_error(T, "earlier step");

@@ -332,7 +332,7 @@ START_TEST(test_affine_errors) {
   tg_tensor *x = tg_zeros(tape, (int64_t[]){100, 784}, 2);
   tg_tensor *W = tg_zeros(tape, (int64_t[]){785, 50}, 2);
   ck_assert_ptr_null(tg_affine(tape, x, W, NULL));
-  tu_assert_error(tape, "affine: x (100, 784) and W (785, 50) do not fit");
+  tu_assert_error(tape, "affine (op #0): x (100, 784) and W (785, 50) do not fit");
   tg_tape_reset(tape);
   x = tg_zeros(tape, (int64_t[]){2, 1, 28, 28}, 4);
   W = tg_zeros(tape, (int64_t[]){785, 50}, 2);
@@ -358,7 +358,7 @@ START_TEST(test_one_hot_errors) {
     double v[3];
     const char *frag[3];
   } cases[] = {
-      {{0, 3, 10}, {"one_hot: label 10 in row 2", "[0, 10)", NULL}},
+      {{0, 3, 10}, {"one_hot (op #0): label 10 in row 2", "[0, 10)", NULL}},
       {{-1, 3, 1}, {"label -1 in row 0", "outside", NULL}},
       {{1, 2.5, 1}, {"label 2.5 in row 1", "not a class index", NULL}},
       {{1, NAN, 1}, {"label nan in row 1", NULL, NULL}},
@@ -416,11 +416,11 @@ START_TEST(test_shape_errors) {
   tg_tape_reset(tape);
   a = tg_zeros(tape, (int64_t[]){2, 3}, 2);
   ck_assert_ptr_null(tg_softmax(tape, a, 2));
-  tu_assert_error(tape, "softmax: axis 2", "(2, 3)");
+  tu_assert_error(tape, "softmax (op #0): axis 2", "(2, 3)");
   tg_tape_reset(tape);
   a = tg_zeros(tape, (int64_t[]){2, 3}, 2);
   ck_assert_ptr_null(tg_log_softmax(tape, a, -3));
-  tu_assert_error(tape, "log_softmax: axis -3", "(2, 3)");
+  tu_assert_error(tape, "log_softmax (op #0): axis -3", "(2, 3)");
   tg_tape_reset(tape);
   a = tg_zeros(tape, (int64_t[]){2, 3}, 2);
   b = tg_zeros(tape, (int64_t[]){2, 4}, 2);
@@ -440,7 +440,7 @@ START_TEST(test_shape_errors) {
   tg_tensor *keep = bn.beta;
   bn.beta = NULL;
   ck_assert_ptr_null(tg_batchnorm_forward(tape, &bn, tg_zeros(tape, (int64_t[]){2, 4}, 2)));
-  tu_assert_error(tape, "batchnorm: beta is NULL");
+  tu_assert_error(tape, "batchnorm (op #0): beta is NULL");
   bn.beta = keep;
   tg_tape_reset(tape);
   a = tg_zeros(tape, (int64_t[]){2, 3}, 2);
@@ -452,13 +452,23 @@ START_TEST(test_shape_errors) {
 END_TEST
 
 /* Call k of the NULL-input table: one input NULL, the others valid. */
-static const char *const null_frag[] = {
-    "relu: x is NULL",         "sigmoid: x is NULL",       "step: x is NULL",
-    "identity: x is NULL",     "softmax: x is NULL",       "log_softmax: x is NULL",
-    "mse: t is NULL",          "cross_entropy: y is NULL", "softmax_cross_entropy: t is NULL",
-    "one_hot: labels is NULL", "affine: W is NULL",        "dropout: x is NULL",
-    "batchnorm: x is NULL",    "batchnorm: bn is NULL",    "weight_decay: W[1] is NULL",
-    "weight_decay: W is NULL", "accuracy: t is NULL"};
+static const char *const null_frag[] = {"relu (op #0): x is NULL",
+                                        "sigmoid (op #0): x is NULL",
+                                        "step (op #0): x is NULL",
+                                        "identity (op #0): x is NULL",
+                                        "softmax (op #0): x is NULL",
+                                        "log_softmax (op #0): x is NULL",
+                                        "mse (op #0): t is NULL",
+                                        "cross_entropy (op #0): y is NULL",
+                                        "softmax_cross_entropy (op #0): t is NULL",
+                                        "one_hot (op #0): labels is NULL",
+                                        "affine (op #0): W is NULL",
+                                        "dropout (op #0): x is NULL",
+                                        "batchnorm (op #0): x is NULL",
+                                        "batchnorm (op #0): bn is NULL",
+                                        "weight_decay (op #0): W[1] is NULL",
+                                        "weight_decay (op #0): W is NULL",
+                                        "accuracy (op #0): t is NULL"};
 enum { NNULL = sizeof null_frag / sizeof null_frag[0] };
 
 static tg_tensor *null_call(tg_tape *tape, int k, tg_tensor *x, tg_batchnorm *bn) {
@@ -510,7 +520,7 @@ START_TEST(test_null_inputs) {
     for (int failed = 0; failed < 2; failed++) {
       tg_tensor *x = tg_zeros(tape, (int64_t[]){2, 2}, 2);
       if (failed)
-        tg_tape_fail(tape, TG_ERR_ARG, "an earlier failure");
+        tg_tape_fail(tape, TG_ERR_ARG, "test", "an earlier failure");
       ck_assert_msg(null_call(tape, k, x, &bn) == NULL, "%s: not NULL", null_frag[k]);
       ck_assert_int_eq(tg_tape_status(tape), failed ? TG_ERR_ARG : TG_ERR_NULL);
       tu_assert_error(tape, failed ? "an earlier failure" : null_frag[k]);

@@ -513,7 +513,7 @@ START_TEST(test_errors_paths) {
   }
   tg_figure_free(f);
   err = (tg_error){0};
-  ck_assert_int_eq(tg_figure_save(NULL, tu_path("a.png"), &err), TG_ERR_MEMORY);
+  ck_assert_int_eq(tg_figure_save(NULL, tu_path("a.png"), &err), TG_ERR_NULL);
 }
 END_TEST
 
@@ -635,7 +635,8 @@ START_TEST(test_errors_figure) {
   /* NULL figure and axes are no-ops */
   tg_axes_line(NULL, NULL, y, 1, NULL, NULL);
   tg_figure_free(NULL);
-  ck_assert_int_eq(tg_figure_status(NULL), TG_ERR_MEMORY);
+  ck_assert_int_eq(tg_figure_status(NULL), TG_ERR_NULL); /* as tg_tape_status(NULL) */
+  ck_assert_str_eq(tg_figure_error(NULL), "figure is NULL");
 }
 END_TEST
 

@@ -300,13 +300,13 @@ END_TEST
 START_TEST(test_error_tape_already_failed) {
   tg_tape *tape = tg_tape_new();
   tg_tensor *a = tg_zeros(tape, (int64_t[]){2}, 1);
-  tg_tape_fail(tape, TG_ERR_ARG, "the first failure");
+  tg_tape_fail(tape, TG_ERR_ARG, "test", "the first failure");
   ck_assert_ptr_null(tg_add(tape, a, a));
   ck_assert_ptr_null(tg_where(tape, a, a, a));
   ck_assert_ptr_null(tg_eq(tape, a, a));
   ck_assert_ptr_null(tg_add_scalar(tape, a, 1));
   ck_assert_ptr_null(tg_mul(tape, a, tg_zeros(tape, (int64_t[]){3}, 1)));
-  ck_assert_str_eq(tg_tape_error(tape), "the first failure");
+  ck_assert_str_eq(tg_tape_error(tape), "test (op #0): the first failure");
   ck_assert_int_eq(tg_tape_status(tape), TG_ERR_ARG);
   tg_tape_free(tape);
 }

@@ -4,7 +4,7 @@
  * Parsing has no side effects: it opens no file, trains nothing and sets
  * no thread count; it only fills the struct and, on a usage error, writes
  * one line naming the problem to the stream it is given. The subcommands
- * apply the result afterwards, and the fuzz target (fuzz_cli.c) calls the
+ * apply the result afterwards, and the fuzz target (fuzz/fuzz_cli.c) calls the
  * same functions, over and over, in one process. getopt_long keeps global
  * state (optind and, inside glibc, the position within a cluster of short
  * options), so every parser starts with optind = 0, GNU's request for a

@@ -3,9 +3,9 @@
 
     python3 tests/fuzz-corpus/mkcorpus.py   # rewrites idx/ and checkpoint/
 
-idx/: inputs of data/fuzz_idx.c: one selector byte (odd: the rest is
+idx/: inputs of fuzz/fuzz_idx.c: one selector byte (odd: the rest is
 written gzipped) then an IDX file, valid or broken. checkpoint/: files for
-nn/fuzz_checkpoint.c, whose model is W (2, 3), b (3,) and a scalar s;
+fuzz/fuzz_checkpoint.c, whose model is W (2, 3), b (3,) and a scalar s;
 assembled here from the format described in nn/checkpoint.c, not by the
 saver. Every file stays under 4 KB. Deterministic (gzip mtime 0).
 """

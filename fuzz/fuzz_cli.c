@@ -13,7 +13,7 @@
  *     reset by each parser) and leaves argv as it was.
  * A violation aborts, which libFuzzer reports as a crash.
  *
- * Built only with clang and only on request (tools/meson.build); must not
+ * Built only with clang and only on request (fuzz/meson.build); must not
  * be linked into the program or the library.
  */
 #include <math.h>

@@ -10,7 +10,7 @@
  * element size byte lets the fuzzer reach both the float and the double
  * decoders from either build.
  *
- * Built only with clang and only on request (nn/meson.build); must not be
+ * Built only with clang and only on request (fuzz/meson.build); must not be
  * linked into the library or the tests. TMPDIR=/dev/shm keeps the
  * per-input file off the disk.
  */

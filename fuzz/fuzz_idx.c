@@ -8,7 +8,7 @@
  * with TG_OK and a consistent array or with a message naming the file,
  * and never allocate more than the bytes present allow.
  *
- * Built only with clang and only on request (data/meson.build); must not
+ * Built only with clang and only on request (fuzz/meson.build); must not
  * be linked into the library or the tests.
  */
 #include <stdio.h>
