@@ -16,7 +16,7 @@
 
 /* 1 when a layer may run: the tape exists and has not failed, and no input
  * is NULL. Otherwise fails the tape (unless it already failed) with
- * "layer: NAME is NULL" and returns 0, so a layer given the NULL of an
+ * "layer (op #k): NAME is NULL" and returns 0, so a layer given the NULL of an
  * earlier failure returns NULL at once and keeps that first message. */
 static inline int nn_begin(tg_tape *tape, const char *layer, int n, tg_tensor *const *in,
                            const char *const *names) {
