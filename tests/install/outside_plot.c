@@ -24,6 +24,7 @@ int main(void) {
     return 1;
   }
   tg_figure_free(f);
+  tg_plot_release_caches(); /* cairo's and fontconfig's, for the leak checker */
 
   unsigned char sig[8] = {0};
   FILE *png = fopen("outside.png", "rb");
