@@ -50,7 +50,7 @@ static int accumulate(tg_tape *tape, tg_tensor *x, tg_tensor *g) {
   if (!sum)
     return tape->err.status;
   add_ctx c = {sum->data, in[0]->data, in[1]->data};
-  tg_parallel_for(sum->numel, add_chunk, &c);
+  tg_parallel_for(sum->numel, TG_GRAIN, sum->numel, add_chunk, &c);
   x->gacc = tg_op_record(tape, &op_accumulate, sum, 2, in, NULL, 0);
   return x->gacc ? TG_OK : tape->err.status;
 }
@@ -165,7 +165,7 @@ int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
           return tape->err.status;
       }
       add_ctx c = {x->grad->data, x->grad->data, x->gacc->data};
-      tg_parallel_for(x->numel, add_chunk, &c);
+      tg_parallel_for(x->numel, TG_GRAIN, x->numel, add_chunk, &c);
       x->gacc = NULL;
     }
   }

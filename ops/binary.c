@@ -246,28 +246,30 @@ static void bc_range(const bc_plan *p, int n, tg_tensor *const *in, tg_real *y, 
   }
 }
 
-/* Parallel work is split in fixed chunks of the output, so which thread
- * computes an element never changes what is computed. */
-#define BC_CHUNK ((int64_t)1 << 13)
+typedef struct bc_job {
+  const bc_plan *p;
+  int n;
+  tg_tensor *const *in;
+  tg_real *y;
+  bc_rows_fn f;
+} bc_job;
 
+static void bc_chunk(void *arg, int64_t lo, int64_t hi) {
+  const bc_job *j = arg;
+  bc_range(j->p, j->n, j->in, j->y, j->f, lo, hi);
+}
+
+/* Large outputs go in fixed chunks of elements (tg_parallel_for), so
+ * which thread computes an element never changes what is computed. */
 static void bc_run(const bc_plan *p, int n, tg_tensor *const *in, tg_real *y, bc_rows_fn f) {
   int64_t total = p->numel;
-  if (total < TG_PAR_MIN) {
-    if (p->nd == 1) { /* the small-tensor path: one call, no odometer */
-      const tg_real *row[3] = {in[0]->data, in[1]->data, n > 2 ? in[2]->data : NULL};
-      int64_t ist[3] = {p->st[0][0], p->st[1][0], n > 2 ? p->st[2][0] : 0};
-      f(row, ist, y, total);
-    } else {
-      bc_range(p, n, in, y, f, 0, total);
-    }
+  if (total < TG_PAR_MIN && p->nd == 1) { /* the small-tensor path: one call, no odometer */
+    const tg_real *row[3] = {in[0]->data, in[1]->data, n > 2 ? in[2]->data : NULL};
+    int64_t ist[3] = {p->st[0][0], p->st[1][0], n > 2 ? p->st[2][0] : 0};
+    f(row, ist, y, total);
     return;
   }
-  int64_t chunks = (total + BC_CHUNK - 1) / BC_CHUNK;
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < chunks; c++) {
-    int64_t hi = (c + 1) * BC_CHUNK;
-    bc_range(p, n, in, y, f, c * BC_CHUNK, hi < total ? hi : total);
-  }
+  tg_parallel_for(total, TG_GRAIN, total, bc_chunk, &(bc_job){p, n, in, y, f});
 }
 
 /* Checks, plans, computes and records op over in[0..n-1]. */
@@ -521,7 +523,8 @@ tg_tensor *tg_where_pos(tg_tape *tape, tg_tensor *x, tg_tensor *a) {
   tg_tensor *y = tg_empty(tape, x->shape, x->ndim);
   if (!y)
     return NULL;
-  tg_parallel_for(x->numel, where_pos_chunk, &(where_pos_ctx){x->data, a->data, y->data});
+  tg_parallel_for(x->numel, TG_GRAIN, x->numel, where_pos_chunk,
+                  &(where_pos_ctx){x->data, a->data, y->data});
   return tg_op_record(tape, &op_where_pos, y, 2, in, NULL, 0);
 }
 

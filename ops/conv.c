@@ -16,9 +16,7 @@
  * Threads: im2col splits the rows by (n, oh), col2im by (n, c) planes, so
  * each thread writes only its own rows or its own whole planes of x: no
  * races, and every sum of col2im is added in one fixed order whatever the
- * thread count. Whether to go parallel is a C branch taken before
- * entering OpenMP (as in tg_parallel_for): entering libgomp costs
- * microseconds, more than a small image.
+ * thread count (the tasks go to tg_parallel_for).
  *
  * Each backward rule is the other op, so gradients of gradients work.
  * Nothing here may allocate from the system (scratch comes from the
@@ -107,19 +105,6 @@ static int geom_check(tg_tape *tape, const tg_op *op, const char *what, const in
   *g = (conv_geom){xs[0], xs[1], xs[2], xs[3], fh, fw, stride, pad, o[0], o[1], rows, cols, 0, 0};
   interior(g, &g->owa, &g->owb);
   return 1;
-}
-
-/* Runs fn(ctx, t, t + 1) for the ntask tasks: on this thread when the
- * whole job (work elements) is small, else on OpenMP threads. */
-static void run_tasks(int64_t ntask, int64_t work, void (*fn)(void *ctx, int64_t lo, int64_t hi),
-                      void *ctx) {
-  if (work < TG_PAR_MIN || ntask < 2) {
-    fn(ctx, 0, ntask);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < ntask; t++)
-    fn(ctx, t, t + 1);
 }
 
 typedef struct patch_ctx {
@@ -286,7 +271,8 @@ tg_tensor *tg_im2col(tg_tape *tape, tg_tensor *x, int64_t fh, int64_t fw, int64_
   tg_tensor *col = tg_empty(tape, (int64_t[]){g.rows, g.cols}, 2); /* (N·OH·OW, C·FH·FW) */
   if (!col)
     return NULL;
-  run_tasks(g.n * g.oh, g.rows * g.cols, im2col_tasks, &(patch_ctx){&g, x->data, col->data});
+  tg_parallel_for(g.n * g.oh, tg_grain_of(g.ow * g.cols), g.rows * g.cols, im2col_tasks,
+                  &(patch_ctx){&g, x->data, col->data});
   const int64_t attr[4] = {fh, fw, stride, pad};
   return tg_op_record(tape, &op_im2col, col, 1, &x, attr, 4);
 }
@@ -316,7 +302,8 @@ tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64
   tg_tensor *x = tg_empty(tape, xshape, 4); /* (N, C, H, W); each task zeroes its planes */
   if (!x)
     return NULL;
-  run_tasks(g.n * g.c, g.rows * g.cols, col2im_tasks, &(patch_ctx){&g, x->data, col->data});
+  tg_parallel_for(g.n * g.c, tg_grain_of(g.rows * g.cols / (g.n * g.c)), g.rows * g.cols,
+                  col2im_tasks, &(patch_ctx){&g, x->data, col->data});
   const int64_t attr[8] = {xshape[0], xshape[1], xshape[2], xshape[3], fh, fw, stride, pad};
   return tg_op_record(tape, &op_col2im, x, 1, &col, attr, 8);
 }
@@ -338,9 +325,10 @@ tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64
  * adjoint. Products are plain or Aᵀ, which libxsmm's JIT takes as a flag;
  * the one Bᵀ, dy_nᵀ, is copied (FN·P elements, in cache: the im2col-layout
  * patches it avoids cost 9 to 25 times as many, written with a stride).
- * Images are split over threads; dW sums images in CONV_GROUPS fixed
- * groups, each in its own partial sum, added in group order at the end,
- * so no result depends on the thread count.
+ * Images (one at a time) are handed to threads by tg_parallel_for; dW
+ * sums images in CONV_GROUPS fixed groups, each in its own partial sum,
+ * added in group order at the end, so no result depends on the thread
+ * count.
  *
  * The three ops are each other's gradients (conv is bilinear in x and W,
  * and conv_grad_x, conv_grad_w are its adjoints in x and in W), so
@@ -498,34 +486,46 @@ typedef struct conv_job {
   const tg_real *bias;       /* conv: (FN,) or NULL */
   tg_real *out;              /* y (N, FN, P), dx (N, C, H, W) or dW (FN, K) */
   tg_real *part;             /* conv_grad_w: (groups, K, FN), dWᵀ of each group */
-  tg_real *scratch;          /* (threads, K·P + P·FN) */
+  tg_real *scratch;          /* (nth, K·P + P·FN) */
+  int nth;                   /* scratch slots: threads that may run */
   int64_t groups;            /* conv_grad_w: min(N, CONV_GROUPS) */
 } conv_job;
 
-/* Thread tid of nth: its share of the images (of the groups for dW). */
-static void conv_run(const conv_job *j, int tid, int nth) {
+/* This thread's scratch: (K, P) rows, then (P, FN) for dyᵀ. */
+static tg_real *thread_buf(const conv_job *j) {
+  return j->scratch + (j->nth > 1 ? omp_get_thread_num() : 0) * (j->k + j->fn) * j->p;
+}
+
+/* Images [n0, n1) of conv or conv_grad_x. */
+static void conv_images(void *arg, int64_t n0, int64_t n1) {
+  const conv_job *j = arg;
   const conv_geom *g = &j->g;
   const int64_t chw = g->c * g->h * g->w, fnp = j->fn * j->p;
-  tg_real *buf = j->scratch + tid * (j->k + j->fn) * j->p; /* (K, P) */
-  if (j->kind != CONV_DW) {
-    for (int64_t n = g->n * tid / nth; n < g->n * (tid + 1) / nth; n++) {
-      if (j->kind == CONV_Y) {
-        tg_real *restrict y = j->out + n * fnp;
-        unfold_image(g, j->x + n * chw, buf); /* (K, P) */
-        tg_gemm_run(&j->mm, j->w, buf, y);    /* (FN, K)·(K, P) */
-        for (int64_t f = 0; j->bias && f < j->fn; f++)
-          for (int64_t i = 0; i < j->p; i++)
-            y[f * j->p + i] += j->bias[f]; /* while y_n is in cache */
-      } else {
-        tg_gemm_run(&j->mm, j->w, j->dy + n * fnp, buf); /* (FN, K)ᵀ·(FN, P) */
-        fold_image(g, buf, j->out + n * chw);
-      }
+  tg_real *buf = thread_buf(j); /* (K, P) */
+  for (int64_t n = n0; n < n1; n++) {
+    if (j->kind == CONV_Y) {
+      tg_real *restrict y = j->out + n * fnp;
+      unfold_image(g, j->x + n * chw, buf); /* (K, P) */
+      tg_gemm_run(&j->mm, j->w, buf, y);    /* (FN, K)·(K, P) */
+      for (int64_t f = 0; j->bias && f < j->fn; f++)
+        for (int64_t i = 0; i < j->p; i++)
+          y[f * j->p + i] += j->bias[f]; /* while y_n is in cache */
+    } else {
+      tg_gemm_run(&j->mm, j->w, j->dy + n * fnp, buf); /* (FN, K)ᵀ·(FN, P) */
+      fold_image(g, buf, j->out + n * chw);
     }
-    return;
   }
+}
+
+/* Groups [q0, q1) of conv_grad_w: group q sums its images into its own
+ * partial dWᵀ. */
+static void conv_groups(void *arg, int64_t q0, int64_t q1) {
+  const conv_job *j = arg;
+  const conv_geom *g = &j->g;
+  const int64_t chw = g->c * g->h * g->w, fnp = j->fn * j->p, P = j->p, FN = j->fn;
+  tg_real *buf = thread_buf(j);              /* (K, P) */
   tg_real *restrict dyt = buf + j->k * j->p; /* (P, FN) */
-  const int64_t P = j->p, FN = j->fn;
-  for (int64_t q = j->groups * tid / nth; q < j->groups * (tid + 1) / nth; q++) {
+  for (int64_t q = q0; q < q1; q++) {
     tg_real *dwt = j->part + q * j->k * FN; /* (K, FN) */
     for (int64_t n = g->n * q / j->groups; n < g->n * (q + 1) / j->groups; n++) {
       const tg_real *dy = j->dy + n * fnp; /* (FN, P) */
@@ -544,7 +544,10 @@ static void conv_run(const conv_job *j, int tid, int nth) {
  * scratch from the arena. Returns 0 after failing the tape. */
 static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
   const double flops = 2.0 * (double)j->g.n * (double)j->fn * (double)j->k * (double)j->p;
-  const int nth = omp_in_parallel() || flops < 5e6 ? 1 : omp_get_max_threads();
+  /* A scratch slot per thread that may run (tg_parallel_for's rule: a
+   * product of 5e6 flops is worth a second thread). */
+  const int64_t work = (int64_t)(flops / 5e6 * TG_PAR_MIN);
+  const int nth = j->nth = omp_in_parallel() || work < TG_PAR_MIN ? 1 : omp_get_max_threads();
   const int ok = j->kind == CONV_Y    ? tg_gemm_plan(&j->mm, 0, j->fn, j->p, j->k, 0)
                  : j->kind == CONV_DX ? tg_gemm_plan(&j->mm, 1, j->k, j->p, j->fn, 0)
                                       : tg_gemm_plan(&j->mm, 0, j->k, j->fn, j->p, 0) &&
@@ -564,12 +567,10 @@ static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
       return 0;
     j->part = t->data;
   }
-  if (nth > 1) {
-#pragma omp parallel num_threads(nth)
-    conv_run(j, omp_get_thread_num(), omp_get_num_threads());
-  } else {
-    conv_run(j, 0, 1);
-  }
+  if (j->kind == CONV_DW)
+    tg_parallel_for(j->groups, 1, work, conv_groups, j);
+  else
+    tg_parallel_for(j->g.n, 1, work, conv_images, j);
   if (j->kind == CONV_DW) { /* dW (FN, K) = Σ_q part_qᵀ, in group order */
     const int64_t K = j->k, FN = j->fn;
     tg_real *restrict dw = j->out;

@@ -10,11 +10,8 @@
  * sum_to, pad <-> slice), written with ops. Nothing here computes on
  * values, allocates from the system, or records detach.
  *
- * Threads: every loop below is over independent runs or tiles, so which
- * thread copies what never changes the result. Whether to go parallel is
- * a C branch taken before entering OpenMP (op.h: entering libgomp at all,
- * even with a false `if` clause, costs more than a small copy). Both
- * branches run the same loop body.
+ * Threads: every loop below is over independent runs or tiles, handed to
+ * tg_parallel_for, so which thread copies what never changes the result.
  */
 #include <string.h>
 
@@ -40,6 +37,39 @@ static inline int64_t offset_of(int64_t lin, int n, const int64_t *size, const i
     lin /= size[i];
   }
   return off;
+}
+
+/* nrun runs of L elements, run o (row-major over size[0..nd-1]) going
+ * from x + x0 + offset_of(o, .., xstr) to y + y0 + offset_of(o, .., ystr);
+ * a NULL stride set means runs packed one after another (offset o·L). With
+ * rep, run o is x's one element at that offset repeated L times. */
+typedef struct runs {
+  const tg_real *x;
+  tg_real *y;
+  int nd;
+  const int64_t *size, *xstr, *ystr;
+  int64_t L;
+  int rep;
+} runs;
+
+static void runs_chunk(void *arg, int64_t lo, int64_t hi) {
+  const runs *r = arg;
+  const int64_t L = r->L;
+  for (int64_t o = lo; o < hi; o++) {
+    const tg_real *xs = r->x + (r->xstr ? offset_of(o, r->nd, r->size, r->xstr) : o * L);
+    tg_real *ys = r->y + (r->ystr ? offset_of(o, r->nd, r->size, r->ystr) : o * L);
+    if (r->rep) {
+      const tg_real v = xs[0];
+      for (int64_t i = 0; i < L; i++)
+        ys[i] = v;
+    } else {
+      memcpy(ys, xs, (size_t)L * sizeof *ys);
+    }
+  }
+}
+
+static void copy_runs(const runs *r, int64_t nrun) {
+  tg_parallel_for(nrun, tg_grain_of(r->L), nrun * r->L, runs_chunk, (void *)r);
 }
 
 /* ------------------------------------------------------------------------
@@ -124,12 +154,15 @@ typedef struct tiles {
   int64_t na, nb, sa, sb, ta, tb;     /* transposed axes, strides, tile counts */
 } tiles;
 
-static inline void tiles_one(const tiles *p, int64_t t) {
-  int64_t o = t / (p->ta * p->tb), ia0 = (t / p->tb) % p->ta * TILE, ib0 = t % p->tb * TILE;
-  int64_t ia1 = min64(p->na, ia0 + TILE), ib1 = min64(p->nb, ib0 + TILE);
-  transpose_tile(p->x + offset_of(o, p->no, p->osz, p->oistr) + ia0 * p->sa + ib0,
-                 p->y + offset_of(o, p->no, p->osz, p->oostr) + ia0 + ib0 * p->sb, ia1 - ia0,
-                 ib1 - ib0, p->sa, p->sb);
+static void tiles_chunk(void *arg, int64_t t0, int64_t t1) {
+  const tiles *p = arg;
+  for (int64_t t = t0; t < t1; t++) {
+    int64_t o = t / (p->ta * p->tb), ia0 = (t / p->tb) % p->ta * TILE, ib0 = t % p->tb * TILE;
+    int64_t ia1 = min64(p->na, ia0 + TILE), ib1 = min64(p->nb, ib0 + TILE);
+    transpose_tile(p->x + offset_of(o, p->no, p->osz, p->oistr) + ia0 * p->sa + ib0,
+                   p->y + offset_of(o, p->no, p->osz, p->oostr) + ia0 + ib0 * p->sb, ia1 - ia0,
+                   ib1 - ib0, p->sa, p->sb);
+  }
 }
 
 /* y = x permuted. x: shape (nd dims), y: shape[perm[i]] for i < nd. */
@@ -182,15 +215,8 @@ static void permute_kernel(const tg_real *restrict x, const int64_t *shape, int 
 
   if (a == m - 1) {
     /* x's innermost axis stays innermost: copy runs of L. */
-    int64_t L = size[m - 1], nrun = numel / L;
-    if (numel >= TG_PAR_MIN) {
-#pragma omp parallel for schedule(static)
-      for (int64_t o = 0; o < nrun; o++)
-        memcpy(y + offset_of(o, m - 1, size, ostr), x + o * L, (size_t)L * sizeof *y);
-    } else {
-      for (int64_t o = 0; o < nrun; o++)
-        memcpy(y + offset_of(o, m - 1, size, ostr), x + o * L, (size_t)L * sizeof *y);
-    }
+    int64_t L = size[m - 1];
+    copy_runs(&(runs){x, y, m - 1, size, NULL, ostr, L, 0}, numel / L);
     return;
   }
 
@@ -208,14 +234,7 @@ static void permute_kernel(const tg_real *restrict x, const int64_t *shape, int 
   int64_t ta = (na + TILE - 1) / TILE, tb = (nb + TILE - 1) / TILE;
   int64_t nother = numel / (na * nb), ntask = nother * ta * tb;
   const tiles tl = {x, y, no, osz, oistr, oostr, na, nb, sa, sb, ta, tb};
-  if (numel >= TG_PAR_MIN) {
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < ntask; t++)
-      tiles_one(&tl, t);
-  } else {
-    for (int64_t t = 0; t < ntask; t++)
-      tiles_one(&tl, t);
-  }
+  tg_parallel_for(ntask, tg_grain_of(TILE * TILE), numel, tiles_chunk, (void *)&tl);
 }
 
 static void permute_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
@@ -286,17 +305,6 @@ static void broadcast_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, t
 }
 static const tg_op op_broadcast_to = {"broadcast_to", 1, 0, broadcast_backward};
 
-/* ys (L,) = xs (L,), or xs[0] repeated when rep. */
-static inline void broadcast_run(const tg_real *xs, tg_real *ys, int64_t L, int rep) {
-  if (rep) {
-    tg_real v = xs[0];
-    for (int64_t i = 0; i < L; i++)
-      ys[i] = v;
-  } else {
-    memcpy(ys, xs, (size_t)L * sizeof *ys);
-  }
-}
-
 /* y (shape, nd dims) from x (xshape: shape with x's leading axes padded by
  * 1s): y's axes become blocks that either copy x (a run of x) or repeat
  * one element of it; the innermost block is a memcpy or a fill. */
@@ -322,16 +330,8 @@ static void broadcast_kernel(const tg_real *restrict x, const int64_t *xshape, c
     y[0] = x[0];
     return;
   }
-  int64_t L = bsize[nb - 1], nrun = numel / L;
-  int rep = brep[nb - 1];
-  if (numel >= TG_PAR_MIN) {
-#pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < nrun; o++)
-      broadcast_run(x + offset_of(o, nb - 1, bsize, bstr), y + o * L, L, rep);
-  } else {
-    for (int64_t o = 0; o < nrun; o++)
-      broadcast_run(x + offset_of(o, nb - 1, bsize, bstr), y + o * L, L, rep);
-  }
+  int64_t L = bsize[nb - 1];
+  copy_runs(&(runs){x, y, nb - 1, bsize, bstr, NULL, L, brep[nb - 1]}, numel / L);
 }
 
 tg_tensor *tg_broadcast_to(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim) {
@@ -397,16 +397,7 @@ static void copy_box(const tg_real *restrict x, const int64_t *xshape, const int
       nrun *= box[d];
   }
   int nk = k > 0 ? k : 0;
-  if (nrun * L >= TG_PAR_MIN) {
-#pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < nrun; o++)
-      memcpy(y + y0 + offset_of(o, nk, box, yst), x + x0 + offset_of(o, nk, box, xst),
-             (size_t)L * sizeof *y);
-  } else {
-    for (int64_t o = 0; o < nrun; o++)
-      memcpy(y + y0 + offset_of(o, nk, box, yst), x + x0 + offset_of(o, nk, box, xst),
-             (size_t)L * sizeof *y);
-  }
+  copy_runs(&(runs){x + x0, y + y0, nk, box, xst, yst, L, 0}, nrun);
 }
 
 /* slice: dx = pad(dy, start, x.shape - stop); attr: start, stop */

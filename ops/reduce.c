@@ -9,12 +9,9 @@
  * bias gradient). The arithmetic of each output is fixed by the shape
  * alone: the reduced elements are cut into chunks of CHUNK elements (or
  * rows), each chunk is summed in double, and chunk results are added in
- * order. Threads only decide who computes which chunk, so results are
- * bit-identical for every thread count. Whether to go parallel is a C
- * branch taken before entering OpenMP (op.h: entering libgomp at all, even
- * with a false `if` clause, costs more than a small reduction). Code here
- * must not make the
- * arithmetic depend on the thread count, must not allocate from the system
+ * order. Threads (tg_parallel_for) only decide who computes which chunk,
+ * so results are bit-identical for every thread count. Code here must not
+ * make the arithmetic depend on the thread count, must not allocate from the system
  * (scratch comes from the tape's arena) and must not record the constant
  * ops (max_mask, argmax).
  */
@@ -329,16 +326,79 @@ static void *scratch(tg_tape *tape, int64_t bytes) {
 
 #include "reduce_small.h" /* small groups: small_ok, small_init, small_run */
 
+/* One reduction's job for tg_parallel_for; sv, sa: partial results of
+ * chunks, (J, nch) in case A and (P, nch, I) in case B. */
+typedef struct red_job {
+  const tg_real *x;
+  const plan *p;
+  int mode;
+  double div;
+  tg_real *y;
+  int64_t *yarg;
+  double *sv;
+  int64_t *sa;
+} red_job;
+
+static void whole_a_chunk(void *arg, int64_t lo, int64_t hi) {
+  const red_job *r = arg;
+  for (int64_t j = lo; j < hi; j++)
+    whole_a(r->x, r->p, r->mode, r->div, r->y, r->yarg, j);
+}
+
+static void whole_b_chunk(void *arg, int64_t lo, int64_t hi) {
+  const red_job *r = arg;
+  for (int64_t t = lo; t < hi; t++)
+    whole_b(r->x, r->p, r->mode, r->div, r->y, r->yarg, t);
+}
+
+/* Case A, task t = (output j, chunk g): its partial result. */
+static void part_a_chunk(void *arg, int64_t lo, int64_t hi) {
+  const red_job *r = arg;
+  const plan *p = r->p;
+  for (int64_t t = lo; t < hi; t++)
+    r->sv[t] = chunk_a(r->x, p, r->mode, offset_of(t / p->nch, p->nk, p->ksize, p->kstride),
+                       t % p->nch, &r->sa[t]);
+}
+
+/* Case B, task t = (output row u, chunk g, column block i0): its partials. */
+static void part_b_chunk(void *arg, int64_t lo, int64_t hi) {
+  const red_job *r = arg;
+  const plan *p = r->p;
+  const int64_t nch = p->nch, I = p->inner, nib = (I + IBLOCK - 1) / IBLOCK;
+  for (int64_t t = lo; t < hi; t++) {
+    int64_t u = t / (nch * nib), g = (t / nib) % nch, i0 = (t % nib) * IBLOCK;
+    int64_t at = (u * nch + g) * I + i0;
+    chunk_b(r->x, p, r->mode, offset_of(u, p->nk, p->ksize, p->kstride), g, i0,
+            min64(IBLOCK, I - i0), r->sv + at, r->sa + at);
+  }
+}
+
+/* Case B, output o: its chunks' partials folded in chunk order. */
+static void fold_b_chunk(void *arg, int64_t lo, int64_t hi) {
+  const red_job *r = arg;
+  const int64_t nch = r->p->nch, I = r->p->inner;
+  for (int64_t o = lo; o < hi; o++) {
+    int64_t u = o / I, i = o % I, arg = 0;
+    double acc = 0;
+    for (int64_t g = 0; g < nch; g++)
+      fold(r->mode, g, r->sv[(u * nch + g) * I + i], r->sa[(u * nch + g) * I + i], &acc, &arg);
+    emit(r->y, r->yarg, o, acc, arg, r->div);
+  }
+}
+
 /* Runs the plan. y: (nout,) values divided by div, or NULL; yarg: (nout,)
  * flat index in x of each output's first maximum (max only), or NULL.
  * Few outputs with many chunks each are spread over chunks (partial results
- * in scratch, folded in order afterwards), else over outputs. Returns 0
- * when scratch could not be had (the tape has failed). */
+ * in scratch, folded in order afterwards), else over outputs; either way
+ * each output is the same chunks folded in the same order. Returns 0 when
+ * scratch could not be had (the tape has failed). */
 static int reduce_run(tg_tape *tape, const tg_real *x, const plan *p, int mode, double div,
                       tg_real *y, int64_t *yarg) {
-  int par = p->numel >= TG_PAR_MIN;
-  int64_t busy = 4 * (int64_t)omp_get_max_threads();
-  int64_t nch = p->nch;
+  const int64_t N = p->numel, nch = p->nch;
+  /* Enough tasks to keep every thread busy without splitting outputs. */
+  const int split = N >= TG_PAR_MIN && nch > 1;
+  const int64_t busy = split ? 4 * (int64_t)omp_get_max_threads() : 0;
+  red_job r = {x, p, mode, div, y, yarg, NULL, NULL};
 
   if (small_ok(p)) {
     small_ctx c = {.x = x, .mode = mode, .div = div, .y = y, .yarg = yarg};
@@ -348,67 +408,38 @@ static int reduce_run(tg_tape *tape, const tg_real *x, const plan *p, int mode, 
   }
   if (p->inner_reduced) {
     int64_t J = p->units;
-    if (!par || nch == 1 || J >= busy) {
-      if (par) {
-#pragma omp parallel for schedule(static)
-        for (int64_t j = 0; j < J; j++)
-          whole_a(x, p, mode, div, y, yarg, j);
-      } else {
-        for (int64_t j = 0; j < J; j++)
-          whole_a(x, p, mode, div, y, yarg, j);
-      }
+    if (!split || J >= busy) {
+      tg_parallel_for(J, tg_grain_of(N / J), N, whole_a_chunk, &r);
       return 1;
     }
-    int64_t nt = J * nch; /* partials: (J, nch) */
-    double *sv = scratch(tape, nt * (int64_t)sizeof(double));
-    int64_t *sa = scratch(tape, nt * (int64_t)sizeof(int64_t));
-    if (!sv || !sa)
+    int64_t nt = J * nch;
+    r.sv = scratch(tape, nt * (int64_t)sizeof(double));
+    r.sa = scratch(tape, nt * (int64_t)sizeof(int64_t));
+    if (!r.sv || !r.sa)
       return 0;
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < nt; t++)
-      sv[t] = chunk_a(x, p, mode, offset_of(t / nch, p->nk, p->ksize, p->kstride), t % nch, &sa[t]);
+    tg_parallel_for(nt, tg_grain_of(N / nt), N, part_a_chunk, &r);
     for (int64_t j = 0; j < J; j++) {
       double acc = 0;
       int64_t arg = 0;
       for (int64_t g = 0; g < nch; g++)
-        fold(mode, g, sv[j * nch + g], sa[j * nch + g], &acc, &arg);
+        fold(mode, g, r.sv[j * nch + g], r.sa[j * nch + g], &acc, &arg);
       emit(y, yarg, j, acc, arg, div);
     }
     return 1;
   }
 
   int64_t P = p->units, I = p->inner, nib = (I + IBLOCK - 1) / IBLOCK;
-  if (!par || nch == 1 || P * nib >= busy) {
-    if (par) {
-#pragma omp parallel for schedule(static)
-      for (int64_t t = 0; t < P * nib; t++)
-        whole_b(x, p, mode, div, y, yarg, t);
-    } else {
-      for (int64_t t = 0; t < P * nib; t++)
-        whole_b(x, p, mode, div, y, yarg, t);
-    }
+  if (!split || P * nib >= busy) {
+    tg_parallel_for(P * nib, tg_grain_of(N / (P * nib)), N, whole_b_chunk, &r);
     return 1;
   }
-  int64_t nt = P * nch * I; /* partials: (P, nch, I) */
-  double *sv = scratch(tape, nt * (int64_t)sizeof(double));
-  int64_t *sa = scratch(tape, nt * (int64_t)sizeof(int64_t));
-  if (!sv || !sa)
+  int64_t nt = P * nch * I;
+  r.sv = scratch(tape, nt * (int64_t)sizeof(double));
+  r.sa = scratch(tape, nt * (int64_t)sizeof(int64_t));
+  if (!r.sv || !r.sa)
     return 0;
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < P * nch * nib; t++) {
-    int64_t u = t / (nch * nib), g = (t / nib) % nch, i0 = (t % nib) * IBLOCK;
-    int64_t at = (u * nch + g) * I + i0;
-    chunk_b(x, p, mode, offset_of(u, p->nk, p->ksize, p->kstride), g, i0, min64(IBLOCK, I - i0),
-            sv + at, sa + at);
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t o = 0; o < P * I; o++) {
-    int64_t u = o / I, i = o % I, arg = 0;
-    double acc = 0;
-    for (int64_t g = 0; g < nch; g++)
-      fold(mode, g, sv[(u * nch + g) * I + i], sa[(u * nch + g) * I + i], &acc, &arg);
-    emit(y, yarg, o, acc, arg, div);
-  }
+  tg_parallel_for(P * nch * nib, tg_grain_of(N / (P * nch * nib)), N, part_b_chunk, &r);
+  tg_parallel_for(P * I, tg_grain_of(nch), P * I * nch, fold_b_chunk, &r);
   return 1;
 }
 

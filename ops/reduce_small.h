@@ -387,7 +387,7 @@ static void small_tiles(void *arg, int64_t t0, int64_t t1) {
   }
 }
 
-/* Runs every tile: on OpenMP threads when x is large. */
+/* Runs every tile: on threads when x is large. */
 static void small_run(small_ctx *c) {
   const int64_t K1 = c->k1, K0 = c->p->nout / K1;
   int64_t ntile;
@@ -402,13 +402,7 @@ static void small_run(small_ctx *c) {
         c->off[i++] = (int32_t)(r * c->ks0 + k * c->ks1);
     ntile = (K0 + c->rows_per_tile - 1) / c->rows_per_tile;
   }
-  if (c->p->numel < TG_PAR_MIN || ntile < 2) {
-    small_tiles(c, 0, ntile);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < ntile; t++)
-    small_tiles(c, t, t + 1);
+  tg_parallel_for(ntile, tg_grain_of(c->p->numel / ntile), c->p->numel, small_tiles, c);
 }
 
 #endif

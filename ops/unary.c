@@ -39,7 +39,7 @@ typedef struct unary_ctx {
     tg_tensor *y = tg_empty(tape, x->shape, x->ndim);                                              \
     if (!y)                                                                                        \
       return NULL;                                                                                 \
-    tg_parallel_for(x->numel, name##_chunk, &(unary_ctx){x->data, y->data});                       \
+    tg_parallel_for(x->numel, TG_GRAIN, x->numel, name##_chunk, &(unary_ctx){x->data, y->data});   \
     return tg_op_record(tape, &op_##name, y, 1, &x, NULL, 0);                                      \
   }
 
