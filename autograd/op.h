@@ -81,9 +81,6 @@ static inline int64_t tg_grain_of(int64_t item_cost) {
   return item_cost >= TG_GRAIN ? 1 : TG_GRAIN / (item_cost > 0 ? item_cost : 1);
 }
 
-/* Shape string in a temporary buffer, for messages: TG_SHAPE(x). */
-#define TG_SHAPE(t) tg_shape_str((t)->shape, (t)->ndim, (char[160]){0}, 160)
-
 /* Returns 1 when the op may run: the tape is not in an error state, no
  * input is NULL, and each input belongs to this tape's current step (or is
  * owned). Otherwise fails the tape (unless it already failed) and returns 0. */

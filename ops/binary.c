@@ -21,12 +21,7 @@
 
 #include "op.h"
 #include "ops.h"
-
-#ifdef TG_DOUBLE
-#define F(name) name
-#else
-#define F(name) name##f
-#endif
+#include "ops_internal.h"
 
 /* ------------------------------------------------------------------------
  * Broadcast shapes */
@@ -514,10 +509,7 @@ tg_tensor *tg_where_pos(tg_tape *tape, tg_tensor *x, tg_tensor *a) {
   tg_tensor *in[2] = {x, a};
   if (!tg_op_begin(tape, &op_where_pos, 2, in))
     return NULL;
-  int same = x->ndim == a->ndim;
-  for (int i = 0; same && i < x->ndim; i++)
-    same = x->shape[i] == a->shape[i];
-  if (!same)
+  if (!tg_shape_eq(x, a))
     return tg_op_fail(tape, &op_where_pos, TG_ERR_SHAPE, "x %s and a %s must have the same shape",
                       TG_SHAPE(x), TG_SHAPE(a));
   tg_tensor *y = tg_empty(tape, x->shape, x->ndim);

@@ -17,6 +17,7 @@
 
 #include "op.h"
 #include "ops.h"
+#include "ops_internal.h"
 
 /* The transpose kernel walks TILE x TILE tiles made of BLOCK x BLOCK
  * blocks. Blocks of a compile-time size are unrolled into register
@@ -25,19 +26,6 @@
  * over 16- or 32-wide tiles. */
 #define TILE  32
 #define BLOCK 8
-
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-/* Offset of the lin-th combination (row-major over size[0..n-1]) with the
- * given strides. */
-static inline int64_t offset_of(int64_t lin, int n, const int64_t *size, const int64_t *stride) {
-  int64_t off = 0;
-  for (int i = n - 1; i >= 0; i--) {
-    off += (lin % size[i]) * stride[i];
-    lin /= size[i];
-  }
-  return off;
-}
 
 /* nrun runs of L elements, run o (row-major over size[0..nd-1]) going
  * from x + x0 + offset_of(o, .., xstr) to y + y0 + offset_of(o, .., ystr);

@@ -20,21 +20,14 @@
 
 #include "op.h"
 #include "ops.h"
+#include "ops_internal.h"
+#include "reduce_internal.h"
 
 /* Reduced elements per chunk (case A) or rows times row length per chunk
  * (case B). Part of the arithmetic: changing it changes the last bits. */
 #define CHUNK 8192
 /* Columns handled by one task in case B: its accumulators live on the stack. */
 #define IBLOCK 256
-
-enum { RED_SUM, RED_MAX };
-
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-/* Max's order: v replaces best when strictly greater, so the first maximum
- * in row-major order wins (NumPy's argmax); a NaN beats every number and
- * the first NaN stays, so max propagates NaN like NumPy. */
-static inline int better(double v, double best) { return v > best || (v != v && best == best); }
 
 /* ------------------------------------------------------------------------
  * Axes */
@@ -101,20 +94,6 @@ static int reduced_shape(const tg_tensor *x, unsigned mask, int keepdims, int64_
 /* ------------------------------------------------------------------------
  * The plan: x as kept and reduced blocks */
 
-typedef struct plan {
-  int64_t ksize[3], kstride[3]; /* kept blocks, outer to inner (B: without the inner one) */
-  int64_t rsize[3], rstride[3]; /* reduced blocks (A: without the inner one) */
-  int nk, nr;
-  int inner_reduced; /* 1: case A, the innermost block is reduced */
-  int64_t inner;     /* its length: L (A) or I (B); contiguous in x */
-  int64_t units;     /* A: outputs; B: output rows of I elements */
-  int64_t q;         /* product of rsize: runs (A) or rows (B) per output */
-  int64_t rows;      /* B: rows per chunk */
-  int64_t nch;       /* chunks per output */
-  int64_t numel;     /* x's */
-  int64_t nout;      /* outputs */
-} plan;
-
 static void plan_make(const tg_tensor *x, unsigned mask, plan *p) {
   int64_t st[TG_MAX_DIMS], bsize[TG_MAX_DIMS], bstride[TG_MAX_DIMS];
   int bred[TG_MAX_DIMS], nb = 0;
@@ -160,18 +139,6 @@ static void plan_make(const tg_tensor *x, unsigned mask, plan *p) {
     p->nch = (p->q + p->rows - 1) / p->rows;
     p->nout = p->units * p->inner;
   }
-}
-
-/* Offset in x of the lin-th combination (row-major) of n blocks. */
-static inline int64_t offset_of(int64_t lin, int n, const int64_t *size, const int64_t *stride) {
-  if (n == 1)
-    return lin * stride[0];
-  int64_t off = 0;
-  for (int i = n - 1; i >= 0; i--) {
-    off += (lin % size[i]) * stride[i];
-    lin /= size[i];
-  }
-  return off;
 }
 
 /* ------------------------------------------------------------------------
@@ -324,8 +291,6 @@ static void *scratch(tg_tape *tape, int64_t bytes) {
   return t ? t->data : NULL;
 }
 
-#include "reduce_small.h" /* small groups: small_ok, small_init, small_run */
-
 /* One reduction's job for tg_parallel_for; sv, sa: partial results of
  * chunks, (J, nch) in case A and (P, nch, I) in case B. */
 typedef struct red_job {
@@ -400,10 +365,8 @@ static int reduce_run(tg_tape *tape, const tg_real *x, const plan *p, int mode, 
   const int64_t busy = split ? 4 * (int64_t)omp_get_max_threads() : 0;
   red_job r = {x, p, mode, div, y, yarg, NULL, NULL};
 
-  if (small_ok(p)) {
-    small_ctx c = {.x = x, .mode = mode, .div = div, .y = y, .yarg = yarg};
-    small_init(&c, p);
-    small_run(&c);
+  if (tg_reduce_small_ok(p)) {
+    tg_reduce_small(p, x, mode, div, y, yarg, NULL, NULL);
     return 1;
   }
   if (p->inner_reduced) {
@@ -578,10 +541,8 @@ tg_tensor *tg_max_scatter(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int 
     return NULL;
   plan p;
   plan_make(x, mask, &p);
-  if (small_ok(&p)) {
-    small_ctx c = {.x = x->data, .mode = RED_SCATTER, .div = 1, .dy = dy->data, .gx = g->data};
-    small_init(&c, &p);
-    small_run(&c);
+  if (tg_reduce_small_ok(&p)) {
+    tg_reduce_small(&p, x->data, RED_SCATTER, 1, NULL, NULL, dy->data, g->data);
   } else {
     int64_t nout, *idx = first_max(tape, x, mask, &nout);
     if (!idx)

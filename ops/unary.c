@@ -10,12 +10,7 @@
 
 #include "op.h"
 #include "ops.h"
-
-#ifdef TG_DOUBLE
-#define F(name) name
-#else
-#define F(name) name##f
-#endif
+#include "ops_internal.h"
 
 /* Defines the kernel and the forward of op `name` computing
  * y[i] = EXPR(v) with v = x[i]. */

@@ -1,13 +1,13 @@
-/* reduce_small.h — reduce.c's kernels for small groups (pooling windows,
- * short last axes). Part of reduce.c, kept apart for size: included by it
- * alone, after its plan (plan, offset_of, better, min64, RED_SUM/RED_MAX),
- * and nowhere else. Like reduce.c it must not allocate, record anything
- * or let the thread count change the arithmetic.
+/* reduce_small.c — reduce.c's kernels for small groups (pooling windows,
+ * short last axes), behind reduce_internal.h. Like reduce.c it must not
+ * allocate, record anything or let the thread count change the
+ * arithmetic.
  */
-#ifndef TG_REDUCE_SMALL_H
-#define TG_REDUCE_SMALL_H
-
 #include <string.h>
+
+#include "op.h"
+#include "ops_internal.h"
+#include "reduce_internal.h"
 
 /* ------------------------------------------------------------------------
  * Small groups: every output reduces at most SMALL_G elements (pooling's
@@ -35,8 +35,6 @@
 #define SMALL_G 64
 #define TK      64 /* outputs per tile */
 
-enum { RED_SCATTER = 2 };
-
 typedef struct small_ctx {
   const tg_real *x; /* the input */
   const plan *p;
@@ -54,7 +52,7 @@ typedef struct small_ctx {
   int32_t off[TK];            /* output offsets in a tile of whole rows */
 } small_ctx;
 
-static int small_ok(const plan *p) {
+int tg_reduce_small_ok(const plan *p) {
   return p->inner_reduced && p->q * p->inner <= SMALL_G && p->nk <= 2;
 }
 
@@ -405,4 +403,9 @@ static void small_run(small_ctx *c) {
   tg_parallel_for(ntile, tg_grain_of(c->p->numel / ntile), c->p->numel, small_tiles, c);
 }
 
-#endif
+void tg_reduce_small(const plan *p, const tg_real *x, int mode, double div, tg_real *y,
+                     int64_t *yarg, const tg_real *dy, tg_real *gx) {
+  small_ctx c = {.x = x, .mode = mode, .div = div, .y = y, .yarg = yarg, .dy = dy, .gx = gx};
+  small_init(&c, p);
+  small_run(&c);
+}
