@@ -111,7 +111,7 @@ typedef struct patch_ctx {
  * x with the stride (contiguous when stride == 1) and writes one column
  * of the rows, which stay in cache. A loop per window would pay its
  * overhead per run of FW, which for pooling's 2×2 windows is most of the
- * cost (measured 3x slower). */
+ * cost (several times slower). */
 static void im2col_window(const conv_geom *g, const tg_real *restrict xn, tg_real *restrict dst,
                           int64_t ih0, int64_t iw0) {
   const int64_t plane = g->h * g->w;

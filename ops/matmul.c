@@ -37,16 +37,11 @@
 #endif
 
 /* ------------------------------------------------------------------------
- * Tuning, from measurements on this kind of machine (2 cores, float,
- * benchmarks/bench_ops.c and scratch sweeps; GFLOP/s). With an AVX-512
- * target the tiled JIT beats OpenBLAS at every size tried: one thread
- * 205-235 at 64³-512³ and 175 at 1024³ against OpenBLAS's ~100; two
- * threads 350 at 1024³ against OpenBLAS's own ~185. With an AVX2 target
- * (older CPUs; valgrind; LIBXSMM_TARGET=hsw here) the JIT is ahead only
- * on small products (110-117 at 64³-256³) and when it splits K
- * (25x30x57600: 64 vs 45); OpenBLAS in 64-row tiles gives 165-185 on two
- * threads at the book's shapes and 1024³, where JIT tiles give 107-143.
- * Tile sizes within a factor 2 of these measured the same to ±4%. */
+ * Tuning. With an AVX-512 target the tiled JIT beats OpenBLAS at every
+ * size tried, on one thread and on two. With an AVX2 target (older CPUs;
+ * valgrind) the JIT is ahead only on small products and when it splits
+ * K, so larger products go to OpenBLAS in row tiles. Tile sizes within a
+ * factor 2 of these run the same. The figures: benchmarks/README.md. */
 
 /* Below this many flops (2·M·N·K) a product stays on one thread: a
  * 2-thread fork/join costs more than it saves (TOOLCHAIN.md). */
@@ -215,8 +210,7 @@ static void transpose_rows(const mm_plan *p, int64_t r0, int64_t r1) {
 /* libxsmm's AVX-512 kernels return with the upper halves of the vector
  * registers dirty; until they are cleared every SSE instruction that
  * follows (our elementwise kernels, libm, malloc) pays a transition
- * penalty. Measured: exp on (100, 10) logits right after a matmul took
- * 157 µs instead of 2.7, and a TwoLayerNet step 342 µs instead of 164.
+ * penalty, many times the cost of a small op (benchmarks/README.md).
  * Every thread that ran kernels clears its own registers. */
 __attribute__((target("avx"))) static void clear_upper_vector_state(void) { _mm256_zeroupper(); }
 
@@ -228,7 +222,7 @@ static void end_kernels(const mm_plan *p) {
 /* Column tiles [j0, j1) whole, transposing first just the rows of B they
  * read (a transposed B, several column tiles): the bᵀ a thread reads is
  * then in its own cache (read from another core's, just written, it cost
- * as much as the product itself: 2 x 25 µs for W of 784 x 50). */
+ * as much as the product itself). */
 static void column_tiles(void *arg, int64_t j0, int64_t j1) {
   const mm_plan *p = arg;
   transpose_rows(p, j0 * p->nb, j1 == p->tn ? p->N : j1 * p->nb);

@@ -21,9 +21,8 @@
 
 /* The transpose kernel walks TILE x TILE tiles made of BLOCK x BLOCK
  * blocks. Blocks of a compile-time size are unrolled into register
- * shuffles by the compiler; measured here on (64, 784), (784, 64),
- * (1000, 1000) and (2048, 2048) this is 2-4x faster than one loop nest
- * over 16- or 32-wide tiles. */
+ * shuffles by the compiler: several times faster than one loop nest over
+ * 16- or 32-wide tiles (benchmarks/README.md). */
 #define TILE  32
 #define BLOCK 8
 
