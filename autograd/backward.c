@@ -100,7 +100,7 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
       continue;
     tg_tensor *gx[TG_MAX_INPUTS] = {0};
     for (int k = 0; k < n.op->n_in; k++)
-      if ((n.op->nondiff & (1u << k)) && (n.in[k]->flags & TG_REQUIRES_GRAD))
+      if ((n.op->flags & TG_NONDIFF(k)) && (n.in[k]->flags & TG_REQUIRES_GRAD))
         return tg_tape_fail(tape, TG_ERR_GRAD,
                             "%s: input %d of %s (op #%lld) is not differentiable, but %s "
                             "requires grad",

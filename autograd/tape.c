@@ -267,7 +267,7 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
     return out;
   int needs = 0;
   for (int i = 0; i < n; i++)
-    needs |= (in[i]->flags & TG_REQUIRES_GRAD) && !(op->nondiff & TG_ZEROGRAD(i));
+    needs |= (in[i]->flags & TG_REQUIRES_GRAD) && !(op->flags & TG_ZEROGRAD(i));
   if (!needs || !op->backward)
     return out;
   if (tape->n_nodes == tape->cap_nodes && !grow_nodes(tape))
@@ -319,7 +319,7 @@ int tg_tape_write_dot(const tg_tape *tape, FILE *f) {
       } else {
         dot_tensor(f, t);
         fprintf(f, "  t%p -> n%lld [label=\"%d\"%s];\n", (const void *)t, (long long)i, k,
-                n->op->nondiff & ((1u << k) | TG_ZEROGRAD(k)) ? ",style=dashed" : "");
+                n->op->flags & (TG_NONDIFF(k) | TG_ZEROGRAD(k)) ? ",style=dashed" : "");
       }
     }
   }

@@ -302,20 +302,19 @@ static tg_tensor *bc_apply(tg_tape *tape, const tg_op *op, int n, tg_tensor *con
     LOOP2(0, 0, EXPR)                                                                              \
   }
 
-/* The public function of a two-input op over its row kernel. */
-#define BINARY_FN(name)                                                                            \
-  tg_tensor *tg_##name(tg_tape *tape, tg_tensor *a, tg_tensor *b) {                                \
-    tg_tensor *in[2] = {a, b};                                                                     \
-    return bc_apply(tape, &op_##name, 2, in, name##_rows);                                         \
-  }
-
-/* Row kernel computing EXPR(u, v), plus the public function. */
-#define BINARY_OP(name, EXPR)                                                                      \
+/* Defines name_rows, the row kernel of op `name` computing EXPR(u, v). */
+#define BINARY_ROWS(name, EXPR)                                                                    \
   static void name##_rows(const tg_real *const *in, const int64_t *st, tg_real *restrict y,        \
                           int64_t n) {                                                             \
     BINARY_LOOPS(EXPR);                                                                            \
-  }                                                                                                \
-  BINARY_FN(name)
+  }
+
+/* The forward of a two-input op over its row kernel. */
+static tg_tensor *binary(tg_tape *tape, const tg_op *op, bc_rows_fn rows, tg_tensor *a,
+                         tg_tensor *b) {
+  tg_tensor *in[2] = {a, b};
+  return bc_apply(tape, op, 2, in, rows);
+}
 
 /* g summed down to x's shape: the adjoint of broadcasting x. Nothing to
  * do (and no op recorded) when x was not broadcast. */
@@ -333,7 +332,10 @@ static void add_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
       gx[i] = reduce_to(tape, gy, n->in[i]);
 }
 static const tg_op op_add = {"add", 2, 0, add_backward};
-BINARY_OP(add, u + v)
+BINARY_ROWS(add, u + v)
+tg_tensor *tg_add(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_add, add_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * sub: da = dy, db = -dy (negated after the reduction: fewer elements) */
@@ -344,7 +346,10 @@ static void sub_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
     gx[1] = tg_neg(tape, reduce_to(tape, gy, n->in[1]));
 }
 static const tg_op op_sub = {"sub", 2, 0, sub_backward};
-BINARY_OP(sub, u - v)
+BINARY_ROWS(sub, u - v)
+tg_tensor *tg_sub(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_sub, sub_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * mul: da = dy * b, db = dy * a */
@@ -356,7 +361,10 @@ static void mul_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
     gx[1] = reduce_to(tape, tg_mul(tape, gy, a), b);
 }
 static const tg_op op_mul = {"mul", 2, 0, mul_backward};
-BINARY_OP(mul, (u) * (v))
+BINARY_ROWS(mul, (u) * (v))
+tg_tensor *tg_mul(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_mul, mul_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * div: da = dy / b, db = -dy a / b² = -(dy / b) y, so both share dy / b */
@@ -369,7 +377,10 @@ static void div_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
     gx[1] = tg_neg(tape, reduce_to(tape, tg_mul(tape, q, n->out), b));
 }
 static const tg_op op_div = {"div", 2, 0, div_backward};
-BINARY_OP(div, u / v)
+BINARY_ROWS(div, u / v)
+tg_tensor *tg_div(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_div, div_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * pow: da = dy b a^(b-1), db = dy y ln a (a > 0 wherever db is needed).
@@ -398,7 +409,9 @@ static void pow_rows(const tg_real *const *in, const int64_t *st, tg_real *restr
   }
   BINARY_LOOPS(F(pow)(u, v))
 }
-BINARY_FN(pow)
+tg_tensor *tg_pow(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_pow, pow_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * maximum: the gradient goes to a where a >= b (ties to a), else to b.
@@ -415,7 +428,10 @@ static void maximum_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_
     gx[1] = reduce_to(tape, tg_where(tape, mask, zero, gy), b);
 }
 static const tg_op op_maximum = {"maximum", 2, 0, maximum_backward};
-BINARY_OP(maximum, u >= v || u != u ? u : v)
+BINARY_ROWS(maximum, u >= v || u != u ? u : v)
+tg_tensor *tg_maximum(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_maximum, maximum_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * where(cond, a, b): da = where(cond, dy, 0), db = where(cond, 0, dy);
@@ -429,7 +445,7 @@ static void where_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_te
   if (tg_op_needs_grad(n, 2))
     gx[2] = reduce_to(tape, tg_where(tape, cond, zero, gy), n->in[2]);
 }
-static const tg_op op_where = {"where", 3, 1u << 0, where_backward};
+static const tg_op op_where = {"where", 3, TG_NONDIFF(0), where_backward};
 
 /* Both branches are loaded before the select, so the loop needs no
  * masked loads to vectorise. */
@@ -529,16 +545,31 @@ tg_tensor *tg_where_pos_composite(tg_tape *tape, tg_tensor *x, tg_tensor *a) {
  * Comparisons: constant 1/0 masks. Their descriptors have no backward
  * rule, so tg_op_record never records them and their outputs never
  * require grad, whatever their inputs do. */
-static const tg_op op_gt = {"gt", 2, 3u, NULL};
-static const tg_op op_ge = {"ge", 2, 3u, NULL};
-static const tg_op op_lt = {"lt", 2, 3u, NULL};
-static const tg_op op_le = {"le", 2, 3u, NULL};
-static const tg_op op_eq = {"eq", 2, 3u, NULL};
-BINARY_OP(gt, u > v)
-BINARY_OP(ge, u >= v)
-BINARY_OP(lt, u < v)
-BINARY_OP(le, u <= v)
-BINARY_OP(eq, u == v)
+static const tg_op op_gt = {"gt", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
+static const tg_op op_ge = {"ge", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
+static const tg_op op_lt = {"lt", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
+static const tg_op op_le = {"le", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
+static const tg_op op_eq = {"eq", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
+BINARY_ROWS(gt, u > v)
+tg_tensor *tg_gt(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_gt, gt_rows, a, b);
+}
+BINARY_ROWS(ge, u >= v)
+tg_tensor *tg_ge(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_ge, ge_rows, a, b);
+}
+BINARY_ROWS(lt, u < v)
+tg_tensor *tg_lt(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_lt, lt_rows, a, b);
+}
+BINARY_ROWS(le, u <= v)
+tg_tensor *tg_le(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_le, le_rows, a, b);
+}
+BINARY_ROWS(eq, u == v)
+tg_tensor *tg_eq(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_eq, eq_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * Scalar conveniences: the scalar is a constant leaf, so only x's

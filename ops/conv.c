@@ -281,8 +281,7 @@ static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
   return 1;
 }
 
-/* attr: conv stride, pad; conv_grad_x N, C, H, W, stride, pad;
- * conv_grad_w fh, fw, stride, pad. conv's optional bias is input 2. */
+/* attr: the patch slots (im2col.h). conv's optional bias is input 2. */
 static void conv_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
 static void conv_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
 static void conv_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
@@ -295,9 +294,10 @@ static const tg_op op_conv_grad_w = {"conv_grad_w", 2, 0, conv_grad_w_backward};
 static void conv_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   tg_tensor *x = n->in[0], *w = n->in[1];
   if (tg_op_needs_grad(n, 0))
-    gx[0] = tg_conv_grad_x(tape, gy, w, x->shape, n->attr[0], n->attr[1]);
+    gx[0] = tg_conv_grad_x(tape, gy, w, x->shape, n->attr[PATCH_STRIDE], n->attr[PATCH_PAD]);
   if (tg_op_needs_grad(n, 1))
-    gx[1] = tg_conv_grad_w(tape, x, gy, w->shape[2], w->shape[3], n->attr[0], n->attr[1]);
+    gx[1] = tg_conv_grad_w(tape, x, gy, w->shape[2], w->shape[3], n->attr[PATCH_STRIDE],
+                           n->attr[PATCH_PAD]);
   if (tg_op_needs_grad(n, 2))
     gx[2] = tg_sum(tape, gy, (const int[]){0, 2, 3}, 3, 0);
 }
@@ -307,9 +307,10 @@ static void conv_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_ten
 static void conv_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   tg_tensor *dy = n->in[0], *w = n->in[1];
   if (tg_op_needs_grad(n, 0))
-    gx[0] = tg_conv(tape, gy, w, NULL, n->attr[4], n->attr[5]);
+    gx[0] = tg_conv(tape, gy, w, NULL, n->attr[PATCH_STRIDE], n->attr[PATCH_PAD]);
   if (tg_op_needs_grad(n, 1))
-    gx[1] = tg_conv_grad_w(tape, gy, dy, w->shape[2], w->shape[3], n->attr[4], n->attr[5]);
+    gx[1] = tg_conv_grad_w(tape, gy, dy, w->shape[2], w->shape[3], n->attr[PATCH_STRIDE],
+                           n->attr[PATCH_PAD]);
 }
 
 /* dW = conv_grad_w(x, dy): ⟨H, dW⟩ = ⟨conv(x, H), dy⟩, so
@@ -317,9 +318,9 @@ static void conv_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy,
 static void conv_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   tg_tensor *x = n->in[0], *dy = n->in[1];
   if (tg_op_needs_grad(n, 0))
-    gx[0] = tg_conv_grad_x(tape, dy, gy, x->shape, n->attr[2], n->attr[3]);
+    gx[0] = tg_conv_grad_x(tape, dy, gy, x->shape, n->attr[PATCH_STRIDE], n->attr[PATCH_PAD]);
   if (tg_op_needs_grad(n, 1))
-    gx[1] = tg_conv(tape, x, gy, NULL, n->attr[2], n->attr[3]);
+    gx[1] = tg_conv(tape, x, gy, NULL, n->attr[PATCH_STRIDE], n->attr[PATCH_PAD]);
 }
 
 /* Fails unless t is (N, FN, OH, OW) for the geometry g and fn filters. */
@@ -364,7 +365,8 @@ tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int6
   j.out = y->data;
   if (!conv_exec(tape, &op_conv, &j))
     return NULL;
-  return tg_op_record(tape, &op_conv, y, nin, in, (const int64_t[]){stride, pad}, 2);
+  int64_t a[PATCH_NATTR];
+  return tg_op_record(tape, &op_conv, y, nin, in, tg_patch_attrs(&j.g, a), PATCH_NATTR);
 }
 
 tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int64_t *xshape,
@@ -395,8 +397,8 @@ tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int6
   j.out = dx->data;
   if (!conv_exec(tape, &op_conv_grad_x, &j))
     return NULL;
-  const int64_t attr[6] = {xshape[0], xshape[1], xshape[2], xshape[3], stride, pad};
-  return tg_op_record(tape, &op_conv_grad_x, dx, 2, in, attr, 6);
+  int64_t a[PATCH_NATTR];
+  return tg_op_record(tape, &op_conv_grad_x, dx, 2, in, tg_patch_attrs(&j.g, a), PATCH_NATTR);
 }
 
 tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh, int64_t fw,
@@ -419,7 +421,8 @@ tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh
   j.out = dw->data;
   if (!conv_exec(tape, &op_conv_grad_w, &j))
     return NULL;
-  return tg_op_record(tape, &op_conv_grad_w, dw, 2, in, (const int64_t[]){fh, fw, stride, pad}, 4);
+  int64_t a[PATCH_NATTR];
+  return tg_op_record(tape, &op_conv_grad_w, dw, 2, in, tg_patch_attrs(&j.g, a), PATCH_NATTR);
 }
 
 /* The definition the three fused ops are tested against: the book's

@@ -230,18 +230,19 @@ static void col2im_tasks(void *arg, int64_t t0, int64_t t1) {
 }
 
 /* ------------------------------------------------------------------------
- * The ops. attr: im2col fh, fw, stride, pad; col2im N, C, H, W, fh, fw,
- * stride, pad. */
+ * The ops; attr: the patch slots (im2col.h). */
 
 /* im2col: dx = col2im(dy) */
 static void im2col_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
-  gx[0] = tg_col2im(tape, gy, n->in[0]->shape, n->attr[0], n->attr[1], n->attr[2], n->attr[3]);
+  const int64_t *a = n->attr;
+  gx[0] = tg_col2im(tape, gy, a + PATCH_N, a[PATCH_FH], a[PATCH_FW], a[PATCH_STRIDE], a[PATCH_PAD]);
 }
 static const tg_op op_im2col = {"im2col", 1, 0, im2col_backward};
 
 /* col2im: dcol = im2col(dx) */
 static void col2im_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
-  gx[0] = tg_im2col(tape, gy, n->attr[4], n->attr[5], n->attr[6], n->attr[7]);
+  const int64_t *a = n->attr;
+  gx[0] = tg_im2col(tape, gy, a[PATCH_FH], a[PATCH_FW], a[PATCH_STRIDE], a[PATCH_PAD]);
 }
 static const tg_op op_col2im = {"col2im", 1, 0, col2im_backward};
 
@@ -261,8 +262,8 @@ tg_tensor *tg_im2col(tg_tape *tape, tg_tensor *x, int64_t fh, int64_t fw, int64_
     return NULL;
   tg_parallel_for(g.n * g.oh, tg_grain_of(g.ow * g.cols), g.rows * g.cols, im2col_tasks,
                   &(patch_ctx){&g, x->data, col->data});
-  const int64_t attr[4] = {fh, fw, stride, pad};
-  return tg_op_record(tape, &op_im2col, col, 1, &x, attr, 4);
+  int64_t a[PATCH_NATTR];
+  return tg_op_record(tape, &op_im2col, col, 1, &x, tg_patch_attrs(&g, a), PATCH_NATTR);
 }
 
 tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64_t fh, int64_t fw,
@@ -292,6 +293,6 @@ tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64
     return NULL;
   tg_parallel_for(g.n * g.c, tg_grain_of(g.rows * g.cols / (g.n * g.c)), g.rows * g.cols,
                   col2im_tasks, &(patch_ctx){&g, x->data, col->data});
-  const int64_t attr[8] = {xshape[0], xshape[1], xshape[2], xshape[3], fh, fw, stride, pad};
-  return tg_op_record(tape, &op_col2im, x, 1, &col, attr, 8);
+  int64_t a[PATCH_NATTR];
+  return tg_op_record(tape, &op_col2im, x, 1, &col, tg_patch_attrs(&g, a), PATCH_NATTR);
 }

@@ -15,6 +15,28 @@ typedef struct conv_geom {
   int64_t owa, owb;            /* the interior: see interior() */
 } conv_geom;
 
+/* The attributes every patch op (im2col, col2im, conv, conv_grad_x,
+ * conv_grad_w) records, in the same named slots, so each backward rule
+ * reads x's shape, the filter, stride and pad from the same place. */
+enum {
+  PATCH_N,
+  PATCH_C,
+  PATCH_H,
+  PATCH_W,
+  PATCH_FH,
+  PATCH_FW,
+  PATCH_STRIDE,
+  PATCH_PAD,
+  PATCH_NATTR
+};
+
+/* g's slots, for tg_op_record; returns a. */
+static inline const int64_t *tg_patch_attrs(const conv_geom *g, int64_t a[PATCH_NATTR]) {
+  a[PATCH_N] = g->n, a[PATCH_C] = g->c, a[PATCH_H] = g->h, a[PATCH_W] = g->w;
+  a[PATCH_FH] = g->fh, a[PATCH_FW] = g->fw, a[PATCH_STRIDE] = g->stride, a[PATCH_PAD] = g->pad;
+  return a;
+}
+
 /* Fills g from x's shape xs (N, C, H, W; every dimension >= 1) and the
  * filter, or fails the tape naming op and `what` (the operands, already
  * formatted) and returns 0. */

@@ -327,12 +327,14 @@ void tg_gemm_run(const mm_plan *p, const tg_real *a, const tg_real *b, tg_real *
  *   C = Aᵀ·B     dA = B·dCᵀ    dB = A·dC
  *   C = A·Bᵀ     dA = dC·B     dB = dCᵀ·A
  *   C = Aᵀ·Bᵀ    dA = Bᵀ·dCᵀ   dB = dCᵀ·Aᵀ
- *
- * attr[0] = trans_a, attr[1] = trans_b. */
+ */
+
+/* matmul's attributes. */
+enum { MATMUL_TA, MATMUL_TB, MATMUL_NATTR };
 
 static void matmul_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   tg_tensor *a = n->in[0], *b = n->in[1]; /* gy: (M, N) */
-  const int ta = (int)n->attr[0], tb = (int)n->attr[1];
+  const int ta = (int)n->attr[MATMUL_TA], tb = (int)n->attr[MATMUL_TB];
   if (tg_op_needs_grad(n, 0))
     gx[0] = ta ? tg_matmul_t(tape, b, gy, tb, 1) : tg_matmul_t(tape, gy, b, 0, !tb);
   if (tg_op_needs_grad(n, 1))
@@ -362,8 +364,9 @@ tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, i
   tg_tensor *c = tg_empty(tape, (int64_t[]){M, N}, 2); /* (M, N) */
   if (!c || !gemm(tape, ta, tb, M, N, K, a->data, b->data, c->data))
     return NULL;
-  const int64_t attr[2] = {ta, tb};
-  return tg_op_record(tape, &op_matmul, c, 2, in, attr, 2);
+  int64_t attr[MATMUL_NATTR];
+  attr[MATMUL_TA] = ta, attr[MATMUL_TB] = tb;
+  return tg_op_record(tape, &op_matmul, c, 2, in, attr, MATMUL_NATTR);
 }
 
 tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b) {

@@ -224,10 +224,13 @@ static void permute_kernel(const tg_real *restrict x, const int64_t *shape, int 
   tg_parallel_for(ntask, tg_grain_of(TILE * TILE), numel, tiles_chunk, (void *)&tl);
 }
 
+/* permute's attributes: the permutation, one slot per axis. */
+enum { PERMUTE_PERM = 0, PERMUTE_NATTR = TG_MAX_DIMS };
+
 static void permute_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   int inv[TG_MAX_DIMS];
   for (int i = 0; i < n->in[0]->ndim; i++)
-    inv[n->attr[i]] = i;
+    inv[n->attr[PERMUTE_PERM + i]] = i;
   gx[0] = tg_permute(tape, gy, inv);
 }
 static const tg_op op_permute = {"permute", 1, 0, permute_backward};
@@ -256,10 +259,10 @@ tg_tensor *tg_permute(tg_tape *tape, tg_tensor *x, const int *perm) {
                       "perm %s is not a permutation of 0..%d for shape %s", pb, nd - 1,
                       TG_SHAPE(x));
   }
-  int64_t ys[TG_MAX_DIMS], attr[TG_MAX_DIMS];
+  int64_t ys[TG_MAX_DIMS], attr[PERMUTE_NATTR];
   for (int i = 0; i < nd; i++) {
     ys[i] = x->shape[perm[i]];
-    attr[i] = perm[i];
+    attr[PERMUTE_PERM + i] = perm[i];
   }
   tg_tensor *y = tg_empty(tape, ys, nd); /* y: x.shape[perm[i]] */
   if (!y)
@@ -269,7 +272,7 @@ tg_tensor *tg_permute(tg_tape *tape, tg_tensor *x, const int *perm) {
 }
 
 /* transpose: a permute swapping the last two axes (recorded as permute). */
-static const tg_op op_transpose = {"transpose", 1, 0, NULL};
+static const tg_op op_transpose = {"transpose", 1, TG_COMPOSITE, NULL};
 
 tg_tensor *tg_transpose(tg_tape *tape, tg_tensor *x) {
   if (!tg_op_begin(tape, &op_transpose, 1, &x))
@@ -387,13 +390,17 @@ static void copy_box(const tg_real *restrict x, const int64_t *xshape, const int
   copy_runs(&(runs){x + x0, y + y0, nk, box, xst, yst, L, 0}, nrun);
 }
 
-/* slice: dx = pad(dy, start, x.shape - stop); attr: start, stop */
+/* Attributes, per axis: slice's start and stop; pad's padding before. */
+enum { SLICE_START = 0, SLICE_STOP = TG_MAX_DIMS, SLICE_NATTR = 2 * TG_MAX_DIMS };
+enum { PAD_BEFORE = 0, PAD_NATTR = TG_MAX_DIMS };
+
+/* slice: dx = pad(dy, start, x.shape - stop) */
 static void slice_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   const tg_tensor *x = n->in[0];
   int64_t before[TG_MAX_DIMS], after[TG_MAX_DIMS];
   for (int d = 0; d < x->ndim; d++) {
-    before[d] = n->attr[d];
-    after[d] = x->shape[d] - n->attr[TG_MAX_DIMS + d];
+    before[d] = n->attr[SLICE_START + d];
+    after[d] = x->shape[d] - n->attr[SLICE_STOP + d];
   }
   gx[0] = tg_pad(tape, gy, before, after);
 }
@@ -402,7 +409,7 @@ static const tg_op op_slice = {"slice", 1, 0, slice_backward};
 tg_tensor *tg_slice(tg_tape *tape, tg_tensor *x, const int64_t *start, const int64_t *stop) {
   if (!tg_op_begin(tape, &op_slice, 1, &x))
     return NULL;
-  int64_t attr[2 * TG_MAX_DIMS] = {0}, ys[TG_MAX_DIMS], zero[TG_MAX_DIMS] = {0};
+  int64_t attr[SLICE_NATTR] = {0}, ys[TG_MAX_DIMS], zero[TG_MAX_DIMS] = {0};
   for (int d = 0; d < x->ndim; d++) {
     int64_t n = x->shape[d];
     int64_t a = start ? start[d] : 0, b = stop ? stop[d] : n;
@@ -411,24 +418,24 @@ tg_tensor *tg_slice(tg_tape *tape, tg_tensor *x, const int64_t *start, const int
       return tg_op_fail(tape, &op_slice, TG_ERR_SHAPE,
                         "axis %d: [%lld:%lld] is empty or out of range for shape %s", d,
                         (long long)a, (long long)b, TG_SHAPE(x));
-    attr[d] = a0;
-    attr[TG_MAX_DIMS + d] = b0;
+    attr[SLICE_START + d] = a0;
+    attr[SLICE_STOP + d] = b0;
     ys[d] = b0 - a0;
   }
   tg_tensor *y = tg_empty(tape, ys, x->ndim); /* y: stop - start per axis */
   if (!y)
     return NULL;
-  copy_box(x->data, x->shape, attr, y->data, ys, zero, ys, x->ndim);
-  return tg_op_record(tape, &op_slice, y, 1, &x, attr, 2 * TG_MAX_DIMS);
+  copy_box(x->data, x->shape, attr + SLICE_START, y->data, ys, zero, ys, x->ndim);
+  return tg_op_record(tape, &op_slice, y, 1, &x, attr, SLICE_NATTR);
 }
 
-/* pad: dx = slice(dy, before, before + x.shape); attr: before */
+/* pad: dx = slice(dy, before, before + x.shape) */
 static void pad_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   const tg_tensor *x = n->in[0];
   int64_t start[TG_MAX_DIMS], stop[TG_MAX_DIMS];
   for (int d = 0; d < x->ndim; d++) {
-    start[d] = n->attr[d];
-    stop[d] = n->attr[d] + x->shape[d];
+    start[d] = n->attr[PAD_BEFORE + d];
+    stop[d] = n->attr[PAD_BEFORE + d] + x->shape[d];
   }
   gx[0] = tg_slice(tape, gy, start, stop);
 }
@@ -437,7 +444,7 @@ static const tg_op op_pad = {"pad", 1, 0, pad_backward};
 tg_tensor *tg_pad(tg_tape *tape, tg_tensor *x, const int64_t *before, const int64_t *after) {
   if (!tg_op_begin(tape, &op_pad, 1, &x))
     return NULL;
-  int64_t attr[TG_MAX_DIMS] = {0}, ys[TG_MAX_DIMS], zero[TG_MAX_DIMS] = {0};
+  int64_t attr[PAD_NATTR] = {0}, ys[TG_MAX_DIMS], zero[TG_MAX_DIMS] = {0};
   for (int d = 0; d < x->ndim; d++) {
     int64_t a = before ? before[d] : 0, b = after ? after[d] : 0;
     if (a < 0 || b < 0)
@@ -448,7 +455,7 @@ tg_tensor *tg_pad(tg_tape *tape, tg_tensor *x, const int64_t *before, const int6
       return tg_op_fail(tape, &op_pad, TG_ERR_SHAPE,
                         "padding (%lld before, %lld after) on axis %d of shape %s is too large",
                         (long long)a, (long long)b, d, TG_SHAPE(x));
-    attr[d] = a;
+    attr[PAD_BEFORE + d] = a;
     ys[d] = a + x->shape[d] + b;
   }
   tg_error err = {0};
@@ -457,8 +464,8 @@ tg_tensor *tg_pad(tg_tape *tape, tg_tensor *x, const int64_t *before, const int6
   tg_tensor *y = tg_zeros(tape, ys, x->ndim); /* y: x.shape + before + after */
   if (!y)
     return NULL;
-  copy_box(x->data, x->shape, zero, y->data, ys, attr, x->shape, x->ndim);
-  return tg_op_record(tape, &op_pad, y, 1, &x, attr, TG_MAX_DIMS);
+  copy_box(x->data, x->shape, zero, y->data, ys, attr + PAD_BEFORE, x->shape, x->ndim);
+  return tg_op_record(tape, &op_pad, y, 1, &x, attr, PAD_NATTR);
 }
 
 /* ------------------------------------------------------------------------

@@ -29,6 +29,10 @@
 /* Columns handled by one task in case B: its accumulators live on the stack. */
 #define IBLOCK 256
 
+/* The attribute of sum, mean, max and max_scatter: the reduced axes as a
+ * bit mask over x's axes. */
+enum { RED_AXES, RED_NATTR };
+
 /* ------------------------------------------------------------------------
  * Axes */
 
@@ -426,15 +430,16 @@ static tg_tensor *reduce_op(tg_tape *tape, const tg_op *op, int mode, int mean, 
   double div = mean ? (double)(x->numel / y->numel) : 1;
   if (!reduce_run(tape, x->data, &p, mode, div, y->data, NULL))
     return NULL;
-  int64_t attr[1] = {(int64_t)mask};
-  return tg_op_record(tape, op, y, 1, &x, attr, 1);
+  int64_t attr[RED_NATTR];
+  attr[RED_AXES] = mask;
+  return tg_op_record(tape, op, y, 1, &x, attr, RED_NATTR);
 }
 
 /* gy (x's shape with reduced axes dropped or 1) stretched back to x's
  * shape: the backward of every reduction. */
 static tg_tensor *expand(tg_tape *tape, const tg_node *n, tg_tensor *gy) {
   const tg_tensor *x = n->in[0];
-  unsigned mask = (unsigned)n->attr[0];
+  unsigned mask = (unsigned)n->attr[RED_AXES];
   int64_t ks[TG_MAX_DIMS]; /* x's shape, reduced axes 1 */
   int kn = reduced_shape(x, mask, 1, ks);
   return tg_broadcast_to(tape, tg_reshape(tape, gy, ks, kn), x->shape, x->ndim);
@@ -477,7 +482,7 @@ static int mask_axes(unsigned mask, int ndim, int *axes) {
 
 static void max_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   int axes[TG_MAX_DIMS];
-  int na = mask_axes((unsigned)n->attr[0], n->in[0]->ndim, axes);
+  int na = mask_axes((unsigned)n->attr[RED_AXES], n->in[0]->ndim, axes);
   /* na == 0 only for a scalar x, where "all axes" is the same thing. */
   gx[0] = tg_max_scatter(tape, n->in[0], gy, axes, na);
 }
@@ -511,7 +516,7 @@ static int dy_fits(const tg_tensor *x, unsigned mask, const tg_tensor *dy) {
 static void max_scatter_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   int axes[TG_MAX_DIMS];
   const tg_tensor *dy = n->in[1];
-  int na = mask_axes((unsigned)n->attr[0], n->in[0]->ndim, axes);
+  int na = mask_axes((unsigned)n->attr[RED_AXES], n->in[0]->ndim, axes);
   if (tg_op_needs_grad(n, 1)) {
     tg_tensor *picked = tg_mul(tape, tg_max_mask(tape, n->in[0], axes, na), gy);
     gx[1] = tg_reshape(tape, tg_sum(tape, picked, axes, na, 1), dy->shape, dy->ndim);
@@ -551,8 +556,9 @@ tg_tensor *tg_max_scatter(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int 
     for (int64_t j = 0; j < nout; j++)
       g->data[idx[j]] = dy->data[j];
   }
-  int64_t attr[1] = {(int64_t)mask};
-  return tg_op_record(tape, &op_max_scatter, g, 2, in, attr, 1);
+  int64_t attr[RED_NATTR];
+  attr[RED_AXES] = mask;
+  return tg_op_record(tape, &op_max_scatter, g, 2, in, attr, RED_NATTR);
 }
 
 tg_tensor *tg_max_scatter_composite(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int *axes,
@@ -627,7 +633,7 @@ tg_tensor *tg_argmax(tg_tape *tape, tg_tensor *x, int axis) {
  * sum_to: a composite (sum with keepdims, then a reshape view), so its
  * gradient, broadcast_to, comes from those two. The descriptor only names
  * it in messages. */
-static const tg_op op_sum_to = {"sum_to", 1, 0, NULL};
+static const tg_op op_sum_to = {"sum_to", 1, TG_COMPOSITE, NULL};
 
 tg_tensor *tg_sum_to(tg_tape *tape, tg_tensor *g, const int64_t *shape, int ndim) {
   if (!tg_op_begin(tape, &op_sum_to, 1, &g))
