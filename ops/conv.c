@@ -77,17 +77,23 @@ SHORT_RUNS static void unfold_same(const conv_geom *g, const tg_real *restrict x
   }
 }
 
+/* The positions ow in [*lo, *hi) whose column ow·s + off lies inside
+ * x's row (0 <= ow·s + off < W). */
+static void inside(const conv_geom *g, int64_t off, int64_t *lo, int64_t *hi) {
+  const int64_t s = g->stride;
+  *lo = min64(off < 0 ? (-off + s - 1) / s : 0, g->ow);
+  *hi = g->w - 1 - off < 0 ? *lo : max64(*lo, min64(g->ow, (g->w - 1 - off) / s + 1));
+}
+
 SHORT_RUNS static void unfold_image(const conv_geom *g, const tg_real *restrict xn,
                                     tg_real *restrict rows) {
   const int64_t s = g->stride, P = g->oh * g->ow, plane = g->h * g->w;
   for (int64_t ci = 0; ci < g->c; ci++)
     for (int64_t kh = 0; kh < g->fh; kh++)
       for (int64_t kw = 0; kw < g->fw; kw++, rows += P) {
-        /* ow in [lo, hi) reads inside the row: 0 <= ow·s + off < W */
         const int64_t off = kw - g->pad;
-        const int64_t lo = min64(off < 0 ? (-off + s - 1) / s : 0, g->ow);
-        const int64_t hi =
-            g->w - 1 - off < 0 ? lo : max64(lo, min64(g->ow, (g->w - 1 - off) / s + 1));
+        int64_t lo, hi;
+        inside(g, off, &lo, &hi);
         if (s == 1 && g->ow == g->w) {
           unfold_same(g, xn + ci * plane, rows, kh, off, lo, hi);
           continue;
@@ -148,9 +154,8 @@ SHORT_RUNS static void fold_image(const conv_geom *g, tg_real *restrict rows,
     for (int64_t kh = 0; kh < g->fh; kh++)
       for (int64_t kw = 0; kw < g->fw; kw++, rows += P) {
         const int64_t off = kw - g->pad;
-        const int64_t lo = min64(off < 0 ? (-off + s - 1) / s : 0, g->ow);
-        const int64_t hi =
-            g->w - 1 - off < 0 ? lo : max64(lo, min64(g->ow, (g->w - 1 - off) / s + 1));
+        int64_t lo, hi;
+        inside(g, off, &lo, &hi);
         if (s == 1 && g->ow == g->w) {
           fold_same(g, rows, dxn + ci * plane, kh, off, lo, hi);
           continue;
