@@ -50,7 +50,7 @@ static int accumulate(tg_tape *tape, tg_tensor *x, tg_tensor *g) {
   if (!sum)
     return tape->err.status;
   add_ctx c = {sum->data, in[0]->data, in[1]->data};
-  tg_parallel_for(sum->numel, add_chunk, &c);
+  tg_parallel_for(sum->numel, TG_GRAIN, sum->numel, add_chunk, &c);
   x->gacc = tg_op_record(tape, &op_accumulate, sum, 2, in, NULL, 0);
   return x->gacc ? TG_OK : tape->err.status;
 }
@@ -100,7 +100,7 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
       continue;
     tg_tensor *gx[TG_MAX_INPUTS] = {0};
     for (int k = 0; k < n.op->n_in; k++)
-      if ((n.op->nondiff & (1u << k)) && (n.in[k]->flags & TG_REQUIRES_GRAD))
+      if ((n.op->flags & TG_NONDIFF(k)) && (n.in[k]->flags & TG_REQUIRES_GRAD))
         return tg_tape_fail(tape, TG_ERR_GRAD, who,
                             "input %d of %s (op #%lld) is not differentiable, but %s "
                             "requires grad",
@@ -165,7 +165,7 @@ tg_status tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
           return tape->err.status;
       }
       add_ctx c = {x->grad->data, x->grad->data, x->gacc->data};
-      tg_parallel_for(x->numel, add_chunk, &c);
+      tg_parallel_for(x->numel, TG_GRAIN, x->numel, add_chunk, &c);
       x->gacc = NULL;
     }
   }

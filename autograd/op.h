@@ -29,17 +29,23 @@ typedef struct tg_op tg_op;
 
 typedef void (*tg_backward_fn)(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
 
-/* In a descriptor's nondiff: input i's gradient is 0 almost everywhere (it
- * only decides, like a comparison's operand), so none is computed or
- * added, and an output whose other inputs need none is a constant. */
+/* A descriptor's flags. TG_NONDIFF(i): input i has no gradient, and
+ * backward fails if it requires one (where's condition). */
+#define TG_NONDIFF(i) (1u << (i))
+/* TG_ZEROGRAD(i): input i's gradient is 0 almost everywhere (it only
+ * decides, like a comparison's operand), so none is computed or added, and
+ * an output whose other inputs need none is a constant. */
 #define TG_ZEROGRAD(i) (1u << (16 + (i)))
+/* TG_COMPOSITE: not an op but the name of a composite (sum_to is sum and
+ * reshape), for tg_op_begin and messages; nothing is recorded under it. */
+#define TG_COMPOSITE (1u << 31)
 
 struct tg_op {
   const char *name;
   int n_in;
-  unsigned nondiff;        /* bit i set: input i has no gradient, and backward fails if it
-                              requires one; or TG_ZEROGRAD(i) */
-  tg_backward_fn backward; /* NULL only for ops whose output is constant */
+  unsigned flags;          /* TG_NONDIFF(i), TG_ZEROGRAD(i), TG_COMPOSITE */
+  tg_backward_fn backward; /* NULL: the output is a constant (comparisons, argmax,
+                              detach) or the descriptor names a composite */
 };
 
 struct tg_node {
@@ -49,8 +55,6 @@ struct tg_node {
   int64_t attr[TG_MAX_ATTRS]; /* op-specific: axes, permutation, offsets */
 };
 
-/* Shape string in a temporary buffer, for messages: TG_SHAPE(x). */
-#define TG_SHAPE(t) tg_shape_str((t)->shape, (t)->ndim, (char[160]){0}, 160)
 
 /* Returns 1 when the op may run: the tape is not in an error state, no
  * input is NULL, and each input belongs to this tape's current step (or is
@@ -72,7 +76,7 @@ TG_API tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, i
 /* In a backward rule: 1 when input i of the node needs a gradient. */
 static inline int tg_op_needs_grad(const tg_node *n, int i) {
   return n->in[i] && (n->in[i]->flags & TG_REQUIRES_GRAD) &&
-         !(n->op->nondiff & ((1u << i) | TG_ZEROGRAD(i)));
+         !(n->op->flags & (TG_NONDIFF(i) | TG_ZEROGRAD(i)));
 }
 
 /* A view: a new arena tensor header sharing x's data with another shape

@@ -11,16 +11,37 @@
 
 #include "tg_api.h"
 
-/* Elementwise and reduction kernels go parallel above this many elements
- * (a 2-thread fork/join costs about what 10^4-10^5 simple element
- * operations do). */
+/* The one parallel loop of the engine, used by every kernel that threads
+ * (elementwise, broadcasting, movement, reductions, patches, products,
+ * optimizer updates).
+ *
+ * tg_parallel_for(n, grain, work, fn, ctx) calls fn(ctx, lo, hi) over the
+ * items [0, n). work estimates the whole loop's cost in simple element
+ * operations: below TG_PAR_MIN (measured here: a 2-thread fork/join costs
+ * about what 10^4-10^5 of them do) fn gets all of [0, n) in one call on
+ * this thread, and OpenMP is never entered (entering libgomp at all, even
+ * with a false `if` clause, costs microseconds: more than a small op).
+ * Otherwise [0, n) is cut into chunks of grain items, fixed by n and grain
+ * alone, and the chunks are handed out one at a time to whichever thread
+ * is free (on one thread, they run in order): when another process
+ * deschedules a thread, the others take its chunks instead of waiting for
+ * it. fn must compute each item the same way whichever chunk or thread it
+ * falls in, so results never depend on the thread count. */
 #define TG_PAR_MIN 100000
 
-/* Calls fn(ctx, lo, hi) over [0, n) in fixed chunks: directly on this
- * thread when n < TG_PAR_MIN, else on OpenMP threads. The branch is taken
- * here, not by an `if` clause, because entering libgomp at all costs
- * microseconds — more than a small op. Chunks do not depend on the thread
- * count. */
-TG_API void tg_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx);
+/* A grain for elementwise loops: enough elements that handing out a chunk
+ * (an atomic add) costs nothing in comparison, few enough that two
+ * threads share even a tensor just above TG_PAR_MIN. */
+#define TG_GRAIN 16384
+
+typedef void (*tg_range_fn)(void *ctx, int64_t lo, int64_t hi);
+
+TG_API void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, void *ctx);
+
+/* The grain for items of item_cost elements each: about TG_GRAIN elements
+ * per chunk, at least one item. */
+static inline int64_t tg_grain_of(int64_t item_cost) {
+  return item_cost >= TG_GRAIN ? 1 : TG_GRAIN / (item_cost > 0 ? item_cost : 1);
+}
 
 #endif

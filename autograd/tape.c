@@ -2,6 +2,7 @@
  * recording of ops. Backward lives in backward.c; no op is known here.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,17 +214,26 @@ tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, tg_status status, const ch
   return NULL;
 }
 
-#define CHUNK 16384
-
-void tg_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
-  if (n < TG_PAR_MIN) {
+void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, void *ctx) {
+  if (n <= 0)
+    return;
+  if (work < TG_PAR_MIN) {
     fn(ctx, 0, n);
     return;
   }
-  int64_t chunks = (n + CHUNK - 1) / CHUNK;
-#pragma omp parallel for schedule(static)
+  if (grain < 1)
+    grain = 1;
+  const int64_t chunks = (n + grain - 1) / grain;
+  if (chunks < 2 || omp_in_parallel() || omp_get_max_threads() < 2) {
+    for (int64_t c = 0; c < chunks; c++)
+      fn(ctx, c * grain, c * grain + grain < n ? c * grain + grain : n);
+    return;
+  }
+  /* Dynamic, one chunk at a time: a static split would make every thread
+   * wait at the closing barrier for one that was descheduled. */
+#pragma omp parallel for schedule(dynamic, 1)
   for (int64_t c = 0; c < chunks; c++)
-    fn(ctx, c * CHUNK, c * CHUNK + CHUNK < n ? c * CHUNK + CHUNK : n);
+    fn(ctx, c * grain, c * grain + grain < n ? c * grain + grain : n);
 }
 
 typedef struct finite_ctx {
@@ -244,7 +254,7 @@ static void finite_chunk(void *arg, int64_t lo, int64_t hi) {
 
 int tg_all_finite(const tg_real *x, int64_t n) {
   finite_ctx c = {x, 0};
-  tg_parallel_for(n, finite_chunk, &c);
+  tg_parallel_for(n, TG_GRAIN, n, finite_chunk, &c);
   return !c.bad;
 }
 
@@ -269,7 +279,7 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
     return out;
   int needs = 0;
   for (int i = 0; i < n; i++)
-    needs |= (in[i]->flags & TG_REQUIRES_GRAD) && !(op->nondiff & TG_ZEROGRAD(i));
+    needs |= (in[i]->flags & TG_REQUIRES_GRAD) && !(op->flags & TG_ZEROGRAD(i));
   if (!needs || !op->backward)
     return out;
   if (tape->n_nodes == tape->cap_nodes && !grow_nodes(tape))
@@ -330,7 +340,7 @@ tg_status tg_tape_write_dot(const tg_tape *tape, FILE *f) {
       } else {
         dot_tensor(f, t);
         fprintf(f, "  t%p -> n%lld [label=\"%d\"%s];\n", (const void *)t, (long long)i, k,
-                n->op->nondiff & ((1u << k) | TG_ZEROGRAD(k)) ? ",style=dashed" : "");
+                n->op->flags & (TG_NONDIFF(k) | TG_ZEROGRAD(k)) ? ",style=dashed" : "");
       }
     }
   }

@@ -97,6 +97,9 @@ TG_API tg_status tg_shape_check(const int64_t *shape, int ndim, int64_t *numel, 
 /* Writes "(2, 3, 4)" into buf (always NUL-terminated); returns buf. */
 TG_API char *tg_shape_str(const int64_t *shape, int ndim, char *buf, size_t n);
 
+/* t's shape string in a temporary buffer, for messages: TG_SHAPE(x). */
+#define TG_SHAPE(t) tg_shape_str((t)->shape, (t)->ndim, (char[160]){0}, 160)
+
 /* 1 when the two shapes are equal. */
 TG_API int tg_shape_eq(const tg_tensor *a, const tg_tensor *b);
 

@@ -62,7 +62,7 @@ static int is_image(tg_tape *tape, const char *layer, const char *name, const tg
                     const char *want) {
   if (x->ndim == 4)
     return 1;
-  tg_tape_fail(tape, TG_ERR_SHAPE, layer, "%s %s must be 4-D %s", name, NN_SHAPE(x), want);
+  tg_tape_fail(tape, TG_ERR_SHAPE, layer, "%s %s must be 4-D %s", name, TG_SHAPE(x), want);
   return 0;
 }
 
@@ -81,16 +81,16 @@ tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, in
   const int64_t C = x->shape[1], FN = W->shape[0], FH = W->shape[2], FW = W->shape[3];
   if (W->shape[1] != C) {
     tg_tape_fail(tape, TG_ERR_SHAPE, "conv2d", "x %s has %lld channels but W %s has %lld",
-                 NN_SHAPE(x), (long long)C, NN_SHAPE(W), (long long)W->shape[1]);
+                 TG_SHAPE(x), (long long)C, TG_SHAPE(W), (long long)W->shape[1]);
     return NULL;
   }
   if (b && (b->ndim != 1 || b->shape[0] != FN)) {
     tg_tape_fail(tape, TG_ERR_SHAPE, "conv2d", "b %s does not fit W %s (b must be (%lld,))",
-                 NN_SHAPE(b), NN_SHAPE(W), (long long)FN);
+                 TG_SHAPE(b), TG_SHAPE(W), (long long)FN);
     return NULL;
   }
   char ctx[400];
-  snprintf(ctx, sizeof ctx, "x %s, W %s, stride %lld, pad %lld", NN_SHAPE(x), NN_SHAPE(W),
+  snprintf(ctx, sizeof ctx, "x %s, W %s, stride %lld, pad %lld", TG_SHAPE(x), TG_SHAPE(W),
            (long long)stride, (long long)pad);
   int64_t OH, OW;
   if (!window_check(tape, "conv2d", ctx, x, FH, FW, stride, pad, &OH, &OW))
@@ -125,7 +125,7 @@ static tg_tensor *pool2d(tg_tape *tape, const char *layer, int kind, tg_tensor *
       !is_image(tape, layer, "x", x, "(N, C, H, W)"))
     return NULL;
   char ctx[300];
-  snprintf(ctx, sizeof ctx, "x %s, size %lld, stride %lld, pad %lld", NN_SHAPE(x), (long long)size,
+  snprintf(ctx, sizeof ctx, "x %s, size %lld, stride %lld, pad %lld", TG_SHAPE(x), (long long)size,
            (long long)stride, (long long)pad);
   if (size < 1) {
     tg_tape_fail(tape, TG_ERR_ARG, layer, "the window size must be >= 1 (%s)", ctx);
@@ -180,7 +180,7 @@ tg_tensor *tg_lrn(tg_tape *tape, tg_tensor *x, int64_t n, double alpha, double b
     tg_tape_fail(tape, TG_ERR_ARG, "lrn",
                  "n %lld, alpha %g, beta %g, k %g for x %s: need n >= 1, alpha >= 0, beta "
                  "finite and k > 0",
-                 (long long)n, alpha, beta, k, NN_SHAPE(x));
+                 (long long)n, alpha, beta, k, TG_SHAPE(x));
     return NULL;
   }
   const int64_t C = x->shape[1];

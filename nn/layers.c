@@ -21,23 +21,23 @@ tg_tensor *tg_affine(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b) {
     return NULL;
   if (x->ndim < 2) {
     tg_tape_fail(tape, TG_ERR_SHAPE, "affine",
-                 "x %s has no batch axis: it must be (N, D) or (N, ...)", NN_SHAPE(x));
+                 "x %s has no batch axis: it must be (N, D) or (N, ...)", TG_SHAPE(x));
     return NULL;
   }
   int64_t n = x->shape[0], d = x->numel / n;
   if (W->ndim != 2 || W->shape[0] != d) {
     if (x->ndim == 2)
-      tg_tape_fail(tape, TG_ERR_SHAPE, "affine", "x %s and W %s do not fit", NN_SHAPE(x),
-                   NN_SHAPE(W));
+      tg_tape_fail(tape, TG_ERR_SHAPE, "affine", "x %s and W %s do not fit", TG_SHAPE(x),
+                   TG_SHAPE(W));
     else
       tg_tape_fail(tape, TG_ERR_SHAPE, "affine",
-                   "x %s (flattened to (%lld, %lld)) and W %s do not fit", NN_SHAPE(x),
-                   (long long)n, (long long)d, NN_SHAPE(W));
+                   "x %s (flattened to (%lld, %lld)) and W %s do not fit", TG_SHAPE(x),
+                   (long long)n, (long long)d, TG_SHAPE(W));
     return NULL;
   }
   if (b && (b->ndim != 1 || b->shape[0] != W->shape[1])) {
     tg_tape_fail(tape, TG_ERR_SHAPE, "affine", "b %s does not fit W %s (b must be (%lld,))",
-                 NN_SHAPE(b), NN_SHAPE(W), (long long)W->shape[1]);
+                 TG_SHAPE(b), TG_SHAPE(W), (long long)W->shape[1]);
     return NULL;
   }
   tg_tensor *x2 = x->ndim == 2 ? x : tg_reshape(tape, x, (int64_t[]){n, d}, 2); /* (N, D) */
@@ -56,7 +56,7 @@ tg_tensor *tg_dropout(tg_tape *tape, tg_tensor *x, double ratio) { /* x: any sha
     return NULL;
   if (!(ratio >= 0 && ratio < 1)) {
     tg_tape_fail(tape, TG_ERR_ARG, "dropout", "ratio %g for x %s is outside [0, 1)", ratio,
-                 NN_SHAPE(x));
+                 TG_SHAPE(x));
     return NULL;
   }
   if (!tg_tape_training(tape) || ratio == 0)
@@ -134,7 +134,7 @@ tg_status tg_batchnorm_init(tg_batchnorm *bn, const char *prefix, int64_t featur
 static int bn_check(tg_tape *tape, const tg_batchnorm *bn, const tg_tensor *x, int *axes,
                     int *naxes, int64_t *pshape, int *pndim) {
   if (!bn) {
-    tg_tape_fail(tape, TG_ERR_NULL, "batchnorm", "bn is NULL for x %s", NN_SHAPE(x));
+    tg_tape_fail(tape, TG_ERR_NULL, "batchnorm", "bn is NULL for x %s", TG_SHAPE(x));
     return 0;
   }
   const tg_tensor *const t[4] = {bn->gamma, bn->beta, bn->running_mean, bn->running_var};
@@ -146,7 +146,7 @@ static int bn_check(tg_tape *tape, const tg_batchnorm *bn, const tg_tensor *x, i
     }
     if (t[k]->ndim != 1 || !tg_shape_eq(t[k], t[0])) {
       tg_tape_fail(tape, TG_ERR_SHAPE, "batchnorm", "%s %s and gamma %s must be one (D,) shape",
-                   what[k], NN_SHAPE(t[k]), NN_SHAPE(t[0]));
+                   what[k], TG_SHAPE(t[k]), TG_SHAPE(t[0]));
       return 0;
     }
   }
@@ -158,8 +158,8 @@ static int bn_check(tg_tape *tape, const tg_batchnorm *bn, const tg_tensor *x, i
   int64_t f = t[0]->shape[0];
   if ((x->ndim != 2 && x->ndim != 4) || x->shape[1] != f) {
     tg_tape_fail(tape, TG_ERR_SHAPE, "batchnorm",
-                 "x %s must be (N, %lld) or (N, %lld, H, W) for gamma %s", NN_SHAPE(x),
-                 (long long)f, (long long)f, NN_SHAPE(t[0]));
+                 "x %s must be (N, %lld) or (N, %lld, H, W) for gamma %s", TG_SHAPE(x),
+                 (long long)f, (long long)f, TG_SHAPE(t[0]));
     return 0;
   }
   if (x->ndim == 2) {

@@ -27,12 +27,12 @@ tg_tensor *tg_one_hot(tg_tape *tape, tg_tensor *labels, int64_t classes) { /* la
   if (!nn_begin(tape, "one_hot", 1, &labels, (const char *[]){"labels"}))
     return NULL;
   if (labels->ndim != 1) {
-    tg_tape_fail(tape, TG_ERR_SHAPE, "one_hot", "labels %s must be (N,)", NN_SHAPE(labels));
+    tg_tape_fail(tape, TG_ERR_SHAPE, "one_hot", "labels %s must be (N,)", TG_SHAPE(labels));
     return NULL;
   }
   if (classes < 1) {
     tg_tape_fail(tape, TG_ERR_ARG, "one_hot", "%lld classes for labels %s (must be >= 1)",
-                 (long long)classes, NN_SHAPE(labels));
+                 (long long)classes, TG_SHAPE(labels));
     return NULL;
   }
   /* detach checks that labels belong to this tape's current step. */
@@ -88,12 +88,12 @@ static int as_batch(tg_tape *tape, const char *layer, const char *yname, tg_tens
       return *t != NULL;
     }
   } else {
-    tg_tape_fail(tape, TG_ERR_SHAPE, layer, "%s %s must be (N, C) or (C,)", yname, NN_SHAPE(y0));
+    tg_tape_fail(tape, TG_ERR_SHAPE, layer, "%s %s must be (N, C) or (C,)", yname, TG_SHAPE(y0));
     return 0;
   }
   tg_tape_fail(tape, TG_ERR_SHAPE, layer,
-               "t %s is neither labels (N,) nor one-hot rows (N, C) for %s %s", NN_SHAPE(t0), yname,
-               NN_SHAPE(y0));
+               "t %s is neither labels (N,) nor one-hot rows (N, C) for %s %s", TG_SHAPE(t0), yname,
+               TG_SHAPE(y0));
   return 0;
 }
 
@@ -106,8 +106,8 @@ tg_tensor *tg_mse(tg_tape *tape, tg_tensor *y, tg_tensor *t) { /* y, t: same sha
   if (!nn_begin(tape, "mse", 2, (tg_tensor *[]){y, t}, (const char *[]){"y", "t"}))
     return NULL;
   if (!tg_shape_eq(y, t)) {
-    tg_tape_fail(tape, TG_ERR_SHAPE, "mse", "y %s and t %s differ in shape", NN_SHAPE(y),
-                 NN_SHAPE(t));
+    tg_tape_fail(tape, TG_ERR_SHAPE, "mse", "y %s and t %s differ in shape", TG_SHAPE(y),
+                 TG_SHAPE(t));
     return NULL;
   }
   tg_tensor *d = tg_sub(tape, y, t); /* y's shape */
@@ -146,7 +146,7 @@ double tg_accuracy(tg_tape *tape, tg_tensor *logits, tg_tensor *t) { /* logits: 
   if (!nn_begin(tape, "accuracy", 2, (tg_tensor *[]){logits, t}, (const char *[]){"logits", "t"}))
     return NAN;
   if (logits->ndim != 2) {
-    tg_tape_fail(tape, TG_ERR_SHAPE, "accuracy", "logits %s must be (N, C)", NN_SHAPE(logits));
+    tg_tape_fail(tape, TG_ERR_SHAPE, "accuracy", "logits %s must be (N, C)", TG_SHAPE(logits));
     return NAN;
   }
   int64_t n = logits->shape[0];
@@ -157,8 +157,8 @@ double tg_accuracy(tg_tape *tape, tg_tensor *logits, tg_tensor *t) { /* logits: 
     lab = tg_argmax(tape, t, 1);
   } else {
     tg_tape_fail(tape, TG_ERR_SHAPE, "accuracy",
-                 "t %s is neither labels (N,) nor one-hot rows (N, C) for logits %s", NN_SHAPE(t),
-                 NN_SHAPE(logits));
+                 "t %s is neither labels (N,) nor one-hot rows (N, C) for logits %s", TG_SHAPE(t),
+                 TG_SHAPE(logits));
     return NAN;
   }
   tg_tensor *pred = tg_argmax(tape, logits, 1); /* (N,) */

@@ -1,6 +1,5 @@
 /* nn_internal.h — what the layer files of nn/ (activation.c, loss.c,
- * layers.c) share: the check every layer starts with, and shape strings
- * for messages.
+ * layers.c) share: the check every layer starts with.
  *
  * Private to nn/: not installed, not part of the API. It must hold no
  * layer, no gradient rule and no op descriptor; layers are compositions of
@@ -10,9 +9,6 @@
 #define TG_NN_INTERNAL_H
 
 #include "nn.h"
-
-/* Shape string in a temporary buffer, for messages: NN_SHAPE(x). */
-#define NN_SHAPE(t) tg_shape_str((t)->shape, (t)->ndim, (char[160]){0}, 160)
 
 /* 1 when a layer may run: the tape exists and has not failed, and no input
  * is NULL. Otherwise fails the tape (unless it already failed) with
@@ -30,7 +26,7 @@ static inline int nn_begin(tg_tape *tape, const char *layer, int n, tg_tensor *c
     if (!tg_tape_holds(tape, in[i])) {
       tg_tape_fail(tape, TG_ERR_ARG, layer,
                    "%s %s is from an earlier step (the tape was reset since) or another tape",
-                   names[i], NN_SHAPE(in[i]));
+                   names[i], TG_SHAPE(in[i]));
       return 0;
     }
   }
@@ -41,7 +37,7 @@ static inline int nn_begin(tg_tape *tape, const char *layer, int n, tg_tensor *c
  * *d; 0 after failing the tape when x has no such axis. */
 static inline int nn_axis(tg_tape *tape, const char *layer, const tg_tensor *x, int axis, int *d) {
   if (axis < -x->ndim || axis >= x->ndim) {
-    tg_tape_fail(tape, TG_ERR_SHAPE, layer, "axis %d is out of range for x %s", axis, NN_SHAPE(x));
+    tg_tape_fail(tape, TG_ERR_SHAPE, layer, "axis %d is out of range for x %s", axis, TG_SHAPE(x));
     return 0;
   }
   *d = axis < 0 ? axis + x->ndim : axis;

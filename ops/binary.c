@@ -22,12 +22,7 @@
 #include "composite.h"
 #include "op.h"
 #include "ops.h"
-
-#ifdef TG_DOUBLE
-#define F(name) name
-#else
-#define F(name) name##f
-#endif
+#include "ops_internal.h"
 
 /* ------------------------------------------------------------------------
  * Broadcast shapes */
@@ -247,28 +242,30 @@ static void bc_range(const bc_plan *p, int n, tg_tensor *const *in, tg_real *y, 
   }
 }
 
-/* Parallel work is split in fixed chunks of the output, so which thread
- * computes an element never changes what is computed. */
-#define BC_CHUNK ((int64_t)1 << 13)
+typedef struct bc_job {
+  const bc_plan *p;
+  int n;
+  tg_tensor *const *in;
+  tg_real *y;
+  bc_rows_fn f;
+} bc_job;
 
+static void bc_chunk(void *arg, int64_t lo, int64_t hi) {
+  const bc_job *j = arg;
+  bc_range(j->p, j->n, j->in, j->y, j->f, lo, hi);
+}
+
+/* Large outputs go in fixed chunks of elements (tg_parallel_for), so
+ * which thread computes an element never changes what is computed. */
 static void bc_run(const bc_plan *p, int n, tg_tensor *const *in, tg_real *y, bc_rows_fn f) {
   int64_t total = p->numel;
-  if (total < TG_PAR_MIN) {
-    if (p->nd == 1) { /* the small-tensor path: one call, no odometer */
-      const tg_real *row[3] = {in[0]->data, in[1]->data, n > 2 ? in[2]->data : NULL};
-      int64_t ist[3] = {p->st[0][0], p->st[1][0], n > 2 ? p->st[2][0] : 0};
-      f(row, ist, y, total);
-    } else {
-      bc_range(p, n, in, y, f, 0, total);
-    }
+  if (total < TG_PAR_MIN && p->nd == 1) { /* the small-tensor path: one call, no odometer */
+    const tg_real *row[3] = {in[0]->data, in[1]->data, n > 2 ? in[2]->data : NULL};
+    int64_t ist[3] = {p->st[0][0], p->st[1][0], n > 2 ? p->st[2][0] : 0};
+    f(row, ist, y, total);
     return;
   }
-  int64_t chunks = (total + BC_CHUNK - 1) / BC_CHUNK;
-#pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < chunks; c++) {
-    int64_t hi = (c + 1) * BC_CHUNK;
-    bc_range(p, n, in, y, f, c * BC_CHUNK, hi < total ? hi : total);
-  }
+  tg_parallel_for(total, TG_GRAIN, total, bc_chunk, &(bc_job){p, n, in, y, f});
 }
 
 /* Checks, plans, computes and records op over in[0..n-1]. */
@@ -306,20 +303,19 @@ static tg_tensor *bc_apply(tg_tape *tape, const tg_op *op, int n, tg_tensor *con
     LOOP2(0, 0, EXPR)                                                                              \
   }
 
-/* The public function of a two-input op over its row kernel. */
-#define BINARY_FN(name)                                                                            \
-  tg_tensor *tg_##name(tg_tape *tape, tg_tensor *a, tg_tensor *b) {                                \
-    tg_tensor *in[2] = {a, b};                                                                     \
-    return bc_apply(tape, &op_##name, 2, in, name##_rows);                                         \
-  }
-
-/* Row kernel computing EXPR(u, v), plus the public function. */
-#define BINARY_OP(name, EXPR)                                                                      \
+/* Defines name_rows, the row kernel of op `name` computing EXPR(u, v). */
+#define BINARY_ROWS(name, EXPR)                                                                    \
   static void name##_rows(const tg_real *const *in, const int64_t *st, tg_real *restrict y,        \
                           int64_t n) {                                                             \
     BINARY_LOOPS(EXPR);                                                                            \
-  }                                                                                                \
-  BINARY_FN(name)
+  }
+
+/* The forward of a two-input op over its row kernel. */
+static tg_tensor *binary(tg_tape *tape, const tg_op *op, bc_rows_fn rows, tg_tensor *a,
+                         tg_tensor *b) {
+  tg_tensor *in[2] = {a, b};
+  return bc_apply(tape, op, 2, in, rows);
+}
 
 /* g summed down to x's shape: the adjoint of broadcasting x. Nothing to
  * do (and no op recorded) when x was not broadcast. */
@@ -337,7 +333,10 @@ static void add_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
       gx[i] = reduce_to(tape, gy, n->in[i]);
 }
 static const tg_op op_add = {"add", 2, 0, add_backward};
-BINARY_OP(add, u + v)
+BINARY_ROWS(add, u + v)
+tg_tensor *tg_add(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_add, add_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * sub: da = dy, db = -dy (negated after the reduction: fewer elements) */
@@ -348,7 +347,10 @@ static void sub_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
     gx[1] = tg_neg(tape, reduce_to(tape, gy, n->in[1]));
 }
 static const tg_op op_sub = {"sub", 2, 0, sub_backward};
-BINARY_OP(sub, u - v)
+BINARY_ROWS(sub, u - v)
+tg_tensor *tg_sub(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_sub, sub_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * mul: da = dy * b, db = dy * a */
@@ -360,7 +362,10 @@ static void mul_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
     gx[1] = reduce_to(tape, tg_mul(tape, gy, a), b);
 }
 static const tg_op op_mul = {"mul", 2, 0, mul_backward};
-BINARY_OP(mul, (u) * (v))
+BINARY_ROWS(mul, (u) * (v))
+tg_tensor *tg_mul(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_mul, mul_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * div: da = dy / b, db = -dy a / b² = -(dy / b) y, so both share dy / b */
@@ -373,7 +378,10 @@ static void div_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
     gx[1] = tg_neg(tape, reduce_to(tape, tg_mul(tape, q, n->out), b));
 }
 static const tg_op op_div = {"div", 2, 0, div_backward};
-BINARY_OP(div, u / v)
+BINARY_ROWS(div, u / v)
+tg_tensor *tg_div(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_div, div_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * pow: da = dy b a^(b-1), db = dy y ln a (a > 0 wherever db is needed).
@@ -402,7 +410,9 @@ static void pow_rows(const tg_real *const *in, const int64_t *st, tg_real *restr
   }
   BINARY_LOOPS(F(pow)(u, v))
 }
-BINARY_FN(pow)
+tg_tensor *tg_pow(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_pow, pow_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * maximum: the gradient goes to a where a >= b (ties to a), else to b.
@@ -419,7 +429,10 @@ static void maximum_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_
     gx[1] = reduce_to(tape, tg_where(tape, mask, zero, gy), b);
 }
 static const tg_op op_maximum = {"maximum", 2, 0, maximum_backward};
-BINARY_OP(maximum, u >= v || u != u ? u : v)
+BINARY_ROWS(maximum, u >= v || u != u ? u : v)
+tg_tensor *tg_maximum(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_maximum, maximum_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * where(cond, a, b): da = where(cond, dy, 0), db = where(cond, 0, dy);
@@ -433,7 +446,7 @@ static void where_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_te
   if (tg_op_needs_grad(n, 2))
     gx[2] = reduce_to(tape, tg_where(tape, cond, zero, gy), n->in[2]);
 }
-static const tg_op op_where = {"where", 3, 1u << 0, where_backward};
+static const tg_op op_where = {"where", 3, TG_NONDIFF(0), where_backward};
 
 /* Both branches are loaded before the select, so the loop needs no
  * masked loads to vectorise. */
@@ -513,16 +526,14 @@ tg_tensor *tg_where_pos(tg_tape *tape, tg_tensor *x, tg_tensor *a) {
   tg_tensor *in[2] = {x, a};
   if (!tg_op_begin(tape, &op_where_pos, 2, in))
     return NULL;
-  int same = x->ndim == a->ndim;
-  for (int i = 0; same && i < x->ndim; i++)
-    same = x->shape[i] == a->shape[i];
-  if (!same)
+  if (!tg_shape_eq(x, a))
     return tg_op_fail(tape, &op_where_pos, TG_ERR_SHAPE, "x %s and a %s must have the same shape",
                       TG_SHAPE(x), TG_SHAPE(a));
   tg_tensor *y = tg_empty(tape, x->shape, x->ndim);
   if (!y)
     return NULL;
-  tg_parallel_for(x->numel, where_pos_chunk, &(where_pos_ctx){x->data, a->data, y->data});
+  tg_parallel_for(x->numel, TG_GRAIN, x->numel, where_pos_chunk,
+                  &(where_pos_ctx){x->data, a->data, y->data});
   return tg_op_record(tape, &op_where_pos, y, 2, in, NULL, 0);
 }
 
@@ -535,16 +546,31 @@ tg_tensor *tg_where_pos_composite(tg_tape *tape, tg_tensor *x, tg_tensor *a) {
  * Comparisons: constant 1/0 masks. Their descriptors have no backward
  * rule, so tg_op_record never records them and their outputs never
  * require grad, whatever their inputs do. */
-static const tg_op op_gt = {"gt", 2, 3u, NULL};
-static const tg_op op_ge = {"ge", 2, 3u, NULL};
-static const tg_op op_lt = {"lt", 2, 3u, NULL};
-static const tg_op op_le = {"le", 2, 3u, NULL};
-static const tg_op op_eq = {"eq", 2, 3u, NULL};
-BINARY_OP(gt, u > v)
-BINARY_OP(ge, u >= v)
-BINARY_OP(lt, u < v)
-BINARY_OP(le, u <= v)
-BINARY_OP(eq, u == v)
+static const tg_op op_gt = {"gt", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
+static const tg_op op_ge = {"ge", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
+static const tg_op op_lt = {"lt", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
+static const tg_op op_le = {"le", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
+static const tg_op op_eq = {"eq", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
+BINARY_ROWS(gt, u > v)
+tg_tensor *tg_gt(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_gt, gt_rows, a, b);
+}
+BINARY_ROWS(ge, u >= v)
+tg_tensor *tg_ge(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_ge, ge_rows, a, b);
+}
+BINARY_ROWS(lt, u < v)
+tg_tensor *tg_lt(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_lt, lt_rows, a, b);
+}
+BINARY_ROWS(le, u <= v)
+tg_tensor *tg_le(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_le, le_rows, a, b);
+}
+BINARY_ROWS(eq, u == v)
+tg_tensor *tg_eq(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  return binary(tape, &op_eq, eq_rows, a, b);
+}
 
 /* ------------------------------------------------------------------------
  * Scalar conveniences: the scalar is a constant leaf, so only x's

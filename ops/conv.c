@@ -1,329 +1,4 @@
-/* conv.c — image patches: im2col and its adjoint col2im, the primitive ops
- * pooling is built from (nn/conv.c composes them with max and mean), and
- * the fused convolution (conv, conv_grad_x, conv_grad_w; the last section)
- * whose definition and test oracle is im2col, matmul and permute.
- *
- * Layout (the book's): col row r = (n, oh, ow), column (c, fh, fw), so
- * col[r, (c·FH + fh)·FW + fw] = x[n, c, oh·stride − pad + fh,
- * ow·stride − pad + fw], zero where that falls in the padding. Windows
- * cut by the padding on the left or right are handled one at a time, as
- * runs of FW elements (contiguous in x and col at every stride) whose
- * padded ends are cut once per window, not tested per element. The
- * interior windows of a row of output go together, one loop over ow per
- * (c, fh, fw): contiguous in x when stride == 1, and long loops however
- * small the window. No division runs inside the loops.
- *
- * Threads: im2col splits the rows by (n, oh), col2im by (n, c) planes, so
- * each thread writes only its own rows or its own whole planes of x: no
- * races, and every sum of col2im is added in one fixed order whatever the
- * thread count. Whether to go parallel is a C branch taken before
- * entering OpenMP (as in tg_parallel_for): entering libgomp costs
- * microseconds, more than a small image.
- *
- * Each backward rule is the other op, so gradients of gradients work.
- * Nothing here may allocate from the system (scratch comes from the
- * arena) or record anything but these ops.
- */
-#include <string.h>
-
-#include "composite.h"
-#include "op.h"
-#include "ops.h"
-
-/* The geometry of one im2col / col2im. */
-typedef struct conv_geom {
-  int64_t n, c, h, w;          /* x: (N, C, H, W) */
-  int64_t fh, fw, stride, pad; /* filter FH×FW */
-  int64_t oh, ow;              /* output positions per image */
-  int64_t rows, cols;          /* col: (N·OH·OW, C·FH·FW) */
-  int64_t owa, owb;            /* the interior: see interior() */
-} conv_geom;
-
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-
-/* The positions ow in [*a, *b) whose window lies wholly inside x's width
- * (ow·stride − pad >= 0 and ow·stride − pad + FW <= W): the interior,
- * where the kernels run without clipping. */
-static void interior(const conv_geom *g, int64_t *a, int64_t *b) {
-  *a = min64((g->pad + g->stride - 1) / g->stride, g->ow);
-  int64_t last = g->w - g->fw + g->pad; /* the largest ow·stride allowed */
-  *b = last < 0 ? *a : max64(*a, min64(g->ow, last / g->stride + 1));
-}
-
-/* Fills g from x's shape (valid: every dimension >= 1) and the filter, or fails the tape naming op
- * and `what` (the operands, already formatted) and returns 0. */
-static int geom_check(tg_tape *tape, const tg_op *op, const char *what, const int64_t *xs,
-                      int64_t fh, int64_t fw, int64_t stride, int64_t pad, conv_geom *g) {
-  char ctx[400];
-  snprintf(ctx, sizeof ctx, "%s, filter %lldx%lld, stride %lld, pad %lld", what, (long long)fh,
-           (long long)fw, (long long)stride, (long long)pad);
-  if (fh < 1 || fw < 1) {
-    tg_op_fail(tape, op, TG_ERR_ARG, "%s: the filter size must be positive", ctx);
-    return 0;
-  }
-  if (stride < 1) {
-    tg_op_fail(tape, op, TG_ERR_ARG, "%s: the stride must be positive", ctx);
-    return 0;
-  }
-  if (pad < 0) {
-    tg_op_fail(tape, op, TG_ERR_ARG, "%s: the padding must be >= 0", ctx);
-    return 0;
-  }
-  const int64_t size[2] = {xs[2], xs[3]}, f[2] = {fh, fw};
-  static const char *const axis[2] = {"height", "width"};
-  int64_t o[2];
-  for (int a = 0; a < 2; a++) {
-    if (pad > (INT64_MAX - size[a]) / 2) {
-      tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: the padded %s overflows", ctx, axis[a]);
-      return 0;
-    }
-    int64_t padded = size[a] + 2 * pad;
-    if (f[a] > padded) {
-      tg_op_fail(tape, op, TG_ERR_SHAPE,
-                 "%s: the filter %s %lld is larger than the padded input (%lld + 2*%lld = %lld)",
-                 ctx, axis[a], (long long)f[a], (long long)size[a], (long long)pad,
-                 (long long)padded);
-      return 0;
-    }
-    if ((padded - f[a]) % stride != 0) {
-      tg_op_fail(tape, op, TG_ERR_SHAPE,
-                 "%s: %s: (%lld + 2*%lld - %lld) = %lld is not a multiple of stride %lld", ctx,
-                 axis[a], (long long)size[a], (long long)pad, (long long)f[a],
-                 (long long)(padded - f[a]), (long long)stride);
-      return 0;
-    }
-    o[a] = (padded - f[a]) / stride + 1;
-  }
-  int64_t rows, cols;
-  if (__builtin_mul_overflow(xs[0], o[0], &rows) || __builtin_mul_overflow(rows, o[1], &rows) ||
-      __builtin_mul_overflow(xs[1], fh, &cols) || __builtin_mul_overflow(cols, fw, &cols) ||
-      __builtin_mul_overflow(rows, cols, &(int64_t){0})) {
-    tg_op_fail(tape, op, TG_ERR_SHAPE,
-               "%s: the patch matrix (%lld*%lld*%lld, %lld*%lld*%lld) is too large", ctx,
-               (long long)xs[0], (long long)o[0], (long long)o[1], (long long)xs[1], (long long)fh,
-               (long long)fw);
-    return 0;
-  }
-  *g = (conv_geom){xs[0], xs[1], xs[2], xs[3], fh, fw, stride, pad, o[0], o[1], rows, cols, 0, 0};
-  interior(g, &g->owa, &g->owb);
-  return 1;
-}
-
-/* Runs fn(ctx, t, t + 1) for the ntask tasks: on this thread when the
- * whole job (work elements) is small, else on OpenMP threads. */
-static void run_tasks(int64_t ntask, int64_t work, void (*fn)(void *ctx, int64_t lo, int64_t hi),
-                      void *ctx) {
-  if (work < TG_PAR_MIN || ntask < 2) {
-    fn(ctx, 0, ntask);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < ntask; t++)
-    fn(ctx, t, t + 1);
-}
-
-typedef struct patch_ctx {
-  const conv_geom *g;
-  tg_real *x;   /* (N, C, H, W) */
-  tg_real *col; /* (N·OH·OW, C·FH·FW) */
-} patch_ctx;
-
-/* ------------------------------------------------------------------------
- * im2col kernel: tasks are (n, oh), each writing the OW rows of col that
- * start at row (n·OH + oh)·OW.
- *
- * Edge windows (cut by the padding on the left or right) are copied one
- * by one, a row of x at a time, their padded ends zeroed. Interior
- * windows are done together: for each (c, fh, fw) one loop over ow reads
- * x with the stride (contiguous when stride == 1) and writes one column
- * of the rows, which stay in cache. A loop per window would pay its
- * overhead per run of FW, which for pooling's 2×2 windows is most of the
- * cost (measured 3x slower). */
-static void im2col_window(const conv_geom *g, const tg_real *restrict xn, tg_real *restrict dst,
-                          int64_t ih0, int64_t iw0) {
-  const int64_t plane = g->h * g->w;
-  /* The columns [lo, hi) of the window lie inside x. */
-  const int64_t lo = min64(max64(0, -iw0), g->fw), hi = max64(lo, min64(g->fw, g->w - iw0));
-  for (int64_t ci = 0; ci < g->c; ci++)
-    for (int64_t kh = 0; kh < g->fh; kh++, dst += g->fw) {
-      const int64_t ih = ih0 + kh;
-      if (ih < 0 || ih >= g->h || hi == lo) {
-        memset(dst, 0, (size_t)g->fw * sizeof *dst);
-        continue;
-      }
-      const tg_real *restrict src = xn + ci * plane + ih * g->w + (iw0 + lo); /* x[.., lo] */
-      for (int64_t j = 0; j < lo; j++)
-        dst[j] = 0;
-      for (int64_t j = 0; j < hi - lo; j++)
-        dst[lo + j] = src[j];
-      for (int64_t j = hi; j < g->fw; j++)
-        dst[j] = 0;
-    }
-}
-
-static void im2col_tasks(void *arg, int64_t t0, int64_t t1) {
-  const patch_ctx *p = arg;
-  const conv_geom g = *p->g;
-  const int64_t plane = g.h * g.w, s = g.stride, cols = g.cols, owa = g.owa, owb = g.owb;
-  for (int64_t t = t0; t < t1; t++) {
-    const int64_t n = t / g.oh, oh = t % g.oh; /* once per task */
-    const tg_real *restrict xn = p->x + n * g.c * plane;
-    tg_real *restrict rows = p->col + t * g.ow * cols; /* row (n, oh, 0) */
-    const int64_t ih0 = oh * s - g.pad;
-    for (int64_t ow = 0; ow < owa; ow++)
-      im2col_window(&g, xn, rows + ow * cols, ih0, ow * s - g.pad);
-    for (int64_t ow = owb; ow < g.ow; ow++)
-      im2col_window(&g, xn, rows + ow * cols, ih0, ow * s - g.pad);
-    const int64_t m = owb - owa;
-    if (m == 0)
-      continue;
-    tg_real *restrict d0 = rows + owa * cols; /* row (n, oh, owa) */
-    for (int64_t ci = 0; ci < g.c; ci++)
-      for (int64_t kh = 0; kh < g.fh; kh++) {
-        const int64_t ih = ih0 + kh;
-        for (int64_t kw = 0; kw < g.fw; kw++) {
-          tg_real *restrict d = d0 + (ci * g.fh + kh) * g.fw + kw; /* column (c, fh, fw) */
-          if (ih < 0 || ih >= g.h) {
-            for (int64_t i = 0; i < m; i++)
-              d[i * cols] = 0;
-            continue;
-          }
-          const tg_real *restrict x = xn + ci * plane + ih * g.w + (owa * s - g.pad + kw);
-          if (s == 1)
-            for (int64_t i = 0; i < m; i++)
-              d[i * cols] = x[i];
-          else
-            for (int64_t i = 0; i < m; i++)
-              d[i * cols] = x[i * s];
-        }
-      }
-  }
-}
-
-/* ------------------------------------------------------------------------
- * col2im kernel: tasks are the (n, c) planes of x; each zeroes its plane
- * and adds every window's entries into it, in an order fixed by the
- * shape: for each oh, the edge windows, then the interior ones by
- * (fh, fw) with one loop over ow (writing x with the stride: contiguous
- * when stride == 1). */
-static void col2im_tasks(void *arg, int64_t t0, int64_t t1) {
-  const patch_ctx *p = arg;
-  const conv_geom g = *p->g;
-  const int64_t plane = g.h * g.w, k = g.fh * g.fw, s = g.stride, cols = g.cols;
-  const int64_t owa = g.owa, owb = g.owb, m = owb - owa;
-  for (int64_t t = t0; t < t1; t++) {
-    const int64_t n = t / g.c, ci = t % g.c;
-    tg_real *restrict xp = p->x + t * plane; /* x[n, ci] */
-    memset(xp, 0, (size_t)plane * sizeof *xp);
-    for (int64_t oh = 0; oh < g.oh; oh++) {
-      const tg_real *restrict rows = p->col + ((n * g.oh + oh) * g.ow) * cols + ci * k;
-      const int64_t ih0 = oh * s - g.pad;
-      for (int64_t ow = 0; ow < g.ow; ow++) {
-        if (ow == owa && m > 0) {
-          ow = owb - 1; /* the interior is done below */
-          continue;
-        }
-        const int64_t iw0 = ow * s - g.pad;
-        const int64_t lo = min64(max64(0, -iw0), g.fw), hi = max64(lo, min64(g.fw, g.w - iw0));
-        for (int64_t kh = 0; kh < g.fh; kh++) {
-          const int64_t ih = ih0 + kh;
-          if (ih < 0 || ih >= g.h || hi == lo)
-            continue;
-          const tg_real *restrict src = rows + ow * cols + kh * g.fw + lo;
-          tg_real *restrict dst = xp + ih * g.w + (iw0 + lo);
-          for (int64_t j = 0; j < hi - lo; j++)
-            dst[j] += src[j];
-        }
-      }
-      if (m == 0)
-        continue;
-      for (int64_t kh = 0; kh < g.fh; kh++) {
-        const int64_t ih = ih0 + kh;
-        if (ih < 0 || ih >= g.h)
-          continue;
-        for (int64_t kw = 0; kw < g.fw; kw++) {
-          const tg_real *restrict src = rows + owa * cols + kh * g.fw + kw;
-          tg_real *restrict dst = xp + ih * g.w + (owa * s - g.pad + kw);
-          if (s == 1)
-            for (int64_t i = 0; i < m; i++)
-              dst[i] += src[i * cols];
-          else
-            for (int64_t i = 0; i < m; i++)
-              dst[i * s] += src[i * cols];
-        }
-      }
-    }
-  }
-}
-
-/* ------------------------------------------------------------------------
- * The ops. attr: im2col fh, fw, stride, pad; col2im N, C, H, W, fh, fw,
- * stride, pad. */
-
-/* im2col: dx = col2im(dy) */
-static void im2col_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
-  gx[0] = tg_col2im(tape, gy, n->in[0]->shape, n->attr[0], n->attr[1], n->attr[2], n->attr[3]);
-}
-static const tg_op op_im2col = {"im2col", 1, 0, im2col_backward};
-
-/* col2im: dcol = im2col(dx) */
-static void col2im_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
-  gx[0] = tg_im2col(tape, gy, n->attr[4], n->attr[5], n->attr[6], n->attr[7]);
-}
-static const tg_op op_col2im = {"col2im", 1, 0, col2im_backward};
-
-tg_tensor *tg_im2col(tg_tape *tape, tg_tensor *x, int64_t fh, int64_t fw, int64_t stride,
-                     int64_t pad) {
-  if (!tg_op_begin(tape, &op_im2col, 1, &x))
-    return NULL;
-  if (x->ndim != 4)
-    return tg_op_fail(tape, &op_im2col, TG_ERR_SHAPE, "x %s must be 4-D (N, C, H, W)", TG_SHAPE(x));
-  char what[200];
-  snprintf(what, sizeof what, "x %s", TG_SHAPE(x));
-  conv_geom g;
-  if (!geom_check(tape, &op_im2col, what, x->shape, fh, fw, stride, pad, &g))
-    return NULL;
-  tg_tensor *col = tg_empty(tape, (int64_t[]){g.rows, g.cols}, 2); /* (N·OH·OW, C·FH·FW) */
-  if (!col)
-    return NULL;
-  run_tasks(g.n * g.oh, g.rows * g.cols, im2col_tasks, &(patch_ctx){&g, x->data, col->data});
-  const int64_t attr[4] = {fh, fw, stride, pad};
-  return tg_op_record(tape, &op_im2col, col, 1, &x, attr, 4);
-}
-
-tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64_t fh, int64_t fw,
-                     int64_t stride, int64_t pad) {
-  if (!tg_op_begin(tape, &op_col2im, 1, &col))
-    return NULL;
-  if (!xshape)
-    return tg_op_fail(tape, &op_col2im, TG_ERR_NULL, "xshape is NULL for col %s", TG_SHAPE(col));
-  char xsb[160], what[400];
-  tg_shape_str(xshape, 4, xsb, sizeof xsb);
-  snprintf(what, sizeof what, "col %s to x %s", TG_SHAPE(col), xsb);
-  if (col->ndim != 2)
-    return tg_op_fail(tape, &op_col2im, TG_ERR_SHAPE, "%s: col must be 2-D", what);
-  tg_error err = {0};
-  if (tg_shape_check(xshape, 4, NULL, "xshape", &err) != TG_OK)
-    return tg_op_fail(tape, &op_col2im, err.status, "%s: %s", what, err.msg);
-  conv_geom g;
-  if (!geom_check(tape, &op_col2im, what, xshape, fh, fw, stride, pad, &g))
-    return NULL;
-  if (col->shape[0] != g.rows || col->shape[1] != g.cols)
-    return tg_op_fail(tape, &op_col2im, TG_ERR_SHAPE,
-                      "%s, filter %lldx%lld, stride %lld, pad %lld: col must be (%lld, %lld)", what,
-                      (long long)fh, (long long)fw, (long long)stride, (long long)pad,
-                      (long long)g.rows, (long long)g.cols);
-  tg_tensor *x = tg_empty(tape, xshape, 4); /* (N, C, H, W); each task zeroes its planes */
-  if (!x)
-    return NULL;
-  run_tasks(g.n * g.c, g.rows * g.cols, col2im_tasks, &(patch_ctx){&g, x->data, col->data});
-  const int64_t attr[8] = {xshape[0], xshape[1], xshape[2], xshape[3], fh, fw, stride, pad};
-  return tg_op_record(tape, &op_col2im, x, 1, &col, attr, 8);
-}
-
-/* ------------------------------------------------------------------------
- * Convolution, fused: y = conv(x, W) image by image, with the patches of
+/* conv.c — the fused convolution: y = conv(x, W) image by image, with the patches of
  * one image at a time in a per-thread buffer that stays in cache, never
  * the whole batch's patch matrix in memory (for DeepConvNet's 16-channel
  * 3×3 layers that matrix is 45 MB, written and read again by every step,
@@ -339,18 +14,27 @@ tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64
  * adjoint. Products are plain or Aᵀ, which libxsmm's JIT takes as a flag;
  * the one Bᵀ, dy_nᵀ, is copied (FN·P elements, in cache: the im2col-layout
  * patches it avoids cost 9 to 25 times as many, written with a stride).
- * Images are split over threads; dW sums images in CONV_GROUPS fixed
- * groups, each in its own partial sum, added in group order at the end,
- * so no result depends on the thread count.
+ * Images (one at a time) are handed to threads by tg_parallel_for; dW
+ * sums images in CONV_GROUPS fixed groups, each in its own partial sum,
+ * added in group order at the end, so no result depends on the thread
+ * count.
  *
  * The three ops are each other's gradients (conv is bilinear in x and W,
  * and conv_grad_x, conv_grad_w are its adjoints in x and in W), so
  * gradients of gradients work. tg_conv_composite (im2col, matmul, permute)
  * is their definition, kept as the oracle (DESIGN.md §5): the tests hold
- * all three and their gradients against it. */
+ * all three and their gradients against it. Nothing here may allocate
+ * from the system (scratch comes from the arena) or let the thread count
+ * change a result. */
 #include <omp.h>
+#include <string.h>
 
+#include "composite.h"
 #include "gemm.h"
+#include "im2col.h"
+#include "op.h"
+#include "ops.h"
+#include "ops_internal.h"
 
 #define CONV_GROUPS 8
 
@@ -394,17 +78,23 @@ SHORT_RUNS static void unfold_same(const conv_geom *g, const tg_real *restrict x
   }
 }
 
+/* The positions ow in [*lo, *hi) whose column ow·s + off lies inside
+ * x's row (0 <= ow·s + off < W). */
+static void inside(const conv_geom *g, int64_t off, int64_t *lo, int64_t *hi) {
+  const int64_t s = g->stride;
+  *lo = min64(off < 0 ? (-off + s - 1) / s : 0, g->ow);
+  *hi = g->w - 1 - off < 0 ? *lo : max64(*lo, min64(g->ow, (g->w - 1 - off) / s + 1));
+}
+
 SHORT_RUNS static void unfold_image(const conv_geom *g, const tg_real *restrict xn,
                                     tg_real *restrict rows) {
   const int64_t s = g->stride, P = g->oh * g->ow, plane = g->h * g->w;
   for (int64_t ci = 0; ci < g->c; ci++)
     for (int64_t kh = 0; kh < g->fh; kh++)
       for (int64_t kw = 0; kw < g->fw; kw++, rows += P) {
-        /* ow in [lo, hi) reads inside the row: 0 <= ow·s + off < W */
         const int64_t off = kw - g->pad;
-        const int64_t lo = min64(off < 0 ? (-off + s - 1) / s : 0, g->ow);
-        const int64_t hi =
-            g->w - 1 - off < 0 ? lo : max64(lo, min64(g->ow, (g->w - 1 - off) / s + 1));
+        int64_t lo, hi;
+        inside(g, off, &lo, &hi);
         if (s == 1 && g->ow == g->w) {
           unfold_same(g, xn + ci * plane, rows, kh, off, lo, hi);
           continue;
@@ -465,9 +155,8 @@ SHORT_RUNS static void fold_image(const conv_geom *g, tg_real *restrict rows,
     for (int64_t kh = 0; kh < g->fh; kh++)
       for (int64_t kw = 0; kw < g->fw; kw++, rows += P) {
         const int64_t off = kw - g->pad;
-        const int64_t lo = min64(off < 0 ? (-off + s - 1) / s : 0, g->ow);
-        const int64_t hi =
-            g->w - 1 - off < 0 ? lo : max64(lo, min64(g->ow, (g->w - 1 - off) / s + 1));
+        int64_t lo, hi;
+        inside(g, off, &lo, &hi);
         if (s == 1 && g->ow == g->w) {
           fold_same(g, rows, dxn + ci * plane, kh, off, lo, hi);
           continue;
@@ -499,34 +188,46 @@ typedef struct conv_job {
   const tg_real *bias;       /* conv: (FN,) or NULL */
   tg_real *out;              /* y (N, FN, P), dx (N, C, H, W) or dW (FN, K) */
   tg_real *part;             /* conv_grad_w: (groups, K, FN), dWᵀ of each group */
-  tg_real *scratch;          /* (threads, K·P + P·FN) */
+  tg_real *scratch;          /* (nth, K·P + P·FN) */
+  int nth;                   /* scratch slots: threads that may run */
   int64_t groups;            /* conv_grad_w: min(N, CONV_GROUPS) */
 } conv_job;
 
-/* Thread tid of nth: its share of the images (of the groups for dW). */
-static void conv_run(const conv_job *j, int tid, int nth) {
+/* This thread's scratch: (K, P) rows, then (P, FN) for dyᵀ. */
+static tg_real *thread_buf(const conv_job *j) {
+  return j->scratch + (j->nth > 1 ? omp_get_thread_num() : 0) * (j->k + j->fn) * j->p;
+}
+
+/* Images [n0, n1) of conv or conv_grad_x. */
+static void conv_images(void *arg, int64_t n0, int64_t n1) {
+  const conv_job *j = arg;
   const conv_geom *g = &j->g;
   const int64_t chw = g->c * g->h * g->w, fnp = j->fn * j->p;
-  tg_real *buf = j->scratch + tid * (j->k + j->fn) * j->p; /* (K, P) */
-  if (j->kind != CONV_DW) {
-    for (int64_t n = g->n * tid / nth; n < g->n * (tid + 1) / nth; n++) {
-      if (j->kind == CONV_Y) {
-        tg_real *restrict y = j->out + n * fnp;
-        unfold_image(g, j->x + n * chw, buf); /* (K, P) */
-        tg_gemm_run(&j->mm, j->w, buf, y);    /* (FN, K)·(K, P) */
-        for (int64_t f = 0; j->bias && f < j->fn; f++)
-          for (int64_t i = 0; i < j->p; i++)
-            y[f * j->p + i] += j->bias[f]; /* while y_n is in cache */
-      } else {
-        tg_gemm_run(&j->mm, j->w, j->dy + n * fnp, buf); /* (FN, K)ᵀ·(FN, P) */
-        fold_image(g, buf, j->out + n * chw);
-      }
+  tg_real *buf = thread_buf(j); /* (K, P) */
+  for (int64_t n = n0; n < n1; n++) {
+    if (j->kind == CONV_Y) {
+      tg_real *restrict y = j->out + n * fnp;
+      unfold_image(g, j->x + n * chw, buf); /* (K, P) */
+      tg_gemm_run(&j->mm, j->w, buf, y);    /* (FN, K)·(K, P) */
+      for (int64_t f = 0; j->bias && f < j->fn; f++)
+        for (int64_t i = 0; i < j->p; i++)
+          y[f * j->p + i] += j->bias[f]; /* while y_n is in cache */
+    } else {
+      tg_gemm_run(&j->mm, j->w, j->dy + n * fnp, buf); /* (FN, K)ᵀ·(FN, P) */
+      fold_image(g, buf, j->out + n * chw);
     }
-    return;
   }
+}
+
+/* Groups [q0, q1) of conv_grad_w: group q sums its images into its own
+ * partial dWᵀ. */
+static void conv_groups(void *arg, int64_t q0, int64_t q1) {
+  const conv_job *j = arg;
+  const conv_geom *g = &j->g;
+  const int64_t chw = g->c * g->h * g->w, fnp = j->fn * j->p, P = j->p, FN = j->fn;
+  tg_real *buf = thread_buf(j);              /* (K, P) */
   tg_real *restrict dyt = buf + j->k * j->p; /* (P, FN) */
-  const int64_t P = j->p, FN = j->fn;
-  for (int64_t q = j->groups * tid / nth; q < j->groups * (tid + 1) / nth; q++) {
+  for (int64_t q = q0; q < q1; q++) {
     tg_real *dwt = j->part + q * j->k * FN; /* (K, FN) */
     for (int64_t n = g->n * q / j->groups; n < g->n * (q + 1) / j->groups; n++) {
       const tg_real *dy = j->dy + n * fnp; /* (FN, P) */
@@ -545,7 +246,10 @@ static void conv_run(const conv_job *j, int tid, int nth) {
  * scratch from the arena. Returns 0 after failing the tape. */
 static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
   const double flops = 2.0 * (double)j->g.n * (double)j->fn * (double)j->k * (double)j->p;
-  const int nth = omp_in_parallel() || flops < 5e6 ? 1 : omp_get_max_threads();
+  /* A scratch slot per thread that may run (tg_parallel_for's rule: a
+   * product of 5e6 flops is worth a second thread). */
+  const int64_t work = (int64_t)(flops / 5e6 * TG_PAR_MIN);
+  const int nth = j->nth = omp_in_parallel() || work < TG_PAR_MIN ? 1 : omp_get_max_threads();
   const int ok = j->kind == CONV_Y    ? tg_gemm_plan(&j->mm, 0, j->fn, j->p, j->k, 0)
                  : j->kind == CONV_DX ? tg_gemm_plan(&j->mm, 1, j->k, j->p, j->fn, 0)
                                       : tg_gemm_plan(&j->mm, 0, j->k, j->fn, j->p, 0) &&
@@ -565,12 +269,10 @@ static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
       return 0;
     j->part = t->data;
   }
-  if (nth > 1) {
-#pragma omp parallel num_threads(nth)
-    conv_run(j, omp_get_thread_num(), omp_get_num_threads());
-  } else {
-    conv_run(j, 0, 1);
-  }
+  if (j->kind == CONV_DW)
+    tg_parallel_for(j->groups, 1, work, conv_groups, j);
+  else
+    tg_parallel_for(j->g.n, 1, work, conv_images, j);
   if (j->kind == CONV_DW) { /* dW (FN, K) = Σ_q part_qᵀ, in group order */
     const int64_t K = j->k, FN = j->fn;
     tg_real *restrict dw = j->out;
@@ -585,8 +287,7 @@ static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
   return 1;
 }
 
-/* attr: conv stride, pad; conv_grad_x N, C, H, W, stride, pad;
- * conv_grad_w fh, fw, stride, pad. conv's optional bias is input 2. */
+/* attr: the patch slots (im2col.h). conv's optional bias is input 2. */
 static void conv_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
 static void conv_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
 static void conv_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
@@ -599,9 +300,10 @@ static const tg_op op_conv_grad_w = {"conv_grad_w", 2, 0, conv_grad_w_backward};
 static void conv_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   tg_tensor *x = n->in[0], *w = n->in[1];
   if (tg_op_needs_grad(n, 0))
-    gx[0] = tg_conv_grad_x(tape, gy, w, x->shape, n->attr[0], n->attr[1]);
+    gx[0] = tg_conv_grad_x(tape, gy, w, x->shape, n->attr[PATCH_STRIDE], n->attr[PATCH_PAD]);
   if (tg_op_needs_grad(n, 1))
-    gx[1] = tg_conv_grad_w(tape, x, gy, w->shape[2], w->shape[3], n->attr[0], n->attr[1]);
+    gx[1] = tg_conv_grad_w(tape, x, gy, w->shape[2], w->shape[3], n->attr[PATCH_STRIDE],
+                           n->attr[PATCH_PAD]);
   if (tg_op_needs_grad(n, 2))
     gx[2] = tg_sum(tape, gy, (const int[]){0, 2, 3}, 3, 0);
 }
@@ -611,9 +313,10 @@ static void conv_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_ten
 static void conv_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   tg_tensor *dy = n->in[0], *w = n->in[1];
   if (tg_op_needs_grad(n, 0))
-    gx[0] = tg_conv(tape, gy, w, NULL, n->attr[4], n->attr[5]);
+    gx[0] = tg_conv(tape, gy, w, NULL, n->attr[PATCH_STRIDE], n->attr[PATCH_PAD]);
   if (tg_op_needs_grad(n, 1))
-    gx[1] = tg_conv_grad_w(tape, gy, dy, w->shape[2], w->shape[3], n->attr[4], n->attr[5]);
+    gx[1] = tg_conv_grad_w(tape, gy, dy, w->shape[2], w->shape[3], n->attr[PATCH_STRIDE],
+                           n->attr[PATCH_PAD]);
 }
 
 /* dW = conv_grad_w(x, dy): ⟨H, dW⟩ = ⟨conv(x, H), dy⟩, so
@@ -621,9 +324,9 @@ static void conv_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy,
 static void conv_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   tg_tensor *x = n->in[0], *dy = n->in[1];
   if (tg_op_needs_grad(n, 0))
-    gx[0] = tg_conv_grad_x(tape, dy, gy, x->shape, n->attr[2], n->attr[3]);
+    gx[0] = tg_conv_grad_x(tape, dy, gy, x->shape, n->attr[PATCH_STRIDE], n->attr[PATCH_PAD]);
   if (tg_op_needs_grad(n, 1))
-    gx[1] = tg_conv(tape, x, gy, NULL, n->attr[2], n->attr[3]);
+    gx[1] = tg_conv(tape, x, gy, NULL, n->attr[PATCH_STRIDE], n->attr[PATCH_PAD]);
 }
 
 /* Fails unless t is (N, FN, OH, OW) for the geometry g and fn filters. */
@@ -659,7 +362,7 @@ tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int6
     return tg_op_fail(tape, &op_conv, TG_ERR_SHAPE, "%s: b must be (%lld,), one per filter", what,
                       (long long)W->shape[0]);
   conv_job j = {.kind = CONV_Y, .x = x->data, .w = W->data, .bias = b ? b->data : NULL};
-  if (!geom_check(tape, &op_conv, what, x->shape, W->shape[2], W->shape[3], stride, pad, &j.g))
+  if (!tg_conv_geom(tape, &op_conv, what, x->shape, W->shape[2], W->shape[3], stride, pad, &j.g))
     return NULL;
   j.fn = W->shape[0], j.k = j.g.cols, j.p = j.g.oh * j.g.ow;
   tg_tensor *y = tg_empty(tape, (int64_t[]){j.g.n, j.fn, j.g.oh, j.g.ow}, 4);
@@ -668,7 +371,8 @@ tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int6
   j.out = y->data;
   if (!conv_exec(tape, &op_conv, &j))
     return NULL;
-  return tg_op_record(tape, &op_conv, y, nin, in, (const int64_t[]){stride, pad}, 2);
+  int64_t a[PATCH_NATTR];
+  return tg_op_record(tape, &op_conv, y, nin, in, tg_patch_attrs(&j.g, a), PATCH_NATTR);
 }
 
 tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int64_t *xshape,
@@ -688,8 +392,8 @@ tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int6
     return tg_op_fail(tape, &op_conv_grad_x, TG_ERR_SHAPE,
                       "%s: W must be (FN, C, FH, FW) with x's C", what);
   conv_job j = {.kind = CONV_DX, .w = W->data, .dy = dy->data};
-  if (!geom_check(tape, &op_conv_grad_x, what, xshape, W->shape[2], W->shape[3], stride, pad,
-                  &j.g) ||
+  if (!tg_conv_geom(tape, &op_conv_grad_x, what, xshape, W->shape[2], W->shape[3], stride, pad,
+                    &j.g) ||
       !conv_dy_check(tape, &op_conv_grad_x, what, dy, &j.g, W->shape[0]))
     return NULL;
   j.fn = W->shape[0], j.k = j.g.cols, j.p = j.g.oh * j.g.ow;
@@ -699,8 +403,8 @@ tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int6
   j.out = dx->data;
   if (!conv_exec(tape, &op_conv_grad_x, &j))
     return NULL;
-  const int64_t attr[6] = {xshape[0], xshape[1], xshape[2], xshape[3], stride, pad};
-  return tg_op_record(tape, &op_conv_grad_x, dx, 2, in, attr, 6);
+  int64_t a[PATCH_NATTR];
+  return tg_op_record(tape, &op_conv_grad_x, dx, 2, in, tg_patch_attrs(&j.g, a), PATCH_NATTR);
 }
 
 tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh, int64_t fw,
@@ -713,7 +417,7 @@ tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh
   if (x->ndim != 4)
     return tg_op_fail(tape, &op_conv_grad_w, TG_ERR_SHAPE, "%s: x must be (N, C, H, W)", what);
   conv_job j = {.kind = CONV_DW, .x = x->data, .dy = dy->data};
-  if (!geom_check(tape, &op_conv_grad_w, what, x->shape, fh, fw, stride, pad, &j.g) ||
+  if (!tg_conv_geom(tape, &op_conv_grad_w, what, x->shape, fh, fw, stride, pad, &j.g) ||
       !conv_dy_check(tape, &op_conv_grad_w, what, dy, &j.g, -1))
     return NULL;
   j.fn = dy->shape[1], j.k = j.g.cols, j.p = j.g.oh * j.g.ow;
@@ -723,7 +427,8 @@ tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh
   j.out = dw->data;
   if (!conv_exec(tape, &op_conv_grad_w, &j))
     return NULL;
-  return tg_op_record(tape, &op_conv_grad_w, dw, 2, in, (const int64_t[]){fh, fw, stride, pad}, 4);
+  int64_t a[PATCH_NATTR];
+  return tg_op_record(tape, &op_conv_grad_w, dw, 2, in, tg_patch_attrs(&j.g, a), PATCH_NATTR);
 }
 
 /* The definition the three fused ops are tested against: the book's

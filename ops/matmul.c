@@ -37,16 +37,11 @@
 #endif
 
 /* ------------------------------------------------------------------------
- * Tuning, from measurements on this kind of machine (2 cores, float,
- * benchmarks/bench_ops.c and scratch sweeps; GFLOP/s). With an AVX-512
- * target the tiled JIT beats OpenBLAS at every size tried: one thread
- * 205-235 at 64³-512³ and 175 at 1024³ against OpenBLAS's ~100; two
- * threads 350 at 1024³ against OpenBLAS's own ~185. With an AVX2 target
- * (older CPUs; valgrind; LIBXSMM_TARGET=hsw here) the JIT is ahead only
- * on small products (110-117 at 64³-256³) and when it splits K
- * (25x30x57600: 64 vs 45); OpenBLAS in 64-row tiles gives 165-185 on two
- * threads at the book's shapes and 1024³, where JIT tiles give 107-143.
- * Tile sizes within a factor 2 of these measured the same to ±4%. */
+ * Tuning. With an AVX-512 target the tiled JIT beats OpenBLAS at every
+ * size tried, on one thread and on two. With an AVX2 target (older CPUs;
+ * valgrind) the JIT is ahead only on small products and when it splits
+ * K, so larger products go to OpenBLAS in row tiles. Tile sizes within a
+ * factor 2 of these run the same. The figures: benchmarks/README.md. */
 
 /* Below this many flops (2·M·N·K) a product stays on one thread: a
  * 2-thread fork/join costs more than it saves (TOOLCHAIN.md). */
@@ -212,37 +207,44 @@ static void transpose_rows(const mm_plan *p, int64_t r0, int64_t r1) {
                    (libxsmm_blasint)(r1 - r0), (libxsmm_blasint)p->K, (libxsmm_blasint)p->N);
 }
 
-/* Thread tid of nth runs its share of the tiles. With own_columns (a
- * transposed B, several column tiles) it takes whole column tiles and
- * transposes just the rows of B they read: the bᵀ a thread reads is then
- * in its own cache (read from another core's, just written, it cost as
- * much as the product itself: 2 x 25 µs for W of 784 x 50), and no thread
- * waits for another. Otherwise tile w goes to thread w * nth / tiles. */
 /* libxsmm's AVX-512 kernels return with the upper halves of the vector
  * registers dirty; until they are cleared every SSE instruction that
  * follows (our elementwise kernels, libm, malloc) pays a transition
- * penalty. Measured: exp on (100, 10) logits right after a matmul took
- * 157 µs instead of 2.7, and a TwoLayerNet step 342 µs instead of 164.
+ * penalty, many times the cost of a small op (benchmarks/README.md).
  * Every thread that ran kernels clears its own registers. */
 __attribute__((target("avx"))) static void clear_upper_vector_state(void) { _mm256_zeroupper(); }
 
-static void execute(const mm_plan *p, int own_columns, int tid, int nth) {
-  if (own_columns) {
-    const int64_t j0 = p->tn * tid / nth, j1 = p->tn * (tid + 1) / nth;
-    transpose_rows(p, j0 * p->nb, j1 == p->tn ? p->N : j1 * p->nb);
-    for (int64_t j = j0; j < j1; j++)
-      for (int64_t i = 0; i < p->tm; i++)
-        run_tile(p, i, j, 0);
-  } else {
-    const int64_t tiles = p->tm * p->tn * p->slices;
-    for (int64_t w = tiles * tid / nth; w < tiles * (tid + 1) / nth; w++) {
-      int64_t s = w % p->slices, ij = w / p->slices;
-      run_tile(p, ij / p->tn, ij % p->tn, s);
-    }
-  }
+static void end_kernels(const mm_plan *p) {
   if (!p->blas && __builtin_cpu_supports("avx"))
     clear_upper_vector_state();
 }
+
+/* Column tiles [j0, j1) whole, transposing first just the rows of B they
+ * read (a transposed B, several column tiles): the bᵀ a thread reads is
+ * then in its own cache (read from another core's, just written, it cost
+ * as much as the product itself). */
+static void column_tiles(void *arg, int64_t j0, int64_t j1) {
+  const mm_plan *p = arg;
+  transpose_rows(p, j0 * p->nb, j1 == p->tn ? p->N : j1 * p->nb);
+  for (int64_t j = j0; j < j1; j++)
+    for (int64_t i = 0; i < p->tm; i++)
+      run_tile(p, i, j, 0);
+  end_kernels(p);
+}
+
+/* Work items [w0, w1): tile ij of slice s is item ij·slices + s. */
+static void tiles_range(void *arg, int64_t w0, int64_t w1) {
+  const mm_plan *p = arg;
+  for (int64_t w = w0; w < w1; w++) {
+    int64_t s = w % p->slices, ij = w / p->slices;
+    run_tile(p, ij / p->tn, ij % p->tn, s);
+  }
+  end_kernels(p);
+}
+
+/* A product's cost as tg_parallel_for's work: PAR_FLOPS flops count as
+ * TG_PAR_MIN element operations. */
+static int64_t flops_work(double flops) { return (int64_t)(flops / PAR_FLOPS * TG_PAR_MIN); }
 
 /* c (M, N) = op(a)·op(b). Scratch (bᵀ, partial sums) comes from the arena
  * and lives until the next reset. Returns 0 after failing the tape. */
@@ -272,19 +274,19 @@ static int gemm(tg_tape *tape, int ta, int tb, int64_t M, int64_t N, int64_t K, 
   if (p.blas && openblas_get_num_threads() != 1)
     openblas_set_num_threads(1); /* our threads call it; its own would fight them */
 
-  const int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
-  const int par = flops >= PAR_FLOPS && nth > 1 && p.tm * p.tn * p.slices > 1;
-  /* A transposed B is made by the threads that read it when they can
-   * split it by column tiles (slices need one tile: never both), else
+  /* Tiles go to tg_parallel_for one at a time. A transposed B is made
+   * chunk by chunk by the threads that read it when there are column
+   * tiles enough for each thread (slices need one tile: never both), else
    * before the threads start. */
-  const int own_columns = p.b_t && par && p.tn >= nth;
-  if (p.b_t && !own_columns)
-    transpose_rows(&p, 0, N);
-  if (par) {
-#pragma omp parallel num_threads(nth)
-    execute(&p, own_columns, omp_get_thread_num(), omp_get_num_threads());
+  const int64_t work = flops_work(flops);
+  const int own_columns = p.b_t && work >= TG_PAR_MIN && !omp_in_parallel() &&
+                          p.tn >= omp_get_max_threads() && p.tn > 1;
+  if (own_columns) {
+    tg_parallel_for(p.tn, 1, work, column_tiles, &p);
   } else {
-    execute(&p, 0, 0, 1);
+    if (p.b_t)
+      transpose_rows(&p, 0, N);
+    tg_parallel_for(p.tm * p.tn * p.slices, 1, work, tiles_range, &p);
   }
   if (p.slices > 1)
     reduce_slices(&p); /* at most (MAX_SLICES - 1) x one tile of adds */
@@ -314,7 +316,7 @@ int tg_gemm_plan(mm_plan *p, int ta, int64_t M, int64_t N, int64_t K, int accumu
 void tg_gemm_run(const mm_plan *p, const tg_real *a, const tg_real *b, tg_real *c) {
   mm_plan q = *p;
   q.a = a, q.b = b, q.c = c;
-  execute(&q, 0, 0, 1);
+  tiles_range(&q, 0, q.tm * q.tn * q.slices);
 }
 
 /* ------------------------------------------------------------------------
@@ -325,12 +327,14 @@ void tg_gemm_run(const mm_plan *p, const tg_real *a, const tg_real *b, tg_real *
  *   C = Aᵀ·B     dA = B·dCᵀ    dB = A·dC
  *   C = A·Bᵀ     dA = dC·B     dB = dCᵀ·A
  *   C = Aᵀ·Bᵀ    dA = Bᵀ·dCᵀ   dB = dCᵀ·Aᵀ
- *
- * attr[0] = trans_a, attr[1] = trans_b. */
+ */
+
+/* matmul's attributes. */
+enum { MATMUL_TA, MATMUL_TB, MATMUL_NATTR };
 
 static void matmul_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   tg_tensor *a = n->in[0], *b = n->in[1]; /* gy: (M, N) */
-  const int ta = (int)n->attr[0], tb = (int)n->attr[1];
+  const int ta = (int)n->attr[MATMUL_TA], tb = (int)n->attr[MATMUL_TB];
   if (tg_op_needs_grad(n, 0))
     gx[0] = ta ? tg_matmul_t(tape, b, gy, tb, 1) : tg_matmul_t(tape, gy, b, 0, !tb);
   if (tg_op_needs_grad(n, 1))
@@ -360,8 +364,9 @@ tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, i
   tg_tensor *c = tg_empty(tape, (int64_t[]){M, N}, 2); /* (M, N) */
   if (!c || !gemm(tape, ta, tb, M, N, K, a->data, b->data, c->data))
     return NULL;
-  const int64_t attr[2] = {ta, tb};
-  return tg_op_record(tape, &op_matmul, c, 2, in, attr, 2);
+  int64_t attr[MATMUL_NATTR];
+  attr[MATMUL_TA] = ta, attr[MATMUL_TB] = tb;
+  return tg_op_record(tape, &op_matmul, c, 2, in, attr, MATMUL_NATTR);
 }
 
 tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b) {

@@ -10,36 +10,53 @@
  * sum_to, pad <-> slice), written with ops. Nothing here computes on
  * values, allocates from the system, or records detach.
  *
- * Threads: every loop below is over independent runs or tiles, so which
- * thread copies what never changes the result. Whether to go parallel is
- * a C branch taken before entering OpenMP (op.h: entering libgomp at all,
- * even with a false `if` clause, costs more than a small copy). Both
- * branches run the same loop body.
+ * Threads: every loop below is over independent runs or tiles, handed to
+ * tg_parallel_for, so which thread copies what never changes the result.
  */
 #include <string.h>
 
 #include "op.h"
 #include "ops.h"
+#include "ops_internal.h"
 
 /* The transpose kernel walks TILE x TILE tiles made of BLOCK x BLOCK
  * blocks. Blocks of a compile-time size are unrolled into register
- * shuffles by the compiler; measured here on (64, 784), (784, 64),
- * (1000, 1000) and (2048, 2048) this is 2-4x faster than one loop nest
- * over 16- or 32-wide tiles. */
+ * shuffles by the compiler: several times faster than one loop nest over
+ * 16- or 32-wide tiles (benchmarks/README.md). */
 #define TILE  32
 #define BLOCK 8
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+/* nrun runs of L elements, run o (row-major over size[0..nd-1]) going
+ * from x + x0 + offset_of(o, .., xstr) to y + y0 + offset_of(o, .., ystr);
+ * a NULL stride set means runs packed one after another (offset o·L). With
+ * rep, run o is x's one element at that offset repeated L times. */
+typedef struct runs {
+  const tg_real *x;
+  tg_real *y;
+  int nd;
+  const int64_t *size, *xstr, *ystr;
+  int64_t L;
+  int rep;
+} runs;
 
-/* Offset of the lin-th combination (row-major over size[0..n-1]) with the
- * given strides. */
-static inline int64_t offset_of(int64_t lin, int n, const int64_t *size, const int64_t *stride) {
-  int64_t off = 0;
-  for (int i = n - 1; i >= 0; i--) {
-    off += (lin % size[i]) * stride[i];
-    lin /= size[i];
+static void runs_chunk(void *arg, int64_t lo, int64_t hi) {
+  const runs *r = arg;
+  const int64_t L = r->L;
+  for (int64_t o = lo; o < hi; o++) {
+    const tg_real *xs = r->x + (r->xstr ? offset_of(o, r->nd, r->size, r->xstr) : o * L);
+    tg_real *ys = r->y + (r->ystr ? offset_of(o, r->nd, r->size, r->ystr) : o * L);
+    if (r->rep) {
+      const tg_real v = xs[0];
+      for (int64_t i = 0; i < L; i++)
+        ys[i] = v;
+    } else {
+      memcpy(ys, xs, (size_t)L * sizeof *ys);
+    }
   }
-  return off;
+}
+
+static void copy_runs(const runs *r, int64_t nrun) {
+  tg_parallel_for(nrun, tg_grain_of(r->L), nrun * r->L, runs_chunk, (void *)r);
 }
 
 /* ------------------------------------------------------------------------
@@ -124,12 +141,15 @@ typedef struct tiles {
   int64_t na, nb, sa, sb, ta, tb;     /* transposed axes, strides, tile counts */
 } tiles;
 
-static inline void tiles_one(const tiles *p, int64_t t) {
-  int64_t o = t / (p->ta * p->tb), ia0 = (t / p->tb) % p->ta * TILE, ib0 = t % p->tb * TILE;
-  int64_t ia1 = min64(p->na, ia0 + TILE), ib1 = min64(p->nb, ib0 + TILE);
-  transpose_tile(p->x + offset_of(o, p->no, p->osz, p->oistr) + ia0 * p->sa + ib0,
-                 p->y + offset_of(o, p->no, p->osz, p->oostr) + ia0 + ib0 * p->sb, ia1 - ia0,
-                 ib1 - ib0, p->sa, p->sb);
+static void tiles_chunk(void *arg, int64_t t0, int64_t t1) {
+  const tiles *p = arg;
+  for (int64_t t = t0; t < t1; t++) {
+    int64_t o = t / (p->ta * p->tb), ia0 = (t / p->tb) % p->ta * TILE, ib0 = t % p->tb * TILE;
+    int64_t ia1 = min64(p->na, ia0 + TILE), ib1 = min64(p->nb, ib0 + TILE);
+    transpose_tile(p->x + offset_of(o, p->no, p->osz, p->oistr) + ia0 * p->sa + ib0,
+                   p->y + offset_of(o, p->no, p->osz, p->oostr) + ia0 + ib0 * p->sb, ia1 - ia0,
+                   ib1 - ib0, p->sa, p->sb);
+  }
 }
 
 /* y = x permuted. x: shape (nd dims), y: shape[perm[i]] for i < nd. */
@@ -182,15 +202,8 @@ static void permute_kernel(const tg_real *restrict x, const int64_t *shape, int 
 
   if (a == m - 1) {
     /* x's innermost axis stays innermost: copy runs of L. */
-    int64_t L = size[m - 1], nrun = numel / L;
-    if (numel >= TG_PAR_MIN) {
-#pragma omp parallel for schedule(static)
-      for (int64_t o = 0; o < nrun; o++)
-        memcpy(y + offset_of(o, m - 1, size, ostr), x + o * L, (size_t)L * sizeof *y);
-    } else {
-      for (int64_t o = 0; o < nrun; o++)
-        memcpy(y + offset_of(o, m - 1, size, ostr), x + o * L, (size_t)L * sizeof *y);
-    }
+    int64_t L = size[m - 1];
+    copy_runs(&(runs){x, y, m - 1, size, NULL, ostr, L, 0}, numel / L);
     return;
   }
 
@@ -208,20 +221,16 @@ static void permute_kernel(const tg_real *restrict x, const int64_t *shape, int 
   int64_t ta = (na + TILE - 1) / TILE, tb = (nb + TILE - 1) / TILE;
   int64_t nother = numel / (na * nb), ntask = nother * ta * tb;
   const tiles tl = {x, y, no, osz, oistr, oostr, na, nb, sa, sb, ta, tb};
-  if (numel >= TG_PAR_MIN) {
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < ntask; t++)
-      tiles_one(&tl, t);
-  } else {
-    for (int64_t t = 0; t < ntask; t++)
-      tiles_one(&tl, t);
-  }
+  tg_parallel_for(ntask, tg_grain_of(TILE * TILE), numel, tiles_chunk, (void *)&tl);
 }
+
+/* permute's attributes: the permutation, one slot per axis. */
+enum { PERMUTE_PERM = 0, PERMUTE_NATTR = TG_MAX_DIMS };
 
 static void permute_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   int inv[TG_MAX_DIMS];
   for (int i = 0; i < n->in[0]->ndim; i++)
-    inv[n->attr[i]] = i;
+    inv[n->attr[PERMUTE_PERM + i]] = i;
   gx[0] = tg_permute(tape, gy, inv);
 }
 static const tg_op op_permute = {"permute", 1, 0, permute_backward};
@@ -250,10 +259,10 @@ tg_tensor *tg_permute(tg_tape *tape, tg_tensor *x, const int *perm) {
                       "perm %s is not a permutation of 0..%d for shape %s", pb, nd - 1,
                       TG_SHAPE(x));
   }
-  int64_t ys[TG_MAX_DIMS], attr[TG_MAX_DIMS];
+  int64_t ys[TG_MAX_DIMS], attr[PERMUTE_NATTR];
   for (int i = 0; i < nd; i++) {
     ys[i] = x->shape[perm[i]];
-    attr[i] = perm[i];
+    attr[PERMUTE_PERM + i] = perm[i];
   }
   tg_tensor *y = tg_empty(tape, ys, nd); /* y: x.shape[perm[i]] */
   if (!y)
@@ -263,7 +272,7 @@ tg_tensor *tg_permute(tg_tape *tape, tg_tensor *x, const int *perm) {
 }
 
 /* transpose: a permute swapping the last two axes (recorded as permute). */
-static const tg_op op_transpose = {"transpose", 1, 0, NULL};
+static const tg_op op_transpose = {"transpose", 1, TG_COMPOSITE, NULL};
 
 tg_tensor *tg_transpose(tg_tape *tape, tg_tensor *x) {
   if (!tg_op_begin(tape, &op_transpose, 1, &x))
@@ -285,17 +294,6 @@ static void broadcast_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, t
   gx[0] = tg_sum_to(tape, gy, n->in[0]->shape, n->in[0]->ndim);
 }
 static const tg_op op_broadcast_to = {"broadcast_to", 1, 0, broadcast_backward};
-
-/* ys (L,) = xs (L,), or xs[0] repeated when rep. */
-static inline void broadcast_run(const tg_real *xs, tg_real *ys, int64_t L, int rep) {
-  if (rep) {
-    tg_real v = xs[0];
-    for (int64_t i = 0; i < L; i++)
-      ys[i] = v;
-  } else {
-    memcpy(ys, xs, (size_t)L * sizeof *ys);
-  }
-}
 
 /* y (shape, nd dims) from x (xshape: shape with x's leading axes padded by
  * 1s): y's axes become blocks that either copy x (a run of x) or repeat
@@ -322,16 +320,8 @@ static void broadcast_kernel(const tg_real *restrict x, const int64_t *xshape, c
     y[0] = x[0];
     return;
   }
-  int64_t L = bsize[nb - 1], nrun = numel / L;
-  int rep = brep[nb - 1];
-  if (numel >= TG_PAR_MIN) {
-#pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < nrun; o++)
-      broadcast_run(x + offset_of(o, nb - 1, bsize, bstr), y + o * L, L, rep);
-  } else {
-    for (int64_t o = 0; o < nrun; o++)
-      broadcast_run(x + offset_of(o, nb - 1, bsize, bstr), y + o * L, L, rep);
-  }
+  int64_t L = bsize[nb - 1];
+  copy_runs(&(runs){x, y, nb - 1, bsize, bstr, NULL, L, brep[nb - 1]}, numel / L);
 }
 
 tg_tensor *tg_broadcast_to(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim) {
@@ -397,25 +387,20 @@ static void copy_box(const tg_real *restrict x, const int64_t *xshape, const int
       nrun *= box[d];
   }
   int nk = k > 0 ? k : 0;
-  if (nrun * L >= TG_PAR_MIN) {
-#pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < nrun; o++)
-      memcpy(y + y0 + offset_of(o, nk, box, yst), x + x0 + offset_of(o, nk, box, xst),
-             (size_t)L * sizeof *y);
-  } else {
-    for (int64_t o = 0; o < nrun; o++)
-      memcpy(y + y0 + offset_of(o, nk, box, yst), x + x0 + offset_of(o, nk, box, xst),
-             (size_t)L * sizeof *y);
-  }
+  copy_runs(&(runs){x + x0, y + y0, nk, box, xst, yst, L, 0}, nrun);
 }
 
-/* slice: dx = pad(dy, start, x.shape - stop); attr: start, stop */
+/* Attributes, per axis: slice's start and stop; pad's padding before. */
+enum { SLICE_START = 0, SLICE_STOP = TG_MAX_DIMS, SLICE_NATTR = 2 * TG_MAX_DIMS };
+enum { PAD_BEFORE = 0, PAD_NATTR = TG_MAX_DIMS };
+
+/* slice: dx = pad(dy, start, x.shape - stop) */
 static void slice_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   const tg_tensor *x = n->in[0];
   int64_t before[TG_MAX_DIMS], after[TG_MAX_DIMS];
   for (int d = 0; d < x->ndim; d++) {
-    before[d] = n->attr[d];
-    after[d] = x->shape[d] - n->attr[TG_MAX_DIMS + d];
+    before[d] = n->attr[SLICE_START + d];
+    after[d] = x->shape[d] - n->attr[SLICE_STOP + d];
   }
   gx[0] = tg_pad(tape, gy, before, after);
 }
@@ -424,7 +409,7 @@ static const tg_op op_slice = {"slice", 1, 0, slice_backward};
 tg_tensor *tg_slice(tg_tape *tape, tg_tensor *x, const int64_t *start, const int64_t *stop) {
   if (!tg_op_begin(tape, &op_slice, 1, &x))
     return NULL;
-  int64_t attr[2 * TG_MAX_DIMS] = {0}, ys[TG_MAX_DIMS], zero[TG_MAX_DIMS] = {0};
+  int64_t attr[SLICE_NATTR] = {0}, ys[TG_MAX_DIMS], zero[TG_MAX_DIMS] = {0};
   for (int d = 0; d < x->ndim; d++) {
     int64_t n = x->shape[d];
     int64_t a = start ? start[d] : 0, b = stop ? stop[d] : n;
@@ -433,24 +418,24 @@ tg_tensor *tg_slice(tg_tape *tape, tg_tensor *x, const int64_t *start, const int
       return tg_op_fail(tape, &op_slice, TG_ERR_SHAPE,
                         "axis %d: [%lld:%lld] is empty or out of range for shape %s", d,
                         (long long)a, (long long)b, TG_SHAPE(x));
-    attr[d] = a0;
-    attr[TG_MAX_DIMS + d] = b0;
+    attr[SLICE_START + d] = a0;
+    attr[SLICE_STOP + d] = b0;
     ys[d] = b0 - a0;
   }
   tg_tensor *y = tg_empty(tape, ys, x->ndim); /* y: stop - start per axis */
   if (!y)
     return NULL;
-  copy_box(x->data, x->shape, attr, y->data, ys, zero, ys, x->ndim);
-  return tg_op_record(tape, &op_slice, y, 1, &x, attr, 2 * TG_MAX_DIMS);
+  copy_box(x->data, x->shape, attr + SLICE_START, y->data, ys, zero, ys, x->ndim);
+  return tg_op_record(tape, &op_slice, y, 1, &x, attr, SLICE_NATTR);
 }
 
-/* pad: dx = slice(dy, before, before + x.shape); attr: before */
+/* pad: dx = slice(dy, before, before + x.shape) */
 static void pad_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   const tg_tensor *x = n->in[0];
   int64_t start[TG_MAX_DIMS], stop[TG_MAX_DIMS];
   for (int d = 0; d < x->ndim; d++) {
-    start[d] = n->attr[d];
-    stop[d] = n->attr[d] + x->shape[d];
+    start[d] = n->attr[PAD_BEFORE + d];
+    stop[d] = n->attr[PAD_BEFORE + d] + x->shape[d];
   }
   gx[0] = tg_slice(tape, gy, start, stop);
 }
@@ -459,7 +444,7 @@ static const tg_op op_pad = {"pad", 1, 0, pad_backward};
 tg_tensor *tg_pad(tg_tape *tape, tg_tensor *x, const int64_t *before, const int64_t *after) {
   if (!tg_op_begin(tape, &op_pad, 1, &x))
     return NULL;
-  int64_t attr[TG_MAX_DIMS] = {0}, ys[TG_MAX_DIMS], zero[TG_MAX_DIMS] = {0};
+  int64_t attr[PAD_NATTR] = {0}, ys[TG_MAX_DIMS], zero[TG_MAX_DIMS] = {0};
   for (int d = 0; d < x->ndim; d++) {
     int64_t a = before ? before[d] : 0, b = after ? after[d] : 0;
     if (a < 0 || b < 0)
@@ -470,7 +455,7 @@ tg_tensor *tg_pad(tg_tape *tape, tg_tensor *x, const int64_t *before, const int6
       return tg_op_fail(tape, &op_pad, TG_ERR_SHAPE,
                         "padding (%lld before, %lld after) on axis %d of shape %s is too large",
                         (long long)a, (long long)b, d, TG_SHAPE(x));
-    attr[d] = a;
+    attr[PAD_BEFORE + d] = a;
     ys[d] = a + x->shape[d] + b;
   }
   tg_error err = {0};
@@ -479,8 +464,8 @@ tg_tensor *tg_pad(tg_tape *tape, tg_tensor *x, const int64_t *before, const int6
   tg_tensor *y = tg_zeros(tape, ys, x->ndim); /* y: x.shape + before + after */
   if (!y)
     return NULL;
-  copy_box(x->data, x->shape, zero, y->data, ys, attr, x->shape, x->ndim);
-  return tg_op_record(tape, &op_pad, y, 1, &x, attr, TG_MAX_DIMS);
+  copy_box(x->data, x->shape, zero, y->data, ys, attr + PAD_BEFORE, x->shape, x->ndim);
+  return tg_op_record(tape, &op_pad, y, 1, &x, attr, PAD_NATTR);
 }
 
 /* ------------------------------------------------------------------------

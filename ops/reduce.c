@@ -9,12 +9,9 @@
  * bias gradient). The arithmetic of each output is fixed by the shape
  * alone: the reduced elements are cut into chunks of CHUNK elements (or
  * rows), each chunk is summed in double, and chunk results are added in
- * order. Threads only decide who computes which chunk, so results are
- * bit-identical for every thread count. Whether to go parallel is a C
- * branch taken before entering OpenMP (op.h: entering libgomp at all, even
- * with a false `if` clause, costs more than a small reduction). Code here
- * must not make the
- * arithmetic depend on the thread count, must not allocate from the system
+ * order. Threads (tg_parallel_for) only decide who computes which chunk,
+ * so results are bit-identical for every thread count. Code here must not
+ * make the arithmetic depend on the thread count, must not allocate from the system
  * (scratch comes from the tape's arena) and must not record the constant
  * ops (max_mask, argmax).
  */
@@ -24,6 +21,8 @@
 #include "composite.h"
 #include "op.h"
 #include "ops.h"
+#include "ops_internal.h"
+#include "reduce_internal.h"
 
 /* Reduced elements per chunk (case A) or rows times row length per chunk
  * (case B). Part of the arithmetic: changing it changes the last bits. */
@@ -31,14 +30,9 @@
 /* Columns handled by one task in case B: its accumulators live on the stack. */
 #define IBLOCK 256
 
-enum { RED_SUM, RED_MAX };
-
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-
-/* Max's order: v replaces best when strictly greater, so the first maximum
- * in row-major order wins (NumPy's argmax); a NaN beats every number and
- * the first NaN stays, so max propagates NaN like NumPy. */
-static inline int better(double v, double best) { return v > best || (v != v && best == best); }
+/* The attribute of sum, mean, max and max_scatter: the reduced axes as a
+ * bit mask over x's axes. */
+enum { RED_AXES, RED_NATTR };
 
 /* ------------------------------------------------------------------------
  * Axes */
@@ -105,20 +99,6 @@ static int reduced_shape(const tg_tensor *x, unsigned mask, int keepdims, int64_
 /* ------------------------------------------------------------------------
  * The plan: x as kept and reduced blocks */
 
-typedef struct plan {
-  int64_t ksize[3], kstride[3]; /* kept blocks, outer to inner (B: without the inner one) */
-  int64_t rsize[3], rstride[3]; /* reduced blocks (A: without the inner one) */
-  int nk, nr;
-  int inner_reduced; /* 1: case A, the innermost block is reduced */
-  int64_t inner;     /* its length: L (A) or I (B); contiguous in x */
-  int64_t units;     /* A: outputs; B: output rows of I elements */
-  int64_t q;         /* product of rsize: runs (A) or rows (B) per output */
-  int64_t rows;      /* B: rows per chunk */
-  int64_t nch;       /* chunks per output */
-  int64_t numel;     /* x's */
-  int64_t nout;      /* outputs */
-} plan;
-
 static void plan_make(const tg_tensor *x, unsigned mask, plan *p) {
   int64_t st[TG_MAX_DIMS], bsize[TG_MAX_DIMS], bstride[TG_MAX_DIMS];
   int bred[TG_MAX_DIMS], nb = 0;
@@ -164,18 +144,6 @@ static void plan_make(const tg_tensor *x, unsigned mask, plan *p) {
     p->nch = (p->q + p->rows - 1) / p->rows;
     p->nout = p->units * p->inner;
   }
-}
-
-/* Offset in x of the lin-th combination (row-major) of n blocks. */
-static inline int64_t offset_of(int64_t lin, int n, const int64_t *size, const int64_t *stride) {
-  if (n == 1)
-    return lin * stride[0];
-  int64_t off = 0;
-  for (int i = n - 1; i >= 0; i--) {
-    off += (lin % size[i]) * stride[i];
-    lin /= size[i];
-  }
-  return off;
 }
 
 /* ------------------------------------------------------------------------
@@ -328,88 +296,118 @@ static void *scratch(tg_tape *tape, int64_t bytes) {
   return t ? t->data : NULL;
 }
 
-#include "reduce_small.h" /* small groups: small_ok, small_init, small_run */
+/* One reduction's job for tg_parallel_for; sv, sa: partial results of
+ * chunks, (J, nch) in case A and (P, nch, I) in case B. */
+typedef struct red_job {
+  const tg_real *x;
+  const plan *p;
+  int mode;
+  double div;
+  tg_real *y;
+  int64_t *yarg;
+  double *sv;
+  int64_t *sa;
+} red_job;
+
+static void whole_a_chunk(void *arg, int64_t lo, int64_t hi) {
+  const red_job *r = arg;
+  for (int64_t j = lo; j < hi; j++)
+    whole_a(r->x, r->p, r->mode, r->div, r->y, r->yarg, j);
+}
+
+static void whole_b_chunk(void *arg, int64_t lo, int64_t hi) {
+  const red_job *r = arg;
+  for (int64_t t = lo; t < hi; t++)
+    whole_b(r->x, r->p, r->mode, r->div, r->y, r->yarg, t);
+}
+
+/* Case A, task t = (output j, chunk g): its partial result. */
+static void part_a_chunk(void *arg, int64_t lo, int64_t hi) {
+  const red_job *r = arg;
+  const plan *p = r->p;
+  for (int64_t t = lo; t < hi; t++)
+    r->sv[t] = chunk_a(r->x, p, r->mode, offset_of(t / p->nch, p->nk, p->ksize, p->kstride),
+                       t % p->nch, &r->sa[t]);
+}
+
+/* Case B, task t = (output row u, chunk g, column block i0): its partials. */
+static void part_b_chunk(void *arg, int64_t lo, int64_t hi) {
+  const red_job *r = arg;
+  const plan *p = r->p;
+  const int64_t nch = p->nch, I = p->inner, nib = (I + IBLOCK - 1) / IBLOCK;
+  for (int64_t t = lo; t < hi; t++) {
+    int64_t u = t / (nch * nib), g = (t / nib) % nch, i0 = (t % nib) * IBLOCK;
+    int64_t at = (u * nch + g) * I + i0;
+    chunk_b(r->x, p, r->mode, offset_of(u, p->nk, p->ksize, p->kstride), g, i0,
+            min64(IBLOCK, I - i0), r->sv + at, r->sa + at);
+  }
+}
+
+/* Case B, output o: its chunks' partials folded in chunk order. */
+static void fold_b_chunk(void *arg, int64_t lo, int64_t hi) {
+  const red_job *r = arg;
+  const int64_t nch = r->p->nch, I = r->p->inner;
+  for (int64_t o = lo; o < hi; o++) {
+    int64_t u = o / I, i = o % I, arg = 0;
+    double acc = 0;
+    for (int64_t g = 0; g < nch; g++)
+      fold(r->mode, g, r->sv[(u * nch + g) * I + i], r->sa[(u * nch + g) * I + i], &acc, &arg);
+    emit(r->y, r->yarg, o, acc, arg, r->div);
+  }
+}
 
 /* Runs the plan. y: (nout,) values divided by div, or NULL; yarg: (nout,)
  * flat index in x of each output's first maximum (max only), or NULL.
  * Few outputs with many chunks each are spread over chunks (partial results
- * in scratch, folded in order afterwards), else over outputs. Returns 0
- * when scratch could not be had (the tape has failed). */
+ * in scratch, folded in order afterwards), else over outputs; either way
+ * each output is the same chunks folded in the same order. Returns 0 when
+ * scratch could not be had (the tape has failed). */
 static int reduce_run(tg_tape *tape, const tg_real *x, const plan *p, int mode, double div,
                       tg_real *y, int64_t *yarg) {
-  int par = p->numel >= TG_PAR_MIN;
-  int64_t busy = 4 * (int64_t)omp_get_max_threads();
-  int64_t nch = p->nch;
+  const int64_t N = p->numel, nch = p->nch;
+  /* Enough tasks to keep every thread busy without splitting outputs. */
+  const int split = N >= TG_PAR_MIN && nch > 1;
+  const int64_t busy = split ? 4 * (int64_t)omp_get_max_threads() : 0;
+  red_job r = {x, p, mode, div, y, yarg, NULL, NULL};
 
-  if (small_ok(p)) {
-    small_ctx c = {.x = x, .mode = mode, .div = div, .y = y, .yarg = yarg};
-    small_init(&c, p);
-    small_run(&c);
+  if (tg_reduce_small_ok(p)) {
+    tg_reduce_small(p, x, mode, div, y, yarg, NULL, NULL);
     return 1;
   }
   if (p->inner_reduced) {
     int64_t J = p->units;
-    if (!par || nch == 1 || J >= busy) {
-      if (par) {
-#pragma omp parallel for schedule(static)
-        for (int64_t j = 0; j < J; j++)
-          whole_a(x, p, mode, div, y, yarg, j);
-      } else {
-        for (int64_t j = 0; j < J; j++)
-          whole_a(x, p, mode, div, y, yarg, j);
-      }
+    if (!split || J >= busy) {
+      tg_parallel_for(J, tg_grain_of(N / J), N, whole_a_chunk, &r);
       return 1;
     }
-    int64_t nt = J * nch; /* partials: (J, nch) */
-    double *sv = scratch(tape, nt * (int64_t)sizeof(double));
-    int64_t *sa = scratch(tape, nt * (int64_t)sizeof(int64_t));
-    if (!sv || !sa)
+    int64_t nt = J * nch;
+    r.sv = scratch(tape, nt * (int64_t)sizeof(double));
+    r.sa = scratch(tape, nt * (int64_t)sizeof(int64_t));
+    if (!r.sv || !r.sa)
       return 0;
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < nt; t++)
-      sv[t] = chunk_a(x, p, mode, offset_of(t / nch, p->nk, p->ksize, p->kstride), t % nch, &sa[t]);
+    tg_parallel_for(nt, tg_grain_of(N / nt), N, part_a_chunk, &r);
     for (int64_t j = 0; j < J; j++) {
       double acc = 0;
       int64_t arg = 0;
       for (int64_t g = 0; g < nch; g++)
-        fold(mode, g, sv[j * nch + g], sa[j * nch + g], &acc, &arg);
+        fold(mode, g, r.sv[j * nch + g], r.sa[j * nch + g], &acc, &arg);
       emit(y, yarg, j, acc, arg, div);
     }
     return 1;
   }
 
   int64_t P = p->units, I = p->inner, nib = (I + IBLOCK - 1) / IBLOCK;
-  if (!par || nch == 1 || P * nib >= busy) {
-    if (par) {
-#pragma omp parallel for schedule(static)
-      for (int64_t t = 0; t < P * nib; t++)
-        whole_b(x, p, mode, div, y, yarg, t);
-    } else {
-      for (int64_t t = 0; t < P * nib; t++)
-        whole_b(x, p, mode, div, y, yarg, t);
-    }
+  if (!split || P * nib >= busy) {
+    tg_parallel_for(P * nib, tg_grain_of(N / (P * nib)), N, whole_b_chunk, &r);
     return 1;
   }
-  int64_t nt = P * nch * I; /* partials: (P, nch, I) */
-  double *sv = scratch(tape, nt * (int64_t)sizeof(double));
-  int64_t *sa = scratch(tape, nt * (int64_t)sizeof(int64_t));
-  if (!sv || !sa)
+  int64_t nt = P * nch * I;
+  r.sv = scratch(tape, nt * (int64_t)sizeof(double));
+  r.sa = scratch(tape, nt * (int64_t)sizeof(int64_t));
+  if (!r.sv || !r.sa)
     return 0;
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < P * nch * nib; t++) {
-    int64_t u = t / (nch * nib), g = (t / nib) % nch, i0 = (t % nib) * IBLOCK;
-    int64_t at = (u * nch + g) * I + i0;
-    chunk_b(x, p, mode, offset_of(u, p->nk, p->ksize, p->kstride), g, i0, min64(IBLOCK, I - i0),
-            sv + at, sa + at);
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t o = 0; o < P * I; o++) {
-    int64_t u = o / I, i = o % I, arg = 0;
-    double acc = 0;
-    for (int64_t g = 0; g < nch; g++)
-      fold(mode, g, sv[(u * nch + g) * I + i], sa[(u * nch + g) * I + i], &acc, &arg);
-    emit(y, yarg, o, acc, arg, div);
-  }
+  tg_parallel_for(P * nch * nib, tg_grain_of(N / (P * nch * nib)), N, part_b_chunk, &r);
+  tg_parallel_for(P * I, tg_grain_of(nch), P * I * nch, fold_b_chunk, &r);
   return 1;
 }
 
@@ -433,15 +431,16 @@ static tg_tensor *reduce_op(tg_tape *tape, const tg_op *op, int mode, int mean, 
   double div = mean ? (double)(x->numel / y->numel) : 1;
   if (!reduce_run(tape, x->data, &p, mode, div, y->data, NULL))
     return NULL;
-  int64_t attr[1] = {(int64_t)mask};
-  return tg_op_record(tape, op, y, 1, &x, attr, 1);
+  int64_t attr[RED_NATTR];
+  attr[RED_AXES] = mask;
+  return tg_op_record(tape, op, y, 1, &x, attr, RED_NATTR);
 }
 
 /* gy (x's shape with reduced axes dropped or 1) stretched back to x's
  * shape: the backward of every reduction. */
 static tg_tensor *expand(tg_tape *tape, const tg_node *n, tg_tensor *gy) {
   const tg_tensor *x = n->in[0];
-  unsigned mask = (unsigned)n->attr[0];
+  unsigned mask = (unsigned)n->attr[RED_AXES];
   int64_t ks[TG_MAX_DIMS]; /* x's shape, reduced axes 1 */
   int kn = reduced_shape(x, mask, 1, ks);
   return tg_broadcast_to(tape, tg_reshape(tape, gy, ks, kn), x->shape, x->ndim);
@@ -484,7 +483,7 @@ static int mask_axes(unsigned mask, int ndim, int *axes) {
 
 static void max_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   int axes[TG_MAX_DIMS];
-  int na = mask_axes((unsigned)n->attr[0], n->in[0]->ndim, axes);
+  int na = mask_axes((unsigned)n->attr[RED_AXES], n->in[0]->ndim, axes);
   /* na == 0 only for a scalar x, where "all axes" is the same thing. */
   gx[0] = tg_max_scatter(tape, n->in[0], gy, axes, na);
 }
@@ -518,7 +517,7 @@ static int dy_fits(const tg_tensor *x, unsigned mask, const tg_tensor *dy) {
 static void max_scatter_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   int axes[TG_MAX_DIMS];
   const tg_tensor *dy = n->in[1];
-  int na = mask_axes((unsigned)n->attr[0], n->in[0]->ndim, axes);
+  int na = mask_axes((unsigned)n->attr[RED_AXES], n->in[0]->ndim, axes);
   if (tg_op_needs_grad(n, 1)) {
     tg_tensor *picked = tg_mul(tape, tg_max_mask(tape, n->in[0], axes, na), gy);
     gx[1] = tg_reshape(tape, tg_sum(tape, picked, axes, na, 1), dy->shape, dy->ndim);
@@ -548,10 +547,8 @@ tg_tensor *tg_max_scatter(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int 
     return NULL;
   plan p;
   plan_make(x, mask, &p);
-  if (small_ok(&p)) {
-    small_ctx c = {.x = x->data, .mode = RED_SCATTER, .div = 1, .dy = dy->data, .gx = g->data};
-    small_init(&c, &p);
-    small_run(&c);
+  if (tg_reduce_small_ok(&p)) {
+    tg_reduce_small(&p, x->data, RED_SCATTER, 1, NULL, NULL, dy->data, g->data);
   } else {
     int64_t nout, *idx = first_max(tape, x, mask, &nout);
     if (!idx)
@@ -560,8 +557,9 @@ tg_tensor *tg_max_scatter(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int 
     for (int64_t j = 0; j < nout; j++)
       g->data[idx[j]] = dy->data[j];
   }
-  int64_t attr[1] = {(int64_t)mask};
-  return tg_op_record(tape, &op_max_scatter, g, 2, in, attr, 1);
+  int64_t attr[RED_NATTR];
+  attr[RED_AXES] = mask;
+  return tg_op_record(tape, &op_max_scatter, g, 2, in, attr, RED_NATTR);
 }
 
 tg_tensor *tg_max_scatter_composite(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int *axes,
@@ -636,7 +634,7 @@ tg_tensor *tg_argmax(tg_tape *tape, tg_tensor *x, int axis) {
  * sum_to: a composite (sum with keepdims, then a reshape view), so its
  * gradient, broadcast_to, comes from those two. The descriptor only names
  * it in messages. */
-static const tg_op op_sum_to = {"sum_to", 1, 0, NULL};
+static const tg_op op_sum_to = {"sum_to", 1, TG_COMPOSITE, NULL};
 
 tg_tensor *tg_sum_to(tg_tape *tape, tg_tensor *g, const int64_t *shape, int ndim) {
   if (!tg_op_begin(tape, &op_sum_to, 1, &g))

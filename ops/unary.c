@@ -10,21 +10,15 @@
 
 #include "op.h"
 #include "ops.h"
+#include "ops_internal.h"
 
-#ifdef TG_DOUBLE
-#define F(name) name
-#else
-#define F(name) name##f
-#endif
-
-/* Defines the kernel and the forward of op `name` computing
- * y[i] = EXPR(v) with v = x[i]. */
+/* Defines name_chunk, the kernel of op `name`: y[i] = EXPR(v), v = x[i]. */
 typedef struct unary_ctx {
   const tg_real *x;
   tg_real *y;
 } unary_ctx;
 
-#define UNARY_FORWARD(name, EXPR)                                                                  \
+#define UNARY_KERNEL(name, EXPR)                                                                   \
   static void name##_chunk(void *arg, int64_t lo, int64_t hi) {                                    \
     const tg_real *restrict xd = ((unary_ctx *)arg)->x;                                            \
     tg_real *restrict yd = ((unary_ctx *)arg)->y;                                                  \
@@ -32,16 +26,18 @@ typedef struct unary_ctx {
       tg_real v = xd[i];                                                                           \
       yd[i] = (EXPR);                                                                              \
     }                                                                                              \
-  }                                                                                                \
-  tg_tensor *tg_##name(tg_tape *tape, tg_tensor *x) {                                              \
-    if (!tg_op_begin(tape, &op_##name, 1, &x))                                                     \
-      return NULL;                                                                                 \
-    tg_tensor *y = tg_empty(tape, x->shape, x->ndim);                                              \
-    if (!y)                                                                                        \
-      return NULL;                                                                                 \
-    tg_parallel_for(x->numel, name##_chunk, &(unary_ctx){x->data, y->data});                       \
-    return tg_op_record(tape, &op_##name, y, 1, &x, NULL, 0);                                      \
   }
+
+/* The forward of every unary op: checks, computes y with kernel, records. */
+static tg_tensor *unary(tg_tape *tape, const tg_op *op, tg_range_fn kernel, tg_tensor *x) {
+  if (!tg_op_begin(tape, op, 1, &x))
+    return NULL;
+  tg_tensor *y = tg_empty(tape, x->shape, x->ndim); /* y: x's shape */
+  if (!y)
+    return NULL;
+  tg_parallel_for(x->numel, TG_GRAIN, x->numel, kernel, &(unary_ctx){x->data, y->data});
+  return tg_op_record(tape, op, y, 1, &x, NULL, 0);
+}
 
 /* ------------------------------------------------------------------------
  * neg: dx = -dy */
@@ -50,7 +46,8 @@ static void neg_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
   gx[0] = tg_neg(tape, gy);
 }
 static const tg_op op_neg = {"neg", 1, 0, neg_backward};
-UNARY_FORWARD(neg, -v)
+UNARY_KERNEL(neg, -v)
+tg_tensor *tg_neg(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_neg, neg_chunk, x); }
 
 /* ------------------------------------------------------------------------
  * exp: dx = dy * y */
@@ -58,7 +55,8 @@ static void exp_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
   gx[0] = tg_mul(tape, gy, n->out);
 }
 static const tg_op op_exp = {"exp", 1, 0, exp_backward};
-UNARY_FORWARD(exp, F(exp)(v))
+UNARY_KERNEL(exp, F(exp)(v))
+tg_tensor *tg_exp(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_exp, exp_chunk, x); }
 
 /* ------------------------------------------------------------------------
  * log: dx = dy / x (log of x <= 0 gives -inf or NaN, as in C; anomaly
@@ -67,7 +65,8 @@ static void log_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
   gx[0] = tg_div(tape, gy, n->in[0]);
 }
 static const tg_op op_log = {"log", 1, 0, log_backward};
-UNARY_FORWARD(log, F(log)(v))
+UNARY_KERNEL(log, F(log)(v))
+tg_tensor *tg_log(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_log, log_chunk, x); }
 
 /* ------------------------------------------------------------------------
  * sqrt: dx = dy / (2 y) */
@@ -75,7 +74,8 @@ static void sqrt_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_ten
   gx[0] = tg_div(tape, gy, tg_mul_scalar(tape, n->out, 2));
 }
 static const tg_op op_sqrt = {"sqrt", 1, 0, sqrt_backward};
-UNARY_FORWARD(sqrt, F(sqrt)(v))
+UNARY_KERNEL(sqrt, F(sqrt)(v))
+tg_tensor *tg_sqrt(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_sqrt, sqrt_chunk, x); }
 
 /* ------------------------------------------------------------------------
  * tanh: dx = dy * (1 - y²) */
@@ -84,7 +84,8 @@ static void tanh_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_ten
   gx[0] = tg_mul(tape, gy, tg_add_scalar(tape, tg_neg(tape, tg_mul(tape, y, y)), 1));
 }
 static const tg_op op_tanh = {"tanh", 1, 0, tanh_backward};
-UNARY_FORWARD(tanh, F(tanh)(v))
+UNARY_KERNEL(tanh, F(tanh)(v))
+tg_tensor *tg_tanh(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_tanh, tanh_chunk, x); }
 
 /* ------------------------------------------------------------------------
  * abs: dx = dy * sign(x), with sign(0) = 0 (a subgradient) */
@@ -95,4 +96,5 @@ static void abs_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
   gx[0] = tg_mul(tape, gy, sign);
 }
 static const tg_op op_abs = {"abs", 1, 0, abs_backward};
-UNARY_FORWARD(abs, F(fabs)(v))
+UNARY_KERNEL(abs, F(fabs)(v))
+tg_tensor *tg_abs(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_abs, abs_chunk, x); }

@@ -209,49 +209,68 @@ void tg_optim_free(tg_optim *opt) {
  * so the loops are the book's formulas and nothing else. Elements are
  * independent: threads never change a result. */
 
-/* for (int64_t i = 0; i < n; i++) { body }: on OpenMP threads from
- * TG_PAR_MIN elements, else a plain vectorised loop on this thread. The
- * branch is C, taken before entering libgomp: a false `if` clause still
- * enters it, which costs more than updating a small bias (op.h). */
-#define UPDATE_LOOP(n, ...)                                                                        \
+/* One update of n elements: w the parameter, g its gradient, s0 and s1
+ * the optimizer's state slots (or NULL), and the kernel's scalars. The
+ * kernels run on chunks of it (tg_parallel_for). */
+typedef struct update {
+  tg_real *w;
+  const tg_real *g;
+  tg_real *s0, *s1;
+  tg_real lr, k1, k2, k3;
+} update;
+
+/* for (int64_t i = lo; i < hi; i++) { body }, with w, g, s0, s1 as
+ * restrict pointers so the loop vectorises. */
+#define UPDATE_LOOP(...)                                                                           \
   do {                                                                                             \
-    if ((n) >= TG_PAR_MIN) {                                                                       \
-      _Pragma("omp parallel for simd") for (int64_t i = 0; i < (n); i++) { __VA_ARGS__ }           \
-    } else {                                                                                       \
-      _Pragma("omp simd") for (int64_t i = 0; i < (n); i++) { __VA_ARGS__ }                        \
-    }                                                                                              \
+    const update *u_ = arg;                                                                        \
+    tg_real *restrict w = u_->w, *restrict s0 = u_->s0, *restrict s1 = u_->s1;                     \
+    const tg_real *restrict g = u_->g;                                                             \
+    (void)s0, (void)s1;                                                                            \
+    _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) { __VA_ARGS__ }                          \
   } while (0)
 
-static void sgd(tg_real *w, const tg_real *g, int64_t n, tg_real lr) {
-  UPDATE_LOOP(n, w[i] -= lr * g[i];);
+static void sgd(void *arg, int64_t lo, int64_t hi) {
+  const update *u = arg;
+  const tg_real lr = u->lr;
+  UPDATE_LOOP(w[i] -= lr * g[i];);
 }
 
-static void momentum(tg_real *w, const tg_real *g, tg_real *v, int64_t n, tg_real lr, tg_real mom) {
-  UPDATE_LOOP(n, v[i] = mom * v[i] - lr * g[i]; w[i] += v[i];);
+/* s0 = v; k1 = momentum */
+static void momentum(void *arg, int64_t lo, int64_t hi) {
+  const update *u = arg;
+  const tg_real lr = u->lr, mom = u->k1;
+  UPDATE_LOOP(s0[i] = mom * s0[i] - lr * g[i]; w[i] += s0[i];);
 }
 
-/* mm = momentum², c = (1 + momentum)·lr */
-static void nesterov(tg_real *w, const tg_real *g, tg_real *v, int64_t n, tg_real lr, tg_real mom,
-                     tg_real mm, tg_real c) {
-  UPDATE_LOOP(n, v[i] *= mom; v[i] -= lr * g[i]; w[i] += mm * v[i]; w[i] -= c * g[i];);
+/* s0 = v; k1 = momentum, k2 = momentum², k3 = (1 + momentum)·lr */
+static void nesterov(void *arg, int64_t lo, int64_t hi) {
+  const update *u = arg;
+  const tg_real lr = u->lr, mom = u->k1, mm = u->k2, c = u->k3;
+  UPDATE_LOOP(s0[i] *= mom; s0[i] -= lr * g[i]; w[i] += mm * s0[i]; w[i] -= c * g[i];);
 }
 
-static void adagrad(tg_real *w, const tg_real *g, tg_real *h, int64_t n, tg_real lr) {
-  UPDATE_LOOP(n, h[i] += g[i] * g[i]; w[i] -= lr * g[i] / (R_SQRT(h[i]) + OPT_EPS););
+/* s0 = h */
+static void adagrad(void *arg, int64_t lo, int64_t hi) {
+  const update *u = arg;
+  const tg_real lr = u->lr;
+  UPDATE_LOOP(s0[i] += g[i] * g[i]; w[i] -= lr * g[i] / (R_SQRT(s0[i]) + OPT_EPS););
 }
 
-/* omd = 1 − decay */
-static void rmsprop(tg_real *w, const tg_real *g, tg_real *h, int64_t n, tg_real lr, tg_real decay,
-                    tg_real omd) {
-  UPDATE_LOOP(n, h[i] *= decay; h[i] += omd * g[i] * g[i];
-              w[i] -= lr * g[i] / (R_SQRT(h[i]) + OPT_EPS););
+/* s0 = h; k1 = decay, k2 = 1 − decay */
+static void rmsprop(void *arg, int64_t lo, int64_t hi) {
+  const update *u = arg;
+  const tg_real lr = u->lr, decay = u->k1, omd = u->k2;
+  UPDATE_LOOP(s0[i] *= decay; s0[i] += omd * g[i] * g[i];
+              w[i] -= lr * g[i] / (R_SQRT(s0[i]) + OPT_EPS););
 }
 
-/* omb1 = 1 − β1, omb2 = 1 − β2, lr_t the bias-corrected rate */
-static void adam(tg_real *w, const tg_real *g, tg_real *m, tg_real *v, int64_t n, tg_real lr_t,
-                 tg_real omb1, tg_real omb2) {
-  UPDATE_LOOP(n, m[i] += omb1 * (g[i] - m[i]); v[i] += omb2 * (g[i] * g[i] - v[i]);
-              w[i] -= lr_t * m[i] / (R_SQRT(v[i]) + OPT_EPS););
+/* s0 = m, s1 = v; lr = the bias-corrected rate lr_t, k1 = 1 − β1, k2 = 1 − β2 */
+static void adam(void *arg, int64_t lo, int64_t hi) {
+  const update *u = arg;
+  const tg_real lr_t = u->lr, omb1 = u->k1, omb2 = u->k2;
+  UPDATE_LOOP(s0[i] += omb1 * (g[i] - s0[i]); s1[i] += omb2 * (g[i] * g[i] - s1[i]);
+              w[i] -= lr_t * s0[i] / (R_SQRT(s1[i]) + OPT_EPS););
 }
 
 void tg_optim_step(tg_optim *opt) {
@@ -279,29 +298,39 @@ void tg_optim_step(tg_optim *opt) {
     const tg_real *g = p->grad->data; /* p's shape */
     tg_tensor **st = opt->state.items + 1 + (int64_t)k * o->nslots;
     int64_t n = p->numel;
-    tg_real lr = (tg_real)c->lr;
+    update u = {w,
+                g,
+                o->nslots > 0 ? st[0]->data : NULL,
+                o->nslots > 1 ? st[1]->data : NULL,
+                (tg_real)c->lr,
+                0,
+                0,
+                0};
+    tg_range_fn kernel = NULL;
     switch (c->kind) {
     case TG_SGD:
-      sgd(w, g, n, lr);
+      kernel = sgd;
       break;
     case TG_MOMENTUM:
-      momentum(w, g, st[0]->data, n, lr, (tg_real)c->momentum);
+      kernel = momentum, u.k1 = (tg_real)c->momentum;
       break;
     case TG_NESTEROV:
-      nesterov(w, g, st[0]->data, n, lr, (tg_real)c->momentum, (tg_real)(c->momentum * c->momentum),
-               (tg_real)((1.0 + c->momentum) * c->lr));
+      kernel = nesterov, u.k1 = (tg_real)c->momentum;
+      u.k2 = (tg_real)(c->momentum * c->momentum), u.k3 = (tg_real)((1.0 + c->momentum) * c->lr);
       break;
     case TG_ADAGRAD:
-      adagrad(w, g, st[0]->data, n, lr);
+      kernel = adagrad;
       break;
     case TG_RMSPROP:
-      rmsprop(w, g, st[0]->data, n, lr, (tg_real)c->decay_rate, (tg_real)(1.0 - c->decay_rate));
+      kernel = rmsprop, u.k1 = (tg_real)c->decay_rate, u.k2 = (tg_real)(1.0 - c->decay_rate);
       break;
     case TG_ADAM:
-      adam(w, g, st[0]->data, st[1]->data, n, (tg_real)lr_t, (tg_real)(1.0 - c->beta1),
-           (tg_real)(1.0 - c->beta2));
+      kernel = adam, u.lr = (tg_real)lr_t;
+      u.k1 = (tg_real)(1.0 - c->beta1), u.k2 = (tg_real)(1.0 - c->beta2);
       break;
     }
+    if (kernel)
+      tg_parallel_for(n, TG_GRAIN, n, kernel, &u);
   }
   tg_params_zero_grad(opt->params);
 }

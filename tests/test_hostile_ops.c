@@ -98,6 +98,7 @@ NC(mean, 1, U1, tg_mean(T, in[0], (int[]){1}, 1, 1))
 NC(max, 1, U1, tg_max(T, in[0], (int[]){0}, 1, 0))
 NC(max_mask, 1, U1, tg_max_mask(T, in[0], (int[]){1}, 1))
 NC(argmax, 1, U1, tg_argmax(T, in[0], 1))
+NC(max_scatter, 2, (in[0] = L2(2, 3), in[1] = L1(2)), tg_max_scatter(T, in[0], in[1], (int[]){1}, 1))
 NC(sum_to, 1, U1, tg_sum_to(T, in[0], (int64_t[]){3}, 1))
 NC(reshape, 1, U1, tg_reshape(T, in[0], (int64_t[]){3, 2}, 2))
 NC(permute, 1, U1, tg_permute(T, in[0], (int[]){1, 0}))
@@ -172,6 +173,7 @@ static const null_case null_cases[] = {
     NROW(max, 1),
     NROW(max_mask, 1),
     NROW(argmax, 1),
+    NROW(max_scatter, 2),
     NROW(sum_to, 1),
     NROW(reshape, 1),
     NROW(permute, 1),
@@ -359,6 +361,7 @@ BC(mean_axis_huge, tg_mean(T, L2(2, 3), (int[]){1 << 30}, 1, 1))
 BC(max_axis_min, tg_max(T, L2(2, 3), (int[]){INT32_MIN}, 1, 0))
 BC(max_mask_axis, tg_max_mask(T, L2(2, 3), (int[]){5}, 1))
 BC(argmax_axis, tg_argmax(T, L2(2, 3), 2))
+BC(max_scatter_dy, tg_max_scatter(T, L2(2, 3), L1(3), (int[]){1}, 1))
 BC(argmax_axis_negative, tg_argmax(T, L2(2, 3), -3))
 BC(softmax_axis, tg_softmax(T, L2(2, 3), 2))
 BC(log_softmax_axis, tg_log_softmax(T, L2(2, 3), -3))
@@ -480,6 +483,7 @@ static const bad_case bad_cases[] = {
     BROW(max_axis_min, "max", "(2, 3)"),
     BROW(max_mask_axis, "max_mask", "5"),
     BROW(argmax_axis, "argmax", "2"),
+    BROW(max_scatter_dy, "max_scatter", "(3,)", "(2, 3)"),
     BROW(argmax_axis_negative, "argmax", "-3"),
     BROW(softmax_axis, "softmax", "axis 2", "(2, 3)"),
     BROW(log_softmax_axis, "log_softmax", "axis -3"),

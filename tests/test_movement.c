@@ -9,6 +9,8 @@
  */
 #include "testutil.h"
 
+#include <omp.h>
+
 static void unravel(int64_t i, const int64_t *shape, int nd, int64_t *idx) {
   for (int d = nd - 1; d >= 0; d--) {
     idx[d] = i % shape[d];
@@ -583,6 +585,32 @@ START_TEST(test_double_backward) {
 }
 END_TEST
 
+/* Above TG_PAR_MIN, one thread against two, bit for bit: a tiled
+ * transpose, copied runs, both kinds of broadcast run, slice and pad. */
+START_TEST(test_threads_bit_identical) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *x = iota(tape, (int64_t[]){300, 401}, 2), *r = iota(tape, (int64_t[]){60, 50, 41}, 3);
+  tg_tensor *col = iota(tape, (int64_t[]){400, 1}, 2), *row = iota(tape, (int64_t[]){401}, 1);
+  static const char *const names[] = {"transpose",     "runs",  "broadcast column",
+                                      "broadcast row", "slice", "pad"};
+  tg_tensor *y[2][6];
+  for (int t = 0; t < 2; t++) {
+    omp_set_num_threads(t + 1);
+    y[t][0] = tg_permute(tape, x, (int[]){1, 0});
+    y[t][1] = tg_permute(tape, r, (int[]){1, 0, 2});
+    y[t][2] = tg_broadcast_to(tape, col, (int64_t[]){400, 301}, 2);
+    y[t][3] = tg_broadcast_to(tape, row, (int64_t[]){300, 401}, 2);
+    y[t][4] = tg_slice(tape, x, (int64_t[]){1, 2}, (int64_t[]){299, 400});
+    y[t][5] = tg_pad(tape, x, (int64_t[]){1, 2}, (int64_t[]){3, 4});
+  }
+  for (int k = 0; k < 6; k++) {
+    ck_assert_msg(y[0][k] && y[0][k]->numel >= TG_PAR_MIN, "%s: %s", names[k], tg_tape_error(tape));
+    ck_assert_msg(tu_same_bits(y[0][k], y[1][k]), "%s: 1 and 2 threads differ", names[k]);
+  }
+  tg_tape_free(tape);
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("movement");
   TCase *fwd = tcase_create("forward");
@@ -595,6 +623,7 @@ static Suite *make_suite(void) {
   tcase_add_test(fwd, test_pad_forward);
   tcase_add_test(fwd, test_slice_pad_adjoint);
   tcase_add_test(fwd, test_detach_cuts_the_gradient);
+  tcase_add_test(fwd, test_threads_bit_identical);
   suite_add_tcase(s, fwd);
   TCase *grad = tcase_create("gradient");
   tcase_add_test(grad, test_reshape_gradcheck);

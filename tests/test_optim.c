@@ -10,6 +10,8 @@
  */
 #include "testutil.h"
 
+#include <omp.h>
+
 #include "optim.h"
 #include "params.h"
 
@@ -594,6 +596,47 @@ START_TEST(test_sgd_state_and_frozen) {
 }
 END_TEST
 
+/* A parameter above TG_PAR_MIN after three steps of optimizer _i, on
+ * `threads` threads, from seeded values and gradients. Returns its values
+ * and the optimizer's state, concatenated, in a malloc'd buffer of *n. */
+static tg_real *three_steps(tg_optim_kind kind, int threads, int64_t *n) {
+  omp_set_num_threads(threads);
+  tg_params p = {0};
+  const int64_t len = 3 * TG_PAR_MIN + 5;
+  tg_tensor *w = tg_params_new(&p, "w", &len, 1, 1, NULL);
+  tg_rng r;
+  tg_rng_seed(&r, 11);
+  tu_fill_uniform(w, &r, -1, 1);
+  tg_optim_config c = tg_optim_defaults(kind);
+  tg_optim *o = tg_optim_new(&c, &p, NULL);
+  ck_assert_ptr_nonnull(o);
+  for (int step = 0; step < 3; step++) {
+    tu_fill_uniform(w->grad, &r, -1, 1);
+    tg_optim_step(o);
+  }
+  tg_real *all = malloc((size_t)(len * o->state.n) * sizeof *all), *at = all;
+  memcpy(at, w->data, (size_t)len * sizeof *all);
+  at += len;
+  for (int k = 1; k < o->state.n; k++, at += len)
+    memcpy(at, o->state.items[k]->data, (size_t)len * sizeof *all);
+  *n = at - all;
+  tg_optim_free(o);
+  tg_params_free(&p);
+  return all;
+}
+
+/* Each optimizer on one thread against two, bit for bit. */
+START_TEST(test_threads_bit_identical) {
+  int64_t n1, n2;
+  tg_real *a = three_steps((tg_optim_kind)_i, 1, &n1), *b = three_steps((tg_optim_kind)_i, 2, &n2);
+  ck_assert_int_eq(n1, n2);
+  ck_assert_msg(memcmp(a, b, (size_t)n1 * sizeof *a) == 0, "%s: 1 and 2 threads differ",
+                tg_optim_name((tg_optim_kind)_i));
+  free(a);
+  free(b);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * The book's chapter-6 function: f(x, y) = x²/20 + y², from (−7, 2) */
 
@@ -687,6 +730,7 @@ static Suite *make_suite(void) {
   tc = tcase_create("bookkeeping");
   tcase_add_test(tc, test_state_step_and_zeroing);
   tcase_add_test(tc, test_sgd_state_and_frozen);
+  tcase_add_loop_test(tc, test_threads_bit_identical, TG_SGD, TG_ADAM + 1);
   suite_add_tcase(s, tc);
   tc = tcase_create("minimise");
   tcase_add_test(tc, test_minimise_book_function);

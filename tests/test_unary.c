@@ -4,6 +4,8 @@
  */
 #include "testutil.h"
 
+#include <omp.h>
+
 typedef tg_tensor *(*unary_fn)(tg_tape *, tg_tensor *);
 
 typedef struct case_ {
@@ -141,12 +143,40 @@ START_TEST(test_large_input_parallel_matches_serial) {
 }
 END_TEST
 
+/* Above TG_PAR_MIN, one thread against two, bit for bit: forward values
+ * and a gradient that the engine sums from two uses of x (its
+ * accumulation is threaded too). */
+START_TEST(test_threads_bit_identical) {
+  tg_tape *tape = tg_tape_new();
+  int64_t n = 3 * TG_PAR_MIN + 17;
+  tg_tensor *x = tu_leaf(tape, &n, 1, -3, 3);
+  tg_tensor *y[2][3], *g[2];
+  for (int t = 0; t < 2; t++) {
+    omp_set_num_threads(t + 1);
+    y[t][0] = tg_tanh(tape, x);
+    y[t][1] = tg_exp(tape, x);
+    y[t][2] = tg_sqrt(tape, tg_abs(tape, x));
+    ck_assert_int_eq(tg_grad(tape, tg_mul(tape, tg_tanh(tape, x), x), NULL, 1, &x, &g[t], 0),
+                     TG_OK);
+  }
+  for (int k = 0; k < 3; k++)
+    ck_assert_msg(tu_same_bits(y[0][k], y[1][k]), "op %d: 1 and 2 threads differ", k);
+  ck_assert_msg(tu_same_bits(g[0], g[1]), "gradient: 1 and 2 threads differ");
+  for (int64_t i = 0; i < n; i += 997) { /* d(x tanh x) = tanh x + x (1 - tanh² x) */
+    double v = tg_at(x, i), t = tanh(v);
+    ck_assert(tu_rel(tg_at(g[1], i), t + v * (1 - t * t)) <= TU_VALUE_TOL);
+  }
+  tg_tape_free(tape);
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("unary");
   TCase *tc = tcase_create("forward");
   tcase_add_loop_test(tc, test_forward_matches_libm, 0, NCASES);
   tcase_add_test(tc, test_hand_values);
   tcase_add_test(tc, test_large_input_parallel_matches_serial);
+  tcase_add_test(tc, test_threads_bit_identical);
   suite_add_tcase(s, tc);
   tc = tcase_create("gradient");
   tcase_add_loop_test(tc, test_gradcheck, 0, NCASES);

@@ -53,6 +53,13 @@ static inline double tu_rel(double a, double b) {
   return fabs(a - b) / fmax(1.0, fmax(fabs(a), fabs(b)));
 }
 
+/* 1 when a and b are non-NULL with the same number of elements and the
+ * same bits (threads tests: one thread against two). */
+static inline int tu_same_bits(const tg_tensor *a, const tg_tensor *b) {
+  return a && b && a->numel == b->numel &&
+         memcmp(a->data, b->data, (size_t)a->numel * sizeof(tg_real)) == 0;
+}
+
 /* Asserts that every element of t matches want[] within tol (relative,
  * floor 1), naming the first element that does not. */
 #define tu_assert_values(t, want, tol)                                                             \

@@ -1,13 +1,13 @@
-/* reduce_small.h — reduce.c's kernels for small groups (pooling windows,
- * short last axes). Part of reduce.c, kept apart for size: included by it
- * alone, after its plan (plan, offset_of, better, min64, RED_SUM/RED_MAX),
- * and nowhere else. Like reduce.c it must not allocate, record anything
- * or let the thread count change the arithmetic.
+/* reduce_small.c — reduce.c's kernels for small groups (pooling windows,
+ * short last axes), behind reduce_internal.h. Like reduce.c it must not
+ * allocate, record anything or let the thread count change the
+ * arithmetic.
  */
-#ifndef TG_REDUCE_SMALL_H
-#define TG_REDUCE_SMALL_H
-
 #include <string.h>
+
+#include "op.h"
+#include "ops_internal.h"
+#include "reduce_internal.h"
 
 /* ------------------------------------------------------------------------
  * Small groups: every output reduces at most SMALL_G elements (pooling's
@@ -35,8 +35,6 @@
 #define SMALL_G 64
 #define TK      64 /* outputs per tile */
 
-enum { RED_SCATTER = 2 };
-
 typedef struct small_ctx {
   const tg_real *x; /* the input */
   const plan *p;
@@ -54,7 +52,7 @@ typedef struct small_ctx {
   int32_t off[TK];            /* output offsets in a tile of whole rows */
 } small_ctx;
 
-static int small_ok(const plan *p) {
+int tg_reduce_small_ok(const plan *p) {
   return p->inner_reduced && p->q * p->inner <= SMALL_G && p->nk <= 2;
 }
 
@@ -387,7 +385,7 @@ static void small_tiles(void *arg, int64_t t0, int64_t t1) {
   }
 }
 
-/* Runs every tile: on OpenMP threads when x is large. */
+/* Runs every tile: on threads when x is large. */
 static void small_run(small_ctx *c) {
   const int64_t K1 = c->k1, K0 = c->p->nout / K1;
   int64_t ntile;
@@ -402,13 +400,12 @@ static void small_run(small_ctx *c) {
         c->off[i++] = (int32_t)(r * c->ks0 + k * c->ks1);
     ntile = (K0 + c->rows_per_tile - 1) / c->rows_per_tile;
   }
-  if (c->p->numel < TG_PAR_MIN || ntile < 2) {
-    small_tiles(c, 0, ntile);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < ntile; t++)
-    small_tiles(c, t, t + 1);
+  tg_parallel_for(ntile, tg_grain_of(c->p->numel / ntile), c->p->numel, small_tiles, c);
 }
 
-#endif
+void tg_reduce_small(const plan *p, const tg_real *x, int mode, double div, tg_real *y,
+                     int64_t *yarg, const tg_real *dy, tg_real *gx) {
+  small_ctx c = {.x = x, .mode = mode, .div = div, .y = y, .yarg = yarg, .dy = dy, .gx = gx};
+  small_init(&c, p);
+  small_run(&c);
+}
