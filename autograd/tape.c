@@ -166,6 +166,11 @@ tg_tensor *tg_view(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim) 
 int tg_op_begin(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *in) {
   if (!tape || tape->err.status != TG_OK)
     return 0;
+  if (n < 0 || n > op->n_in) {
+    tg_op_fail(tape, op, TG_ERR_ARG, "given %d inputs, but its descriptor declares %d", n,
+               op->n_in);
+    return 0;
+  }
   for (int i = 0; i < n; i++) {
     const tg_tensor *t = in[i];
     if (!t) {
@@ -251,6 +256,16 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
                         const int64_t *attr, int n_attr) {
   if (!out)
     return NULL;
+  /* A wrong count here is a bug in the op, which must not pass silently:
+   * an input beyond n_in would get no gradient, an attribute beyond
+   * TG_MAX_ATTRS would write past the node. */
+  if (n < 0 || n > op->n_in || op->n_in > TG_MAX_INPUTS)
+    return tg_op_fail(tape, op, TG_ERR_ARG,
+                      "recorded with %d inputs, but its descriptor declares %d (at most %d)", n,
+                      op->n_in, TG_MAX_INPUTS);
+  if (n_attr < 0 || n_attr > TG_MAX_ATTRS)
+    return tg_op_fail(tape, op, TG_ERR_ARG, "recorded with %d attributes (at most %d)", n_attr,
+                      TG_MAX_ATTRS);
   if (tape->anomaly && !tg_all_finite(out->data, out->numel))
     return tg_op_fail(tape, op, TG_ERR_ANOMALY, "output %s has NaN or Inf", TG_SHAPE(out));
   if (!tape->grad_enabled)
@@ -264,6 +279,7 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
     return tg_op_fail(tape, op, TG_ERR_MEMORY, "out of memory for the tape");
   tg_node *node = &tape->nodes[tape->n_nodes];
   node->op = op;
+  node->n_in = n;
   for (int i = 0; i < TG_MAX_INPUTS; i++)
     node->in[i] = i < n ? in[i] : NULL;
   node->out = out;
@@ -302,7 +318,7 @@ int tg_tape_write_dot(const tg_tape *tape, FILE *f) {
     const tg_node *n = &tape->nodes[i];
     fprintf(f, "  n%lld [label=\"#%lld %s\\n%s\"];\n", (long long)i, (long long)i, n->op->name,
             TG_SHAPE(n->out));
-    for (int k = 0; k < n->op->n_in; k++) {
+    for (int k = 0; k < n->n_in; k++) {
       const tg_tensor *t = n->in[k];
       if (t->node >= 0) {
         fprintf(f, "  n%d -> n%lld [label=\"%d\"];\n", t->node, (long long)i, k);
