@@ -59,9 +59,8 @@ static void clear_gacc(tg_tape *tape, int64_t top) {
   for (int64_t i = 0; i <= top; i++) {
     tg_node *n = &tape->nodes[i];
     n->out->gacc = NULL;
-    for (int k = 0; k < TG_MAX_INPUTS; k++)
-      if (n->in[k])
-        n->in[k]->gacc = NULL;
+    for (int k = 0; k < n->n_in; k++)
+      n->in[k]->gacc = NULL;
   }
 }
 
@@ -85,6 +84,12 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
                         tg_shape_str(dy->shape, dy->ndim, a, sizeof a),
                         tg_shape_str(y->shape, y->ndim, b, sizeof b));
   }
+  if (!dy && y->numel != 1)
+    return tg_tape_fail(tape, TG_ERR_SHAPE,
+                        "%s: output %s is not a scalar: a seed gradient can be implied only for "
+                        "one element; pass dy of its shape (ones for the gradient of its sum), or "
+                        "sum it first",
+                        who, TG_SHAPE(y));
   int64_t top = y->node;
   if (top >= 0)
     clear_gacc(tape, top);
@@ -99,7 +104,7 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
     if (!gy)
       continue;
     tg_tensor *gx[TG_MAX_INPUTS] = {0};
-    for (int k = 0; k < n.op->n_in; k++)
+    for (int k = 0; k < n.n_in; k++)
       if ((n.op->nondiff & (1u << k)) && (n.in[k]->flags & TG_REQUIRES_GRAD))
         return tg_tape_fail(tape, TG_ERR_GRAD,
                             "%s: input %d of %s (op #%lld) is not differentiable, but %s "
@@ -111,7 +116,7 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
     tape->bw_op = NULL;
     if (tape->err.status != TG_OK)
       return tape->err.status;
-    for (int k = 0; k < n.op->n_in; k++) {
+    for (int k = 0; k < n.n_in; k++) {
       if (!tg_op_needs_grad(&n, k))
         continue;
       tg_tensor *g = gx[k];
@@ -146,7 +151,7 @@ int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
     int n_in = 1;
     if (i >= 0) {
       memcpy(ins, tape->nodes[i].in, sizeof ins);
-      n_in = TG_MAX_INPUTS;
+      n_in = tape->nodes[i].n_in;
     } else {
       ins[0] = y; /* y itself may be a leaf */
     }

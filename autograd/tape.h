@@ -91,12 +91,14 @@ tg_tensor *tg_requires_grad(tg_tape *tape, tg_tensor *t);
 /* Differentiates y with respect to every leaf that requires grad and adds
  * the result into the leaf's gradient (t->grad; allocated in the arena for
  * arena leaves, the tensor's own buffer for owned ones). `dy` seeds the
- * pass (same shape as y); NULL means ones, i.e. the gradient of sum(y).
+ * pass (same shape as y); NULL is allowed only for a y of one element
+ * (a scalar, (1,), (1, 1)...) and means 1: for any other y it is an error
+ * naming y's shape (sum y first, or pass ones for the gradient of its sum).
  * Calling it twice before a reset adds twice. Returns TG_OK or the tape's
  * error status. Nothing is recorded. */
 int tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy);
 
-/* Returns in gx[i] the gradient of y (seeded by dy, NULL = ones) with
+/* Returns in gx[i] the gradient of y (seeded by dy, NULL as above) with
  * respect to xs[i], as arena tensors; leaf gradients are not touched. A
  * tensor y does not depend on gets zeros. With create_graph the backward
  * ops are recorded, so gx can be differentiated again (second
