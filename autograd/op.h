@@ -47,6 +47,11 @@ struct tg_node {
   tg_tensor *in[TG_MAX_INPUTS];
   tg_tensor *out;
   int64_t attr[TG_MAX_ATTRS]; /* op-specific: axes, permutation, offsets */
+  /* What the tensors were when recorded, checked by backward: versions of
+   * in[0..n_in-1] and out (last), and in anomaly mode checksums of their
+   * data (a raw write that skipped tg_tensor_bump). */
+  uint32_t version[TG_MAX_INPUTS + 1];
+  uint64_t checksum[TG_MAX_INPUTS + 1];
 };
 
 /* Elementwise and reduction kernels go parallel above this many elements

@@ -31,8 +31,14 @@ void tg_tape_free(tg_tape *tape) {
 void tg_tape_reset(tg_tape *tape) {
   if (!tape)
     return;
-  tg_arena_reset(&tape->arena);
+  /* In anomaly mode no memory of a step is reused, so every stale arena
+   * tensor keeps its old generation and is refused by name. */
+  if (tape->anomaly)
+    tg_arena_retire(&tape->arena);
+  else
+    tg_arena_reset(&tape->arena);
   tape->n_nodes = 0;
+  tape->backwards = 0;
   tape->gen++;
   tape->err.status = TG_OK;
   tape->err.msg[0] = '\0';
@@ -241,6 +247,16 @@ int tg_all_finite(const tg_real *x, int64_t n) {
   return !c.bad;
 }
 
+/* FNV-1a over the bytes of t's data: anomaly mode's witness that what an
+ * op saved is what its backward reads. */
+uint64_t tg_checksum(const tg_tensor *t) {
+  const unsigned char *p = (const unsigned char *)t->data;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < (size_t)t->numel * sizeof(tg_real); i++)
+    h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
 static int grow_nodes(tg_tape *tape) {
   int64_t cap = tape->cap_nodes ? 2 * tape->cap_nodes : 1024;
   tg_node *p = realloc(tape->nodes, (size_t)cap * sizeof *p);
@@ -285,6 +301,11 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
   node->out = out;
   for (int i = 0; i < n_attr; i++)
     node->attr[i] = attr[i];
+  for (int i = 0; i <= n; i++) {
+    const tg_tensor *t = i < n ? in[i] : out;
+    node->version[i] = t->version;
+    node->checksum[i] = tape->anomaly ? tg_checksum(t) : 0;
+  }
   out->node = (int32_t)tape->n_nodes++;
   out->flags |= TG_REQUIRES_GRAD;
   return out;
@@ -294,8 +315,12 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
  * Inspection */
 
 tg_tape_stats tg_tape_get_stats(const tg_tape *tape) {
-  return (tg_tape_stats){tape->n_nodes, tape->arena.in_use, tape->arena.peak, tape->arena.capacity,
-                         tape->arena.sys_allocs + tape->node_allocs};
+  return (tg_tape_stats){tape->n_nodes,
+                         tape->arena.in_use,
+                         tape->arena.peak,
+                         tape->arena.capacity,
+                         tape->arena.sys_allocs + tape->node_allocs,
+                         tape->backwards};
 }
 
 tg_tape_mark tg_tape_get_mark(const tg_tape *tape) {

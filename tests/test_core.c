@@ -450,6 +450,127 @@ START_TEST(test_dot_export_double_backward_of_conv) {
 }
 END_TEST
 
+/* A leaf written between forward and backward: the gradient at the
+ * recorded x is 27, at the new x 3; returning 11 (a mix) silently was the
+ * bug. Through the API (or with tg_tensor_bump) backward names the tensor
+ * and the op; in anomaly mode even the raw write alone is caught. */
+static int cube_after_write(int anomaly, int bump, tg_tape *tape, tg_tensor *x) {
+  tg_tape_set_anomaly(tape, anomaly);
+  x->data[0] = 3;
+  tg_tensor_bump(x);
+  tg_tensor *y = tg_mul(tape, x, tg_mul(tape, x, x));
+  x->data[0] = 1;
+  if (bump)
+    tg_tensor_bump(x);
+  return tg_backward(tape, y, NULL);
+}
+
+START_TEST(test_leaf_written_after_forward) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *x = tg_tensor_new((int64_t[]){1}, 1, 1, "x", NULL);
+  ck_assert_int_eq(cube_after_write(0, 1, tape, x), TG_ERR_GRAD);
+  tu_assert_error(tape, "backward", "x (1,) of mul (op #", "modified after the op was recorded",
+                  "version");
+  ck_assert_double_eq(tg_at(x->grad, 0), 0);
+  tg_tape_reset(tape);
+  ck_assert_int_eq(cube_after_write(1, 0, tape, x), TG_ERR_GRAD); /* the issue's example */
+  tu_assert_error(tape, "backward", "x (1,) of mul", "without tg_tensor_bump");
+  ck_assert_double_eq(tg_at(x->grad, 0), 0);
+  /* Written through the API: tg_tensor_fill bumps too. */
+  tg_tape_reset(tape);
+  tg_tape_set_anomaly(tape, 0);
+  tg_tensor *y = tg_exp(tape, x);
+  tg_tensor_fill(x, 2);
+  ck_assert_int_eq(tg_backward(tape, y, NULL), TG_ERR_GRAD);
+  tu_assert_error(tape, "exp (op #0)", "modified");
+  /* Nothing written: the gradient at the recorded x. */
+  tg_tape_reset(tape);
+  x->data[0] = 3;
+  tg_tensor_bump(x);
+  y = tg_mul(tape, x, tg_mul(tape, x, x));
+  ck_assert_int_eq(tg_backward(tape, y, NULL), TG_OK);
+  ck_assert_double_eq(tg_at(x->grad, 0), 27);
+  tg_tape_free(tape);
+  tg_tensor_free(x);
+}
+END_TEST
+
+/* A tensor of an earlier step after the arena has handed its memory out
+ * again: in normal mode p is q (the documented limit); in anomaly mode no
+ * memory is reused, so p keeps its old generation and is refused. */
+START_TEST(test_stale_tensor_after_reuse) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *p = tg_full(tape, (int64_t[]){4}, 1, 1);
+  tg_tape_reset(tape);
+  tg_tensor *q = tg_full(tape, (int64_t[]){4}, 1, 2);
+  ck_assert_ptr_eq(p, q); /* normal mode: reused, indistinguishable */
+  tg_tape_reset(tape);
+  tg_tape_set_anomaly(tape, 1);
+  p = tg_full(tape, (int64_t[]){4}, 1, 1);
+  for (int step = 0; step < 3; step++) {
+    tg_tape_reset(tape);
+    q = tg_full(tape, (int64_t[]){4}, 1, 2);
+    ck_assert_ptr_ne(p, q);
+    ck_assert_msg(!tg_tape_holds(tape, p), "step %d: a stale tensor is held", step);
+    ck_assert_ptr_null(tg_exp(tape, p));
+    tu_assert_error(tape, "exp (op #0)", "input 0 (4,) is from an earlier step");
+    ck_assert_double_eq(tg_at(p, 0), 1); /* its memory is still its own */
+  }
+  /* Back in normal mode, the next reset returns the kept memory. */
+  tg_tape_set_anomaly(tape, 0);
+  tg_tape_reset(tape);
+  ck_assert_ptr_nonnull(tg_full(tape, (int64_t[]){4}, 1, 2));
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* A loop that forgets tg_tape_reset: the stats count its backward passes,
+ * and anomaly mode says so once on stderr; with resets, no word. */
+static char *stderr_of_loop(int anomaly, int reset) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_set_anomaly(tape, anomaly);
+  tg_tensor *w = tg_tensor_new((int64_t[]){3}, 1, 1, "w", NULL);
+  FILE *cap = tmpfile();
+  ck_assert_ptr_nonnull(cap);
+  fflush(stderr);
+  int saved = dup(fileno(stderr));
+  dup2(fileno(cap), fileno(stderr));
+  for (int i = 0; i < 2 * TG_ANOMALY_BACKWARDS; i++) {
+    if (reset)
+      tg_tape_reset(tape);
+    tg_tensor *y = tg_sum(tape, tg_exp(tape, w), NULL, 0, 0);
+    ck_assert_int_eq(tg_backward(tape, y, NULL), TG_OK);
+  }
+  fflush(stderr);
+  dup2(saved, fileno(stderr));
+  close(saved);
+  ck_assert_int_eq(tg_tape_get_stats(tape).backwards, reset ? 1 : 2 * TG_ANOMALY_BACKWARDS);
+  long n = ftell(cap);
+  char *text = calloc(1, (size_t)n + 1);
+  rewind(cap);
+  ck_assert_int_eq((long)fread(text, 1, (size_t)n, cap), n);
+  fclose(cap);
+  tg_tensor_free(w);
+  tg_tape_free(tape);
+  return text;
+}
+
+START_TEST(test_missing_reset_is_noticed) {
+  char *t = stderr_of_loop(1, 0);
+  ck_assert_msg(strstr(t, "100 backward passes on one tape since its last reset") &&
+                    strstr(t, "is tg_tape_reset missing from a loop?"),
+                "%s", t);
+  ck_assert_msg(strstr(strstr(t, "warning") + 1, "warning") == NULL, "warned twice: %s", t);
+  free(t);
+  t = stderr_of_loop(1, 1);
+  ck_assert_str_eq(t, "");
+  free(t);
+  t = stderr_of_loop(0, 0);
+  ck_assert_str_eq(t, "");
+  free(t);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * Op descriptors that disagree with what an op records: a bug in the op,
  * caught and named, never a silently missing gradient. */
@@ -561,6 +682,9 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_dot_export_conv_without_bias);
   tcase_add_test(tc, test_dot_export_double_backward_of_conv);
   tcase_add_test(tc, test_descriptor_counts_are_checked);
+  tcase_add_test(tc, test_leaf_written_after_forward);
+  tcase_add_test(tc, test_stale_tensor_after_reuse);
+  tcase_add_test(tc, test_missing_reset_is_noticed);
   tcase_add_test(tc, test_backward_needs_a_seed_for_non_scalars);
   suite_add_tcase(s, tc);
   tc = tcase_create("higher-order");
