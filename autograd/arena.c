@@ -46,8 +46,18 @@ static void free_chain(tg_arena *a, tg_arena_block *b, tg_arena_block *stop) {
   }
 }
 
+static void free_kept(tg_arena *a) {
+  while (a->kept) {
+    tg_arena_block *p = a->kept->prev;
+    free(a->kept);
+    a->kept = p;
+  }
+  a->kept_bytes = 0;
+}
+
 void tg_arena_release(tg_arena *a) {
   free_chain(a, a->head, NULL);
+  free_kept(a);
   a->head = NULL;
   a->in_use = 0;
 }
@@ -75,7 +85,24 @@ void *tg_arena_alloc(tg_arena *a, size_t bytes) {
   return p;
 }
 
+void tg_arena_retire(tg_arena *a) {
+  /* The chain moves, whole, in front of the kept blocks. */
+  tg_arena_block *b = a->head;
+  if (b) {
+    tg_arena_block *last = b;
+    while (last->prev)
+      last = last->prev;
+    last->prev = a->kept;
+    a->kept = b;
+    a->kept_bytes += a->capacity;
+  }
+  a->head = NULL;
+  a->capacity = 0;
+  a->in_use = 0;
+}
+
 void tg_arena_reset(tg_arena *a) {
+  free_kept(a);
   tg_arena_block *b = a->head;
   if (b && b->prev) {
     /* Several blocks were needed: replace them by one that holds them all,

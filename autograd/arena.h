@@ -23,6 +23,8 @@ typedef struct tg_arena {
   size_t peak;          /* largest in_use ever seen */
   size_t capacity;      /* bytes in all blocks */
   uint64_t sys_allocs;  /* system allocations made so far */
+  tg_arena_block *kept; /* blocks of earlier steps, kept unused by tg_arena_retire */
+  size_t kept_bytes;    /* their size */
 } tg_arena;
 
 /* A mark remembers the arena's position so tg_arena_rewind can release
@@ -40,6 +42,11 @@ TG_API void tg_arena_release(tg_arena *a); /* frees every block */
 TG_API void *tg_arena_alloc(tg_arena *a, size_t bytes);
 
 TG_API void tg_arena_reset(tg_arena *a);
+/* Like reset, but the step's blocks are kept, unused, until the next plain
+ * reset or the release: nothing handed out before is handed out again, so
+ * a stale pointer into them never aliases a newer allocation (anomaly
+ * mode). Memory grows by a step's size at every retire. */
+TG_API void tg_arena_retire(tg_arena *a);
 TG_API tg_arena_mark tg_arena_get_mark(const tg_arena *a);
 TG_API void tg_arena_rewind(tg_arena *a, tg_arena_mark m);
 

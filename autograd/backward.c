@@ -59,16 +59,54 @@ static void clear_gacc(tg_tape *tape, int64_t top) {
   for (int64_t i = 0; i <= top; i++) {
     tg_node *n = &tape->nodes[i];
     n->out->gacc = NULL;
-    for (int k = 0; k < TG_MAX_INPUTS; k++)
-      if (n->in[k])
-        n->in[k]->gacc = NULL;
+    for (int k = 0; k < n->n_in; k++)
+      n->in[k]->gacc = NULL;
   }
+}
+
+/* Fails the tape when a tensor node n (op #i) saved was written since it
+ * was recorded: through the API (its version moved) or, in anomaly mode,
+ * by hand without tg_tensor_bump (its checksum moved). */
+static tg_status check_saved(tg_tape *tape, const tg_node *n, int64_t i, const char *who) {
+  for (int k = 0; k <= n->n_in; k++) {
+    const tg_tensor *t = k < n->n_in ? n->in[k] : n->out;
+    char what[32];
+    snprintf(what, sizeof what, k < n->n_in ? "input %d" : "the output", k);
+    if (t->version != n->version[k])
+      return tg_tape_fail(tape, TG_ERR_GRAD, who,
+                          "%s %s%s%s of %s (op #%lld) was modified after the op was recorded "
+                          "(version %u, now %u): run the forward again after changing it",
+                          what, t->name ? t->name : "", t->name ? " " : "", TG_SHAPE(t),
+                          n->op->name, (long long)i, n->version[k], t->version);
+    if (tape->anomaly && tg_checksum(t) != n->checksum[k])
+      return tg_tape_fail(tape, TG_ERR_GRAD, who,
+                          "%s %s%s%s of %s (op #%lld) was written after the op was recorded, "
+                          "without tg_tensor_bump (its data changed): run the forward again after "
+                          "changing it",
+                          what, t->name ? t->name : "", t->name ? " " : "", TG_SHAPE(t),
+                          n->op->name, (long long)i);
+  }
+  return TG_OK;
+}
+
+/* Counts a backward pass; in anomaly mode, warns once when a tape looks
+ * like a training loop's that is never reset. */
+static void count_pass(tg_tape *tape) {
+  if (++tape->backwards < TG_ANOMALY_BACKWARDS || !tape->anomaly || tape->warned)
+    return;
+  tape->warned = 1;
+  fprintf(stderr,
+          "tapegrad: warning: %lld backward passes on one tape since its last reset (%lld ops "
+          "recorded, %.1f MiB of arena in use): is tg_tape_reset missing from a loop?\n",
+          (long long)tape->backwards, (long long)tape->n_nodes,
+          (double)tape->arena.in_use / (1 << 20));
 }
 
 /* Seeds y->gacc and walks the tape from y's node down to 0. */
 static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
   if (!tape || tape->err.status != TG_OK)
     return tape ? tape->err.status : TG_ERR_NULL;
+  count_pass(tape);
   if (!y)
     return tg_tape_fail(tape, TG_ERR_NULL, who, "output is NULL");
   if (!(y->flags & TG_OWNED) && (y->tape != tape || y->gen != tape->gen))
@@ -85,6 +123,12 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
                         tg_shape_str(dy->shape, dy->ndim, a, sizeof a),
                         tg_shape_str(y->shape, y->ndim, b, sizeof b));
   }
+  if (!dy && y->numel != 1)
+    return tg_tape_fail(tape, TG_ERR_SHAPE, who,
+                        "output %s is not a scalar: a seed gradient can be implied only for one "
+                        "element; pass dy of its shape (ones for the gradient of its sum), or sum "
+                        "it first",
+                        TG_SHAPE(y));
   int64_t top = y->node;
   if (top >= 0)
     clear_gacc(tape, top);
@@ -99,19 +143,22 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
     if (!gy)
       continue;
     tg_tensor *gx[TG_MAX_INPUTS] = {0};
-    for (int k = 0; k < n.op->n_in; k++)
+    for (int k = 0; k < n.n_in; k++)
       if ((n.op->flags & TG_NONDIFF(k)) && (n.in[k]->flags & TG_REQUIRES_GRAD))
         return tg_tape_fail(tape, TG_ERR_GRAD, who,
                             "input %d of %s (op #%lld) is not differentiable, but %s "
                             "requires grad",
                             k, n.op->name, (long long)i, TG_SHAPE(n.in[k]));
+    tg_status st = check_saved(tape, &n, i, who);
+    if (st != TG_OK)
+      return st;
     tape->bw_op = n.op;
     tape->bw_node = i;
     n.op->backward(tape, &n, gy, gx);
     tape->bw_op = NULL;
     if (tape->err.status != TG_OK)
       return tape->err.status;
-    for (int k = 0; k < n.op->n_in; k++) {
+    for (int k = 0; k < n.n_in; k++) {
       if (!tg_op_needs_grad(&n, k))
         continue;
       tg_tensor *g = gx[k];
@@ -146,7 +193,7 @@ tg_status tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
     int n_in = 1;
     if (i >= 0) {
       memcpy(ins, tape->nodes[i].in, sizeof ins);
-      n_in = TG_MAX_INPUTS;
+      n_in = tape->nodes[i].n_in;
     } else {
       ins[0] = y; /* y itself may be a leaf */
     }

@@ -50,9 +50,15 @@ struct tg_op {
 
 struct tg_node {
   const tg_op *op;
+  int n_in; /* inputs this node recorded: at most op->n_in (a trailing one may be optional) */
   tg_tensor *in[TG_MAX_INPUTS];
   tg_tensor *out;
   int64_t attr[TG_MAX_ATTRS]; /* op-specific: axes, permutation, offsets */
+  /* What the tensors were when recorded, checked by backward: versions of
+   * in[0..n_in-1] and out (last), and in anomaly mode checksums of their
+   * data (a raw write that skipped tg_tensor_bump). */
+  uint32_t version[TG_MAX_INPUTS + 1];
+  uint64_t checksum[TG_MAX_INPUTS + 1];
 };
 
 
@@ -69,13 +75,15 @@ TG_API tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, tg_status status, c
 /* Finishes an op: in anomaly mode scans out for NaN/Inf; when grad mode is
  * on and a differentiable input requires grad, records a node (with n_attr
  * attributes copied from attr) and marks out as requiring grad. Returns out,
- * or NULL after failing the tape. */
+ * or NULL after failing the tape. n may be below op->n_in (an optional
+ * trailing input left out, as conv's bias) but never above it, and n_attr
+ * is at most TG_MAX_ATTRS: either mistake in an op fails the tape. */
 TG_API tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n,
                                tg_tensor *const *in, const int64_t *attr, int n_attr);
 
 /* In a backward rule: 1 when input i of the node needs a gradient. */
 static inline int tg_op_needs_grad(const tg_node *n, int i) {
-  return n->in[i] && (n->in[i]->flags & TG_REQUIRES_GRAD) &&
+  return i < n->n_in && n->in[i] && (n->in[i]->flags & TG_REQUIRES_GRAD) &&
          !(n->op->flags & (TG_NONDIFF(i) | TG_ZEROGRAD(i)));
 }
 

@@ -32,8 +32,14 @@ void tg_tape_free(tg_tape *tape) {
 void tg_tape_reset(tg_tape *tape) {
   if (!tape)
     return;
-  tg_arena_reset(&tape->arena);
+  /* In anomaly mode no memory of a step is reused, so every stale arena
+   * tensor keeps its old generation and is refused by name. */
+  if (tape->anomaly)
+    tg_arena_retire(&tape->arena);
+  else
+    tg_arena_reset(&tape->arena);
   tape->n_nodes = 0;
+  tape->backwards = 0;
   tape->gen++;
   tape->err.status = TG_OK;
   tape->err.msg[0] = '\0';
@@ -187,6 +193,11 @@ tg_tensor *tg_view(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim) 
 int tg_op_begin(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *in) {
   if (!tape || tape->err.status != TG_OK)
     return 0;
+  if (n < 0 || n > op->n_in) {
+    tg_op_fail(tape, op, TG_ERR_ARG, "given %d inputs, but its descriptor declares %d", n,
+               op->n_in);
+    return 0;
+  }
   for (int i = 0; i < n; i++) {
     const tg_tensor *t = in[i];
     if (!t) {
@@ -258,6 +269,16 @@ int tg_all_finite(const tg_real *x, int64_t n) {
   return !c.bad;
 }
 
+/* FNV-1a over the bytes of t's data: anomaly mode's witness that what an
+ * op saved is what its backward reads. */
+uint64_t tg_checksum(const tg_tensor *t) {
+  const unsigned char *p = (const unsigned char *)t->data;
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < (size_t)t->numel * sizeof(tg_real); i++)
+    h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
 static int grow_nodes(tg_tape *tape) {
   int64_t cap = tape->cap_nodes ? 2 * tape->cap_nodes : 1024;
   tg_node *p = realloc(tape->nodes, (size_t)cap * sizeof *p);
@@ -273,6 +294,16 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
                         const int64_t *attr, int n_attr) {
   if (!out)
     return NULL;
+  /* A wrong count here is a bug in the op, which must not pass silently:
+   * an input beyond n_in would get no gradient, an attribute beyond
+   * TG_MAX_ATTRS would write past the node. */
+  if (n < 0 || n > op->n_in || op->n_in > TG_MAX_INPUTS)
+    return tg_op_fail(tape, op, TG_ERR_ARG,
+                      "recorded with %d inputs, but its descriptor declares %d (at most %d)", n,
+                      op->n_in, TG_MAX_INPUTS);
+  if (n_attr < 0 || n_attr > TG_MAX_ATTRS)
+    return tg_op_fail(tape, op, TG_ERR_ARG, "recorded with %d attributes (at most %d)", n_attr,
+                      TG_MAX_ATTRS);
   if (tape->anomaly && !tg_all_finite(out->data, out->numel))
     return tg_op_fail(tape, op, TG_ERR_ANOMALY, "output %s has NaN or Inf", TG_SHAPE(out));
   if (!tape->grad_enabled)
@@ -286,11 +317,17 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
     return tg_op_fail(tape, op, TG_ERR_MEMORY, "out of memory for the tape");
   tg_node *node = &tape->nodes[tape->n_nodes];
   node->op = op;
+  node->n_in = n;
   for (int i = 0; i < TG_MAX_INPUTS; i++)
     node->in[i] = i < n ? in[i] : NULL;
   node->out = out;
   for (int i = 0; i < n_attr; i++)
     node->attr[i] = attr[i];
+  for (int i = 0; i <= n; i++) {
+    const tg_tensor *t = i < n ? in[i] : out;
+    node->version[i] = t->version;
+    node->checksum[i] = tape->anomaly ? tg_checksum(t) : 0;
+  }
   out->node = (int32_t)tape->n_nodes++;
   out->flags |= TG_REQUIRES_GRAD;
   return out;
@@ -302,8 +339,12 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
 tg_tape_stats tg_tape_get_stats(const tg_tape *tape) {
   if (!tape)
     return (tg_tape_stats){0};
-  return (tg_tape_stats){tape->n_nodes, tape->arena.in_use, tape->arena.peak, tape->arena.capacity,
-                         tape->arena.sys_allocs + tape->node_allocs};
+  return (tg_tape_stats){tape->n_nodes,
+                         tape->arena.in_use,
+                         tape->arena.peak,
+                         tape->arena.capacity,
+                         tape->arena.sys_allocs + tape->node_allocs,
+                         tape->backwards};
 }
 
 tg_tape_mark tg_tape_get_mark(const tg_tape *tape) {
@@ -333,7 +374,7 @@ tg_status tg_tape_write_dot(const tg_tape *tape, FILE *f) {
     const tg_node *n = &tape->nodes[i];
     fprintf(f, "  n%lld [label=\"#%lld %s\\n%s\"];\n", (long long)i, (long long)i, n->op->name,
             TG_SHAPE(n->out));
-    for (int k = 0; k < n->op->n_in; k++) {
+    for (int k = 0; k < n->n_in; k++) {
       const tg_tensor *t = n->in[k];
       if (t->node >= 0) {
         fprintf(f, "  n%d -> n%lld [label=\"%d\"];\n", t->node, (long long)i, k);

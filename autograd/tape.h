@@ -63,14 +63,34 @@ TG_API int tg_tape_grad_enabled(const tg_tape *tape);
 /* Train mode is read by Dropout and Batch Norm; the engine ignores it. */
 TG_API int tg_tape_set_train(tg_tape *tape, int on);
 TG_API int tg_tape_training(const tg_tape *tape);
-/* Anomaly mode: every op output and every gradient is scanned for NaN and
- * Inf; the first one found fails the tape naming the op and position. */
+/* Anomaly mode, for debugging, slower and hungrier:
+ * - every op output and every gradient is scanned for NaN and Inf; the
+ *   first one found fails the tape naming the op and position;
+ * - what each op saved is checksummed, and backward refuses a tensor
+ *   written since, even by hand without tg_tensor_bump (tensor.h);
+ * - a reset reuses no memory of the step it ends (it is kept until a
+ *   reset in normal mode or tg_tape_free), so every arena tensor of an
+ *   earlier step stays recognisable and any op given one fails naming it.
+ *   Memory grows by one step's arena per reset while the mode is on;
+ * - a tape that reaches TG_ANOMALY_BACKWARDS backward passes without a
+ *   reset prints one warning on stderr (once per tape): the mark of a
+ *   training loop that forgot tg_tape_reset, whose memory and step time
+ *   grow without bound. tg_tape_get_stats counts the passes in any mode.
+ *
+ * Stale arena tensors in normal mode: an op (and tg_tape_holds) refuses a
+ * tensor of an earlier step as long as its memory has not been handed out
+ * again. Once a later allocation has reused that memory, the stale pointer
+ * points at the new tensor (same address, current generation) and cannot
+ * be told from it: keep no arena tensor across tg_tape_reset, or find the
+ * place that does with anomaly mode. */
 TG_API int tg_tape_set_anomaly(tg_tape *tape, int on);
+#define TG_ANOMALY_BACKWARDS 100
 
 /* 1 when t may be an input of an op on tape now: an owned tensor, or an
- * arena tensor of this tape's current step. Layers check their inputs
- * with it before they allocate anything (an allocation after a reset can
- * reuse a stale tensor's memory and hide that it is stale). */
+ * arena tensor of this tape's current step (within the limits above).
+ * Layers check their inputs with it before they allocate anything (an
+ * allocation after a reset can reuse a stale tensor's memory and hide that
+ * it is stale). */
 TG_API int tg_tape_holds(const tg_tape *tape, const tg_tensor *t);
 
 /* The tape's generator (init, dropout, gradcheck directions). */
@@ -100,12 +120,14 @@ TG_API tg_tensor *tg_requires_grad(tg_tape *tape, tg_tensor *t);
 /* Differentiates y with respect to every leaf that requires grad and adds
  * the result into the leaf's gradient (t->grad; allocated in the arena for
  * arena leaves, the tensor's own buffer for owned ones). `dy` seeds the
- * pass (same shape as y); NULL means ones, i.e. the gradient of sum(y).
+ * pass (same shape as y); NULL is allowed only for a y of one element
+ * (a scalar, (1,), (1, 1)...) and means 1: for any other y it is an error
+ * naming y's shape (sum y first, or pass ones for the gradient of its sum).
  * Calling it twice before a reset adds twice. Returns TG_OK or the tape's
  * error status. Nothing is recorded. */
 TG_API tg_status tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy);
 
-/* Returns in gx[i] the gradient of y (seeded by dy, NULL = ones) with
+/* Returns in gx[i] the gradient of y (seeded by dy, NULL as above) with
  * respect to xs[i], as arena tensors; leaf gradients are not touched. A
  * tensor y does not depend on gets zeros. With create_graph the backward
  * ops are recorded, so gx can be differentiated again (second
@@ -122,6 +144,7 @@ typedef struct tg_tape_stats {
   size_t arena_peak;     /* bytes, over the tape's life */
   size_t arena_capacity; /* bytes held from the system */
   uint64_t sys_allocs;   /* system allocations by the arena and the tape */
+  int64_t backwards;     /* backward passes (tg_backward, tg_grad) since the last reset */
 } tg_tape_stats;
 TG_API tg_tape_stats tg_tape_get_stats(const tg_tape *tape);
 

@@ -7,6 +7,9 @@
 #include "arena.h"
 #include "op.h"
 
+/* A checksum of t's data (anomaly mode's check of saved tensors). */
+uint64_t tg_checksum(const tg_tensor *t);
+
 struct tg_tape {
   tg_arena arena;
   tg_node *nodes; /* recorded ops, in forward order */
@@ -17,6 +20,8 @@ struct tg_tape {
   int grad_enabled;
   int training;
   int anomaly;
+  int64_t backwards;  /* backward passes since the last reset */
+  int warned;         /* anomaly mode's "reset missing?" warning given */
   const tg_op *bw_op; /* during a backward rule: its op and node, for messages */
   int64_t bw_node;
   tg_error err;

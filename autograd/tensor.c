@@ -147,6 +147,12 @@ void tg_tensor_fill(tg_tensor *t, tg_real v) {
     return;
   for (int64_t i = 0; i < t->numel; i++)
     t->data[i] = v;
+  tg_tensor_bump(t);
+}
+
+void tg_tensor_bump(tg_tensor *t) {
+  if (t)
+    t->version++;
 }
 
 void tg_tensor_zero_grad(tg_tensor *t) {

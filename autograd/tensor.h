@@ -8,7 +8,18 @@
  * the tape fills in.
  *
  * Fields are for reading. Writing into `data` is allowed for leaves you own
- * (inputs, parameters); every other field is the engine's.
+ * (inputs, parameters), followed by tg_tensor_bump(t); every other field is
+ * the engine's.
+ *
+ * Versions: every write through the API (tg_tensor_fill, the initialisers,
+ * an optimizer step, a checkpoint load) bumps t->version, and each recorded
+ * op keeps the versions of its inputs and output. Backward refuses a node
+ * whose tensors changed since it was recorded, naming the tensor and the
+ * op, instead of differentiating at values the forward never saw. A raw
+ * write into `data` must call tg_tensor_bump; in anomaly mode the tape also
+ * checksums what each op saved, so a raw write that skipped the bump is
+ * caught too. A view (reshape) has a counter of its own: writes through
+ * its base are caught by the checksums of anomaly mode only.
  */
 #ifndef TG_TENSOR_H
 #define TG_TENSOR_H
@@ -79,6 +90,7 @@ struct tg_tensor {
   unsigned flags;             /* enum tg_tensor_flags */
   int32_t node;               /* producing node on the tape; -1 for a leaf */
   uint32_t gen;               /* the tape generation it belongs to */
+  uint32_t version;           /* bumped by every write through the API */
   tg_tape *tape;              /* the owning tape; NULL when TG_OWNED */
   tg_tensor *grad;            /* leaves: accumulated gradient, same shape */
   tg_tensor *gacc;            /* engine's: gradient during one backward */
@@ -119,8 +131,13 @@ TG_API tg_tensor *tg_tensor_new(const int64_t *shape, int ndim, int requires_gra
  * are never freed by the caller (tg_tape_reset releases them). */
 TG_API void tg_tensor_free(tg_tensor *t);
 
-/* Sets every element (data only). */
+/* Sets every element (data only) and bumps the version. */
 TG_API void tg_tensor_fill(tg_tensor *t, tg_real v);
+
+/* Says that t's data was written by hand (t->data[i] = ...): bumps its
+ * version, so that a backward over ops recorded before the write fails
+ * instead of using the new values. NULL is a no-op. */
+TG_API void tg_tensor_bump(tg_tensor *t);
 
 /* Zeroes the gradient buffer of an owned leaf, if it has one. */
 TG_API void tg_tensor_zero_grad(tg_tensor *t);

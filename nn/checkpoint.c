@@ -684,6 +684,7 @@ tg_status tg_checkpoint_load(const char *path, tg_params *const *lists, int nlis
       tg_real *x = dest[i]->data;
       for (int64_t j = 0; j < e.numel; j++)
         x[j] = decode(e.values + (size_t)j * c.es, c.es);
+      tg_tensor_bump(dest[i]);
     }
   }
   free(model);

@@ -11,17 +11,9 @@
 
 #include <math.h>
 
-static void fill_nan(tg_tensor *t) {
-  for (int64_t i = 0; i < t->numel; i++)
-    t->data[i] = (tg_real)NAN;
-}
+static void fill_nan(tg_tensor *t) { tg_tensor_fill(t, (tg_real)NAN); }
 
-void tg_init_constant(tg_tensor *t, double v) {
-  if (!t)
-    return;
-  for (int64_t i = 0; i < t->numel; i++)
-    t->data[i] = (tg_real)v;
-}
+void tg_init_constant(tg_tensor *t, double v) { tg_tensor_fill(t, (tg_real)v); }
 
 void tg_init_normal(tg_tensor *t, double std, tg_rng *rng) {
   if (!t)
@@ -32,6 +24,7 @@ void tg_init_normal(tg_tensor *t, double std, tg_rng *rng) {
   }
   for (int64_t i = 0; i < t->numel; i++)
     t->data[i] = (tg_real)(std * tg_rng_normal(rng));
+  tg_tensor_bump(t);
 }
 
 void tg_init_xavier(tg_tensor *t, int64_t fan_in, tg_rng *rng) {

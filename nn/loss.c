@@ -23,6 +23,25 @@
 /* ------------------------------------------------------------------------
  * One-hot rows */
 
+/* 1 when every label of lab (N,) is a class index in [0, classes);
+ * otherwise fails the tape naming the layer, the row and the label. */
+static int labels_ok(tg_tape *tape, const char *layer, const tg_tensor *lab, int64_t classes) {
+  for (int64_t i = 0; i < lab->numel; i++) {
+    double v = (double)lab->data[i];
+    if (!(v >= 0 && v < (double)classes)) {
+      tg_tape_fail(tape, TG_ERR_ARG, layer, "label %.*g in row %lld is outside [0, %lld)",
+                   NN_REAL_DIGITS, v, (long long)i, (long long)classes);
+      return 0;
+    }
+    if (v != floor(v)) {
+      tg_tape_fail(tape, TG_ERR_ARG, layer, "label %.*g in row %lld is not a class index",
+                   NN_REAL_DIGITS, v, (long long)i);
+      return 0;
+    }
+  }
+  return 1;
+}
+
 tg_tensor *tg_one_hot(tg_tape *tape, tg_tensor *labels, int64_t classes) { /* labels: (N,) */
   if (!nn_begin(tape, "one_hot", 1, &labels, (const char *[]){"labels"}))
     return NULL;
@@ -41,20 +60,10 @@ tg_tensor *tg_one_hot(tg_tape *tape, tg_tensor *labels, int64_t classes) { /* la
   tg_tensor *y = tg_zeros(tape, (int64_t[]){n, classes}, 2); /* (N, C), a constant */
   if (!lab || !y)
     return NULL;
-  for (int64_t i = 0; i < n; i++) {
-    double v = (double)lab->data[i];
-    if (!(v >= 0 && v < (double)classes)) {
-      tg_tape_fail(tape, TG_ERR_ARG, "one_hot", "label %.*g in row %lld is outside [0, %lld)",
-                   NN_REAL_DIGITS, v, (long long)i, (long long)classes);
-      return NULL;
-    }
-    if (v != floor(v)) {
-      tg_tape_fail(tape, TG_ERR_ARG, "one_hot", "label %.*g in row %lld is not a class index",
-                   NN_REAL_DIGITS, v, (long long)i);
-      return NULL;
-    }
-    y->data[i * classes + (int64_t)v] = 1;
-  }
+  if (!labels_ok(tape, "one_hot", lab, classes))
+    return NULL;
+  for (int64_t i = 0; i < n; i++)
+    y->data[i * classes + (int64_t)lab->data[i]] = 1;
   return y;
 }
 
@@ -153,6 +162,10 @@ double tg_accuracy(tg_tape *tape, tg_tensor *logits, tg_tensor *t) { /* logits: 
   tg_tensor *lab; /* (N,) */
   if (t->ndim == 1 && t->shape[0] == n) {
     lab = tg_detach(tape, t);
+    /* A label outside the classes can never be hit: an error, as in
+     * cross-entropy and one_hot, not a silent 0. */
+    if (lab && !labels_ok(tape, "accuracy", lab, logits->shape[1]))
+      return NAN;
   } else if (tg_shape_eq(t, logits)) {
     lab = tg_argmax(tape, t, 1);
   } else {

@@ -294,6 +294,7 @@ void tg_optim_step(tg_optim *opt) {
     tg_tensor *p = o->trained[k];
     if (!(p->flags & TG_REQUIRES_GRAD) || !p->grad)
       continue;
+    tg_tensor_bump(p);                /* written below, in place */
     tg_real *w = p->data;             /* p's shape */
     const tg_real *g = p->grad->data; /* p's shape */
     tg_tensor **st = opt->state.items + 1 + (int64_t)k * o->nslots;

@@ -186,7 +186,7 @@ START_TEST(test_backward_seed_and_leaf_output) {
     ck_assert(tu_rel(tg_at(x->grad, i), (i + 1) * exp(tg_at(x, i))) < TU_VALUE_TOL);
   /* The output may be the leaf itself: its gradient is the seed. */
   tg_tensor *z = tu_leaf(tape, (int64_t[]){2}, 1, 0, 1);
-  ck_assert_int_eq(tg_backward(tape, z, NULL), TG_OK);
+  ck_assert_int_eq(tg_backward(tape, z, tu_ones_like(tape, z)), TG_OK);
   ck_assert(tg_at(z->grad, 0) == 1 && tg_at(z->grad, 1) == 1);
   tg_tape_free(tape);
 }
@@ -216,9 +216,10 @@ START_TEST(test_second_derivative_of_tanh) {
   tg_tape *tape = tg_tape_new();
   tg_tensor *x = tu_leaf(tape, (int64_t[]){5}, 1, -2, 2);
   tg_tensor *g, *gg;
-  ck_assert_int_eq(tg_grad(tape, tg_tanh(tape, x), NULL, 1, &x, &g, 1), TG_OK);
+  tg_tensor *y = tg_tanh(tape, x);
+  ck_assert_int_eq(tg_grad(tape, y, tu_ones_like(tape, y), 1, &x, &g, 1), TG_OK);
   ck_assert(g->flags & TG_REQUIRES_GRAD);
-  ck_assert_int_eq(tg_grad(tape, g, NULL, 1, &x, &gg, 0), TG_OK);
+  ck_assert_int_eq(tg_grad(tape, g, tu_ones_like(tape, g), 1, &x, &gg, 0), TG_OK);
   for (int i = 0; i < 5; i++) {
     double t = tanh(tg_at(x, i));
     ck_assert(tu_rel(tg_at(g, i), 1 - t * t) < TU_VALUE_TOL);
@@ -236,7 +237,8 @@ static tg_tensor *tanh_grad_fn(tg_tape *tape, tg_tensor *const *in, void *ctx) {
   tg_tensor *g = NULL;
   tg_tensor *x = in[0];
   int was = tg_tape_set_grad(tape, 1);
-  int st = tg_grad(tape, tg_tanh(tape, x), NULL, 1, &x, &g, 1);
+  tg_tensor *y = tg_tanh(tape, x);
+  int st = tg_grad(tape, y, tu_ones_like(tape, y), 1, &x, &g, 1);
   tg_tape_set_grad(tape, was);
   return st == TG_OK ? g : NULL;
 }
@@ -256,9 +258,9 @@ START_TEST(test_second_and_third_derivative_of_cube) {
       tg_requires_grad(tape, tg_from_values(tape, (int64_t[]){2}, 1, (double[]){2, -0.5}));
   tg_tensor *y = tg_mul(tape, x, tg_mul(tape, x, x));
   tg_tensor *g1, *g2, *g3;
-  ck_assert_int_eq(tg_grad(tape, y, NULL, 1, &x, &g1, 1), TG_OK);
-  ck_assert_int_eq(tg_grad(tape, g1, NULL, 1, &x, &g2, 1), TG_OK);
-  ck_assert_int_eq(tg_grad(tape, g2, NULL, 1, &x, &g3, 0), TG_OK);
+  ck_assert_int_eq(tg_grad(tape, y, tu_ones_like(tape, y), 1, &x, &g1, 1), TG_OK);
+  ck_assert_int_eq(tg_grad(tape, g1, tu_ones_like(tape, g1), 1, &x, &g2, 1), TG_OK);
+  ck_assert_int_eq(tg_grad(tape, g2, tu_ones_like(tape, g2), 1, &x, &g3, 0), TG_OK);
   double want1[] = {12, 0.75}, want2[] = {12, -3}, want3[] = {6, 6};
   tu_assert_values(g1, want1, TU_VALUE_TOL);
   tu_assert_values(g2, want2, TU_VALUE_TOL);
@@ -466,6 +468,237 @@ START_TEST(test_dot_export) {
 }
 END_TEST
 
+/* The issue's case: conv without a bias records 2 of its 3 inputs, and
+ * DOT export (and backward) walk the 2 the node holds. */
+START_TEST(test_dot_export_conv_without_bias) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *x = tu_leaf(tape, (int64_t[]){1, 2, 4, 4}, 4, -1, 1);
+  tg_tensor *W = tu_leaf(tape, (int64_t[]){3, 2, 3, 3}, 4, -1, 1);
+  tg_tensor *y = tg_sum(tape, tg_conv(tape, x, W, NULL, 1, 0), NULL, 0, 0);
+  ck_assert_msg(y && tg_backward(tape, y, NULL) == TG_OK, "%s", tg_tape_error(tape));
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  ck_assert_int_eq(tg_tape_write_dot(tape, f), TG_OK);
+  fclose(f);
+  ck_assert_msg(strstr(buf, "#0 conv"), "%s", buf);
+  ck_assert_msg(!strstr(buf, "[label=\"2\"]"), "a third input drawn: %s", buf);
+  free(buf);
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* Double backward through the convolution: its gradients are the ops
+ * conv_grad_x and conv_grad_w, recorded with create_graph, and the DOT
+ * export draws them with their two inputs each. */
+START_TEST(test_dot_export_double_backward_of_conv) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *x = tu_leaf(tape, (int64_t[]){1, 2, 4, 4}, 4, -1, 1);
+  tg_tensor *W = tu_leaf(tape, (int64_t[]){3, 2, 3, 3}, 4, -1, 1);
+  tg_tensor *y = tg_sum(tape, tg_tanh(tape, tg_conv(tape, x, W, NULL, 1, 1)), NULL, 0, 0);
+  tg_tensor *xs[] = {x, W}, *g[2];
+  ck_assert_msg(tg_grad(tape, y, NULL, 2, xs, g, 1) == TG_OK, "%s", tg_tape_error(tape));
+  tg_tensor *p = tg_add(tape, tg_sum(tape, tg_mul(tape, g[0], g[0]), NULL, 0, 0),
+                        tg_sum(tape, tg_mul(tape, g[1], g[1]), NULL, 0, 0));
+  ck_assert_msg(p && tg_backward(tape, p, NULL) == TG_OK, "%s", tg_tape_error(tape));
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  ck_assert_int_eq(tg_tape_write_dot(tape, f), TG_OK);
+  fclose(f);
+  ck_assert_msg(strstr(buf, " conv_grad_x\\n") && strstr(buf, " conv_grad_w\\n"), "%s", buf);
+  free(buf);
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* A leaf written between forward and backward: the gradient at the
+ * recorded x is 27, at the new x 3; returning 11 (a mix) silently was the
+ * bug. Through the API (or with tg_tensor_bump) backward names the tensor
+ * and the op; in anomaly mode even the raw write alone is caught. */
+static int cube_after_write(int anomaly, int bump, tg_tape *tape, tg_tensor *x) {
+  tg_tape_set_anomaly(tape, anomaly);
+  x->data[0] = 3;
+  tg_tensor_bump(x);
+  tg_tensor *y = tg_mul(tape, x, tg_mul(tape, x, x));
+  x->data[0] = 1;
+  if (bump)
+    tg_tensor_bump(x);
+  return tg_backward(tape, y, NULL);
+}
+
+START_TEST(test_leaf_written_after_forward) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *x = tg_tensor_new((int64_t[]){1}, 1, 1, "x", NULL);
+  ck_assert_int_eq(cube_after_write(0, 1, tape, x), TG_ERR_GRAD);
+  tu_assert_error(tape, "backward", "x (1,) of mul (op #", "modified after the op was recorded",
+                  "version");
+  ck_assert_double_eq(tg_at(x->grad, 0), 0);
+  tg_tape_reset(tape);
+  ck_assert_int_eq(cube_after_write(1, 0, tape, x), TG_ERR_GRAD); /* the issue's example */
+  tu_assert_error(tape, "backward", "x (1,) of mul", "without tg_tensor_bump");
+  ck_assert_double_eq(tg_at(x->grad, 0), 0);
+  /* Written through the API: tg_tensor_fill bumps too. */
+  tg_tape_reset(tape);
+  tg_tape_set_anomaly(tape, 0);
+  tg_tensor *y = tg_exp(tape, x);
+  tg_tensor_fill(x, 2);
+  ck_assert_int_eq(tg_backward(tape, y, NULL), TG_ERR_GRAD);
+  tu_assert_error(tape, "exp (op #0)", "modified");
+  /* Nothing written: the gradient at the recorded x. */
+  tg_tape_reset(tape);
+  x->data[0] = 3;
+  tg_tensor_bump(x);
+  y = tg_mul(tape, x, tg_mul(tape, x, x));
+  ck_assert_int_eq(tg_backward(tape, y, NULL), TG_OK);
+  ck_assert_double_eq(tg_at(x->grad, 0), 27);
+  tg_tape_free(tape);
+  tg_tensor_free(x);
+}
+END_TEST
+
+/* A tensor of an earlier step after the arena has handed its memory out
+ * again: in normal mode p is q (the documented limit); in anomaly mode no
+ * memory is reused, so p keeps its old generation and is refused. */
+START_TEST(test_stale_tensor_after_reuse) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *p = tg_full(tape, (int64_t[]){4}, 1, 1);
+  tg_tape_reset(tape);
+  tg_tensor *q = tg_full(tape, (int64_t[]){4}, 1, 2);
+  ck_assert_ptr_eq(p, q); /* normal mode: reused, indistinguishable */
+  tg_tape_reset(tape);
+  tg_tape_set_anomaly(tape, 1);
+  p = tg_full(tape, (int64_t[]){4}, 1, 1);
+  for (int step = 0; step < 3; step++) {
+    tg_tape_reset(tape);
+    q = tg_full(tape, (int64_t[]){4}, 1, 2);
+    ck_assert_ptr_ne(p, q);
+    ck_assert_msg(!tg_tape_holds(tape, p), "step %d: a stale tensor is held", step);
+    ck_assert_ptr_null(tg_exp(tape, p));
+    tu_assert_error(tape, "exp (op #0)", "input 0 (4,) is from an earlier step");
+    ck_assert_double_eq(tg_at(p, 0), 1); /* its memory is still its own */
+  }
+  /* Back in normal mode, the next reset returns the kept memory. */
+  tg_tape_set_anomaly(tape, 0);
+  tg_tape_reset(tape);
+  ck_assert_ptr_nonnull(tg_full(tape, (int64_t[]){4}, 1, 2));
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* A loop that forgets tg_tape_reset: the stats count its backward passes,
+ * and anomaly mode says so once on stderr; with resets, no word. */
+static char *stderr_of_loop(int anomaly, int reset) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_set_anomaly(tape, anomaly);
+  tg_tensor *w = tg_tensor_new((int64_t[]){3}, 1, 1, "w", NULL);
+  FILE *cap = tmpfile();
+  ck_assert_ptr_nonnull(cap);
+  fflush(stderr);
+  int saved = dup(fileno(stderr));
+  dup2(fileno(cap), fileno(stderr));
+  for (int i = 0; i < 2 * TG_ANOMALY_BACKWARDS; i++) {
+    if (reset)
+      tg_tape_reset(tape);
+    tg_tensor *y = tg_sum(tape, tg_exp(tape, w), NULL, 0, 0);
+    ck_assert_int_eq(tg_backward(tape, y, NULL), TG_OK);
+  }
+  fflush(stderr);
+  dup2(saved, fileno(stderr));
+  close(saved);
+  ck_assert_int_eq(tg_tape_get_stats(tape).backwards, reset ? 1 : 2 * TG_ANOMALY_BACKWARDS);
+  long n = ftell(cap);
+  char *text = calloc(1, (size_t)n + 1);
+  rewind(cap);
+  ck_assert_int_eq((long)fread(text, 1, (size_t)n, cap), n);
+  fclose(cap);
+  tg_tensor_free(w);
+  tg_tape_free(tape);
+  return text;
+}
+
+START_TEST(test_missing_reset_is_noticed) {
+  char *t = stderr_of_loop(1, 0);
+  ck_assert_msg(strstr(t, "100 backward passes on one tape since its last reset") &&
+                    strstr(t, "is tg_tape_reset missing from a loop?"),
+                "%s", t);
+  ck_assert_msg(strstr(strstr(t, "warning") + 1, "warning") == NULL, "warned twice: %s", t);
+  free(t);
+  t = stderr_of_loop(1, 1);
+  ck_assert_str_eq(t, "");
+  free(t);
+  t = stderr_of_loop(0, 0);
+  ck_assert_str_eq(t, "");
+  free(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Op descriptors that disagree with what an op records: a bug in the op,
+ * caught and named, never a silently missing gradient. */
+
+static void pass_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  (void)tape;
+  for (int i = 0; i < n->n_in; i++)
+    gx[i] = gy;
+}
+static const tg_op op_one_input = {"one_input", 1, 0, pass_backward};
+
+START_TEST(test_descriptor_counts_are_checked) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *a = tu_leaf(tape, (int64_t[]){2}, 1, -1, 1);
+  tg_tensor *b = tu_leaf(tape, (int64_t[]){2}, 1, -1, 1);
+  tg_tensor *in[] = {a, b};
+  /* More inputs than the descriptor declares, at begin and at record. */
+  ck_assert_int_eq(tg_op_begin(tape, &op_one_input, 2, in), 0);
+  tu_assert_error(tape, "one_input (op #0)", "given 2 inputs", "declares 1");
+  tg_tape_reset(tape);
+  a = tu_leaf(tape, (int64_t[]){2}, 1, -1, 1);
+  b = tu_leaf(tape, (int64_t[]){2}, 1, -1, 1);
+  in[0] = a;
+  in[1] = b;
+  tg_tensor *y = tg_empty(tape, (int64_t[]){2}, 1);
+  ck_assert_ptr_null(tg_op_record(tape, &op_one_input, y, 2, in, NULL, 0));
+  tu_assert_error(tape, "one_input", "recorded with 2 inputs", "declares 1");
+  /* More attributes than a node holds. */
+  tg_tape_reset(tape);
+  a = tu_leaf(tape, (int64_t[]){2}, 1, -1, 1);
+  y = tg_empty(tape, (int64_t[]){2}, 1);
+  int64_t attr[TG_MAX_ATTRS + 1] = {0};
+  ck_assert_ptr_null(tg_op_record(tape, &op_one_input, y, 1, &a, attr, TG_MAX_ATTRS + 1));
+  tu_assert_error(tape, "one_input", "attributes (at most");
+  /* Right counts record, and the node knows how many inputs it holds. */
+  tg_tape_reset(tape);
+  a = tu_leaf(tape, (int64_t[]){2}, 1, -1, 1);
+  y = tg_empty(tape, (int64_t[]){2}, 1);
+  ck_assert_ptr_nonnull(tg_op_record(tape, &op_one_input, y, 1, &a, attr, TG_MAX_ATTRS));
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* An implied seed is for outputs of one element only: a non-scalar y is
+ * an error naming its shape, not a silent sum (PyTorch: "grad can be
+ * implicitly created only for scalar outputs"). */
+START_TEST(test_backward_needs_a_seed_for_non_scalars) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *x = tu_leaf(tape, (int64_t[]){2, 3}, 2, -1, 1);
+  ck_assert_int_eq(tg_backward(tape, tg_exp(tape, x), NULL), TG_ERR_SHAPE);
+  tu_assert_error(tape, "backward", "output (2, 3) is not a scalar", "pass dy");
+  ck_assert_ptr_null(x->grad);
+  tg_tape_reset(tape);
+  x = tu_leaf(tape, (int64_t[]){2, 3}, 2, -1, 1);
+  tg_tensor *g = NULL;
+  ck_assert_int_eq(tg_grad(tape, tg_exp(tape, x), NULL, 1, &x, &g, 0), TG_ERR_SHAPE);
+  tu_assert_error(tape, "grad", "output (2, 3) is not a scalar");
+  /* One element in any shape is a scalar: its seed is 1. */
+  tg_tape_reset(tape);
+  x = tu_leaf(tape, (int64_t[]){1, 1}, 2, -1, 1);
+  ck_assert_int_eq(tg_backward(tape, tg_exp(tape, x), NULL), TG_OK);
+  ck_assert(tu_rel(tg_at(x->grad, 0), exp(tg_at(x, 0))) < TU_VALUE_TOL);
+  tg_tape_free(tape);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * Generator */
 
@@ -510,6 +743,13 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_dot_export);
   tcase_add_test(tc, test_null_tape_policy);
   tcase_add_test(tc, test_error_messages_name_the_position);
+  tcase_add_test(tc, test_dot_export_conv_without_bias);
+  tcase_add_test(tc, test_dot_export_double_backward_of_conv);
+  tcase_add_test(tc, test_descriptor_counts_are_checked);
+  tcase_add_test(tc, test_leaf_written_after_forward);
+  tcase_add_test(tc, test_stale_tensor_after_reuse);
+  tcase_add_test(tc, test_missing_reset_is_noticed);
+  tcase_add_test(tc, test_backward_needs_a_seed_for_non_scalars);
   suite_add_tcase(s, tc);
   tc = tcase_create("higher-order");
   tcase_add_test(tc, test_second_derivative_of_tanh);

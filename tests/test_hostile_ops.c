@@ -271,6 +271,35 @@ START_TEST(null_inputs) {
 }
 END_TEST
 
+/* DOT export of every op and layer of the table, with and (where it is
+ * optional) without a bias: one node line per recorded op, and no input
+ * read beyond those the node holds (the ASan build checks the reads). */
+START_TEST(dot_every_op) {
+  const null_case *nc = &null_cases[_i];
+  for (int k = -1; k <= 2; k += 3) {
+    int optional =
+        !strcmp(nc->name, "affine") || !strcmp(nc->name, "conv2d") || !strcmp(nc->name, "conv");
+    if (k == 2 && !optional)
+      break;
+    tg_tape *B = tg_tape_new();
+    tg_tape_seed(B, 1);
+    ck_assert_msg(nc->fn(B, B, k) != NULL, "%s: %s", nc->name, tg_tape_error(B));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(tg_tape_write_dot(B, f), TG_OK);
+    fclose(f);
+    int64_t lines = 0;
+    for (const char *p = buf; (p = strstr(p, " [label=\"#")) != NULL; p++)
+      lines++;
+    ck_assert_msg(lines == tg_tape_get_stats(B).nodes, "%s: %lld node lines for %lld ops:\n%s",
+                  nc->name, (long long)lines, (long long)tg_tape_get_stats(B).nodes, buf);
+    free(buf);
+    tg_tape_free(B);
+  }
+}
+END_TEST
+
 /* ========================================================================
  * 2. Bad shapes, axes, ranges and arguments: each returns NULL and the
  *    message holds every fragment listed.
@@ -769,6 +798,7 @@ static Suite *make_suite(void) {
   Suite *s = suite_create("hostile_ops");
   TCase *tc = tcase_create("null");
   tcase_add_loop_test(tc, null_inputs, 0, null_total());
+  tcase_add_loop_test(tc, dot_every_op, 0, N_NULL_OPS);
   suite_add_tcase(s, tc);
   tc = tcase_create("arguments");
   tcase_add_loop_test(tc, bad_arguments, 0, N_BAD);

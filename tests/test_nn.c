@@ -45,7 +45,7 @@ START_TEST(test_sigmoid_forward_and_saturation) {
   tg_tensor *y = tg_sigmoid(tape, x);
   expect(y, want, 10, TU_VALUE_TOL, "sigmoid");
   ck_assert(tg_at(y, 0) == 0 && tg_at(y, 9) == 1);
-  ck_assert_int_eq(tg_backward(tape, y, NULL), TG_OK);
+  ck_assert_int_eq(tg_backward(tape, y, tu_ones_like(tape, y)), TG_OK);
   ck_assert_msg(all_finite(x->grad), "sigmoid's gradient is not finite at ±1000");
   ck_assert(tg_at(x->grad, 0) == 0 && tg_at(x->grad, 9) == 0);
   ck_assert_msg(fabs(tg_at(x->grad, 4) - 0.25) <= TU_VALUE_TOL, "sigmoid'(0) = %g, want 1/4",
@@ -172,6 +172,19 @@ START_TEST(test_one_hot_and_accuracy) {
       vals(tape, (int64_t[]){4, 3}, 2, (double[]){1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 1, 0});
   ck_assert_double_eq(tg_accuracy(tape, logits, onehot), 0.75);
   ck_assert_int_eq(tg_tape_status(tape), TG_OK);
+  /* A label outside the classes, or not a class index, is an error as in
+   * one_hot and cross-entropy, not a miss counted silently. */
+  ck_assert(
+      isnan(tg_accuracy(tape, logits, vals(tape, (int64_t[]){4}, 1, (double[]){0, 2, 3, 1}))));
+  tu_assert_error(tape, "accuracy", "label 3 in row 2 is outside [0, 3)");
+  tg_tape_reset(tape);
+  logits = vals(tape, (int64_t[]){2, 3}, 2, (double[]){1, 0, 0, 0, 1, 0});
+  ck_assert(isnan(tg_accuracy(tape, logits, vals(tape, (int64_t[]){2}, 1, (double[]){0, 1.5}))));
+  tu_assert_error(tape, "accuracy", "label 1.5 in row 1 is not a class index");
+  tg_tape_reset(tape);
+  logits = vals(tape, (int64_t[]){2, 3}, 2, (double[]){1, 0, 0, 0, 1, 0});
+  ck_assert(isnan(tg_accuracy(tape, logits, vals(tape, (int64_t[]){2}, 1, (double[]){-1, 1}))));
+  tu_assert_error(tape, "accuracy", "label -1 in row 0");
   tg_tape_free(tape);
 }
 END_TEST

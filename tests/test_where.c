@@ -143,7 +143,7 @@ START_TEST(test_where_cond_requiring_grad_fails) {
   tg_tensor *b = tg_from_values(tape, (int64_t[]){2}, 1, (double[]){3, 4});
   tg_tensor *y = tg_where(tape, c, a, b);
   ck_assert_msg(y != NULL, "%s", tg_tape_error(tape));
-  ck_assert_int_ne(tg_backward(tape, y, NULL), TG_OK);
+  ck_assert_int_ne(tg_backward(tape, y, tu_ones_like(tape, y)), TG_OK);
   tu_assert_error(tape, "where", "not differentiable", "(2,)");
   tg_tape_free(tape);
 }
@@ -173,7 +173,8 @@ START_TEST(test_comparisons_are_constants) {
   /* No gradient flows through a mask: d/dx (x * (x > 0)) is the mask. */
   tg_tensor *y = tg_mul(tape, x, tg_gt(tape, x, zero));
   tg_tensor *g = NULL;
-  ck_assert_msg(tg_grad(tape, y, NULL, 1, &x, &g, 0) == TG_OK, "%s", tg_tape_error(tape));
+  ck_assert_msg(tg_grad(tape, y, tu_ones_like(tape, y), 1, &x, &g, 0) == TG_OK, "%s",
+                tg_tape_error(tape));
   tu_assert_values(g, ((double[]){0, 1, 1, 0}), 0);
   /* and a mask alone has nothing to differentiate */
   ck_assert_int_ne(tg_backward(tape, tg_ge(tape, x, zero), NULL), TG_OK);
@@ -213,7 +214,8 @@ START_TEST(test_pow_only_needed_gradients) {
   tg_tensor *b = tg_from_values(tape, (int64_t[]){2}, 1, (double[]){3, 2});
   tg_tape_set_anomaly(tape, 1); /* a NaN from log(-2) would fail the tape */
   tg_tensor *g = NULL;
-  ck_assert_msg(tg_grad(tape, tg_pow(tape, a, b), NULL, 1, &a, &g, 0) == TG_OK, "%s",
+  tg_tensor *y = tg_pow(tape, a, b);
+  ck_assert_msg(tg_grad(tape, y, tu_ones_like(tape, y), 1, &a, &g, 0) == TG_OK, "%s",
                 tg_tape_error(tape));
   tu_assert_values(g, ((double[]){12, 6}), TU_VALUE_TOL); /* b a^(b-1) */
   tg_tape_free(tape);
@@ -422,10 +424,11 @@ START_TEST(test_threads_bit_identical) {
   if (_i == 0) {
     tg_requires_grad(tape, a);
     tg_tensor *g[2];
+    tg_tensor *ones = tg_full(tape, a->shape, a->ndim, 1);
     omp_set_num_threads(1);
-    ck_assert_int_eq(tg_grad(tape, tg_mul(tape, a, b), NULL, 1, &a, &g[0], 0), TG_OK);
+    ck_assert_int_eq(tg_grad(tape, tg_mul(tape, a, b), ones, 1, &a, &g[0], 0), TG_OK);
     omp_set_num_threads(2);
-    ck_assert_int_eq(tg_grad(tape, tg_mul(tape, a, b), NULL, 1, &a, &g[1], 0), TG_OK);
+    ck_assert_int_eq(tg_grad(tape, tg_mul(tape, a, b), ones, 1, &a, &g[1], 0), TG_OK);
     ck_assert(memcmp(g[0]->data, g[1]->data, (size_t)a->numel * sizeof(tg_real)) == 0);
     ck_assert(memcmp(g[0]->data, b->data, (size_t)a->numel * sizeof(tg_real)) == 0);
   }

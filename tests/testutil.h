@@ -40,6 +40,12 @@ static inline void tu_fill_signed(tg_tensor *t, tg_rng *r, double lo, double hi)
 }
 
 /* An arena leaf of the given shape that requires grad, filled uniformly. */
+/* Ones of y's shape: the seed that makes backward give the gradient of
+ * sum(y) (an implied seed is only for outputs of one element). */
+static inline tg_tensor *tu_ones_like(tg_tape *tape, const tg_tensor *y) {
+  return y ? tg_full(tape, y->shape, y->ndim, 1) : NULL;
+}
+
 static inline tg_tensor *tu_leaf(tg_tape *tape, const int64_t *shape, int ndim, double lo,
                                  double hi) {
   tg_tensor *t = tg_requires_grad(tape, tg_empty(tape, shape, ndim));

@@ -23,8 +23,9 @@ int main(void) {
     x->data[i] = (tg_real)xs[i];
 
   tg_tape *tape = tg_tape_new();
-  tg_tensor *y = tg_mul(tape, x, tg_tanh(tape, x)); /* y: (4) */
-  if (!y || tg_backward(tape, y, NULL) != TG_OK) {
+  tg_tensor *y = tg_mul(tape, x, tg_tanh(tape, x));      /* y: (4) */
+  tg_tensor *ones = tg_full(tape, (int64_t[]){4}, 1, 1); /* the seed of sum(y) */
+  if (!y || tg_backward(tape, y, ones) != TG_OK) {
     fprintf(stderr, "outside: %s\n", tg_tape_error(tape));
     return 1;
   }
