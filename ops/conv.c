@@ -350,6 +350,7 @@ tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape, int64
 #include <omp.h>
 
 #include "gemm.h"
+#include "winograd.h"
 
 #define CONV_GROUPS 8
 
@@ -543,6 +544,11 @@ static void conv_run(const conv_job *j, int tid, int nth) {
 /* Plans and runs a job on the threads (when the products are worth it),
  * scratch from the arena. Returns 0 after failing the tape. */
 static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
+  if (tg_winograd_fits(j->g.fh, j->g.fw, j->g.stride, j->g.pad, j->g.c, j->fn))
+    return tg_winograd_conv(tape, op,
+                            j->kind == CONV_Y ? TG_WG_Y : j->kind == CONV_DX ? TG_WG_DX : TG_WG_DW,
+                            (const int64_t[]){j->g.n, j->g.c, j->g.h, j->g.w}, j->fn, j->g.pad,
+                            j->x, j->w, j->dy, j->bias, j->out);
   const double flops = 2.0 * (double)j->g.n * (double)j->fn * (double)j->k * (double)j->p;
   const int nth = omp_in_parallel() || flops < 5e6 ? 1 : omp_get_max_threads();
   const int ok = j->kind == CONV_Y    ? tg_gemm_plan(&j->mm, 0, j->fn, j->p, j->k, 0)
