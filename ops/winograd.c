@@ -94,7 +94,8 @@ typedef struct wg_job {
   tg_real *out;           /* y, dx; conv_grad_w: dW (FN, C, 3, 3) */
   tg_real *part;          /* conv_grad_w: (groups, A², FN, C) */
   tg_real *scratch;       /* (threads, per_thread) */
-  int64_t per_thread;
+  int64_t per_thread;     /* its size per thread */
+  int64_t plane;          /* its padded plane's size (channels last) */
 } wg_job;
 
 int tg_winograd_fits(int64_t fh, int64_t fw, int64_t stride, int64_t pad, int64_t c, int64_t fn) {
@@ -133,15 +134,17 @@ static void filters(const wg_job *j, const tg_real *w, tg_real *u) {
     }
 }
 
-/* Rows [0, rows) of the planes src (ch, rows, cols) into dst (·, ld, ch)
- * at row r0 + r, column c0 (channels last); the rest of dst is the
- * caller's. */
+/* The planes src (ch, rows, cols) into dst (·, ld, ch) from row r0,
+ * column c0 on (channels last; the rest of dst is the caller's), through
+ * tmp (rows·cols, ch): one libxsmm transpose per image, not one per row
+ * (its dispatch costs as much as a short row). */
 static void to_channels_last(const tg_real *src, int64_t ch, int64_t rows, int64_t cols,
-                             tg_real *dst, int64_t r0, int64_t c0, int64_t ld) {
-  for (int64_t r = 0; r < rows; r++) /* column-major: a cols × ch matrix, ld rows·cols */
-    libxsmm_otrans(dst + ((r0 + r) * ld + c0) * ch, src + r * cols, sizeof(tg_real),
-                   (libxsmm_blasint)cols, (libxsmm_blasint)ch, (libxsmm_blasint)(rows * cols),
-                   (libxsmm_blasint)ch);
+                             tg_real *tmp, tg_real *dst, int64_t r0, int64_t c0, int64_t ld) {
+  const int64_t p = rows * cols; /* column-major: a p × ch matrix */
+  libxsmm_otrans(tmp, src, sizeof(tg_real), (libxsmm_blasint)p, (libxsmm_blasint)ch,
+                 (libxsmm_blasint)p, (libxsmm_blasint)ch);
+  for (int64_t r = 0; r < rows; r++)
+    memcpy(dst + ((r0 + r) * ld + c0) * ch, tmp + r * cols * ch, (size_t)(cols * ch) * sizeof *dst);
 }
 
 /* The transforms of F(2×2, 3×3) written out in scalars, so that the
@@ -165,7 +168,7 @@ TRANSFORM static void input_tf(const wg_job *j, const tg_real *restrict xp, tg_r
       const tg_real *restrict s = xp + (ty * WG_M * j->wp + tx * WG_M) * C;
       tg_real *restrict d = v + (ty * j->tw + tx) * C;
 #define X(r, q) s[(r)*rs + (q)*C + c]
-#pragma omp simd
+#pragma omp simd simdlen(8)
       for (int64_t c = 0; c < C; c++) {
         BT4(a, X(0, 0), X(0, 1), X(0, 2), X(0, 3)); /* rows: D B */
         BT4(b, X(1, 0), X(1, 1), X(1, 2), X(1, 3));
@@ -194,7 +197,7 @@ TRANSFORM static void grad_tf(const wg_job *j, const tg_real *restrict dp, tg_re
     for (int64_t tx = 0; tx < j->tw; tx++) {
       const tg_real *restrict s = dp + (ty * WG_M * wq + tx * WG_M) * K;
       tg_real *restrict d = m + (ty * j->tw + tx) * K;
-#pragma omp simd
+#pragma omp simd simdlen(8)
       for (int64_t k = 0; k < K; k++) {
         A2(a, s[k], s[K + k]); /* rows: dy Aᵀ */
         A2(b, s[rs + k], s[rs + K + k]);
@@ -222,7 +225,7 @@ TRANSFORM static void output_tf(const wg_job *j, const tg_real *restrict m, int6
       const tg_real *restrict s = m + (ty * j->tw + tx) * K;
       tg_real *restrict d = yp + ty * WG_M * rs + tx * WG_M * K;
 #define M(i, q) s[((i)*WG_A + (q)) * ldm + k]
-#pragma omp simd
+#pragma omp simd simdlen(8)
       for (int64_t k = 0; k < K; k++) {
         AT4(a, M(0, 0), M(0, 1), M(0, 2), M(0, 3)); /* rows: M A */
         AT4(b, M(1, 0), M(1, 1), M(1, 2), M(1, 3));
@@ -269,9 +272,11 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
   tg_real *v = buf;                 /* (A², nb, cin) */
   tg_real *m = v + WG_A2 * ldv;     /* (A², nb, cout) */
   tg_real *plane = m + WG_A2 * ldm; /* (hp, wp, cin) or (th·m, tw·m, cout) */
+  tg_real *tmp = plane + j->plane;  /* (h·w, cin) or (oh·ow, cout) */
   for (int64_t n = n0; n < n1; n++) {
     memset(plane, 0, (size_t)(j->hp * j->wp * cin) * sizeof *plane);
-    to_channels_last(j->in + n * cin * j->h * j->w, cin, j->h, j->w, plane, j->pad, j->pad, j->wp);
+    to_channels_last(j->in + n * cin * j->h * j->w, cin, j->h, j->w, tmp, plane, j->pad, j->pad,
+                     j->wp);
     input_tf(j, plane, v + (n - n0) * t1 * cin, ldv);
   }
   const int64_t pout = j->oh * j->ow;
@@ -280,16 +285,17 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
       tg_gemm_run(&j->mm[last][0], v + x * ldv, j->u + x * cin * cout, m + x * ldm);
     for (int64_t n = n0; n < n1; n++) {
       output_tf(j, m + (n - n0) * t1 * cout, ldm, plane);
-      tg_real *y = j->out + n * cout * pout;
-      for (int64_t r = 0; r < j->oh; r++) /* column-major: cout × ow, ld cout */
-        libxsmm_otrans(y + r * j->ow, plane + r * wq * cout, sizeof(tg_real), (libxsmm_blasint)cout,
-                       (libxsmm_blasint)j->ow, (libxsmm_blasint)cout, (libxsmm_blasint)pout);
+      for (int64_t r = 0; r < j->oh; r++) /* tmp (oh·ow, cout): the valid part */
+        memcpy(tmp + r * j->ow * cout, plane + r * wq * cout, (size_t)(j->ow * cout) * sizeof *tmp);
+      /* y_n (cout, oh·ow) = tmpᵀ (column-major: cout × oh·ow) */
+      libxsmm_otrans(j->out + n * cout * pout, tmp, sizeof(tg_real), (libxsmm_blasint)cout,
+                     (libxsmm_blasint)pout, (libxsmm_blasint)cout, (libxsmm_blasint)pout);
     }
     return;
   }
   for (int64_t n = n0; n < n1; n++) {
     memset(plane, 0, (size_t)(j->th * WG_M * wq * cout) * sizeof *plane);
-    to_channels_last(j->dy + n * cout * pout, cout, j->oh, j->ow, plane, 0, 0, wq);
+    to_channels_last(j->dy + n * cout * pout, cout, j->oh, j->ow, tmp, plane, 0, 0, wq);
     grad_tf(j, plane, m + (n - n0) * t1 * cout, ldm);
   }
   for (int x = 0; x < WG_A2; x++) /* mw_ξ (FN, C) (+)= M_ξᵀ (FN, nb)·V_ξ (nb, C) */
@@ -347,8 +353,9 @@ int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs
   const double flops = 2.0 * 9 * (double)N * (double)C * (double)fn * (double)(OH * OW);
   const int64_t work = kind == TG_WG_DW ? min64(j.blocks, WG_GROUPS) : j.blocks;
   const int nth = omp_in_parallel() || flops < 5e6 || work < 2 ? 1 : omp_get_max_threads();
-  const int64_t plane = max64(j.hp * j.wp * j.cin, j.th * WG_M * j.tw * WG_M * j.cout);
-  j.per_thread = WG_A2 * (j.cin + j.cout) * nb + plane;
+  j.plane = max64(j.hp * j.wp * j.cin, j.th * WG_M * j.tw * WG_M * j.cout);
+  j.per_thread =
+      WG_A2 * (j.cin + j.cout) * nb + j.plane + max64(j.h * j.w * j.cin, j.oh * j.ow * j.cout);
   tg_tensor *s = tg_empty(tape, (int64_t[]){nth, j.per_thread}, 2);
   if (!s)
     return 0;
