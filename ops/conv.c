@@ -546,7 +546,9 @@ static void conv_run(const conv_job *j, int tid, int nth) {
 static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
   if (tg_winograd_fits(j->g.fh, j->g.fw, j->g.stride, j->g.pad, j->g.c, j->fn))
     return tg_winograd_conv(tape, op,
-                            j->kind == CONV_Y ? TG_WG_Y : j->kind == CONV_DX ? TG_WG_DX : TG_WG_DW,
+                            j->kind == CONV_Y    ? TG_WG_Y
+                            : j->kind == CONV_DX ? TG_WG_DX
+                                                 : TG_WG_DW,
                             (const int64_t[]){j->g.n, j->g.c, j->g.h, j->g.w}, j->fn, j->g.pad,
                             j->x, j->w, j->dy, j->bias, j->out);
   const double flops = 2.0 * (double)j->g.n * (double)j->fn * (double)j->k * (double)j->p;
