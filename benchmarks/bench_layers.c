@@ -12,13 +12,16 @@
  *     same size in the same run is the ceiling to compare with.
  * (b) Layers at the book's shapes: im2col and col2im, conv2d and
  *     max_pool2d forward and forward+backward (GFLOP/s for conv: 2·N·FN·
- *     C·FH·FW·OH·OW per forward, three times that for both).
+ *     C·FH·FW·OH·OW per forward, three times that for both). DeepConvNet's
+ *     3×3 layers after the first run as Winograd convolutions
+ *     (ops/winograd.c), which multiply 2.25 times less: their GFLOP/s are
+ *     effective ones, direct convolution's count over the time.
  *
  * Every figure is validated before it is timed, against a plain loop in
  * double (all elements for the ops, a sample for the layers). Output: a
  * table, and one JSON line per figure ("bench":"layers", with gbps or
- * gflops). Usage: bench_layers [--quick] [--json]; OMP_NUM_THREADS sets
- * the threads.
+ * gflops). Usage: bench_layers [--quick] [--json] [--layers] (--layers:
+ * (b) only); OMP_NUM_THREADS sets the threads.
  */
 #include <math.h>
 #include <omp.h>
@@ -360,8 +363,11 @@ typedef struct layer_case {
 
 static const layer_case convs[] = {
     {"simple-convnet conv1", 100, 1, 28, 28, 30, 5, 1, 0},
+    {"deep-convnet conv1", 100, 1, 28, 28, 16, 3, 1, 1},
     {"deep-convnet conv2", 100, 16, 28, 28, 16, 3, 1, 1},
+    {"deep-convnet conv3", 100, 16, 14, 14, 32, 3, 1, 1},
     {"deep-convnet conv4", 100, 32, 14, 14, 32, 3, 1, 2},
+    {"deep-convnet conv5", 100, 32, 8, 8, 64, 3, 1, 1},
     {"deep-convnet conv6", 100, 64, 8, 8, 64, 3, 1, 1},
 };
 static const layer_case pools[] = {
@@ -508,13 +514,16 @@ static void bench_layer(int kind, const layer_case *l, const budget *b, int thre
 
 int main(int argc, char **argv) {
   budget b = {.seconds = 0.2, .warmup = 2, .min_reps = 5};
+  int layers_only = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) {
       b = (budget){.seconds = 0.01, .warmup = 1, .min_reps = 3};
     } else if (strcmp(argv[i], "--json") == 0) {
       json_only = 1;
+    } else if (strcmp(argv[i], "--layers") == 0) {
+      layers_only = 1;
     } else {
-      fprintf(stderr, "usage: %s [--quick] [--json]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--quick] [--json] [--layers]\n", argv[0]);
       return EXIT_FAILURE;
     }
   }
@@ -524,7 +533,7 @@ int main(int argc, char **argv) {
   say("  %-40s %9s %3s %10s %10s %10s\n", "figure", "elements", "thr", "median us", "min us",
       "max us");
   const int64_t sizes[3] = {1000, 100000, 4000000}; /* L1, L2, memory */
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < 3 && !layers_only; k++) {
     say("ops on %lld elements (input 0)\n", (long long)sizes[k]);
     bench_memcpy(sizes[k], &b, threads);
     for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++)

@@ -35,6 +35,7 @@
 #include "op.h"
 #include "ops.h"
 #include "ops_internal.h"
+#include "winograd.h"
 
 #define CONV_GROUPS 8
 
@@ -245,6 +246,13 @@ static void conv_groups(void *arg, int64_t q0, int64_t q1) {
 /* Plans and runs a job on the threads (when the products are worth it),
  * scratch from the arena. Returns 0 after failing the tape. */
 static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
+  if (tg_winograd_fits(j->g.fh, j->g.fw, j->g.stride, j->g.pad, j->g.c, j->fn))
+    return tg_winograd_conv(tape, op,
+                            j->kind == CONV_Y    ? TG_WG_Y
+                            : j->kind == CONV_DX ? TG_WG_DX
+                                                 : TG_WG_DW,
+                            (const int64_t[]){j->g.n, j->g.c, j->g.h, j->g.w}, j->fn, j->g.pad,
+                            j->x, j->w, j->dy, j->bias, j->out);
   const double flops = 2.0 * (double)j->g.n * (double)j->fn * (double)j->k * (double)j->p;
   /* A scratch slot per thread that may run (tg_parallel_for's rule: a
    * product of 5e6 flops is worth a second thread). */

@@ -34,17 +34,25 @@ typedef struct geom {
  * change (pad 2 on 3×3: DeepConvNet's conv4), strides 2 and 3, a 1×1
  * filter, a window that can lie wholly in the padding, a filter as large
  * as the padded input, one image (one group of dW), 11 images (groups of
- * unequal size), 40 channels at stride 2, and two large enough to run on
- * threads. */
+ * unequal size), 40 channels at stride 2; then 3×3 filters at stride 1
+ * with at least 4 channels in and out, which run as Winograd convolutions
+ * (ops/winograd.c): odd channel counts, odd and even heights and widths
+ * (output blocks cut by the edge), pads 0, 1 and 2, one and three
+ * images, one output element; and three large enough to run on threads,
+ * the last Winograd's with 13 blocks of images in 8 groups for dW (the
+ * last block short). */
 static const geom GEOMS[] = {
     {2, 3, 6, 5, 4, 3, 3, 1, 1},     {3, 2, 5, 5, 3, 3, 3, 1, 2},
     {2, 2, 7, 9, 3, 3, 3, 2, 1},     {1, 3, 9, 6, 2, 3, 3, 3, 0},
     {2, 4, 4, 5, 3, 1, 1, 1, 0},     {2, 1, 4, 3, 2, 1, 1, 1, 2},
     {2, 2, 4, 3, 3, 6, 5, 1, 1},     {1, 2, 5, 6, 5, 2, 3, 1, 0},
     {11, 2, 5, 4, 3, 3, 3, 1, 1},    {3, 40, 15, 15, 4, 3, 3, 2, 1},
-    {20, 8, 12, 12, 16, 3, 3, 1, 1}, {16, 3, 20, 18, 12, 5, 5, 1, 0},
+    {1, 5, 7, 9, 7, 3, 3, 1, 0},     {3, 6, 5, 7, 5, 3, 3, 1, 1},
+    {3, 7, 9, 5, 6, 3, 3, 1, 2},     {1, 4, 3, 3, 4, 3, 3, 1, 0},
+    {2, 5, 4, 6, 9, 3, 3, 1, 2},     {20, 8, 12, 12, 16, 3, 3, 1, 1},
+    {16, 3, 20, 18, 12, 5, 5, 1, 0}, {50, 13, 15, 15, 11, 3, 3, 1, 1},
 };
-enum { NGEOMS = sizeof GEOMS / sizeof GEOMS[0], NSMALL = NGEOMS - 2 };
+enum { NGEOMS = sizeof GEOMS / sizeof GEOMS[0], NSMALL = NGEOMS - 3 };
 
 static int64_t out_h(geom g) { return (g.h + 2 * g.pad - g.fh) / g.stride + 1; }
 static int64_t out_w(geom g) { return (g.w + 2 * g.pad - g.fw) / g.stride + 1; }
@@ -213,8 +221,8 @@ START_TEST(test_gradcheck_fused_ops) {
 END_TEST
 
 /* ------------------------------------------------------------------------
- * Threads: images go to threads and dW sums fixed groups, so 1, 2 and 3
- * threads give the same bits. */
+ * Threads: images (Winograd: blocks of images) go to threads and dW sums
+ * fixed groups, so 1, 2 and 3 threads give the same bits. */
 
 START_TEST(test_thread_count_independent) {
   const int threads[3] = {1, 2, 3};
