@@ -1,83 +1,138 @@
 #!/usr/bin/env python3
 """compare_torch.py — tapegrad against PyTorch (CPU) on the same work, in one run.
 
-What it runs, on both sides, with the same thread count:
+PyTorch runs twice per thread count, each time in a fresh interpreter
+started with its configuration's environment (the dynamic loader and glibc
+read it only at start-up):
+
+  default  Debian's python3-torch as installed: sgemm through libblas.so.3
+           (OpenBLAS-pthread), glibc's default malloc; OPENBLAS_NUM_THREADS=1
+           (otherwise OpenBLAS's pthread pool and PyTorch's OpenMP pool
+           fight: 4-6x slower with 2 threads).
+  best     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp
+           (Debian's libopenblas0-openmp: OpenBLAS shares PyTorch's OpenMP
+           pool) and GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:
+           glibc.malloc.trim_threshold=4294967296:glibc.malloc.top_pad=67108864
+           (malloc keeps PyTorch's large buffers instead of returning them to
+           the system after every step). The worker checks that the
+           OpenMP OpenBLAS is the one loaded.
+
+Both get OMP_NUM_THREADS and torch.set_num_threads(threads) before their
+first torch call. The ratio the README quotes is against "best".
+
+The models, on both sides (the book's optimizers; batch 100 unless said):
 
   two-layer-net   784-50-10, ReLU, weights N(0, 0.01^2), softmax cross-entropy,
-                  SGD lr 0.1, batch 100 (the book's chapter 5)
-  simple-convnet  conv 30x5x5 pad 0 stride 1 -> ReLU -> maxpool 2x2 -> Affine 100
-                  -> ReLU -> Affine 10, Adam lr 0.001, batch 100, input 1x28x28
-                  (chapter 7)
+                  SGD lr 0.1 (chapter 5)
+  simple-convnet  conv 30x5x5 -> ReLU -> maxpool 2x2 -> Affine 100 -> ReLU
+                  -> Affine 10, Adam lr 0.001 (chapter 7)
   deep-convnet    3x3 convs 16,16 (pad 1), pool, 32 (pad 1), 32 (pad 2), pool,
                   64 (pad 1), 64 (pad 1), pool, Affine 50, ReLU, Dropout 0.5,
-                  Affine 10, Dropout 0.5; Adam lr 0.001, batch 100 (chapter 8)
+                  Affine 10, Dropout 0.5; Adam lr 0.001 (chapter 8)
+  lenet           conv 6x5x5 pad 2 -> sigmoid -> avgpool 2x2 -> conv 16x5x5
+                  -> sigmoid -> avgpool 2x2 -> Affine 120 -> sigmoid -> Affine
+                  84 -> sigmoid -> Affine 10; Adam lr 0.001
+  alexnet         on 3x227x227: conv 96x11x11/4, ReLU, LRN, maxpool 3/2, conv
+                  256x5x5 pad 2, ReLU, LRN, maxpool 3/2, convs 384, 384, 256
+                  of 3x3 pad 1, maxpool 3/2, Affine 4096, ReLU, Dropout,
+                  Affine 4096, ReLU, Dropout, Affine 10; LRN n 5, alpha 1e-4
+                  (tapegrad's alpha multiplies the sum; PyTorch's is divided
+                  by n, so it gets 5e-4), beta 0.75, k 2; Adam lr 0.001;
+                  batch 8 (--alexnet-batch); steps only (it does not take
+                  Fashion-MNIST's 28x28 images)
   op chains       y = y*c + d repeated: 100 ops on (10, 10) tensors, and 10,000
-                  ops on (1,) tensors; c, d need gradients; forward + backward
+                  ops on (1,) tensors; forward + backward
 
-Figures (medians over repeats after warm-up, microseconds):
+Figures (microseconds):
 
-  <model>/forward   the network and its loss on one batch of random data
-  <model>/backward  backward from the loss
-  <model>/update    the optimizer's step (and zeroing the gradients)
-  <model>/step      one whole training step
-  chain.../total    forward + backward of the op chain; per op = total / ops
+  <model>/step    one training step on a fixed random batch (median of
+                  --repeats after --warmup): tapegrad's bench_train --json
+                  against the same step in PyTorch
+  <model>/epoch   a real epoch per step: the second epoch's seconds over its
+                  steps. tapegrad: `tapegrad train --epochs 2 --json`.
+                  PyTorch: Fashion-MNIST (/usr/share/datasets/fashion-mnist,
+                  read with gzip) in one uint8 tensor, a fresh permutation
+                  each epoch, each batch gathered with index_select and
+                  scaled to [0, 1] (pixel / 255), forward, backward, step. --epoch-limit N
+                  trains on the first N samples (tapegrad's --limit).
+  chain.../total  forward + backward of the op chain (bench_ops --quick)
 
-The ratio column is PyTorch's time / tapegrad's time: above 1 tapegrad is
-faster. Both sides validate before timing (the training loss stays finite,
-and the eval-mode loss on the fixed batch is lower after ten steps than
-before). A model this build of tapegrad does not
-have yet shows "model not available" instead of a ratio.
-
-tapegrad's side is the build's own programs, run with --json:
-<build>/benchmarks/bench_train (one per model) and <build>/benchmarks/bench_ops.
+ratio = PyTorch's time / tapegrad's: above 1 tapegrad is faster. Validation
+before anything is timed: the step figures need a finite training loss and
+a lower eval-mode loss on the fixed batch after ten steps; the epoch figures
+need finite epoch losses, the second below the first (both sides). A model
+this build of tapegrad lacks shows "not available".
 
 Run (from the top of the repository, after `ninja -C build`):
 
-  apt-get install -y python3-torch        # Debian's PyTorch; never needed by the tests
-  /usr/bin/python3 benchmarks/compare_torch.py                 # all models, all cores
-  /usr/bin/python3 benchmarks/compare_torch.py --build build-rel --threads 1 \\
-      --models two-layer-net --repeats 100
+  apt-get install -y python3-torch libopenblas0-openmp   # never needed by the tests
+  /usr/bin/python3 benchmarks/compare_torch.py                  # everything, 1 and 2 threads
+  /usr/bin/python3 benchmarks/compare_torch.py --threads 1 --models two-layer-net \\
+      --epoch-limit 10000 --no-chains                          # a quick run
 
-Options: --build DIR (default build), --threads N (default: all cores),
---models LIST (comma-separated), --batch N, --repeats N, --warmup N,
---no-chains, --json (adds one JSON line per compared figure).
-PyTorch runs with OPENBLAS_NUM_THREADS=1 unless it is set (its OpenMP
-threads and OpenBLAS's thread pool otherwise fight). On a loaded machine
-multi-threaded PyTorch can stall for milliseconds at its barriers: compare
---threads 1 as well. Absolute times drift on shared machines: read the ratios, which come from
-one run on the same machine.
+Options: --build DIR (default build), --threads LIST (default 1,N with N
+the cores), --models LIST, --configs default,best, --batch N,
+--alexnet-batch N, --repeats N, --warmup N, --epoch-limit N, --no-epochs,
+--no-chains, --json (adds one JSON line per figure:
+{"bench":"compare_torch","name":...,"threads":T,"tapegrad_us":...,
+"torch_default_us":...,"torch_best_us":...,"ratio_best":...,
+"ratio_default":...}). Absolute times drift on shared machines: read the
+ratios, which come from one run on the same machine.
 """
 
 import argparse
+import gzip
 import json
 import os
 import statistics
+import struct
 import subprocess
 import sys
 import time
 
-MODELS = ["two-layer-net", "simple-convnet", "deep-convnet"]
+MODELS = ["two-layer-net", "simple-convnet", "deep-convnet", "lenet", "alexnet"]
 BOOK_OPTIMIZER = {"two-layer-net": "sgd", "multi-layer-net": "sgd"}  # others: adam
-PHASES = ["forward", "backward", "update", "step"]
+INPUT = {"alexnet": (3, 227, 227)}  # others: 1x28x28
+STEPS_ONLY = {"alexnet"}
 CHAINS = [("chain100_10x10", 100, (10, 10)), ("tape_overhead", 10000, (1,))]
+FASHION = "/usr/share/datasets/fashion-mnist"
+OPENMP_BLAS = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+MALLOC_TUNABLES = ("glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296:"
+                   "glibc.malloc.top_pad=67108864")
+CONFIGS = ["default", "best"]
 
 
 def parse_args():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cores = os.cpu_count() or 1
     p = argparse.ArgumentParser(description="tapegrad vs PyTorch on the CPU (see the top of the file)")
     p.add_argument("--build", default=os.path.join(root, "build"), help="tapegrad build directory")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--threads", default="1" if cores == 1 else f"1,{cores}", help="thread counts, e.g. 1,2")
     p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--configs", default=",".join(CONFIGS), help="PyTorch configurations: default,best")
     p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--alexnet-batch", type=int, default=8)
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--epoch-limit", type=int, default=0, help="epochs over the first N samples (0: all)")
+    p.add_argument("--no-epochs", action="store_true", help="skip the real epochs")
     p.add_argument("--no-chains", action="store_true", help="skip the op chains")
     p.add_argument("--json", action="store_true", help="also print one JSON line per figure")
+    p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run PyTorch's side, print JSON
     return p.parse_args()
 
 
+def batch_of(kind, a):
+    return a.alexnet_batch if kind == "alexnet" else a.batch
+
+
+def repeats_of(kind, a):
+    """AlexNet's step takes about a second on one core: fewer of them."""
+    return (min(a.repeats, 10), min(a.warmup, 2)) if kind == "alexnet" else (a.repeats, a.warmup)
+
+
 # ---------------------------------------------------------------------------
-# PyTorch side
+# PyTorch side (runs in a worker process started with its configuration)
 
 
 def torch_model(torch, kind):
@@ -109,34 +164,51 @@ def torch_model(torch, kind):
             *conv(16, 32, 1), *conv(32, 32, 2), nn.MaxPool2d(2, 2),
             *conv(32, 64, 1), *conv(64, 64, 1), nn.MaxPool2d(2, 2), nn.Flatten(),
             nn.Linear(64 * 4 * 4, 50), nn.ReLU(), nn.Dropout(0.5), nn.Linear(50, 10), nn.Dropout(0.5))
+    if kind == "lenet":
+        return nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
+            nn.Conv2d(6, 16, 5), nn.Sigmoid(), nn.AvgPool2d(2, 2), nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(), nn.Linear(84, 10))
+    if kind == "alexnet":
+        def lrn():
+            return nn.LocalResponseNorm(5, alpha=5 * 1e-4, beta=0.75, k=2.0)
+        return nn.Sequential(
+            nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(), lrn(), nn.MaxPool2d(3, 2),
+            nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
+            nn.Linear(256 * 6 * 6, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(),
+            nn.Dropout(0.5), nn.Linear(4096, 10))
     return None
 
 
-def torch_train(torch, kind, batch, repeats, warmup):
-    """Median seconds of each phase of a training step, or None if unknown."""
-    net = torch_model(torch, kind)
-    if net is None:
-        return None
-    net.train()
+def torch_optimizer(torch, kind, net):
     if BOOK_OPTIMIZER.get(kind, "adam") == "sgd":
-        opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    else:
-        opt = torch.optim.Adam(net.parameters(), lr=0.001)
+        return torch.optim.SGD(net.parameters(), lr=0.1)
+    return torch.optim.Adam(net.parameters(), lr=0.001)
+
+
+def finite(v):
+    return v == v and abs(v) != float("inf")
+
+
+def torch_step(torch, kind, batch, repeats, warmup):
+    """Median seconds of one training step on a fixed random batch."""
+    net = torch_model(torch, kind)
+    net.train()
+    opt = torch_optimizer(torch, kind, net)
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(1)
-    x = torch.rand(batch, 1, 28, 28, generator=gen)
+    x = torch.rand(batch, *INPUT.get(kind, (1, 28, 28)), generator=gen)
     t = torch.randint(0, 10, (batch,), generator=gen)
 
     def step():
         t0 = time.perf_counter()
         loss = loss_fn(net(x), t)
-        t1 = time.perf_counter()
-        loss.backward()
-        t2 = time.perf_counter()
-        opt.step()
         opt.zero_grad()
-        t3 = time.perf_counter()
-        return loss.item(), (t1 - t0, t2 - t1, t3 - t2, t3 - t0)
+        loss.backward()
+        opt.step()
+        return loss.item(), time.perf_counter() - t0
 
     def eval_loss():  # eval mode: no Dropout noise
         net.eval()
@@ -148,17 +220,60 @@ def torch_train(torch, kind, batch, repeats, warmup):
     first = eval_loss()
     losses = [step()[0] for _ in range(10)]
     last = eval_loss()
-    if not all(v == v and abs(v) != float("inf") for v in losses) or not last < first:
+    if not all(finite(v) for v in losses) or not last < first:
         sys.exit(f"compare_torch: PyTorch {kind}: validation failed: eval loss {first} -> {last}, "
                  f"train losses {losses}")
     for _ in range(warmup):
         step()
-    samples = [step()[1] for _ in range(repeats)]
-    return {ph: statistics.median(s[i] for s in samples) for i, ph in enumerate(PHASES)}
+    return statistics.median(step()[1] for _ in range(repeats))
+
+
+def read_idx(path):
+    """The uint8 contents of a (gzipped) IDX file and its dimensions."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    return raw[4 + 4 * ndim:], dims
+
+
+def torch_epochs(torch, kind, batch, limit):
+    """Seconds per step of the second of two real epochs on Fashion-MNIST."""
+    pixels, dims = read_idx(os.path.join(FASHION, "train-images-idx3-ubyte.gz"))
+    labels, _ = read_idx(os.path.join(FASHION, "train-labels-idx1-ubyte.gz"))
+    # (n, rows·cols): index_select copies whole rows (a 4-d tensor makes it
+    # about twice as slow); the batch is viewed as (B, 1, rows, cols) after.
+    X = torch.frombuffer(bytearray(pixels), dtype=torch.uint8).reshape(dims[0], dims[1] * dims[2])
+    T = torch.frombuffer(bytearray(labels), dtype=torch.uint8).long()
+    n = min(limit, dims[0]) if limit > 0 else dims[0]
+    X, T = X[:n].contiguous(), T[:n].contiguous()
+    net = torch_model(torch, kind)
+    net.train()
+    opt = torch_optimizer(torch, kind, net)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    steps = (n + batch - 1) // batch
+    mean_losses, seconds = [], 0.0
+    for _ in range(2):
+        t0 = time.perf_counter()
+        perm, total = torch.randperm(n), 0.0
+        for s in range(steps):
+            idx = perm[s * batch:(s + 1) * batch]
+            x = X.index_select(0, idx).float().div_(255).view(-1, 1, dims[1], dims[2])
+            t = T.index_select(0, idx)
+            loss = loss_fn(net(x), t)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item()  # tapegrad train sums its losses too
+        seconds = time.perf_counter() - t0
+        mean_losses.append(total / steps)
+    if not all(finite(v) for v in mean_losses) or not mean_losses[1] < mean_losses[0]:
+        sys.exit(f"compare_torch: PyTorch {kind}: epoch losses {mean_losses} (not finite or not decreasing)")
+    return seconds / steps
 
 
 def torch_chain(torch, n_ops, shape, repeats, warmup):
-    """Median seconds of forward + backward of the op chain (and each part)."""
+    """Median seconds of forward + backward of the op chain."""
     c = torch.full(shape, 0.5, requires_grad=True)
     d = torch.full(shape, 1.0, requires_grad=True)
     ones = torch.ones(shape)
@@ -170,10 +285,8 @@ def torch_chain(torch, n_ops, shape, repeats, warmup):
         y = torch.ones(shape)
         for _ in range(n_ops // 2):
             y = y * c + d
-        t1 = time.perf_counter()
         y.backward(ones)
-        t2 = time.perf_counter()
-        return y, (t1 - t0, t2 - t1, t2 - t0)
+        return y, time.perf_counter() - t0
 
     y, _ = run()  # validate against the recurrence in double
     v, gc = 1.0, 0.0
@@ -184,8 +297,54 @@ def torch_chain(torch, n_ops, shape, repeats, warmup):
         sys.exit("compare_torch: PyTorch op chain computes wrong values")
     for _ in range(warmup):
         run()
-    samples = [run()[1] for _ in range(repeats)]
-    return {k: statistics.median(s[i] for s in samples) for i, k in enumerate(["forward", "backward", "total"])}
+    return statistics.median(run()[1] for _ in range(repeats))
+
+
+def worker(a):
+    """PyTorch's side in this process's configuration: one JSON object on stdout."""
+    threads = int(a.threads)
+    import torch  # the environment (threads, loader, malloc) was set by the parent
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    torch.ones(64, 64) @ torch.ones(64, 64)  # loads the BLAS, for the check below
+    with open("/proc/self/maps") as f:
+        blas = sorted({line.split()[-1] for line in f if "blas" in line and "/" in line})
+    if a.worker == "best" and not any(OPENMP_BLAS in p for p in blas):
+        sys.exit(f"compare_torch: the best configuration did not load {OPENMP_BLAS} (loaded: {blas})")
+    out = {"torch": torch.__version__, "blas": blas, "us": {}}
+    for kind in [m for m in a.models.split(",") if m]:
+        if torch_model(torch, kind) is None:
+            continue
+        repeats, warmup = repeats_of(kind, a)
+        out["us"][f"{kind}/step"] = 1e6 * torch_step(torch, kind, batch_of(kind, a), repeats, warmup)
+        if not a.no_epochs and kind not in STEPS_ONLY:
+            out["us"][f"{kind}/epoch"] = 1e6 * torch_epochs(torch, kind, a.batch, a.epoch_limit)
+    if not a.no_chains:
+        for name, n_ops, shape in CHAINS:
+            reps = max(a.repeats, 200) if n_ops <= 100 else 20
+            out["us"][f"{name}/total"] = 1e6 * torch_chain(torch, n_ops, shape, reps, a.warmup)
+    print(json.dumps(out))
+
+
+def run_torch(config, threads, a):
+    """({figure: us}, torch version, blas) from a worker in config's environment, or (None, why)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    for k in ("LD_LIBRARY_PATH", "GLIBC_TUNABLES", "OPENBLAS_NUM_THREADS"):
+        env.pop(k, None)
+    if config == "default":
+        env["OPENBLAS_NUM_THREADS"] = "1"
+    else:
+        env["LD_LIBRARY_PATH"] = OPENMP_BLAS
+        env["GLIBC_TUNABLES"] = MALLOC_TUNABLES
+    argv = [sys.executable, os.path.abspath(__file__), "--worker", config, "--threads", str(threads),
+            "--models", a.models, "--batch", str(a.batch), "--alexnet-batch", str(a.alexnet_batch),
+            "--repeats", str(a.repeats), "--warmup", str(a.warmup), "--epoch-limit", str(a.epoch_limit)]
+    argv += ["--no-epochs"] * a.no_epochs + ["--no-chains"] * a.no_chains
+    r = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        return None, f"PyTorch ({config}) failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}"
+    return json.loads(r.stdout.strip().splitlines()[-1]), None
 
 
 # ---------------------------------------------------------------------------
@@ -201,22 +360,43 @@ def json_lines(text):
     return out
 
 
-def tg_train(build, kind, a):
-    """(records by name, None) or (None, reason)."""
+def tg_step(build, kind, threads, a):
+    """(us per step, None) or (None, reason)."""
     exe = os.path.join(build, "benchmarks", "bench_train")
     if not os.access(exe, os.X_OK):
         return None, f"{exe} not found (build it: ninja -C {build})"
-    r = subprocess.run([exe, "--model", kind, "--batch", str(a.batch), "--threads", str(a.threads),
-                        "--repeats", str(a.repeats), "--warmup", str(a.warmup), "--json"],
+    repeats, warmup = repeats_of(kind, a)
+    r = subprocess.run([exe, "--model", kind, "--batch", str(batch_of(kind, a)), "--threads", str(threads),
+                        "--repeats", str(repeats), "--warmup", str(warmup), "--json"],
                        capture_output=True, text=True)
     if r.returncode == 3:
-        return None, "model not available"
+        return None, "not available"
     if r.returncode != 0:
         return None, f"bench_train failed ({r.returncode}): {r.stderr.strip()}"
-    return json_lines(r.stdout), None
+    return json_lines(r.stdout)[f"{kind}/step"]["median_us"], None
 
 
-def tg_ops(build, threads):
+def tg_epoch(build, kind, threads, a):
+    """(us per step of the second real epoch, None) or (None, reason)."""
+    exe = os.path.join(build, "tools", "tapegrad")
+    if not os.access(exe, os.X_OK):
+        return None, f"{exe} not found"
+    argv = [exe, "train", "--model", kind, "--epochs", "2", "--threads", str(threads), "--batch-size",
+            str(a.batch), "--eval-train", "1", "--json", "--quiet"]
+    if a.epoch_limit > 0:
+        argv += ["--limit", str(a.epoch_limit)]
+    r = subprocess.run(argv, capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, f"tapegrad train failed ({r.returncode}): {r.stderr.strip()}"
+    epochs = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    losses = [e["train_loss"] for e in epochs]
+    if len(epochs) != 2 or not all(finite(v) for v in losses) or not losses[1] < losses[0]:
+        return None, f"tapegrad train: epoch losses {losses} (not finite or not decreasing)"
+    n = min(a.epoch_limit, 60000) if a.epoch_limit > 0 else 60000  # Fashion-MNIST's training set
+    return 1e6 * epochs[1]["seconds"] / ((n + a.batch - 1) // a.batch), None
+
+
+def tg_chains(build, threads):
     exe = os.path.join(build, "benchmarks", "bench_ops")
     if not os.access(exe, os.X_OK):
         return None, f"{exe} not found"
@@ -224,7 +404,8 @@ def tg_ops(build, threads):
     r = subprocess.run([exe, "--json", "--quick"], capture_output=True, text=True, env=env)
     if r.returncode != 0:
         return None, f"bench_ops failed ({r.returncode}): {r.stderr.strip()}"
-    return json_lines(r.stdout), None
+    recs = json_lines(r.stdout)
+    return {f"{name}/total": recs[f"{name}_total"]["median_us"] for name, _, _ in CHAINS}, None
 
 
 # ---------------------------------------------------------------------------
@@ -232,56 +413,59 @@ def tg_ops(build, threads):
 
 def main():
     a = parse_args()
-    # PyTorch's OpenMP pool and OpenBLAS's own thread pool fight when both
-    # run (4-6x slower here): OpenBLAS gets one thread unless told otherwise.
-    # It reads this when it is loaded, so before the import.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if a.worker:
+        return worker(a)
     try:
-        import torch
+        import torch  # noqa: F401  (only to say so early; the workers do the work)
     except ImportError:
         sys.exit("compare_torch: PyTorch is not installed. On Debian: apt-get install -y python3-torch,\n"
                  "then run this script with Debian's interpreter (/usr/bin/python3). "
                  "tapegrad's tests never need it.")
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(1)
-    rows = []  # (figure, ours_us or None, torch_us or None, note)
+    configs = [c for c in a.configs.split(",") if c]
+    if any(c not in CONFIGS for c in configs):
+        sys.exit(f"compare_torch: --configs: {a.configs} (known: {','.join(CONFIGS)})")
+    models = [m for m in a.models.split(",") if m]
+    rows, header = [], {}  # rows: (threads, figure, ours, {config: theirs}, note)
+    for threads in [int(t) for t in a.threads.split(",") if t]:
+        ours, notes = {}, {}
+        for kind in models:
+            ours[f"{kind}/step"], notes[f"{kind}/step"] = tg_step(a.build, kind, threads, a)
+            if not a.no_epochs and kind not in STEPS_ONLY:
+                ours[f"{kind}/epoch"], notes[f"{kind}/epoch"] = tg_epoch(a.build, kind, threads, a)
+        if not a.no_chains:
+            chains, why = tg_chains(a.build, threads)
+            for name, _, _ in CHAINS:
+                ours[f"{name}/total"], notes[f"{name}/total"] = (chains or {}).get(f"{name}/total"), why
+        theirs = {}
+        for config in configs:
+            res, why = run_torch(config, threads, a)
+            if res is None:
+                sys.exit(f"compare_torch: {why}")
+            theirs[config] = res["us"]
+            header[config] = f"PyTorch {res['torch']} {config}: {', '.join(res['blas']) or '?'}"
+        for fig in ours:
+            rows.append((threads, fig, ours[fig], {c: theirs[c].get(fig) for c in configs}, notes[fig] or ""))
 
-    for kind in [m for m in a.models.split(",") if m]:
-        ours, why = tg_train(a.build, kind, a)
-        theirs = torch_train(torch, kind, a.batch, a.repeats, a.warmup)
-        for ph in PHASES if ours else ["step"]:  # without ours, one row says why
-            o = ours[f"{kind}/{ph}"]["median_us"] if ours else None
-            p = theirs[ph] * 1e6 if theirs else None
-            rows.append((f"{kind}/{ph}", o, p, why or ("no PyTorch model" if theirs is None else "")))
-        if ours:
-            s = ours[f"{kind}/step"]
-            rows.append((f"{kind}: arena peak {s['arena_peak_bytes'] / 2**20:.2f} MiB, "
-                         f"{s['sys_allocs']} system allocations, peak RSS {s['peak_rss_kb'] / 1024:.1f} MiB",
-                         None, None, "info"))
-
-    if not a.no_chains:
-        ours, why = tg_ops(a.build, a.threads)
-        for name, n_ops, shape in CHAINS:
-            theirs = torch_chain(torch, n_ops, shape, max(a.repeats, 200) if n_ops <= 100 else 20, a.warmup)
-            for part in ["forward", "backward", "total"]:
-                o = ours[f"{name}_{part}"]["median_us"] if ours else None
-                rows.append((f"{name}/{part} ({n_ops} ops on {shape})", o, theirs[part] * 1e6, why or ""))
-
-    print(f"tapegrad ({a.build}) vs PyTorch {torch.__version__}, {a.threads} threads, "
-          f"batch {a.batch}, {a.repeats} repeats after {a.warmup} warm-up (medians)")
-    print(f"  {'figure':<48} {'tapegrad us':>12} {'PyTorch us':>12} {'ratio':>7}   (ratio = PyTorch / tapegrad: > 1, tapegrad faster)")
-    for name, o, p, note in rows:
-        if note == "info":
-            print(f"  {name}")
-            continue
-        ratio = p / o if o and p else None
+    print(f"tapegrad ({a.build}) vs PyTorch, batch {a.batch} (AlexNet {a.alexnet_batch}), "
+          f"steps: median of {a.repeats} after {a.warmup} warm-up; epochs: the second of two"
+          + (f" over {a.epoch_limit} samples" if a.epoch_limit else ""))
+    for config in configs:
+        print(f"  {header[config]}")
+    cols = "".join(f" {'torch ' + c + ' us':>17}" for c in configs)
+    ratios = "".join(f" {'/' + c:>8}" for c in configs)
+    print(f"  {'threads':>7} {'figure':<26} {'tapegrad us':>12}{cols}{ratios}   (ratio = PyTorch / tapegrad: > 1, tapegrad faster)")
+    for threads, fig, o, p, note in rows:
+        fp = "".join(f" {p[c]:17.1f}" if p[c] is not None else f" {'-':>17}" for c in configs)
+        r = {c: p[c] / o if o and p[c] else None for c in configs}
+        fr = "".join(f" {r[c]:8.2f}" if r[c] else f" {'-':>8}" for c in configs)
         fo = f"{o:12.1f}" if o is not None else f"{'-':>12}"
-        fp = f"{p:12.1f}" if p is not None else f"{'-':>12}"
-        fr = f"{ratio:7.2f}" if ratio else f"{'-':>7}"
-        print(f"  {name:<48} {fo} {fp} {fr}   {note}")
-        if a.json and ratio:
-            print(json.dumps({"bench": "compare_torch", "name": name.split(" ")[0], "tapegrad_us": round(o, 3),
-                              "torch_us": round(p, 3), "ratio": round(ratio, 3), "threads": a.threads}))
+        print(f"  {threads:>7} {fig:<26} {fo}{fp}{fr}   {note}")
+        if a.json and o is not None:
+            rec = {"bench": "compare_torch", "name": fig, "threads": threads, "tapegrad_us": round(o, 3)}
+            for c in configs:
+                rec[f"torch_{c}_us"] = round(p[c], 3) if p[c] is not None else None
+                rec[f"ratio_{c}"] = round(r[c], 3) if r[c] else None
+            print(json.dumps(rec))
 
 
 if __name__ == "__main__":

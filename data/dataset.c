@@ -264,21 +264,43 @@ tg_tensor *tg_dataset_batch(tg_tape *tape, const tg_dataset *ds, const int64_t *
   tg_tensor *t = labels ? tg_empty(tape, &count, 1) : NULL; /* (count,) */
   if (!x || (labels && !t))
     return NULL;
-  /* A division per byte value, so each pixel is pixel / 255 correctly
-   * rounded, not pixel times a rounded reciprocal. */
-  tg_real scale[256];
-  for (int v = 0; v < 256; v++)
-    scale[v] = (tg_real)v / (tg_real)255;
+  /* Shuffled rows are cache misses that the hardware prefetcher cannot
+   * guess: ask for the row (and label) AHEAD samples on while converting
+   * this one, so that the misses overlap the work (within the batch: order
+   * may end with it). */
+  enum { AHEAD = 8 };
   for (int64_t i = 0; i < count; i++) {
+    if (order && i + AHEAD < count) {
+      int64_t ahead = order[start + i + AHEAD];
+      for (int64_t k = 0; k < px; k += 64)
+        __builtin_prefetch(ds->pixels + ahead * px + k, 0, 3);
+      __builtin_prefetch(ds->labels + ahead, 0, 3);
+    }
     int64_t s = order ? order[start + i] : start + i;
     const uint8_t *src = ds->pixels + s * px; /* (rows, cols) */
     tg_real *dst = x->data + i * px;
+    /* pixel / 255 correctly rounded (not times a rounded reciprocal);
+     * the loop vectorizes into divisions. */
     for (int64_t k = 0; k < px; k++)
-      dst[k] = scale[src[k]];
+      dst[k] = (tg_real)src[k] / (tg_real)255;
     if (t)
       t->data[i] = (tg_real)ds->labels[s];
   }
   if (labels)
     *labels = t;
   return x;
+}
+
+void tg_dataset_prefetch(const tg_dataset *ds, const int64_t *order, int64_t start, int64_t count) {
+  if (!ds || !ds->pixels || !ds->labels || start < 0 || count < 1 || start > ds->n)
+    return;
+  const int64_t px = ds->rows * ds->cols, end = count > ds->n - start ? ds->n : start + count;
+  for (int64_t i = start; i < end; i++) {
+    int64_t s = order ? order[i] : i;
+    if (s < 0 || s >= ds->n)
+      continue;
+    for (int64_t k = 0; k < px; k += 64)
+      __builtin_prefetch(ds->pixels + s * px + k, 0, 3);
+    __builtin_prefetch(ds->labels + s, 0, 3);
+  }
 }

@@ -282,6 +282,7 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
       int64_t count = train.n - start < o->batch ? train.n - start : o->batch;
       tg_tensor *t = NULL;
       tg_tensor *x = tg_dataset_batch(tape, &train, order, start, count, 0, &t);
+      tg_dataset_prefetch(&train, order, start + count, o->batch); /* the next batch's rows */
       tg_tensor *loss = tg_model_loss(tape, m, tg_model_forward(tape, m, x), t);
       if (!loss || tg_backward(tape, loss, NULL) != TG_OK) {
         fprintf(stderr, "\ntapegrad train: epoch %lld step %lld: %s\n", epoch, (long long)s,
