@@ -133,6 +133,17 @@ tg_tensor *tg_detach(tg_tape *tape, tg_tensor *x);
 tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b);
 
+/* tg_matmul also takes other ranks, with torch.matmul's rules (a
+ * composition of reshape, broadcast_to, matmul and bmm):
+ *   (K,) @ (K, N) -> (N,)      (M, K) @ (K,) -> (M,)      (K,) @ (K,) -> ()
+ *   (..., M, K) @ (K, N) -> (..., M, N)   (one product: the batch folds into M)
+ *   (..., M, K) @ (..., K, N) -> (..., M, N), the batch axes (all but the
+ *   last two; a 1-D operand has none) broadcasting by NumPy's rules.
+ * bmm: a (B, M, K), b (B, K, N) -> (B, M, N), a product per batch element;
+ * bmm_t transposes each a[i] (then (B, K, M)) or b[i] (then (B, N, K)). */
+tg_tensor *tg_bmm(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+tg_tensor *tg_bmm_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b);
+
 /* ---------------------------------------------------------------------
  * Image patches (ops/conv.c), the book's im2col layout. x: (N, C, H, W);
  * filter FH×FW, the same stride and zero padding `pad` on both axes;

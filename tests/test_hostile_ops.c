@@ -108,6 +108,8 @@ NC(pad, 1, U1, tg_pad(T, in[0], (int64_t[]){1, 0}, (int64_t[]){0, 2}))
 NC(detach, 1, U1, tg_detach(T, in[0]))
 NC(matmul, 2, (in[0] = L2(2, 3), in[1] = L2(3, 4)), tg_matmul(T, in[0], in[1]))
 NC(matmul_t, 2, (in[0] = L2(3, 2), in[1] = L2(4, 3)), tg_matmul_t(T, in[0], in[1], 1, 1))
+NC(matmul_batched, 2, (in[0] = L3(2, 2, 3), in[1] = L1(3)), tg_matmul(T, in[0], in[1]))
+NC(bmm, 2, (in[0] = L3(2, 2, 3), in[1] = L3(2, 3, 4)), tg_bmm(T, in[0], in[1]))
 NC(im2col, 1, in[0] = L4(1, 2, 4, 4), tg_im2col(T, in[0], 3, 3, 1, 1))
 NC(col2im, 1, in[0] = L2(16, 18), tg_col2im(T, in[0], (int64_t[]){1, 2, 4, 4}, 3, 3, 1, 1))
 NC(where_pos, 2, B2, tg_where_pos(T, in[0], in[1]))
@@ -204,6 +206,8 @@ static const null_case null_cases[] = {
     NROW(detach, 1),
     NROW(matmul, 2),
     NROW(matmul_t, 2),
+    NROW(matmul_batched, 2),
+    NROW(bmm, 2),
     NROW(im2col, 1),
     NROW(col2im, 1),
     NROW(where_pos, 2),
@@ -294,7 +298,8 @@ START_TEST(null_inputs) {
       char want[64];
       snprintf(want, sizeof want, "%s", nc->name);
       if (!strcmp(nc->name, "add_scalar") || !strcmp(nc->name, "mul_scalar") ||
-          !strcmp(nc->name, "pow_scalar") || !strcmp(nc->name, "matmul_t"))
+          !strcmp(nc->name, "pow_scalar") || !strcmp(nc->name, "matmul_t") ||
+          !strcmp(nc->name, "matmul_batched"))
         want[strcspn(want, "_")] = '\0'; /* reported as add / mul / pow / matmul */
       ck_assert_msg(strstr(msg, want) != NULL, "%s: message \"%s\" does not name it", nc->name,
                     msg);
@@ -330,8 +335,13 @@ BC(mul_mismatch_3d, tg_mul(T, L3(2, 3, 4), L2(3, 5)))
 BC(where_mismatch, tg_where(T, tg_zeros(T, (int64_t[]){2, 2}, 2), L2(3, 3), L2(3, 3)))
 BC(gt_mismatch, tg_gt(T, L1(3), L1(4)))
 BC(matmul_inner, tg_matmul(T, L2(100, 784), L2(785, 50)))
-BC(matmul_rank3, tg_matmul(T, L3(2, 2, 2), L2(2, 2)))
-BC(matmul_rank1, tg_matmul(T, L1(3), L2(3, 2)))
+BC(matmul_rank3, tg_matmul(T, L3(2, 2, 2), L2(3, 2)))
+BC(matmul_rank1, tg_matmul(T, L1(3), L2(4, 2)))
+BC(matmul_rank0, tg_matmul(T, tg_scalar(T, 2), L2(1, 2)))
+BC(matmul_batch, tg_matmul(T, L3(2, 2, 2), L3(3, 2, 2)))
+BC(bmm_rank, tg_bmm(T, L2(2, 2), L3(1, 2, 2)))
+BC(bmm_batch, tg_bmm(T, L3(2, 2, 2), L3(3, 2, 2)))
+BC(bmm_t_inner, tg_bmm_t(T, L3(2, 3, 2), L3(2, 4, 5), 1, 1))
 BC(matmul_t_inner, tg_matmul_t(T, L2(3, 2), L2(4, 5), 1, 1))
 BC(mse_mismatch, tg_mse(T, L2(2, 3), L2(3, 2)))
 BC(ce_label_count, tg_cross_entropy(T, L2(2, 3), tg_zeros(T, (int64_t[]){3}, 1)))
@@ -502,8 +512,13 @@ static const bad_case bad_cases[] = {
     BROW(where_mismatch, "where", "(2, 2)", "(3, 3)"),
     BROW(gt_mismatch, "gt", "(3,)", "(4,)"),
     BROW(matmul_inner, "matmul", "(100, 784)", "(785, 50)"),
-    BROW(matmul_rank3, "matmul", "(2, 2, 2)"),
-    BROW(matmul_rank1, "matmul", "(3,)"),
+    BROW(matmul_rank3, "matmul", "inner", "(2, 2, 2) @ (3, 2)"),
+    BROW(matmul_rank1, "matmul", "inner", "(3,) @ (4, 2)"),
+    BROW(matmul_rank0, "matmul", "1-D", "() @ (1, 2)"),
+    BROW(matmul_batch, "matmul", "batch", "(2, 2, 2) @ (3, 2, 2)"),
+    BROW(bmm_rank, "bmm", "3-D", "(2, 2) @ (1, 2, 2)"),
+    BROW(bmm_batch, "bmm", "(2, 2, 2) @ (3, 2, 2)"),
+    BROW(bmm_t_inner, "bmm", "inner", "(2, 3, 2)^T @ (2, 4, 5)^T"),
     BROW(matmul_t_inner, "matmul", "(3, 2)", "(4, 5)"),
     BROW(mse_mismatch, "mse", "(2, 3)", "(3, 2)"),
     BROW(ce_label_count, "cross_entropy", "(2, 3)", "(3,)"),

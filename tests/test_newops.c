@@ -1,7 +1,8 @@
 /* test_newops.c — the ops added for issue 16: concat, stack, index_select
  * and index_add (ops/index.c); erf and softplus (ops/special.c); minimum,
  * clamp, leaky_relu, elu, gelu, gelu_tanh, logsumexp and var
- * (ops/compose.c); ones, arange, rand, randn (ops/create.c). Forward values against plain loops or
+ * (ops/compose.c); ones, arange, rand, randn (ops/create.c); batched
+ * and 1-D matmul, bmm (ops/matmul.c). Forward values against plain loops or
  * hand values, gradchecks (strict in the double build), second derivatives, negative axes and odd
  * shapes. NULL inputs and bad shapes are in test_hostile_ops.c's tables.
  */
@@ -602,6 +603,132 @@ START_TEST(test_constructors) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Batched and 1-D matmul (ops/matmul.c) */
+
+/* c = a @ b by torch.matmul's rules, as a plain loop over c's elements.
+ * as, bs: the shapes; returns c's ndim and fills cs. */
+static int matmul_ref(const tg_tensor *a, const tg_tensor *b, double *c, int64_t *cs) {
+  const int a1 = a->ndim == 1, b1 = b->ndim == 1;
+  const int64_t M = a1 ? 1 : a->shape[a->ndim - 2], K = a->shape[a->ndim - 1];
+  const int64_t N = b1 ? 1 : b->shape[b->ndim - 1];
+  const int na = a1 ? 0 : a->ndim - 2, nb2 = b1 ? 0 : b->ndim - 2, nb = na > nb2 ? na : nb2;
+  int64_t bs[TG_MAX_DIMS], batch = 1;
+  for (int d = 0; d < nb; d++) {
+    int i = d - (nb - na), j = d - (nb - nb2);
+    int64_t x = i >= 0 ? a->shape[i] : 1, y = j >= 0 ? b->shape[j] : 1;
+    bs[d] = x > y ? x : y;
+    batch *= bs[d];
+  }
+  for (int64_t t = 0; t < batch; t++) {
+    int64_t ix[TG_MAX_DIMS], aoff = 0, boff = 0;
+    unflat(t, bs, nb, ix);
+    for (int d = 0; d < nb; d++) {
+      int i = d - (nb - na), j = d - (nb - nb2);
+      if (i >= 0)
+        aoff = aoff * a->shape[i] + (a->shape[i] == 1 ? 0 : ix[d]);
+      if (j >= 0)
+        boff = boff * b->shape[j] + (b->shape[j] == 1 ? 0 : ix[d]);
+    }
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t n = 0; n < N; n++) {
+        double sum = 0;
+        for (int64_t k = 0; k < K; k++)
+          sum += tg_at(a, (aoff * M + m) * K + k) * tg_at(b, (boff * K + k) * N + n);
+        c[(t * M + m) * N + n] = sum;
+      }
+  }
+  int nc = 0;
+  for (int d = 0; d < nb; d++)
+    cs[nc++] = bs[d];
+  if (!a1)
+    cs[nc++] = M;
+  if (!b1)
+    cs[nc++] = N;
+  return nc;
+}
+
+typedef struct mmcase {
+  int na, nb;
+  int64_t as[4], bs[4];
+} mmcase;
+static const mmcase mmcases[] = {
+    {1, 2, {5}, {5, 3}},                /* row vector */
+    {2, 1, {4, 5}, {5}},                /* column vector */
+    {1, 1, {7}, {7}},                   /* dot product */
+    {3, 2, {2, 3, 5}, {5, 4}},          /* folded batch */
+    {3, 3, {2, 3, 5}, {2, 5, 4}},       /* bmm */
+    {3, 3, {2, 3, 5}, {1, 5, 4}},       /* broadcast batch of b */
+    {2, 3, {3, 5}, {2, 5, 4}},          /* a 2-D under a batched b */
+    {4, 3, {2, 1, 3, 5}, {3, 5, 2}},    /* (2, 1) x (3,) batch */
+    {1, 3, {5}, {2, 5, 4}},             /* vector @ batch */
+    {3, 1, {2, 3, 5}, {5}},             /* batch @ vector */
+    {4, 4, {1, 2, 7, 9}, {3, 1, 9, 5}}, /* odd sizes */
+};
+#define NMM (int)(sizeof mmcases / sizeof mmcases[0])
+
+static tg_tensor *matmul2(tg_tape *tape, tg_tensor *const *in) {
+  return tg_matmul(tape, in[0], in[1]);
+}
+
+START_TEST(test_matmul_ranks) {
+  const mmcase *c = &mmcases[_i];
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 70 + _i);
+  tg_tensor *in[2] = {leaf(tape, c->as, c->na), leaf(tape, c->bs, c->nb)};
+  tg_tensor *y = tg_matmul(tape, in[0], in[1]);
+  ck_assert_msg(y != NULL, "case %d: %s", _i, tg_tape_error(tape));
+  static double want[6 * 7 * 5];
+  int64_t cs[TG_MAX_DIMS];
+  int nc = matmul_ref(in[0], in[1], want, cs);
+  ck_assert_int_eq(y->ndim, nc);
+  for (int d = 0; d < nc; d++)
+    ck_assert_int_eq(y->shape[d], cs[d]);
+  tu_assert_values(y, want, sizeof(tg_real) == 8 ? 1e-12 : 1e-5);
+  tu_assert_gradcheck(tape, run, (void *)matmul2, 2, in, TU_GRAD_TOL);
+  tg_tape_free(tape);
+}
+END_TEST
+
+static int g_ta, g_tb;
+static tg_tensor *bmm_t2(tg_tape *tape, tg_tensor *const *in) {
+  return tg_bmm_t(tape, in[0], in[1], g_ta, g_tb);
+}
+
+/* bmm_t with every transpose pair: values against matmul_t per batch
+ * element (the 2-D op, tested on its own in test_matmul.c), gradients,
+ * and second derivatives. */
+START_TEST(test_bmm_transposes) {
+  g_ta = _i & 1, g_tb = _i >> 1;
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 80 + _i);
+  const int64_t B = 3, M = 4, K = 5, N = 2;
+  /* In [-1, 1): the second-derivative check's central differences of
+   * y² stay well above rounding. */
+  tg_tensor *a = tu_leaf(tape, g_ta ? (int64_t[]){B, K, M} : (int64_t[]){B, M, K}, 3, -1, 1);
+  tg_tensor *b = tu_leaf(tape, g_tb ? (int64_t[]){B, N, K} : (int64_t[]){B, K, N}, 3, -1, 1);
+  tg_tensor *y = tg_bmm_t(tape, a, b, g_ta, g_tb);
+  ck_assert_msg(y != NULL, "%s", tg_tape_error(tape));
+  for (int64_t i = 0; i < B; i++)
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t n = 0; n < N; n++) {
+        double sum = 0;
+        for (int64_t k = 0; k < K; k++)
+          sum += tg_at(a, g_ta ? (i * K + k) * M + m : (i * M + m) * K + k) *
+                 tg_at(b, g_tb ? (i * N + n) * K + k : (i * K + k) * N + n);
+        ck_assert(tu_rel(tg_at(y, (i * M + m) * N + n), sum) <= TU_VALUE_TOL);
+      }
+  tg_tensor *in[2] = {a, b};
+  tu_assert_gradcheck(tape, run, (void *)bmm_t2, 2, in, TU_GRAD_TOL);
+  /* Second derivatives: some are ~1e-4 against an L of ~10, so central
+   * differences carry ~1e-9 of rounding there (1e-5 relative); a wrong
+   * rule is off by O(1). */
+  d1_ctx d = {bmm_t2, 2};
+  tu_assert_gradcheck(tape, first_derivative, &d, 2, in, 10 * TU_GRAD_TOL);
+  tg_tape_free(tape);
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("newops");
   TCase *tc = tcase_create("index");
@@ -623,6 +750,10 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_logsumexp);
   tcase_add_test(tc, test_var);
   tcase_add_test(tc, test_constructors);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("matmul");
+  tcase_add_loop_test(tc, test_matmul_ranks, 0, NMM);
+  tcase_add_loop_test(tc, test_bmm_transposes, 0, 4);
   suite_add_tcase(s, tc);
   return s;
 }
