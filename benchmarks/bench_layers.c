@@ -110,6 +110,23 @@ static double f_where(const tg_tensor *const *in, int64_t i) {
 }
 static double f_wpos(const tg_tensor *const *in, int64_t i) { return X(0, i) > 0 ? X(1, i) : 0; }
 
+/* Special functions and compositions (ops/special.c, ops/compose.c) */
+static tg_tensor *r_erf(tg_tape *t, tg_tensor *const *in) { return tg_erf(t, in[0]); }
+static tg_tensor *r_softplus(tg_tape *t, tg_tensor *const *in) { return tg_softplus(t, in[0]); }
+static tg_tensor *r_gelu(tg_tape *t, tg_tensor *const *in) { return tg_gelu(t, in[0]); }
+static tg_tensor *r_gelu_tanh(tg_tape *t, tg_tensor *const *in) { return tg_gelu_tanh(t, in[0]); }
+static tg_tensor *r_min(tg_tape *t, tg_tensor *const *in) { return tg_minimum(t, in[0], in[1]); }
+static double f_erf(const tg_tensor *const *in, int64_t i) { return erf(X(0, i)); }
+static double f_softplus(const tg_tensor *const *in, int64_t i) { return log1p(exp(X(0, i))); }
+static double f_gelu(const tg_tensor *const *in, int64_t i) {
+  return 0.5 * X(0, i) * erfc(-X(0, i) / sqrt(2));
+}
+static double f_gelu_tanh(const tg_tensor *const *in, int64_t i) {
+  const double x = X(0, i);
+  return 0.5 * x * (1 + tanh(0.79788456080286535588 * (x + 0.044715 * x * x * x)));
+}
+static double f_min(const tg_tensor *const *in, int64_t i) { return fmin(X(0, i), X(1, i)); }
+
 /* Rows of 100: (n/100, 100), and a bias (100,) */
 #define ROW 100
 static void s_rows(int64_t n, int64_t s[MAX_IN][6], int *nd) {
@@ -143,6 +160,15 @@ static double f_sum_first(const tg_tensor *const *in, int64_t i) {
   for (int64_t r = 0; r < in[0]->shape[0]; r++)
     s += X(0, r * ROW + i);
   return s;
+}
+static tg_tensor *r_lse_last(tg_tape *t, tg_tensor *const *in) {
+  return tg_logsumexp(t, in[0], (const int[]){-1}, 1, 0);
+}
+static double f_lse_last(const tg_tensor *const *in, int64_t i) {
+  double s = 0;
+  for (int64_t k = 0; k < ROW; k++)
+    s += exp(X(0, i * ROW + k));
+  return log(s);
 }
 static tg_tensor *r_transpose(tg_tape *t, tg_tensor *const *in) { return tg_transpose(t, in[0]); }
 static double f_transpose(const tg_tensor *const *in, int64_t i) {
@@ -218,6 +244,11 @@ static const op_case ops[] = {
     {"div", 2, 1, 1, 1, NULL, r_div, f_div},
     {"pow", 2, 1, 1, 1, NULL, r_pow, f_pow},
     {"maximum", 2, 0, 1, 1, NULL, r_max, f_max},
+    {"minimum", 2, 0, 1, 1, NULL, r_min, f_min},
+    {"erf", 1, 0, 1, 1, NULL, r_erf, f_erf},
+    {"softplus", 1, 0, 1, 1, NULL, r_softplus, f_softplus},
+    {"gelu", 1, 0, 1, 1, NULL, r_gelu, f_gelu},
+    {"gelu_tanh", 1, 0, 1, 1, NULL, r_gelu_tanh, f_gelu_tanh},
     {"gt", 2, 0, 0, 1, NULL, r_gt, f_gt},
     {"where", 3, 0, 1, 1, NULL, r_where, f_where},
     {"where_pos", 2, 0, 1, 1, NULL, r_wpos, f_wpos},
@@ -225,6 +256,7 @@ static const op_case ops[] = {
     {"sum_last", 1, 0, 1, 1.0 / ROW, s_rows, r_sum_last, f_sum_last},
     {"max_last", 1, 0, 1, 1.0 / ROW, s_rows, r_max_last, f_max_last},
     {"sum_first", 1, 0, 1, -ROW, s_rows, r_sum_first, f_sum_first},
+    {"logsumexp_last", 1, 0, 1, 1.0 / ROW, s_rows, r_lse_last, f_lse_last},
     {"max_pool_2x2", 1, 0, 1, 0.25, s_pool, r_pool, f_pool},
     {"permute", 1, 0, 1, 1, s_nhwc, r_permute, f_permute},
     {"transpose", 1, 0, 1, 1, s_rows, r_transpose, f_transpose},
