@@ -193,7 +193,9 @@ tg_tensor *tg_view(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim) 
 int tg_op_begin(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *in) {
   if (!tape || tape->err.status != TG_OK)
     return 0;
-  if (n < 0 || n > op->n_in) {
+  /* A composite's name may front any number of inputs; an op's count is
+   * its descriptor's. */
+  if (n < 0 || (!(op->flags & TG_COMPOSITE) && n > op->n_in)) {
     tg_op_fail(tape, op, TG_ERR_ARG, "given %d inputs, but its descriptor declares %d", n,
                op->n_in);
     return 0;
@@ -297,7 +299,7 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
   /* A wrong count here is a bug in the op, which must not pass silently:
    * an input beyond n_in would get no gradient, an attribute beyond
    * TG_MAX_ATTRS would write past the node. */
-  if (n < 0 || n > op->n_in || op->n_in > TG_MAX_INPUTS)
+  if (n < 0 || n > op->n_in || op->n_in > TG_MAX_INPUTS || (op->flags & TG_COMPOSITE))
     return tg_op_fail(tape, op, TG_ERR_ARG,
                       "recorded with %d inputs, but its descriptor declares %d (at most %d)", n,
                       op->n_in, TG_MAX_INPUTS);

@@ -113,6 +113,23 @@ static double f_where(const tg_tensor *const *in, int64_t i) {
 }
 static double f_wpos(const tg_tensor *const *in, int64_t i) { return X(0, i) > 0 ? X(1, i) : 0; }
 
+/* Special functions and compositions (ops/special.c, ops/compose.c) */
+static tg_tensor *r_erf(tg_tape *t, tg_tensor *const *in) { return tg_erf(t, in[0]); }
+static tg_tensor *r_softplus(tg_tape *t, tg_tensor *const *in) { return tg_softplus(t, in[0]); }
+static tg_tensor *r_gelu(tg_tape *t, tg_tensor *const *in) { return tg_gelu(t, in[0]); }
+static tg_tensor *r_gelu_tanh(tg_tape *t, tg_tensor *const *in) { return tg_gelu_tanh(t, in[0]); }
+static tg_tensor *r_min(tg_tape *t, tg_tensor *const *in) { return tg_minimum(t, in[0], in[1]); }
+static double f_erf(const tg_tensor *const *in, int64_t i) { return erf(X(0, i)); }
+static double f_softplus(const tg_tensor *const *in, int64_t i) { return log1p(exp(X(0, i))); }
+static double f_gelu(const tg_tensor *const *in, int64_t i) {
+  return 0.5 * X(0, i) * erfc(-X(0, i) / sqrt(2));
+}
+static double f_gelu_tanh(const tg_tensor *const *in, int64_t i) {
+  const double x = X(0, i);
+  return 0.5 * x * (1 + tanh(0.79788456080286535588 * (x + 0.044715 * x * x * x)));
+}
+static double f_min(const tg_tensor *const *in, int64_t i) { return fmin(X(0, i), X(1, i)); }
+
 /* Rows of 100: (n/100, 100), and a bias (100,) */
 #define ROW 100
 static void s_rows(int64_t n, int64_t s[MAX_IN][6], int *nd) {
@@ -147,6 +164,15 @@ static double f_sum_first(const tg_tensor *const *in, int64_t i) {
     s += X(0, r * ROW + i);
   return s;
 }
+static tg_tensor *r_lse_last(tg_tape *t, tg_tensor *const *in) {
+  return tg_logsumexp(t, in[0], (const int[]){-1}, 1, 0);
+}
+static double f_lse_last(const tg_tensor *const *in, int64_t i) {
+  double s = 0;
+  for (int64_t k = 0; k < ROW; k++)
+    s += exp(X(0, i * ROW + k));
+  return log(s);
+}
 static tg_tensor *r_transpose(tg_tape *t, tg_tensor *const *in) { return tg_transpose(t, in[0]); }
 static double f_transpose(const tg_tensor *const *in, int64_t i) {
   const int64_t R = in[0]->shape[0]; /* y (ROW, R): y[c, r] = x[r, c] */
@@ -164,6 +190,54 @@ static tg_tensor *r_pad(tg_tape *t, tg_tensor *const *in) {
 static double f_pad(const tg_tensor *const *in, int64_t i) {
   const int64_t r = i / (ROW + 4), c = i % (ROW + 4) - 2;
   return c < 0 || c >= ROW ? 0 : X(0, r * ROW + c);
+}
+
+/* Joining and gathering (ops/index.c): rows of ROW */
+static void s_rows2(int64_t n, int64_t s[MAX_IN][6], int *nd) {
+  s[0][0] = s[1][0] = n / ROW, s[0][1] = s[1][1] = ROW, nd[0] = nd[1] = 2;
+}
+static tg_tensor *r_concat(tg_tape *t, tg_tensor *const *in) {
+  return tg_concat(t, (tg_tensor *[]){in[0], in[1]}, 2, 1); /* (R, 2·ROW) */
+}
+static double f_concat(const tg_tensor *const *in, int64_t i) {
+  const int64_t r = i / (2 * ROW), c = i % (2 * ROW);
+  return c < ROW ? X(0, r * ROW + c) : X(1, r * ROW + c - ROW);
+}
+static tg_tensor *r_stack(tg_tape *t, tg_tensor *const *in) {
+  return tg_stack(t, (tg_tensor *[]){in[0], in[1]}, 2, 0); /* (2, n) */
+}
+static double f_stack(const tg_tensor *const *in, int64_t i) {
+  return i < in[0]->numel ? X(0, i) : X(1, i - in[0]->numel);
+}
+/* Every row gathered in reverse order (an embedding lookup of R ids). */
+static tg_tensor *reversed_rows(tg_tape *t, const tg_tensor *x) {
+  return tg_arange(t, (double)x->shape[0] - 1, -1, -1);
+}
+static tg_tensor *r_index_select(tg_tape *t, tg_tensor *const *in) {
+  return tg_index_select(t, in[0], 0, reversed_rows(t, in[0]));
+}
+static tg_tensor *r_index_add(tg_tape *t, tg_tensor *const *in) {
+  return tg_index_add(t, in[0], 0, reversed_rows(t, in[0]), in[0]->shape[0]);
+}
+static double f_reversed_rows(const tg_tensor *const *in, int64_t i) {
+  const int64_t R = in[0]->shape[0];
+  return X(0, (R - 1 - i / ROW) * ROW + i % ROW);
+}
+static tg_tensor *r_clamp(tg_tape *t, tg_tensor *const *in) {
+  return tg_clamp(t, in[0], -0.5, 0.5);
+}
+static double f_clamp(const tg_tensor *const *in, int64_t i) {
+  return fmin(fmax(X(0, i), -0.5), 0.5);
+}
+static tg_tensor *r_leaky(tg_tape *t, tg_tensor *const *in) {
+  return tg_leaky_relu(t, in[0], 0.01f);
+}
+static double f_leaky(const tg_tensor *const *in, int64_t i) {
+  return X(0, i) > 0 ? X(0, i) : (double)0.01f * X(0, i);
+}
+static tg_tensor *r_elu(tg_tape *t, tg_tensor *const *in) { return tg_elu(t, in[0], 1); }
+static double f_elu(const tg_tensor *const *in, int64_t i) {
+  return X(0, i) > 0 ? X(0, i) : expm1(X(0, i));
 }
 
 /* broadcast_to: (1, 100) -> (n/100, 100); its input is a row */
@@ -221,6 +295,11 @@ static const op_case ops[] = {
     {"div", 2, 1, 1, 1, NULL, r_div, f_div},
     {"pow", 2, 1, 1, 1, NULL, r_pow, f_pow},
     {"maximum", 2, 0, 1, 1, NULL, r_max, f_max},
+    {"minimum", 2, 0, 1, 1, NULL, r_min, f_min},
+    {"erf", 1, 0, 1, 1, NULL, r_erf, f_erf},
+    {"softplus", 1, 0, 1, 1, NULL, r_softplus, f_softplus},
+    {"gelu", 1, 0, 1, 1, NULL, r_gelu, f_gelu},
+    {"gelu_tanh", 1, 0, 1, 1, NULL, r_gelu_tanh, f_gelu_tanh},
     {"gt", 2, 0, 0, 1, NULL, r_gt, f_gt},
     {"where", 3, 0, 1, 1, NULL, r_where, f_where},
     {"where_pos", 2, 0, 1, 1, NULL, r_wpos, f_wpos},
@@ -228,12 +307,20 @@ static const op_case ops[] = {
     {"sum_last", 1, 0, 1, 1.0 / ROW, s_rows, r_sum_last, f_sum_last},
     {"max_last", 1, 0, 1, 1.0 / ROW, s_rows, r_max_last, f_max_last},
     {"sum_first", 1, 0, 1, -ROW, s_rows, r_sum_first, f_sum_first},
+    {"logsumexp_last", 1, 0, 1, 1.0 / ROW, s_rows, r_lse_last, f_lse_last},
     {"max_pool_2x2", 1, 0, 1, 0.25, s_pool, r_pool, f_pool},
     {"permute", 1, 0, 1, 1, s_nhwc, r_permute, f_permute},
     {"transpose", 1, 0, 1, 1, s_rows, r_transpose, f_transpose},
     {"broadcast_to", 1, 0, 1, -1, s_row, r_bcast, f_bcast},
     {"slice", 1, 0, 1, 0.5, s_rows, r_slice, f_slice},
     {"pad", 1, 0, 1, 1.04, s_rows, r_pad, f_pad},
+    {"concat", 2, 0, 1, 2, s_rows2, r_concat, f_concat},
+    {"stack", 2, 0, 1, 2, NULL, r_stack, f_stack},
+    {"index_select", 1, 0, 1, 1, s_rows, r_index_select, f_reversed_rows},
+    {"index_add", 1, 0, 1, 1, s_rows, r_index_add, f_reversed_rows},
+    {"clamp", 1, 0, 1, 1, NULL, r_clamp, f_clamp},
+    {"leaky_relu", 1, 0, 1, 1, NULL, r_leaky, f_leaky},
+    {"elu", 1, 0, 1, 1, NULL, r_elu, f_elu},
 };
 
 /* The op's inputs for n elements. */

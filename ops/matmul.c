@@ -9,6 +9,10 @@
  * JIT's TRANS_B flag; a transposed B would be its TRANS_A, which libxsmm
  * 1.17 does not generate, so B is transposed into arena scratch first.
  *
+ * Batched products (bmm) run the same engine once per batch element;
+ * tg_matmul composes them, reshape and broadcast_to into torch.matmul's
+ * rules for 1-D and batched operands, 2-D @ 2-D staying a single matmul.
+ *
  * This file must not call libxsmm_?gemm or libxsmm_?gemm_omp (above 64³
  * they hand the product to whatever BLAS was linked and the no-BLAS stub
  * returns garbage silently; their TT case collapses), must not let
@@ -369,6 +373,125 @@ tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, i
   return tg_op_record(tape, &op_matmul, c, 2, in, attr, MATMUL_NATTR);
 }
 
+/* ------------------------------------------------------------------------
+ * Batched products: a (B, M, K), b (B, K, N) -> (B, M, N), one gemm() of
+ * the 2-D path per batch element (each threaded as a 2-D product of its
+ * size would be), transposes as flags. The backward rules are matmul's
+ * table above with bmm_t. */
+enum { BMM_TRANS_A, BMM_TRANS_B, BMM_NATTR };
+
+static void bmm_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *a = n->in[0], *b = n->in[1]; /* gy: (B, M, N) */
+  const int ta = (int)n->attr[BMM_TRANS_A], tb = (int)n->attr[BMM_TRANS_B];
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = ta ? tg_bmm_t(tape, b, gy, tb, 1) : tg_bmm_t(tape, gy, b, 0, !tb);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = tb ? tg_bmm_t(tape, gy, a, 1, ta) : tg_bmm_t(tape, a, gy, !ta, 0);
+}
+
+static const tg_op op_bmm = {"bmm", 2, 0, bmm_backward};
+
+tg_tensor *tg_bmm_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b) {
+  tg_tensor *in[2] = {a, b};
+  if (!tg_op_begin(tape, &op_bmm, 2, in))
+    return NULL;
+  const int ta = trans_a != 0, tb = trans_b != 0;
+  const char *ma = ta ? "^T" : "", *mb = tb ? "^T" : "";
+  if (a->ndim != 3 || b->ndim != 3 || a->shape[0] != b->shape[0])
+    return tg_op_fail(tape, &op_bmm, TG_ERR_SHAPE,
+                      "operands must be 3-D with one batch size: %s%s @ %s%s", TG_SHAPE(a), ma,
+                      TG_SHAPE(b), mb);
+  const int64_t B = a->shape[0];
+  const int64_t M = a->shape[1 + ta], K = a->shape[2 - ta];  /* op(a[i]): (M, K) */
+  const int64_t Kb = b->shape[1 + tb], N = b->shape[2 - tb]; /* op(b[i]): (K, N) */
+  if (K != Kb)
+    return tg_op_fail(tape, &op_bmm, TG_ERR_SHAPE, "inner dimensions differ: %s%s @ %s%s",
+                      TG_SHAPE(a), ma, TG_SHAPE(b), mb);
+  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
+    return tg_op_fail(tape, &op_bmm, TG_ERR_SHAPE,
+                      "a dimension exceeds the GEMM limit of 2^31-1: %s%s @ %s%s", TG_SHAPE(a), ma,
+                      TG_SHAPE(b), mb);
+  tg_tensor *c = tg_empty(tape, (int64_t[]){B, M, N}, 3); /* (B, M, N) */
+  if (!c)
+    return NULL;
+  for (int64_t i = 0; i < B; i++)
+    if (!gemm(tape, ta, tb, M, N, K, a->data + i * M * K, b->data + i * K * N, c->data + i * M * N))
+      return NULL;
+  const int64_t attr[BMM_NATTR] = {[BMM_TRANS_A] = ta, [BMM_TRANS_B] = tb};
+  return tg_op_record(tape, &op_bmm, c, 2, in, attr, BMM_NATTR);
+}
+
+tg_tensor *tg_bmm(tg_tape *tape, tg_tensor *a, tg_tensor *b) { return tg_bmm_t(tape, a, b, 0, 0); }
+
+/* tg_matmul beyond 2-D @ 2-D, composed of reshape, broadcast_to, matmul
+ * and bmm (so it has no backward of its own), with torch.matmul's rules:
+ * a 1-D a is a row (1, K), a 1-D b a column (K, 1), and the added axis is
+ * dropped from the result; a 2-D b under a batched a folds the batch into
+ * M (one product); otherwise the batch axes (all but the last two)
+ * broadcast and the product runs as bmm. */
+static tg_tensor *matmul_nd(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
+  tg_tensor *in[2] = {a, b};
+  if (!tg_op_begin(tape, &op_matmul, 2, in))
+    return NULL;
+  if (a->ndim == 0 || b->ndim == 0)
+    return tg_op_fail(tape, &op_matmul, TG_ERR_SHAPE, "operands must be at least 1-D: %s @ %s",
+                      TG_SHAPE(a), TG_SHAPE(b));
+  const int a1 = a->ndim == 1, b1 = b->ndim == 1;
+  const int64_t M = a1 ? 1 : a->shape[a->ndim - 2], K = a->shape[a->ndim - 1];
+  const int64_t Kb = b1 ? b->shape[0] : b->shape[b->ndim - 2], N = b1 ? 1 : b->shape[b->ndim - 1];
+  if (K != Kb)
+    return tg_op_fail(tape, &op_matmul, TG_ERR_SHAPE, "inner dimensions differ: %s @ %s",
+                      TG_SHAPE(a), TG_SHAPE(b));
+  /* Batch axes: a's and b's, broadcast into bs (nb axes). */
+  const int na = a1 ? 0 : a->ndim - 2, nbb = b1 ? 0 : b->ndim - 2;
+  const int nb = na > nbb ? na : nbb;
+  int64_t bs[TG_MAX_DIMS], ab = 1, bb = 1, batch = 1;
+  for (int d = 0; d < nb; d++) {
+    int i = d - (nb - na), j = d - (nb - nbb);
+    int64_t x = i >= 0 ? a->shape[i] : 1, y = j >= 0 ? b->shape[j] : 1;
+    if (x != y && x != 1 && y != 1)
+      return tg_op_fail(tape, &op_matmul, TG_ERR_SHAPE,
+                        "batch dimensions of %s @ %s do not broadcast (%lld vs %lld at axis %d)",
+                        TG_SHAPE(a), TG_SHAPE(b), (long long)x, (long long)y, d - nb - 2);
+    bs[d] = x == 1 ? y : x;
+    ab *= x, bb *= y, batch *= bs[d];
+  }
+  /* The result: bs, then M unless a was 1-D, then N unless b was 1-D. */
+  int64_t cs[TG_MAX_DIMS];
+  int nc = nb;
+  for (int d = 0; d < nb; d++)
+    cs[d] = bs[d];
+  if (!a1)
+    cs[nc++] = M;
+  if (!b1)
+    cs[nc++] = N;
+  tg_error e = {0};
+  if (tg_shape_check(cs, nc, NULL, "result", &e) != TG_OK)
+    return tg_op_fail(tape, &op_matmul, e.status, "%s (%s @ %s)", e.msg, TG_SHAPE(a), TG_SHAPE(b));
+  tg_tensor *c;
+  if (nbb == 0 || (bb == 1 && ab == batch)) {
+    /* b is one matrix: fold a's batch into its rows, one 2-D product. */
+    tg_tensor *a2 = tg_reshape(tape, a, (int64_t[]){ab * M, K}, 2);
+    tg_tensor *b2 = tg_reshape(tape, b, (int64_t[]){K, N}, 2);
+    c = tg_matmul_t(tape, a2, b2, 0, 0); /* (ab·M, N) */
+  } else {
+    tg_tensor *am = a1 ? tg_reshape(tape, a, (int64_t[]){1, K}, 2) : a; /* (..., M, K) */
+    tg_tensor *bm = b1 ? tg_reshape(tape, b, (int64_t[]){K, 1}, 2) : b; /* (..., K, N) */
+    int64_t s[TG_MAX_DIMS];
+    for (int d = 0; d < nb; d++)
+      s[d] = bs[d];
+    s[nb] = M, s[nb + 1] = K;
+    tg_tensor *a3 = tg_broadcast_to(tape, am, s, nb + 2);
+    s[nb] = K, s[nb + 1] = N;
+    tg_tensor *b3 = tg_broadcast_to(tape, bm, s, nb + 2);
+    c = tg_bmm_t(tape, tg_reshape(tape, a3, (int64_t[]){batch, M, K}, 3),
+                 tg_reshape(tape, b3, (int64_t[]){batch, K, N}, 3), 0, 0); /* (batch, M, N) */
+  }
+  return tg_reshape(tape, c, cs, nc);
+}
+
 tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  return tg_matmul_t(tape, a, b, 0, 0);
+  if (a && b && a->ndim == 2 && b->ndim == 2)
+    return tg_matmul_t(tape, a, b, 0, 0);
+  return matmul_nd(tape, a, b);
 }

@@ -131,6 +131,17 @@ TG_API tg_tensor *tg_detach(tg_tape *tape, tg_tensor *x);
 TG_API tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b);
 TG_API tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b);
 
+/* tg_matmul also takes other ranks, with torch.matmul's rules (a
+ * composition of reshape, broadcast_to, matmul and bmm):
+ *   (K,) @ (K, N) -> (N,)      (M, K) @ (K,) -> (M,)      (K,) @ (K,) -> ()
+ *   (..., M, K) @ (K, N) -> (..., M, N)   (one product: the batch folds into M)
+ *   (..., M, K) @ (..., K, N) -> (..., M, N), the batch axes (all but the
+ *   last two; a 1-D operand has none) broadcasting by NumPy's rules.
+ * bmm: a (B, M, K), b (B, K, N) -> (B, M, N), a product per batch element;
+ * bmm_t transposes each a[i] (then (B, K, M)) or b[i] (then (B, N, K)). */
+TG_API tg_tensor *tg_bmm(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_bmm_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b);
+
 /* ---------------------------------------------------------------------
  * Image patches (ops/conv.c), the book's im2col layout. x: (N, C, H, W);
  * filter FH×FW, the same stride and zero padding `pad` on both axes;
@@ -160,5 +171,80 @@ TG_API tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, con
                                  int64_t stride, int64_t pad);
 TG_API tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh, int64_t fw,
                                  int64_t stride, int64_t pad);
+
+/* ---------------------------------------------------------------------
+ * Joining and indexing along one axis (ops/index.c). Axes count from the
+ * end when negative, as in NumPy.
+ *   concat: xs[0..n-1] (n >= 1) of one ndim (>= 1), equal but along axis
+ *           -> the axis lengths summed; n == 1 returns xs[0] itself.
+ *   stack:  xs[0..n-1] of one shape s -> a new axis of length n inserted
+ *           at axis (in [-(ndim+1), ndim]): (..., n, ...).
+ *   index_select: x (pre, N, post) along axis, idx of any shape holding
+ *           integers in [0, N) (an error names the op, the index, its
+ *           position and N) -> (pre, idx.shape, post), y[p, j, q] =
+ *           x[p, idx[j], q]. The embedding lookup is index_select(W, 0,
+ *           ids) with W (V, D) and ids (B, T) -> (B, T, D). idx is a
+ *           constant: if it requires grad, backward fails.
+ *   index_add: the adjoint (index_select's gradient, a scatter-add):
+ *           src (pre, idx.shape, post) -> (pre, n, post), zeros plus
+ *           src[p, j, q] added at [p, idx[j], q]; axis counts in the
+ *           result. Repeated indices sum, in index order.
+ */
+TG_API tg_tensor *tg_concat(tg_tape *tape, tg_tensor *const *xs, int n, int axis);
+TG_API tg_tensor *tg_stack(tg_tape *tape, tg_tensor *const *xs, int n, int axis);
+TG_API tg_tensor *tg_index_select(tg_tape *tape, tg_tensor *x, int axis, tg_tensor *idx);
+TG_API tg_tensor *tg_index_add(tg_tape *tape, tg_tensor *src, int axis, tg_tensor *idx, int64_t n);
+
+/* ---------------------------------------------------------------------
+ * Special functions (ops/special.c): y has x's shape.
+ *   erf       the error function; dx = dy · 2/√π · e^(−x²)
+ *   softplus  ln(1 + e^x), computed stably for every x; dx = dy · sigmoid(x)
+ */
+TG_API tg_tensor *tg_erf(tg_tape *tape, tg_tensor *x);
+TG_API tg_tensor *tg_softplus(tg_tape *tape, tg_tensor *x);
+
+/* ---------------------------------------------------------------------
+ * Compositions (ops/compose.c) of the ops above: recorded as their parts,
+ * so they differentiate again like any op; errors name the composition.
+ *   minimum(a, b)  broadcasting; ties send the gradient to a, as
+ *                  maximum's do (PyTorch splits a tie's gradient in halves).
+ *   clamp(x, lo, hi)  min(max(x, lo), hi), lo <= hi; gradient 1 on
+ *                  [lo, hi], ends included, 0 outside.
+ *   leaky_relu(x, slope)  x for x > 0, else slope·x (gradient slope at 0).
+ *   elu(x, alpha)  x for x > 0, else alpha·(e^x − 1).
+ *   gelu(x)        x·Φ(x) = x/2·(1 + erf(x/√2)), the exact form.
+ *   gelu_tanh(x)   x/2·(1 + tanh(√(2/π)(x + 0.044715x³))), the
+ *                  approximation of GPT-2 and BERT.
+ *   logsumexp      log Σ e^x over axes (the reductions' axes contract),
+ *                  stable: the maximum is subtracted first; the gradient
+ *                  is softmax(x) over the axes.
+ *   var            Σ (x − mean)² / (N − correction) over axes, N the
+ *                  elements reduced per group; correction in [0, N)
+ *                  (1: the unbiased sample variance, 0: the population's).
+ */
+TG_API tg_tensor *tg_minimum(tg_tape *tape, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_clamp(tg_tape *tape, tg_tensor *x, tg_real lo, tg_real hi);
+TG_API tg_tensor *tg_leaky_relu(tg_tape *tape, tg_tensor *x, tg_real slope);
+TG_API tg_tensor *tg_elu(tg_tape *tape, tg_tensor *x, tg_real alpha);
+TG_API tg_tensor *tg_gelu(tg_tape *tape, tg_tensor *x);
+TG_API tg_tensor *tg_gelu_tanh(tg_tape *tape, tg_tensor *x);
+TG_API tg_tensor *tg_logsumexp(tg_tape *tape, tg_tensor *x, const int *axes, int naxes,
+                               int keepdims);
+TG_API tg_tensor *tg_var(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int correction,
+                         int keepdims);
+
+/* ---------------------------------------------------------------------
+ * Constructors (ops/create.c): constant arena leaves, like tg_zeros and
+ * tg_full (tape.h); shape errors as tg_empty's.
+ *   ones:   all 1.
+ *   arange: (ceil((stop − start)/step),) holding start + i·step; an empty
+ *           or infinite range is an error.
+ *   rand:   uniform in [0, 1); randn: standard normal; both drawn from the
+ *           tape's generator (tg_tape_seed), in row-major order.
+ */
+TG_API tg_tensor *tg_ones(tg_tape *tape, const int64_t *shape, int ndim);
+TG_API tg_tensor *tg_arange(tg_tape *tape, double start, double stop, double step);
+TG_API tg_tensor *tg_rand(tg_tape *tape, const int64_t *shape, int ndim);
+TG_API tg_tensor *tg_randn(tg_tape *tape, const int64_t *shape, int ndim);
 
 #endif

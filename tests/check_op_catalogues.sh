@@ -19,6 +19,13 @@ hostile_exempt='
 '
 # op: why no benchmark calls it
 bench_exempt='
+bmm: one matmul_t (benchmarked) per batch element
+bmm_t: one matmul_t (benchmarked) per batch element
+var: a composition of mean, sub, mul and sum, each benchmarked
+ones: a constructor: a fill, no kernel of its own
+arange: a constructor: a fill, no kernel of its own
+rand: a constructor: the generator (init, dropout) fills it
+randn: a constructor: the generator (init, dropout) fills it
 ge: the row kernel of gt (benchmarked) with another comparison
 lt: the row kernel of gt (benchmarked) with another comparison
 le: the row kernel of gt (benchmarked) with another comparison

@@ -109,6 +109,8 @@ NC(pad, 1, U1, tg_pad(T, in[0], (int64_t[]){1, 0}, (int64_t[]){0, 2}))
 NC(detach, 1, U1, tg_detach(T, in[0]))
 NC(matmul, 2, (in[0] = L2(2, 3), in[1] = L2(3, 4)), tg_matmul(T, in[0], in[1]))
 NC(matmul_t, 2, (in[0] = L2(3, 2), in[1] = L2(4, 3)), tg_matmul_t(T, in[0], in[1], 1, 1))
+NC(matmul_batched, 2, (in[0] = L3(2, 2, 3), in[1] = L1(3)), tg_matmul(T, in[0], in[1]))
+NC(bmm, 2, (in[0] = L3(2, 2, 3), in[1] = L3(2, 3, 4)), tg_bmm(T, in[0], in[1]))
 NC(im2col, 1, in[0] = L4(1, 2, 4, 4), tg_im2col(T, in[0], 3, 3, 1, 1))
 NC(col2im, 1, in[0] = L2(16, 18), tg_col2im(T, in[0], (int64_t[]){1, 2, 4, 4}, 3, 3, 1, 1))
 NC(where_pos, 2, B2, tg_where_pos(T, in[0], in[1]))
@@ -143,6 +145,28 @@ NC(conv2d, 3, (in[0] = L4(1, 2, 4, 4), in[1] = L4(3, 2, 3, 3), in[2] = L1(3)),
 NC(max_pool2d, 1, in[0] = L4(1, 2, 4, 4), tg_max_pool2d(T, in[0], 2, 2, 0))
 NC(avg_pool2d, 1, in[0] = L4(1, 2, 4, 4), tg_avg_pool2d(T, in[0], 2, 2, 0))
 NC(lrn, 1, in[0] = L4(1, 3, 2, 2), tg_lrn(T, in[0], 5, 1e-4, 0.75, 2))
+/* joining and indexing (ops/index.c) */
+#define IDX2 tg_from_values(T, (int64_t[]){2}, 1, (double[]){1, 0})
+NC(concat, 3, (in[0] = L2(2, 3), in[1] = L2(1, 3), in[2] = L2(2, 3)), tg_concat(T, in, 3, 0))
+NC(stack, 2, B2, tg_stack(T, in, 2, -1))
+NC(index_select, 2, (in[0] = L2(2, 3), in[1] = IDX2), tg_index_select(T, in[0], 0, in[1]))
+NC(index_add, 2, (in[0] = L2(2, 3), in[1] = IDX2), tg_index_add(T, in[0], 0, in[1], 3))
+/* special functions, compositions and constructors (ops/special.c,
+ * compose.c, create.c) */
+NC(erf, 1, U1, tg_erf(T, in[0]))
+NC(softplus, 1, U1, tg_softplus(T, in[0]))
+NC(minimum, 2, (in[0] = L2(2, 3), in[1] = L1(3)), tg_minimum(T, in[0], in[1]))
+NC(clamp, 1, U1, tg_clamp(T, in[0], 0.6, 1.2))
+NC(leaky_relu, 1, U1, tg_leaky_relu(T, in[0], 0.01))
+NC(elu, 1, U1, tg_elu(T, in[0], 1))
+NC(gelu, 1, U1, tg_gelu(T, in[0]))
+NC(gelu_tanh, 1, U1, tg_gelu_tanh(T, in[0]))
+NC(logsumexp, 1, U1, tg_logsumexp(T, in[0], (int[]){-1}, 1, 0))
+NC(var, 1, U1, tg_var(T, in[0], (int[]){0}, 1, 1, 1))
+NC(ones, 0, (void)in, tg_ones(T, (int64_t[]){2, 3}, 2))
+NC(arange, 0, (void)in, tg_arange(T, 0, 5, 1))
+NC(rand, 0, (void)in, tg_rand(T, (int64_t[]){2, 3}, 2))
+NC(randn, 0, (void)in, tg_randn(T, (int64_t[]){2, 3}, 2))
 
 #define NROW(nm, nin)                                                                              \
   { #nm, nin, nc_##nm }
@@ -184,6 +208,8 @@ static const null_case null_cases[] = {
     NROW(detach, 1),
     NROW(matmul, 2),
     NROW(matmul_t, 2),
+    NROW(matmul_batched, 2),
+    NROW(bmm, 2),
     NROW(im2col, 1),
     NROW(col2im, 1),
     NROW(where_pos, 2),
@@ -207,6 +233,24 @@ static const null_case null_cases[] = {
     NROW(max_pool2d, 1),
     NROW(avg_pool2d, 1),
     NROW(lrn, 1),
+    NROW(concat, 3),
+    NROW(stack, 2),
+    NROW(index_select, 2),
+    NROW(index_add, 2),
+    NROW(erf, 1),
+    NROW(softplus, 1),
+    NROW(minimum, 2),
+    NROW(clamp, 1),
+    NROW(leaky_relu, 1),
+    NROW(elu, 1),
+    NROW(gelu, 1),
+    NROW(gelu_tanh, 1),
+    NROW(logsumexp, 1),
+    NROW(var, 1),
+    NROW(ones, 0),
+    NROW(arange, 0),
+    NROW(rand, 0),
+    NROW(randn, 0),
 };
 #define N_NULL_OPS ((int)(sizeof null_cases / sizeof null_cases[0]))
 
@@ -256,7 +300,8 @@ START_TEST(null_inputs) {
       char want[64];
       snprintf(want, sizeof want, "%s", nc->name);
       if (!strcmp(nc->name, "add_scalar") || !strcmp(nc->name, "mul_scalar") ||
-          !strcmp(nc->name, "pow_scalar") || !strcmp(nc->name, "matmul_t"))
+          !strcmp(nc->name, "pow_scalar") || !strcmp(nc->name, "matmul_t") ||
+          !strcmp(nc->name, "matmul_batched"))
         want[strcspn(want, "_")] = '\0'; /* reported as add / mul / pow / matmul */
       ck_assert_msg(strstr(msg, want) != NULL, "%s: message \"%s\" does not name it", nc->name,
                     msg);
@@ -321,8 +366,13 @@ BC(mul_mismatch_3d, tg_mul(T, L3(2, 3, 4), L2(3, 5)))
 BC(where_mismatch, tg_where(T, tg_zeros(T, (int64_t[]){2, 2}, 2), L2(3, 3), L2(3, 3)))
 BC(gt_mismatch, tg_gt(T, L1(3), L1(4)))
 BC(matmul_inner, tg_matmul(T, L2(100, 784), L2(785, 50)))
-BC(matmul_rank3, tg_matmul(T, L3(2, 2, 2), L2(2, 2)))
-BC(matmul_rank1, tg_matmul(T, L1(3), L2(3, 2)))
+BC(matmul_rank3, tg_matmul(T, L3(2, 2, 2), L2(3, 2)))
+BC(matmul_rank1, tg_matmul(T, L1(3), L2(4, 2)))
+BC(matmul_rank0, tg_matmul(T, tg_scalar(T, 2), L2(1, 2)))
+BC(matmul_batch, tg_matmul(T, L3(2, 2, 2), L3(3, 2, 2)))
+BC(bmm_rank, tg_bmm(T, L2(2, 2), L3(1, 2, 2)))
+BC(bmm_batch, tg_bmm(T, L3(2, 2, 2), L3(3, 2, 2)))
+BC(bmm_t_inner, tg_bmm_t(T, L3(2, 3, 2), L3(2, 4, 5), 1, 1))
 BC(matmul_t_inner, tg_matmul_t(T, L2(3, 2), L2(4, 5), 1, 1))
 BC(mse_mismatch, tg_mse(T, L2(2, 3), L2(3, 2)))
 BC(ce_label_count, tg_cross_entropy(T, L2(2, 3), tg_zeros(T, (int64_t[]){3}, 1)))
@@ -447,6 +497,42 @@ BC(full_exabyte, tg_full(T, (int64_t[]){1LL << 58}, 1, 1))
 BC(empty_max_bytes, tg_empty(T, (int64_t[]){INT64_MAX / (int64_t)sizeof(tg_real)}, 1))
 BC(from_values_null, tg_from_values(T, (int64_t[]){2}, 1, NULL))
 BC(requires_grad_non_leaf, tg_requires_grad(T, tg_neg(T, L1(2))))
+/* joining and indexing (ops/index.c) */
+BC(concat_mismatch, tg_concat(T, (tg_tensor *[]){L2(2, 3), L2(2, 4)}, 2, 0))
+BC(concat_rank, tg_concat(T, (tg_tensor *[]){L2(2, 3), L3(2, 3, 1)}, 2, 1))
+BC(concat_axis, tg_concat(T, (tg_tensor *[]){L2(2, 3), L2(2, 3)}, 2, -3))
+BC(concat_none, tg_concat(T, (tg_tensor *[]){L2(2, 3)}, 0, 0))
+BC(concat_null_array, tg_concat(T, NULL, 2, 0))
+BC(concat_scalars, tg_concat(T, (tg_tensor *[]){tg_scalar(T, 1), tg_scalar(T, 2)}, 2, 0))
+BC(stack_mismatch, tg_stack(T, (tg_tensor *[]){L2(2, 3), L2(3, 2)}, 2, 0))
+BC(stack_axis, tg_stack(T, (tg_tensor *[]){L2(2, 3), L2(2, 3)}, 2, 3))
+BC(stack_rank7, tg_stack(T, (tg_tensor *[]){L(T, 6, 1LL, 1LL, 1LL, 1LL, 1LL, 2LL)}, 1, 0))
+BC(index_select_range,
+   tg_index_select(T, L2(4, 3), 0, tg_from_values(T, (int64_t[]){3}, 1, (double[]){0, 4, 1})))
+BC(index_select_negative, tg_index_select(T, L2(4, 3), 1, tg_scalar(T, -1)))
+BC(index_select_fraction, tg_index_select(T, L2(4, 3), 1, tg_scalar(T, 1.5)))
+BC(index_select_axis, tg_index_select(T, L2(4, 3), 2, tg_scalar(T, 0)))
+BC(index_select_rank,
+   tg_index_select(T, L3(4, 3, 2), 0, tg_zeros(T, (int64_t[]){1, 1, 1, 1, 1}, 5)))
+BC(index_add_range, tg_index_add(T, L2(2, 3), 0, IDX2, 1))
+BC(index_add_shape, tg_index_add(T, L2(3, 3), 0, IDX2, 4))
+BC(index_add_n, tg_index_add(T, L2(2, 3), 0, IDX2, 0))
+BC(index_add_axis, tg_index_add(T, L2(2, 3), -3, IDX2, 4))
+/* compositions and constructors */
+BC(minimum_mismatch, tg_minimum(T, L2(2, 3), L2(4, 5)))
+BC(clamp_empty, tg_clamp(T, L2(2, 3), 1, 0))
+BC(clamp_nan, tg_clamp(T, L2(2, 3), NAN, 1))
+BC(logsumexp_axis, tg_logsumexp(T, L2(2, 3), (int[]){2}, 1, 0))
+BC(logsumexp_repeat, tg_logsumexp(T, L2(2, 3), (int[]){1, -1}, 2, 0))
+BC(logsumexp_axes_null, tg_logsumexp(T, L2(2, 3), NULL, 1, 0))
+BC(var_axis, tg_var(T, L2(2, 3), (int[]){-3}, 1, 0, 0))
+BC(var_correction, tg_var(T, L2(2, 3), (int[]){0}, 1, 2, 0))
+BC(var_correction_negative, tg_var(T, L2(2, 3), NULL, 0, -1, 0))
+BC(arange_step0, tg_arange(T, 0, 5, 0))
+BC(arange_empty, tg_arange(T, 5, 0, 1))
+BC(arange_inf, tg_arange(T, 0, INFINITY, 1))
+BC(ones_zero_dim, tg_ones(T, (int64_t[]){2, 0}, 2))
+BC(randn_negative_dim, tg_randn(T, (int64_t[]){-3}, 1))
 
 #define BROW(nm, ...)                                                                              \
   {                                                                                                \
@@ -458,8 +544,13 @@ static const bad_case bad_cases[] = {
     BROW(where_mismatch, "where", "(2, 2)", "(3, 3)"),
     BROW(gt_mismatch, "gt", "(3,)", "(4,)"),
     BROW(matmul_inner, "matmul", "(100, 784)", "(785, 50)"),
-    BROW(matmul_rank3, "matmul", "(2, 2, 2)"),
-    BROW(matmul_rank1, "matmul", "(3,)"),
+    BROW(matmul_rank3, "matmul", "inner", "(2, 2, 2) @ (3, 2)"),
+    BROW(matmul_rank1, "matmul", "inner", "(3,) @ (4, 2)"),
+    BROW(matmul_rank0, "matmul", "1-D", "() @ (1, 2)"),
+    BROW(matmul_batch, "matmul", "batch", "(2, 2, 2) @ (3, 2, 2)"),
+    BROW(bmm_rank, "bmm", "3-D", "(2, 2) @ (1, 2, 2)"),
+    BROW(bmm_batch, "bmm", "(2, 2, 2) @ (3, 2, 2)"),
+    BROW(bmm_t_inner, "bmm", "inner", "(2, 3, 2)^T @ (2, 4, 5)^T"),
     BROW(matmul_t_inner, "matmul", "(3, 2)", "(4, 5)"),
     BROW(mse_mismatch, "mse", "(2, 3)", "(3, 2)"),
     BROW(ce_label_count, "cross_entropy", "(2, 3)", "(3,)"),
@@ -566,6 +657,38 @@ static const bad_case bad_cases[] = {
     BROW(empty_max_bytes, "out of memory"),
     BROW(from_values_null, "from_values", "NULL"),
     BROW(requires_grad_non_leaf, "requires_grad", "not a leaf"),
+    BROW(concat_mismatch, "concat", "(2, 4)", "(2, 3)", "axis 0"),
+    BROW(concat_rank, "concat", "(2, 3, 1)", "(2, 3)"),
+    BROW(concat_axis, "concat", "axis -3", "(2, 3)"),
+    BROW(concat_none, "concat", "at least one input"),
+    BROW(concat_null_array, "concat", "NULL"),
+    BROW(concat_scalars, "concat", "scalars"),
+    BROW(stack_mismatch, "stack", "(3, 2)", "(2, 3)"),
+    BROW(stack_axis, "stack", "axis 3", "(2, 3)"),
+    BROW(stack_rank7, "stack", "7 dimensions"),
+    BROW(index_select_range, "index_select", "index 4", "position 1", "[0, 4)"),
+    BROW(index_select_negative, "index_select", "index -1", "[0, 3)"),
+    BROW(index_select_fraction, "index_select", "1.5", "not an integer"),
+    BROW(index_select_axis, "index_select", "axis 2", "(4, 3)"),
+    BROW(index_select_rank, "index_select", "(4, 3, 2)", "(1, 1, 1, 1, 1)", "7 dimensions"),
+    BROW(index_add_range, "index_add", "index 1", "[0, 1)"),
+    BROW(index_add_shape, "index_add", "(3, 3)", "(2,)"),
+    BROW(index_add_n, "index_add", "0"),
+    BROW(index_add_axis, "index_add", "axis -3"),
+    BROW(minimum_mismatch, "minimum", "(2, 3)", "(4, 5)"),
+    BROW(clamp_empty, "clamp", "[1, 0]", "(2, 3)"),
+    BROW(clamp_nan, "clamp", "nan"),
+    BROW(logsumexp_axis, "logsumexp", "axis 2", "(2, 3)"),
+    BROW(logsumexp_repeat, "logsumexp", "axis -1", "repeated"),
+    BROW(logsumexp_axes_null, "logsumexp", "NULL"),
+    BROW(var_axis, "var", "axis -3", "(2, 3)"),
+    BROW(var_correction, "var", "correction 2", "2 elements"),
+    BROW(var_correction_negative, "var", "correction -1"),
+    BROW(arange_step0, "arange", "steps of 0"),
+    BROW(arange_empty, "arange", "[5, 0)"),
+    BROW(arange_inf, "arange", "inf"),
+    BROW(ones_zero_dim, "empty", "(2, 0)"),
+    BROW(randn_negative_dim, "empty", "-3"),
 };
 #define N_BAD ((int)(sizeof bad_cases / sizeof bad_cases[0]))
 
