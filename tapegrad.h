@@ -35,6 +35,7 @@
 #include "optim.h"
 #include "params.h"
 #include "plot.h"
+#include "schedule.h"
 #include "tape.h"
 #include "tensor.h"
 
