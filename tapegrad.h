@@ -28,6 +28,7 @@
 #include "checkpoint.h"
 #include "data.h"
 #include "gradcheck.h"
+#include "holdout.h"
 #include "model.h"
 #include "nn.h"
 #include "op.h"
