@@ -109,6 +109,96 @@ done
 expect 2 "cannot be combined with --resume" -- \
   "$tg" train --data "$d" --resume "$work/part.ckpt" --lr 0.5
 
+# --- learning-rate schedules -----------------------------------------------
+expect 2 "--schedule: unknown schedule 'linear'" -- "$tg" train --schedule linear
+expect 2 "--warmup: " -- "$tg" train --warmup -1
+expect 2 "--gamma: " -- "$tg" train --schedule step --gamma 0
+expect 2 "--gamma: " -- "$tg" train --schedule step --gamma -0.5
+expect 2 "--step-size: " -- "$tg" train --schedule step --step-size 0
+expect 2 "--gamma: only with --schedule step" -- "$tg" train --gamma 0.5
+expect 2 "--schedule-epochs: only with --schedule cosine" -- "$tg" train --schedule-epochs 3
+expect 2 "--warmup: 3 epochs is not shorter" -- "$tg" train --schedule cosine --epochs 3 \
+  --warmup 3
+expect 2 "--schedule cannot be combined with --resume" -- \
+  "$tg" train --data "$d" --resume "$work/part.ckpt" --schedule cosine
+# The rate of each epoch's last update (600 samples in batches of 50: 12
+# updates an epoch, update k at t = k/12), worked out by hand:
+#   step 1 epoch, gamma 0.5: update 12E-1 is at t < E, so 0.1·0.5^(E-1);
+#   cosine over 3 epochs: update 35 at t = 35/12, 0.05·(1 + cos(35π/36))
+#     = 0.05·(1 − cos(π/36)) = 0.05·(1 − 0.9961947) = 0.000190265.
+# lr_is FILE EPOCH WANT: the JSON line of EPOCH has lr within 1e-4 relative.
+lr_is() {
+  local got
+  got=$(sed -n "s/.*\"epoch\":$2,.*\"lr\":\([0-9.e+-]*\).*/\1/p" "$1")
+  if awk -v g="$got" -v w="$3" 'BEGIN { d = g - w; exit !(g != "" && d * d <= 1e-8 * w * w) }'
+  then ok; else bad "epoch $2: lr '$got', want $3"; fi
+}
+"$tg" train "${common[@]}" --epochs 3 --lr 0.1 --schedule step --json >"$work/json" 2>&1 ||
+  bad "train --schedule step: $(cat "$work/json")"
+lr_is "$work/json" 1 0.1
+lr_is "$work/json" 2 0.05
+lr_is "$work/json" 3 0.025
+"$tg" train "${common[@]}" --epochs 3 --lr 0.1 --schedule cosine --json >"$work/json" 2>&1 ||
+  bad "train --schedule cosine: $(cat "$work/json")"
+lr_is "$work/json" 3 0.000190265
+# Resuming a scheduled run (with warm-up, and a validation set whose best
+# epoch is counted on) is the unbroken run, to the bit.
+for sched in "--schedule cosine --schedule-epochs 3 --warmup 0.5" \
+  "--schedule step --step-size 0.5 --gamma 0.7 --warmup 1 --val 100"; do
+  # shellcheck disable=SC2086
+  "$tg" train "${common[@]}" --optimizer momentum --epochs 3 $sched --save "$work/full.ckpt" \
+    >/dev/null 2>&1 &&
+    "$tg" train "${common[@]}" --optimizer momentum --epochs 2 $sched --save "$work/part.ckpt" \
+      >/dev/null 2>&1 &&
+    "$tg" train --data "$d" --quiet --resume "$work/part.ckpt" --epochs 1 \
+      --save "$work/resumed.ckpt" >/dev/null 2>"$work/err"
+  if cmp -s "$work/full.ckpt" "$work/resumed.ckpt"; then ok; else
+    bad "$sched: 2 epochs + resume 1 differs from 3 epochs: $(cat "$work/err")"
+  fi
+done
+
+# --- validation, the best model, early stopping ------------------------------
+expect 2 "--val: 600 is not less than the 600 training samples" -- \
+  "$tg" train "${common[@]}" --epochs 1 --val 600
+expect 2 "--patience: only with --val" -- "$tg" train --patience 2
+expect 2 "--save-best: only with --val" -- "$tg" train --save-best "$work/b.ckpt"
+"$tg" train "${common[@]}" --epochs 1 --save "$work/noval.ckpt" >/dev/null 2>&1 || bad "noval"
+expect 2 "--patience: the checkpoint holds out no validation set" -- \
+  "$tg" train --data "$d" --quiet --resume "$work/noval.ckpt" --epochs 1 --patience 1
+if "$tg" train "${common[@]}" --epochs 4 --seed 3 --val 100 --json --metrics "$work/v.csv" \
+  --save-best "$work/best.ckpt" >"$work/json" 2>"$work/err"; then
+  if grep -q '"val_loss":[0-9.]*,"val_acc":[0-9.]*}$' "$work/json" &&
+    head -1 "$work/v.csv" | grep -q ',val_loss,val_acc$' &&
+    [ "$(awk -F, 'NR == 2 { print NF }' "$work/v.csv")" = 8 ]; then ok; else
+    bad "--val output: $(cat "$work/json" "$work/v.csv")"
+  fi
+  # The best epoch by hand: the first of the highest val_acc; the saved
+  # model must be that epoch's (its test accuracy, its epoch count).
+  read -r best_epoch best_test < <(python3 - "$work/json" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+b = max(rows, key=lambda r: (r["val_acc"], -r["epoch"]))
+print(b["epoch"], "%.4f" % b["test_acc"])
+PY
+  )
+  expect 0 "" -- "$tg" eval --checkpoint "$work/best.ckpt" --data "$d" --json
+  if grep -q "\"test_acc\":$best_test," "$work/out"; then ok; else
+    bad "save-best: $(cat "$work/out"), want test_acc $best_test (epoch $best_epoch)"
+  fi
+  expect 0 "" -- "$tg" eval --checkpoint "$work/best.ckpt" --data "$d"
+  if grep -q "after $best_epoch epochs" "$work/out"; then ok; else
+    bad "save-best holds $(cat "$work/out"), want epoch $best_epoch"
+  fi
+else
+  bad "train --val: $(cat "$work/err")"
+fi
+# A rate too small to change a prediction: the validation accuracy never
+# improves on epoch 1's, so --patience 2 stops after epoch 3 and says so.
+"$tg" train "${common[@]}" --epochs 10 --val 100 --lr 1e-12 --patience 2 >"$work/out" 2>&1
+if [ "$(grep -c '^epoch' "$work/out")" = 3 ] &&
+  grep -q "stopped after epoch 3: validation accuracy has not improved for 2 epochs" \
+    "$work/out"; then ok; else bad "--patience 2: $(cat "$work/out")"; fi
+
 # --- convolutional networks ----------------------------------------------
 # SimpleConvNet learns the synthetic bars in two epochs, draws its filters
 # before and after, and resumes to the same bits as an unbroken run.
@@ -166,7 +256,8 @@ expect 1 "" -- "$tg" eval --checkpoint "$work/junk.ckpt" --data "$d"
 # Every numeric option with values that are empty, not numbers, negative,
 # beyond any range (or any double: 1e400), NaN and infinite.
 bad_values=("" abc -5 1e400 99999999999999999999 nan inf)
-for opt in epochs batch-size lr seed init-std weight-decay dropout limit eval-train threads hidden; do
+for opt in epochs batch-size lr seed init-std weight-decay dropout limit eval-train threads hidden \
+  warmup step-size gamma schedule-epochs val patience; do
   for v in "${bad_values[@]}"; do expect 2 "--$opt: " -- "$tg" train --$opt "$v"; done
 done
 for opt in batch-size seed tolerance dropout weight-decay; do

@@ -10,6 +10,7 @@
 #include "data.h"
 #include "model.h"
 #include "optim.h"
+#include "schedule.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -36,6 +37,12 @@ typedef struct train_opts {
   const char *save;
   const char *resume;
   const char *metrics;
+  tg_schedule sched;     /* lr from optim.lr; epochs: cosine's length */
+  long long val;         /* samples held out for validation; 0 = none */
+  const char *save_best; /* checkpoint of the best validation accuracy */
+  long long patience;    /* stop after this many epochs without gain; 0 = never */
+  double best_val_acc;   /* the best so far (-1: none yet), and its epoch */
+  long long best_epoch;
   int json;
   int quiet;
   int threads; /* OpenMP threads; 0 = the default */
