@@ -25,6 +25,7 @@
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
 
+#include "augment.h"
 #include "checkpoint.h"
 #include "data.h"
 #include "gradcheck.h"

@@ -222,6 +222,27 @@ fi
   "$tg" train "${common[@]}" --model simple-convnet --epochs 2 --limit 200 \
     --save "$work/c12.ckpt" >/dev/null 2>&1
 if cmp -s "$work/c2.ckpt" "$work/c12.ckpt"; then ok; else bad "simple-convnet: resume differs"; fi
+# --- augmentation ------------------------------------------------------------
+expect 2 "--augment: 'rotate' is unknown" -- "$tg" train --augment rotate
+expect 2 "--augment: 'crop:0'" -- "$tg" train --augment crop:0
+expect 2 "--augment cannot be combined with --resume" -- \
+  "$tg" train --data "$d" --resume "$work/noval.ckpt" --augment flip
+# The same seed gives the same weights at 1 and 2 threads; augmenting
+# changes them; resuming an augmented run is the unbroken run.
+aug=("${common[@]}" --model simple-convnet --limit 200 --augment crop:2,flip)
+for t in 1 2; do
+  "$tg" train "${aug[@]}" --epochs 2 --threads $t --save "$work/aug$t.ckpt" >/dev/null 2>&1 ||
+    bad "train --augment --threads $t"
+done
+if cmp -s "$work/aug1.ckpt" "$work/aug2.ckpt"; then ok; else bad "--augment: 1 and 2 threads differ"; fi
+if cmp -s "$work/aug1.ckpt" "$work/c12.ckpt"; then bad "--augment changed nothing"; else ok; fi
+"$tg" train "${aug[@]}" --epochs 1 --save "$work/aug-part.ckpt" >/dev/null 2>&1 &&
+  "$tg" train --data "$d" --quiet --limit 200 --resume "$work/aug-part.ckpt" --epochs 1 \
+    --save "$work/aug-resumed.ckpt" >/dev/null 2>"$work/err"
+if cmp -s "$work/aug1.ckpt" "$work/aug-resumed.ckpt"; then ok; else
+  bad "--augment: 1 epoch + resume 1 differs from 2 epochs: $(cat "$work/err")"
+fi
+
 expect 0 "" -- "$tg" eval --checkpoint "$work/cnn.ckpt" --data "$d"
 grep -q "simple-convnet" "$work/out" && ok || bad "eval does not name the model: $(cat "$work/out")"
 expect 2 "hidden" -- "$tg" train --model simple-convnet --hidden 100,100
@@ -257,7 +278,7 @@ expect 1 "" -- "$tg" eval --checkpoint "$work/junk.ckpt" --data "$d"
 # beyond any range (or any double: 1e400), NaN and infinite.
 bad_values=("" abc -5 1e400 99999999999999999999 nan inf)
 for opt in epochs batch-size lr seed init-std weight-decay dropout limit eval-train threads hidden \
-  warmup step-size gamma schedule-epochs val patience; do
+  warmup step-size gamma schedule-epochs val patience augment; do
   for v in "${bad_values[@]}"; do expect 2 "--$opt: " -- "$tg" train --$opt "$v"; done
 done
 for opt in batch-size seed tolerance dropout weight-decay; do

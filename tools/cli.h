@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "augment.h"
 #include "data.h"
 #include "model.h"
 #include "optim.h"
@@ -38,6 +39,7 @@ typedef struct train_opts {
   const char *resume;
   const char *metrics;
   tg_schedule sched;     /* lr from optim.lr; epochs: cosine's length */
+  tg_augment augment;    /* of the training batches; zeroed = none */
   long long val;         /* samples held out for validation; 0 = none */
   const char *save_best; /* checkpoint of the best validation accuracy */
   long long patience;    /* stop after this many epochs without gain; 0 = never */

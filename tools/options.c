@@ -182,6 +182,10 @@ void train_usage(FILE *f) {
              "  --gamma G           step: the factor, > 0 (default 0.5)\n"
              "  --schedule-epochs N cosine: reach 0 after N epochs, warm-up included\n"
              "                      (default --epochs; give it to resume a cosine run)\n"
+             "  --augment SPEC      augment the training images on the fly: crop:P (pad P\n"
+             "                      zeros on each side, take a random crop of the image's\n"
+             "                      size), flip (mirror left-right, half of the time; right\n"
+             "                      for clothes, wrong for digits), or crop:P,flip\n"
              "  --val N             hold out N training samples (a seeded choice) and report\n"
              "                      validation loss and accuracy every epoch\n"
              "  --save-best FILE    with --val: keep the checkpoint of the best validation\n"
@@ -220,6 +224,7 @@ enum {
   O_STEP_SIZE,
   O_GAMMA,
   O_SEPOCHS,
+  O_AUGMENT,
   O_VAL,
   O_SAVE_BEST,
   O_PATIENCE,
@@ -255,6 +260,7 @@ static const struct option train_options[] = {{"model", required_argument, 0, O_
                                               {"step-size", required_argument, 0, O_STEP_SIZE},
                                               {"gamma", required_argument, 0, O_GAMMA},
                                               {"schedule-epochs", required_argument, 0, O_SEPOCHS},
+                                              {"augment", required_argument, 0, O_AUGMENT},
                                               {"val", required_argument, 0, O_VAL},
                                               {"save-best", required_argument, 0, O_SAVE_BEST},
                                               {"patience", required_argument, 0, O_PATIENCE},
@@ -264,9 +270,10 @@ static const struct option train_options[] = {{"model", required_argument, 0, O_
                                               {0, 0, 0, 0}};
 
 /* Options that a checkpoint fixes: an error to give them with --resume. */
-static const int fixed_by_checkpoint[] = {
-    O_MODEL,   O_OPTIM, O_LR,    O_SEED,     O_HIDDEN, O_ACT,       O_INIT,  O_INIT_STD, O_WD,
-    O_DROPOUT, O_BN,    O_BATCH, O_SCHEDULE, O_WARMUP, O_STEP_SIZE, O_GAMMA, O_SEPOCHS,  O_VAL};
+static const int fixed_by_checkpoint[] = {O_MODEL, O_OPTIM,   O_LR,       O_SEED,   O_HIDDEN,
+                                          O_ACT,   O_INIT,    O_INIT_STD, O_WD,     O_DROPOUT,
+                                          O_BN,    O_BATCH,   O_SCHEDULE, O_WARMUP, O_STEP_SIZE,
+                                          O_GAMMA, O_SEPOCHS, O_VAL,      O_AUGMENT};
 
 /* One option's value into o, overrides or the locals of train_parse. */
 typedef struct train_parse_state {
@@ -356,6 +363,13 @@ static int train_option(FILE *err, int c, const char *arg, train_opts *o, train_
       return 0;
     o->sched.epochs = (double)v;
     return 1;
+  case O_AUGMENT: {
+    tg_error e = {0};
+    if (tg_augment_parse(arg, &o->augment, &e) == TG_OK)
+      return 1;
+    fprintf(err, "tapegrad train: --%s\n", e.msg);
+    return 0;
+  }
   case O_VAL:
     return cli_int(err, "train", "val", arg, 1, 1LL << 40, &o->val);
   case O_SAVE_BEST:

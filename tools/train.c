@@ -40,6 +40,9 @@ int session_meta_write(const train_opts *o, long long epochs_done, char *buf, si
     return TG_ERR_ARG;
   const tg_optim_config *c = &o->optim;
   const tg_schedule *sc = &o->sched;
+  char aug[32];
+  if (tg_augment_format(&o->augment, aug, sizeof aug) != TG_OK)
+    return TG_ERR_ARG;
   int n = snprintf(buf, cap,
                    "%soptimizer=%s\nlr=%.17g\nmomentum=%.17g\ndecay_rate=%.17g\nbeta1=%.17g\n"
                    "beta2=%.17g\nseed=%llu\nbatch=%lld\nepochs_done=%lld\n",
@@ -51,9 +54,10 @@ int session_meta_write(const train_opts *o, long long epochs_done, char *buf, si
               ? -1
               : snprintf(buf + n, cap - (size_t)n,
                          "schedule=%s\nwarmup=%.17g\nstep_size=%.17g\ngamma=%.17g\n"
-                         "schedule_epochs=%.17g\nval=%lld\nbest_val_acc=%.17g\nbest_epoch=%lld\n",
+                         "schedule_epochs=%.17g\nval=%lld\nbest_val_acc=%.17g\nbest_epoch=%lld\n"
+                         "augment=%s\n",
                          tg_schedule_name(sc->kind), sc->warmup, sc->step_size, sc->gamma,
-                         sc->epochs, o->val, o->best_val_acc, o->best_epoch);
+                         sc->epochs, o->val, o->best_val_acc, o->best_epoch, aug);
   return m >= 0 && (size_t)m < cap - (size_t)n ? TG_OK : TG_ERR_ARG;
 }
 
@@ -108,6 +112,7 @@ int session_meta_read(const char *meta, train_opts *o, long long *epochs_done, t
                         *epochs_done);
   o->sched = tg_schedule_constant(o->optim.lr);
   o->val = 0;
+  memset(&o->augment, 0, sizeof o->augment);
   o->best_val_acc = -1;
   o->best_epoch = 0;
   if (!meta_get(meta, "schedule", v, sizeof v))
@@ -134,6 +139,9 @@ int session_meta_read(const char *meta, train_opts *o, long long *epochs_done, t
     return tg_error_set(err, TG_ERR_FORMAT, "checkpoint: val or best_epoch missing");
   o->val = atoll(s);
   o->best_epoch = atoll(b);
+  if (meta_get(meta, "augment", v, sizeof v) && strcmp(v, "none") != 0 &&
+      tg_augment_parse(v, &o->augment, err) != TG_OK)
+    return tg_error_set(err, TG_ERR_FORMAT, "checkpoint: bad augment '%s'", v);
   if (o->val < 0 || tg_schedule_check(&o->sched, err) != TG_OK)
     return tg_error_set(err, TG_ERR_FORMAT, "checkpoint: bad schedule or val=%lld", o->val);
   return TG_OK;
@@ -356,6 +364,13 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
       int64_t count = train.n - start < o->batch ? train.n - start : o->batch;
       tg_tensor *t = NULL;
       tg_tensor *x = tg_dataset_batch(tape, &train, order, start, count, 0, &t);
+      if (x && (o->augment.crop_pad || o->augment.flip)) {
+        tg_tensor *ax = tg_empty(tape, x->shape, x->ndim); /* (count, 1, rows, cols) */
+        if (ax)
+          tg_augment_batch(&o->augment, x->data, ax->data, count, train.rows, train.cols,
+                           epoch_seed(o->seed, epoch), order + start);
+        x = ax;
+      }
       tg_tensor *loss = tg_model_loss(tape, m, tg_model_forward(tape, m, x), t);
       if (!loss || tg_backward(tape, loss, NULL) != TG_OK) {
         fprintf(stderr, "\ntapegrad train: epoch %lld step %lld: %s\n", epoch, (long long)s,
