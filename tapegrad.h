@@ -30,6 +30,7 @@
 #include "data.h"
 #include "gradcheck.h"
 #include "holdout.h"
+#include "image_read.h"
 #include "model.h"
 #include "nn.h"
 #include "op.h"
