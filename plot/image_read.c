@@ -44,14 +44,18 @@ int tg_image_read_png(const char *path, int64_t rows, int64_t cols, int invert, 
   if (!path || !out || rows < 1 || cols < 1)
     return tg_error_set(err, TG_ERR_ARG, "image_read_png: %s, %lld x %lld",
                         path ? path : "NULL path", (long long)rows, (long long)cols);
+  /* Opened here first for errno's reason: cairo says only "file not
+   * found", and reports a damaged PNG as "out of memory". */
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return tg_error_set(err, TG_ERR_IO, "%s: %s", path, strerror(errno));
+  fclose(f);
   cairo_surface_t *s = cairo_image_surface_create_from_png(path);
   cairo_status_t cs = cairo_surface_status(s);
   if (cs != CAIRO_STATUS_SUCCESS) {
     cairo_surface_destroy(s);
-    int io = cs == CAIRO_STATUS_FILE_NOT_FOUND || cs == CAIRO_STATUS_READ_ERROR;
-    return tg_error_set(err, io ? TG_ERR_IO : TG_ERR_FORMAT, "%s: %s", path,
-                        cs == CAIRO_STATUS_FILE_NOT_FOUND ? strerror(ENOENT)
-                                                          : cairo_status_to_string(cs));
+    return tg_error_set(err, TG_ERR_FORMAT, "%s: not a readable PNG file (cairo: %s)", path,
+                        cairo_status_to_string(cs));
   }
   cairo_surface_flush(s);
   const cairo_format_t fmt = cairo_image_surface_get_format(s);

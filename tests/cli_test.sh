@@ -2,10 +2,11 @@
 # cli_test.sh — the tapegrad program end to end: exit codes and messages
 # for bad usage, training on a small synthetic data set, checkpoints that
 # resume to the same bits, eval, gradcheck, and refused bad checkpoints.
-# usage: cli_test.sh TAPEGRAD MKDATA
+# usage: cli_test.sh TAPEGRAD MKDATA MKPNG
 set -u
 tg=$1
 mkdata=$2
+mkpng=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 pass=0
@@ -198,6 +199,70 @@ fi
 if [ "$(grep -c '^epoch' "$work/out")" = 3 ] &&
   grep -q "stopped after epoch 3: validation accuracy has not improved for 2 epochs" \
     "$work/out"; then ok; else bad "--patience 2: $(cat "$work/out")"; fi
+
+# --- predict -----------------------------------------------------------------
+expect 0 "" -- "$tg" predict --help
+expect 2 "--checkpoint FILE is required" -- "$tg" predict x.png
+expect 2 "no IMAGE" -- "$tg" predict --checkpoint "$work/x.ckpt"
+expect 2 "--top: " -- "$tg" predict --checkpoint "$work/x.ckpt" --top 0 x.png
+expect 2 "--names: unknown value 'klingon'" -- "$tg" predict --checkpoint x --names klingon x.png
+expect 1 "missing.ckpt" -- "$tg" predict --checkpoint "$work/missing.ckpt" x.png
+"$tg" train "${common[@]}" --epochs 2 --lr 0.5 --save "$work/pred.ckpt" >/dev/null 2>&1 ||
+  bad "train pred.ckpt"
+# Drawings of each class of the synthetic set (a bar, mkdata.c), dark ink
+# on light paper at 140x140 and 57x57, with a corrupt PNG and a missing
+# file among them: each drawing is read as its class, the bad ones are
+# named on stderr and answered in place, and the exit status is 1.
+pngs=()
+for c in 0 1 2 3 4 5 6 7 8 9; do
+  "$mkpng" "$work/bar$c.png" bar 140 "$c" || bad "mkpng bar $c"
+  pngs+=("$work/bar$c.png")
+done
+"$mkpng" "$work/odd7.png" bar 57 7 || bad "mkpng odd7"
+"$mkpng" "$work/corrupt.png" corrupt || bad "mkpng corrupt"
+expect 1 "corrupt.png: not a readable PNG" -- "$tg" predict --checkpoint "$work/pred.ckpt" \
+  --invert --json --names digits "${pngs[@]:0:5}" "$work/corrupt.png" "$work/nothere.png" \
+  "${pngs[@]:5}" "$work/odd7.png"
+grep -q "nothere.png: No such file" "$work/err" && ok || bad "predict: $(cat "$work/err")"
+if python3 - "$work/out" <<'PY'; then ok; else bad "predict --json: $(cat "$work/out")"; fi
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+want = [0, 1, 2, 3, 4, "corrupt.png", "nothere.png", 5, 6, 7, 8, 9, 7]
+assert len(rows) == len(want), len(rows)
+for r, w in zip(rows, want):
+    if isinstance(w, str):
+        assert r["file"].endswith(w) and "error" in r, r
+        continue
+    assert r["class"] == w and r["name"] == str(w), r
+    top = r["top"]
+    assert len(top) == 3 and top[0]["class"] == w, top
+    assert all(a["p"] >= b["p"] for a, b in zip(top, top[1:])), top
+    assert 0 < sum(t["p"] for t in top) <= 1.000001 and top[0]["p"] > 0.5, top
+PY
+# Without --invert the drawings are light bars on dark: not read right.
+expect 0 "" -- "$tg" predict --checkpoint "$work/pred.ckpt" --top 1 "${pngs[@]}"
+if [ "$(grep -c . "$work/out")" = 10 ] && [ "$(awk '{ if ($2 == NR - 1) n++ } END { print n + 0 }' \
+  "$work/out")" -lt 5 ]; then ok; else bad "predict without --invert: $(cat "$work/out")"; fi
+# The test set's IDX file: 28x28 needs no resampling, so predict's top
+# classes score what eval scores.
+expect 0 "" -- "$tg" predict --checkpoint "$work/pred.ckpt" --top 1 --json \
+  "$d/t10k-images-idx3-ubyte"
+pred_acc=$(python3 - "$work/out" "$d/t10k-labels-idx1-ubyte.gz" <<'PY'
+import gzip, json, sys
+labels = gzip.open(sys.argv[2]).read()[8:]
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["index"] for r in rows] == list(range(len(labels)))
+print("%.4f" % (sum(r["class"] == labels[r["index"]] for r in rows) / len(labels)))
+PY
+)
+expect 0 "" -- "$tg" eval --checkpoint "$work/pred.ckpt" --data "$d" --json
+if grep -q "\"test_acc\":$pred_acc," "$work/out"; then ok; else
+  bad "predict on the test IDX: accuracy $pred_acc, eval: $(cat "$work/out")"
+fi
+# Names come from the checkpoint's data set unless --names says.
+expect 0 "" -- "$tg" predict --checkpoint "$work/pred.ckpt" --names fashion --invert --top 1 \
+  "$work/bar7.png"
+grep -q "bar7.png:  Sneaker" "$work/out" && ok || bad "predict --names fashion: $(cat "$work/out")"
 
 # --- convolutional networks ----------------------------------------------
 # SimpleConvNet learns the synthetic bars in two epochs, draws its filters

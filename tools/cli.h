@@ -28,6 +28,7 @@ typedef struct train_opts {
   tg_model_config model;
   tg_optim_config optim;
   const char *data;
+  char data_name[256]; /* the data set a checkpoint was trained on ("" unknown) */
   long long epochs;
   long long batch;
   unsigned long long seed;
@@ -75,6 +76,13 @@ void gradcheck_usage(FILE *f);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
+int cmd_predict(int argc, char **argv); /* predict.c */
+void predict_usage(FILE *f);
+
+/* Builds the model and optimizer of the checkpoint o->resume into *m and
+ * *opt (o filled from its header), saying what failed on stderr as
+ * "tapegrad CMD: ...". EXIT_OK, EXIT_FAIL or EXIT_USAGE. */
+int session_open(train_opts *o, const char *cmd, tg_model **m, tg_optim **opt);
 
 /* Checkpoint text header: the model configuration, the optimizer and the
  * run's counters, as key=value lines. */

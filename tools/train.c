@@ -50,14 +50,16 @@ int session_meta_write(const train_opts *o, long long epochs_done, char *buf, si
                    c->beta2, o->seed, o->batch, epochs_done);
   /* The schedule and the validation state: absent from older checkpoints,
    * which read as a constant rate without validation. */
-  int m = n < 0 || (size_t)n >= cap
-              ? -1
-              : snprintf(buf + n, cap - (size_t)n,
-                         "schedule=%s\nwarmup=%.17g\nstep_size=%.17g\ngamma=%.17g\n"
-                         "schedule_epochs=%.17g\nval=%lld\nbest_val_acc=%.17g\nbest_epoch=%lld\n"
-                         "augment=%s\n",
-                         tg_schedule_name(sc->kind), sc->warmup, sc->step_size, sc->gamma,
-                         sc->epochs, o->val, o->best_val_acc, o->best_epoch, aug);
+  int m =
+      n < 0 || (size_t)n >= cap
+          ? -1
+          : snprintf(buf + n, cap - (size_t)n,
+                     "schedule=%s\nwarmup=%.17g\nstep_size=%.17g\ngamma=%.17g\n"
+                     "schedule_epochs=%.17g\nval=%lld\nbest_val_acc=%.17g\nbest_epoch=%lld\n"
+                     "augment=%s\ndata=%s\n",
+                     tg_schedule_name(sc->kind), sc->warmup, sc->step_size, sc->gamma, sc->epochs,
+                     o->val, o->best_val_acc, o->best_epoch, aug,
+                     o->data && !strchr(o->data, '\n') && strlen(o->data) < 200 ? o->data : "?");
   return m >= 0 && (size_t)m < cap - (size_t)n ? TG_OK : TG_ERR_ARG;
 }
 
@@ -139,6 +141,8 @@ int session_meta_read(const char *meta, train_opts *o, long long *epochs_done, t
     return tg_error_set(err, TG_ERR_FORMAT, "checkpoint: val or best_epoch missing");
   o->val = atoll(s);
   o->best_epoch = atoll(b);
+  if (!meta_get(meta, "data", o->data_name, sizeof o->data_name))
+    o->data_name[0] = '\0';
   if (meta_get(meta, "augment", v, sizeof v) && strcmp(v, "none") != 0 &&
       tg_augment_parse(v, &o->augment, err) != TG_OK)
     return tg_error_set(err, TG_ERR_FORMAT, "checkpoint: bad augment '%s'", v);
@@ -487,6 +491,10 @@ static int build(train_opts *o, const char *cmd, tg_model **m, tg_optim **opt) {
     tg_optim_sync_step(*opt);
   }
   return EXIT_OK;
+}
+
+int session_open(train_opts *o, const char *cmd, tg_model **m, tg_optim **opt) {
+  return build(o, cmd, m, opt);
 }
 
 int cmd_train(int argc, char **argv) {
