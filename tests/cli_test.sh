@@ -264,6 +264,43 @@ expect 0 "" -- "$tg" predict --checkpoint "$work/pred.ckpt" --names fashion --in
   "$work/bar7.png"
 grep -q "bar7.png:  Sneaker" "$work/out" && ok || bad "predict --names fashion: $(cat "$work/out")"
 
+# --- pictures ------------------------------------------------------------------
+# png_is FILE W H: a PNG signature and an IHDR of W x H pixels.
+png_is() {
+  if python3 - "$@" <<'PY'; then ok; else bad "$1 is not a $2x$3 PNG"; fi
+import struct, sys
+b = open(sys.argv[1], "rb").read(32)
+assert b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR", b[:16]
+assert struct.unpack(">II", b[16:24]) == (int(sys.argv[2]), int(sys.argv[3])), b[16:24]
+PY
+}
+svg_is() { if head -c 400 "$1" | grep -q "<svg"; then ok; else bad "$1 is not an SVG"; fi; }
+expect 2 "--plot: 'c.txt' does not end in .png or .svg" -- "$tg" train --plot c.txt
+expect 2 "--confusion: 'cm.jpg'" -- "$tg" eval --checkpoint x --confusion cm.jpg
+"$tg" train "${common[@]}" --epochs 2 --val 100 --plot "$work/curves.png" >/dev/null 2>&1 ||
+  bad "train --plot png"
+png_is "$work/curves.png" 1100 420
+"$tg" train "${common[@]}" --epochs 1 --plot "$work/curves.svg" >/dev/null 2>&1 ||
+  bad "train --plot svg"
+svg_is "$work/curves.svg"
+expect 1 "no-dir/c.png" -- "$tg" train "${common[@]}" --epochs 1 --plot "$work/no-dir/c.png"
+# A model one epoch in, which still confuses classes.
+"$tg" train "${common[@]}" --epochs 1 --save "$work/weak.ckpt" >/dev/null 2>&1 || bad "weak.ckpt"
+expect 0 "" -- "$tg" eval --checkpoint "$work/weak.ckpt" --data "$d" \
+  --confusion "$work/cm.png" --misclassified "$work/worst.png"
+png_is "$work/cm.png" 580 630
+if python3 - "$work/worst.png" <<'PY'; then ok; else bad "misclassified grid: no PNG"; fi
+import sys
+assert open(sys.argv[1], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+PY
+expect 0 "" -- "$tg" eval --checkpoint "$work/weak.ckpt" --data "$d" \
+  --confusion "$work/cm.svg" --misclassified "$work/worst.svg"
+svg_is "$work/cm.svg"
+svg_is "$work/worst.svg"
+# pred.ckpt classifies every test image right: nothing to draw, said so.
+expect 1 "every test image is classified right" -- "$tg" eval --checkpoint "$work/pred.ckpt" \
+  --data "$d" --misclassified "$work/none.png"
+
 # --- convolutional networks ----------------------------------------------
 # SimpleConvNet learns the synthetic bars in two epochs, draws its filters
 # before and after, and resumes to the same bits as an unbroken run.

@@ -39,12 +39,15 @@ typedef struct train_opts {
   const char *save;
   const char *resume;
   const char *metrics;
-  tg_schedule sched;     /* lr from optim.lr; epochs: cosine's length */
-  tg_augment augment;    /* of the training batches; zeroed = none */
-  long long val;         /* samples held out for validation; 0 = none */
-  const char *save_best; /* checkpoint of the best validation accuracy */
-  long long patience;    /* stop after this many epochs without gain; 0 = never */
-  double best_val_acc;   /* the best so far (-1: none yet), and its epoch */
+  tg_schedule sched;         /* lr from optim.lr; epochs: cosine's length */
+  tg_augment augment;        /* of the training batches; zeroed = none */
+  long long val;             /* samples held out for validation; 0 = none */
+  const char *save_best;     /* checkpoint of the best validation accuracy */
+  const char *plot;          /* learning curves (.png/.svg), redrawn every epoch */
+  const char *confusion;     /* eval: the confusion matrix picture */
+  const char *misclassified; /* eval: the worst-classified test images */
+  long long patience;        /* stop after this many epochs without gain; 0 = never */
+  double best_val_acc;       /* the best so far (-1: none yet), and its epoch */
   long long best_epoch;
   int json;
   int quiet;

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -94,6 +95,15 @@ static int copy_word(FILE *err, const char *opt, const char *s, char *dst, size_
       return 1;
     }
   fprintf(err, "tapegrad train: --%s: unknown value '%s'\n", opt, s);
+  return 0;
+}
+
+/* Whether s names a picture: it ends in .png or .svg (any case). */
+static int picture_name(FILE *err, const char *cmd, const char *name, const char *s) {
+  size_t n = strlen(s);
+  if (n > 4 && (strcasecmp(s + n - 4, ".png") == 0 || strcasecmp(s + n - 4, ".svg") == 0))
+    return 1;
+  fprintf(err, "tapegrad %s: --%s: '%s' does not end in .png or .svg\n", cmd, name, s);
   return 0;
 }
 
@@ -192,6 +202,8 @@ void train_usage(FILE *f) {
              "                      accuracy in FILE\n"
              "  --patience K        with --val: stop when validation accuracy has not\n"
              "                      improved for K epochs\n"
+             "  --plot FILE         draw loss and accuracy per epoch (train, validation,\n"
+             "                      test) to FILE.png or FILE.svg after every epoch\n"
              "  --json              one JSON object per epoch on stdout, nothing else\n"
              "  --quiet             no progress bar\n"
              "Each option may be given once.\n");
@@ -228,6 +240,7 @@ enum {
   O_VAL,
   O_SAVE_BEST,
   O_PATIENCE,
+  O_PLOT,
   O_JSON,
   O_QUIET,
   O_HELP,
@@ -264,6 +277,7 @@ static const struct option train_options[] = {{"model", required_argument, 0, O_
                                               {"val", required_argument, 0, O_VAL},
                                               {"save-best", required_argument, 0, O_SAVE_BEST},
                                               {"patience", required_argument, 0, O_PATIENCE},
+                                              {"plot", required_argument, 0, O_PLOT},
                                               {"json", no_argument, 0, O_JSON},
                                               {"quiet", no_argument, 0, O_QUIET},
                                               {"help", no_argument, 0, O_HELP},
@@ -377,6 +391,9 @@ static int train_option(FILE *err, int c, const char *arg, train_opts *o, train_
     return 1;
   case O_PATIENCE:
     return cli_int(err, "train", "patience", arg, 1, 100000, &o->patience);
+  case O_PLOT:
+    o->plot = arg;
+    return picture_name(err, "train", "plot", arg);
   case O_JSON:
     o->json = 1;
     return 1;
@@ -514,16 +531,25 @@ int train_parse(int argc, char **argv, train_opts *o, FILE *err) {
 // eval
 
 void eval_usage(FILE *f) {
-  fprintf(f, "usage: tapegrad eval --checkpoint FILE [--data D] [--json]\n");
+  fprintf(f, "usage: tapegrad eval --checkpoint FILE [--data D] [--json]\n"
+             "                     [--confusion FILE] [--misclassified FILE]\n"
+             "  --confusion FILE      draw the test set's confusion matrix (.png or .svg),\n"
+             "                        with the data set's class names\n"
+             "  --misclassified FILE  draw the worst-classified test images (the lowest\n"
+             "                        probability of the true class) with true and\n"
+             "                        predicted labels\n");
 }
 
-enum { E_CHECKPOINT = 256, E_DATA, E_JSON, E_HELP, E_END };
+enum { E_CHECKPOINT = 256, E_DATA, E_JSON, E_HELP, E_CONFUSION, E_MISCLASSIFIED, E_END };
 
-static const struct option eval_options[] = {{"checkpoint", required_argument, 0, E_CHECKPOINT},
-                                             {"data", required_argument, 0, E_DATA},
-                                             {"json", no_argument, 0, E_JSON},
-                                             {"help", no_argument, 0, E_HELP},
-                                             {0, 0, 0, 0}};
+static const struct option eval_options[] = {
+    {"checkpoint", required_argument, 0, E_CHECKPOINT},
+    {"data", required_argument, 0, E_DATA},
+    {"json", no_argument, 0, E_JSON},
+    {"confusion", required_argument, 0, E_CONFUSION},
+    {"misclassified", required_argument, 0, E_MISCLASSIFIED},
+    {"help", no_argument, 0, E_HELP},
+    {0, 0, 0, 0}};
 
 int eval_parse(int argc, char **argv, train_opts *o, FILE *err) {
   memset(o, 0, sizeof *o);
@@ -546,7 +572,11 @@ int eval_parse(int argc, char **argv, train_opts *o, FILE *err) {
       o->resume = optarg;
     else if (c == E_DATA)
       o->data = optarg;
-    else
+    else if (c == E_CONFUSION || c == E_MISCLASSIFIED) {
+      if (!picture_name(err, "eval", c == E_CONFUSION ? "confusion" : "misclassified", optarg))
+        return EXIT_USAGE;
+      *(c == E_CONFUSION ? &o->confusion : &o->misclassified) = optarg;
+    } else
       o->json = 1;
   }
   if (optind < argc) {

@@ -17,11 +17,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "image_read.h"
-
-static const char *const fashion_names[10] = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
-                                              "Coat",        "Sandal",    "Shirt",    "Sneaker",
-                                              "Bag",         "Ankle boot"};
-static const char *const digit_names[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+#include "pictures.h"
 
 void predict_usage(FILE *f) {
   fprintf(f, "usage: tapegrad predict --checkpoint FILE [options] IMAGE...\n"
@@ -266,14 +262,8 @@ int cmd_predict(int argc, char **argv) {
     tg_model_free(m);
     return EXIT_FAIL; /* a checkpoint with a bad configuration is bad data */
   }
-  const char *names_opt = p.names                                     ? p.names
-                          : strcmp(o.data_name, "fashion-mnist") == 0 ? "fashion"
-                          : strcmp(o.data_name, "mnist-digits") == 0  ? "digits"
-                                                                      : "none";
   const int classes = (int)o.model.classes;
-  const char *const *names = classes == 10 && strcmp(names_opt, "fashion") == 0  ? fashion_names
-                             : classes == 10 && strcmp(names_opt, "digits") == 0 ? digit_names
-                                                                                 : NULL;
+  const char *const *names = class_names(p.names, o.data_name, classes);
   const int64_t rows = o.model.input[1], cols = o.model.input[2];
   tg_tape *tape = tg_tape_new();
   if (!tape) {

@@ -19,6 +19,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "holdout.h"
+#include "pictures.h"
 #include "plot.h"
 
 static double now(void) {
@@ -322,10 +323,19 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
     return EXIT_USAGE;
   }
   int64_t *order = malloc((size_t)train.n * sizeof *order);
+  /* This run's epochs, for --plot: (7, epochs) */
+  double *hist = o->plot ? malloc(7 * (size_t)o->epochs * sizeof *hist) : NULL;
+  curves cv = {.has_val = o->val > 0, .title = o->model.kind};
+  if (hist) {
+    double **col[] = {&cv.epoch,   &cv.train_loss, &cv.train_acc, &cv.val_loss,
+                      &cv.val_acc, &cv.test_loss,  &cv.test_acc};
+    for (int k = 0; k < 7; k++)
+      *col[k] = hist + k * o->epochs;
+  }
   tg_tape *tape = tg_tape_new();
   FILE *metrics = NULL;
   int rc = EXIT_OK;
-  if (!order || !tape) {
+  if (!order || !tape || (o->plot && !hist)) {
     fprintf(stderr, "tapegrad train: out of memory\n");
     rc = EXIT_FAIL;
     goto done;
@@ -423,6 +433,17 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
               seconds, lr, vcsv);
       fflush(metrics);
     }
+    if (hist) {
+      int64_t i = cv.n++;
+      cv.epoch[i] = (double)epoch, cv.train_loss[i] = train_loss, cv.train_acc[i] = tr_acc;
+      cv.val_loss[i] = va_l, cv.val_acc[i] = va_acc;
+      cv.test_loss[i] = te_l, cv.test_acc[i] = te_acc;
+      if (draw_curves(o->plot, &cv, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad train: --plot: %s\n", err.msg);
+        rc = EXIT_FAIL;
+        goto done;
+      }
+    }
     /* The best model: strictly better validation accuracy, so ties keep
      * the earlier (less trained) epoch. */
     int best = o->val && va_acc > o->best_val_acc;
@@ -452,6 +473,7 @@ done:
     rc = EXIT_FAIL;
   }
   tg_tape_free(tape);
+  free(hist);
   free(order);
   tg_dataset_free(&train);
   tg_dataset_free(&val);
@@ -548,6 +570,9 @@ int cmd_eval(int argc, char **argv) {
     double loss, acc;
     if (!tape || evaluate(tape, m, &test, 0, o.batch, &loss, &acc) != TG_OK) {
       fprintf(stderr, "tapegrad eval: %s\n", tape ? tg_tape_error(tape) : "out of memory");
+      rc = EXIT_FAIL;
+    } else if ((o.confusion || o.misclassified) && eval_pictures(&o, m, &test, &err) != TG_OK) {
+      fprintf(stderr, "tapegrad eval: %s\n", err.msg);
       rc = EXIT_FAIL;
     } else if (o.json) {
       printf("{\"test_acc\":%.4f,\"test_loss\":%.6f}\n", acc, loss);
