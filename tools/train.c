@@ -535,6 +535,8 @@ int cmd_train(int argc, char **argv) {
   rc = build(&o, "train", &m, &opt);
   if (rc == EXIT_OK)
     rc = run_training(&o, m, opt);
+  if (o.plot)
+    tg_plot_release_caches(); /* the fonts of the curves' text (leak checkers) */
   tg_optim_free(opt);
   tg_model_free(m);
   return rc;
@@ -582,6 +584,8 @@ int cmd_eval(int argc, char **argv) {
     }
     tg_tape_free(tape);
   }
+  if (o.confusion || o.misclassified)
+    tg_plot_release_caches(); /* the fonts of the pictures' text (leak checkers) */
   tg_dataset_free(&train);
   tg_dataset_free(&test);
   tg_optim_free(opt);
