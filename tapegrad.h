@@ -44,14 +44,17 @@
 #ifndef TAPEGRAD_H
 #define TAPEGRAD_H
 
+#include "augment.h"
 #include "checkpoint.h"
 #include "data.h"
 #include "gradcheck.h"
+#include "holdout.h"
 #include "model.h"
 #include "nn.h"
 #include "ops.h"
 #include "optim.h"
 #include "params.h"
+#include "schedule.h"
 #include "tape.h"
 #include "tensor.h"
 

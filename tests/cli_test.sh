@@ -2,10 +2,11 @@
 # cli_test.sh — the tapegrad program end to end: exit codes and messages
 # for bad usage, training on a small synthetic data set, checkpoints that
 # resume to the same bits, eval, gradcheck, and refused bad checkpoints.
-# usage: cli_test.sh TAPEGRAD MKDATA
+# usage: cli_test.sh TAPEGRAD MKDATA MKPNG
 set -u
 tg=$1
 mkdata=$2
+mkpng=$3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 pass=0
@@ -109,6 +110,197 @@ done
 expect 2 "cannot be combined with --resume" -- \
   "$tg" train --data "$d" --resume "$work/part.ckpt" --lr 0.5
 
+# --- learning-rate schedules -----------------------------------------------
+expect 2 "--schedule: unknown schedule 'linear'" -- "$tg" train --schedule linear
+expect 2 "--warmup: " -- "$tg" train --warmup -1
+expect 2 "--gamma: " -- "$tg" train --schedule step --gamma 0
+expect 2 "--gamma: " -- "$tg" train --schedule step --gamma -0.5
+expect 2 "--step-size: " -- "$tg" train --schedule step --step-size 0
+expect 2 "--gamma: only with --schedule step" -- "$tg" train --gamma 0.5
+expect 2 "--schedule-epochs: only with --schedule cosine" -- "$tg" train --schedule-epochs 3
+expect 2 "--warmup: 3 epochs is not shorter" -- "$tg" train --schedule cosine --epochs 3 \
+  --warmup 3
+expect 2 "--schedule cannot be combined with --resume" -- \
+  "$tg" train --data "$d" --resume "$work/part.ckpt" --schedule cosine
+# The rate of each epoch's last update (600 samples in batches of 50: 12
+# updates an epoch, update k at t = k/12), worked out by hand:
+#   step 1 epoch, gamma 0.5: update 12E-1 is at t < E, so 0.1·0.5^(E-1);
+#   cosine over 3 epochs: update 35 at t = 35/12, 0.05·(1 + cos(35π/36))
+#     = 0.05·(1 − cos(π/36)) = 0.05·(1 − 0.9961947) = 0.000190265.
+# lr_is FILE EPOCH WANT: the JSON line of EPOCH has lr within 1e-4 relative.
+lr_is() {
+  local got
+  got=$(sed -n "s/.*\"epoch\":$2,.*\"lr\":\([0-9.e+-]*\).*/\1/p" "$1")
+  if awk -v g="$got" -v w="$3" 'BEGIN { d = g - w; exit !(g != "" && d * d <= 1e-8 * w * w) }'
+  then ok; else bad "epoch $2: lr '$got', want $3"; fi
+}
+"$tg" train "${common[@]}" --epochs 3 --lr 0.1 --schedule step --json >"$work/json" 2>&1 ||
+  bad "train --schedule step: $(cat "$work/json")"
+lr_is "$work/json" 1 0.1
+lr_is "$work/json" 2 0.05
+lr_is "$work/json" 3 0.025
+"$tg" train "${common[@]}" --epochs 3 --lr 0.1 --schedule cosine --json >"$work/json" 2>&1 ||
+  bad "train --schedule cosine: $(cat "$work/json")"
+lr_is "$work/json" 3 0.000190265
+# Resuming a scheduled run (with warm-up, and a validation set whose best
+# epoch is counted on) is the unbroken run, to the bit.
+for sched in "--schedule cosine --schedule-epochs 3 --warmup 0.5" \
+  "--schedule step --step-size 0.5 --gamma 0.7 --warmup 1 --val 100"; do
+  # shellcheck disable=SC2086
+  "$tg" train "${common[@]}" --optimizer momentum --epochs 3 $sched --save "$work/full.ckpt" \
+    >/dev/null 2>&1 &&
+    "$tg" train "${common[@]}" --optimizer momentum --epochs 2 $sched --save "$work/part.ckpt" \
+      >/dev/null 2>&1 &&
+    "$tg" train --data "$d" --quiet --resume "$work/part.ckpt" --epochs 1 \
+      --save "$work/resumed.ckpt" >/dev/null 2>"$work/err"
+  if cmp -s "$work/full.ckpt" "$work/resumed.ckpt"; then ok; else
+    bad "$sched: 2 epochs + resume 1 differs from 3 epochs: $(cat "$work/err")"
+  fi
+done
+
+# --- validation, the best model, early stopping ------------------------------
+expect 2 "--val: 600 is not less than the 600 training samples" -- \
+  "$tg" train "${common[@]}" --epochs 1 --val 600
+expect 2 "--patience: only with --val" -- "$tg" train --patience 2
+expect 2 "--save-best: only with --val" -- "$tg" train --save-best "$work/b.ckpt"
+"$tg" train "${common[@]}" --epochs 1 --save "$work/noval.ckpt" >/dev/null 2>&1 || bad "noval"
+expect 2 "--patience: the checkpoint holds out no validation set" -- \
+  "$tg" train --data "$d" --quiet --resume "$work/noval.ckpt" --epochs 1 --patience 1
+if "$tg" train "${common[@]}" --epochs 4 --seed 3 --val 100 --json --metrics "$work/v.csv" \
+  --save-best "$work/best.ckpt" >"$work/json" 2>"$work/err"; then
+  if grep -q '"val_loss":[0-9.]*,"val_acc":[0-9.]*}$' "$work/json" &&
+    head -1 "$work/v.csv" | grep -q ',val_loss,val_acc$' &&
+    [ "$(awk -F, 'NR == 2 { print NF }' "$work/v.csv")" = 8 ]; then ok; else
+    bad "--val output: $(cat "$work/json" "$work/v.csv")"
+  fi
+  # The best epoch by hand: the first of the highest val_acc; the saved
+  # model must be that epoch's (its test accuracy, its epoch count).
+  read -r best_epoch best_test < <(python3 - "$work/json" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+b = max(rows, key=lambda r: (r["val_acc"], -r["epoch"]))
+print(b["epoch"], "%.4f" % b["test_acc"])
+PY
+  )
+  expect 0 "" -- "$tg" eval --checkpoint "$work/best.ckpt" --data "$d" --json
+  if grep -q "\"test_acc\":$best_test," "$work/out"; then ok; else
+    bad "save-best: $(cat "$work/out"), want test_acc $best_test (epoch $best_epoch)"
+  fi
+  expect 0 "" -- "$tg" eval --checkpoint "$work/best.ckpt" --data "$d"
+  if grep -q "after $best_epoch epochs" "$work/out"; then ok; else
+    bad "save-best holds $(cat "$work/out"), want epoch $best_epoch"
+  fi
+else
+  bad "train --val: $(cat "$work/err")"
+fi
+# A rate too small to change a prediction: the validation accuracy never
+# improves on epoch 1's, so --patience 2 stops after epoch 3 and says so.
+"$tg" train "${common[@]}" --epochs 10 --val 100 --lr 1e-12 --patience 2 >"$work/out" 2>&1
+if [ "$(grep -c '^epoch' "$work/out")" = 3 ] &&
+  grep -q "stopped after epoch 3: validation accuracy has not improved for 2 epochs" \
+    "$work/out"; then ok; else bad "--patience 2: $(cat "$work/out")"; fi
+
+# --- predict -----------------------------------------------------------------
+expect 0 "" -- "$tg" predict --help
+expect 2 "--checkpoint FILE is required" -- "$tg" predict x.png
+expect 2 "no IMAGE" -- "$tg" predict --checkpoint "$work/x.ckpt"
+expect 2 "--top: " -- "$tg" predict --checkpoint "$work/x.ckpt" --top 0 x.png
+expect 2 "--names: unknown value 'klingon'" -- "$tg" predict --checkpoint x --names klingon x.png
+expect 1 "missing.ckpt" -- "$tg" predict --checkpoint "$work/missing.ckpt" x.png
+"$tg" train "${common[@]}" --epochs 2 --lr 0.5 --save "$work/pred.ckpt" >/dev/null 2>&1 ||
+  bad "train pred.ckpt"
+# Drawings of each class of the synthetic set (a bar, mkdata.c), dark ink
+# on light paper at 140x140 and 57x57, with a corrupt PNG and a missing
+# file among them: each drawing is read as its class, the bad ones are
+# named on stderr and answered in place, and the exit status is 1.
+pngs=()
+for c in 0 1 2 3 4 5 6 7 8 9; do
+  "$mkpng" "$work/bar$c.png" bar 140 "$c" || bad "mkpng bar $c"
+  pngs+=("$work/bar$c.png")
+done
+"$mkpng" "$work/odd7.png" bar 57 7 || bad "mkpng odd7"
+"$mkpng" "$work/corrupt.png" corrupt || bad "mkpng corrupt"
+expect 1 "corrupt.png: not a readable PNG" -- "$tg" predict --checkpoint "$work/pred.ckpt" \
+  --invert --json --names digits "${pngs[@]:0:5}" "$work/corrupt.png" "$work/nothere.png" \
+  "${pngs[@]:5}" "$work/odd7.png"
+grep -q "nothere.png: No such file" "$work/err" && ok || bad "predict: $(cat "$work/err")"
+if python3 - "$work/out" <<'PY'; then ok; else bad "predict --json: $(cat "$work/out")"; fi
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+want = [0, 1, 2, 3, 4, "corrupt.png", "nothere.png", 5, 6, 7, 8, 9, 7]
+assert len(rows) == len(want), len(rows)
+for r, w in zip(rows, want):
+    if isinstance(w, str):
+        assert r["file"].endswith(w) and "error" in r, r
+        continue
+    assert r["class"] == w and r["name"] == str(w), r
+    top = r["top"]
+    assert len(top) == 3 and top[0]["class"] == w, top
+    assert all(a["p"] >= b["p"] for a, b in zip(top, top[1:])), top
+    assert 0 < sum(t["p"] for t in top) <= 1.000001 and top[0]["p"] > 0.5, top
+PY
+# Without --invert the drawings are light bars on dark: not read right.
+expect 0 "" -- "$tg" predict --checkpoint "$work/pred.ckpt" --top 1 "${pngs[@]}"
+if [ "$(grep -c . "$work/out")" = 10 ] && [ "$(awk '{ if ($2 == NR - 1) n++ } END { print n + 0 }' \
+  "$work/out")" -lt 5 ]; then ok; else bad "predict without --invert: $(cat "$work/out")"; fi
+# The test set's IDX file: 28x28 needs no resampling, so predict's top
+# classes score what eval scores.
+expect 0 "" -- "$tg" predict --checkpoint "$work/pred.ckpt" --top 1 --json \
+  "$d/t10k-images-idx3-ubyte"
+pred_acc=$(python3 - "$work/out" "$d/t10k-labels-idx1-ubyte.gz" <<'PY'
+import gzip, json, sys
+labels = gzip.open(sys.argv[2]).read()[8:]
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["index"] for r in rows] == list(range(len(labels)))
+print("%.4f" % (sum(r["class"] == labels[r["index"]] for r in rows) / len(labels)))
+PY
+)
+expect 0 "" -- "$tg" eval --checkpoint "$work/pred.ckpt" --data "$d" --json
+if grep -q "\"test_acc\":$pred_acc," "$work/out"; then ok; else
+  bad "predict on the test IDX: accuracy $pred_acc, eval: $(cat "$work/out")"
+fi
+# Names come from the checkpoint's data set unless --names says.
+expect 0 "" -- "$tg" predict --checkpoint "$work/pred.ckpt" --names fashion --invert --top 1 \
+  "$work/bar7.png"
+grep -q "bar7.png:  Sneaker" "$work/out" && ok || bad "predict --names fashion: $(cat "$work/out")"
+
+# --- pictures ------------------------------------------------------------------
+# png_is FILE W H: a PNG signature and an IHDR of W x H pixels.
+png_is() {
+  if python3 - "$@" <<'PY'; then ok; else bad "$1 is not a $2x$3 PNG"; fi
+import struct, sys
+b = open(sys.argv[1], "rb").read(32)
+assert b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR", b[:16]
+assert struct.unpack(">II", b[16:24]) == (int(sys.argv[2]), int(sys.argv[3])), b[16:24]
+PY
+}
+svg_is() { if head -c 400 "$1" | grep -q "<svg"; then ok; else bad "$1 is not an SVG"; fi; }
+expect 2 "--plot: 'c.txt' does not end in .png or .svg" -- "$tg" train --plot c.txt
+expect 2 "--confusion: 'cm.jpg'" -- "$tg" eval --checkpoint x --confusion cm.jpg
+"$tg" train "${common[@]}" --epochs 2 --val 100 --plot "$work/curves.png" >/dev/null 2>&1 ||
+  bad "train --plot png"
+png_is "$work/curves.png" 1100 420
+"$tg" train "${common[@]}" --epochs 1 --plot "$work/curves.svg" >/dev/null 2>&1 ||
+  bad "train --plot svg"
+svg_is "$work/curves.svg"
+expect 1 "no-dir/c.png" -- "$tg" train "${common[@]}" --epochs 1 --plot "$work/no-dir/c.png"
+# A model one epoch in, which still confuses classes.
+"$tg" train "${common[@]}" --epochs 1 --save "$work/weak.ckpt" >/dev/null 2>&1 || bad "weak.ckpt"
+expect 0 "" -- "$tg" eval --checkpoint "$work/weak.ckpt" --data "$d" \
+  --confusion "$work/cm.png" --misclassified "$work/worst.png"
+png_is "$work/cm.png" 580 630
+if python3 - "$work/worst.png" <<'PY'; then ok; else bad "misclassified grid: no PNG"; fi
+import sys
+assert open(sys.argv[1], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+PY
+expect 0 "" -- "$tg" eval --checkpoint "$work/weak.ckpt" --data "$d" \
+  --confusion "$work/cm.svg" --misclassified "$work/worst.svg"
+svg_is "$work/cm.svg"
+svg_is "$work/worst.svg"
+# pred.ckpt classifies every test image right: nothing to draw, said so.
+expect 1 "every test image is classified right" -- "$tg" eval --checkpoint "$work/pred.ckpt" \
+  --data "$d" --misclassified "$work/none.png"
+
 # --- convolutional networks ----------------------------------------------
 # SimpleConvNet learns the synthetic bars in two epochs, draws its filters
 # before and after, and resumes to the same bits as an unbroken run.
@@ -132,6 +324,27 @@ fi
   "$tg" train "${common[@]}" --model simple-convnet --epochs 2 --limit 200 \
     --save "$work/c12.ckpt" >/dev/null 2>&1
 if cmp -s "$work/c2.ckpt" "$work/c12.ckpt"; then ok; else bad "simple-convnet: resume differs"; fi
+# --- augmentation ------------------------------------------------------------
+expect 2 "--augment: 'rotate' is unknown" -- "$tg" train --augment rotate
+expect 2 "--augment: 'crop:0'" -- "$tg" train --augment crop:0
+expect 2 "--augment cannot be combined with --resume" -- \
+  "$tg" train --data "$d" --resume "$work/noval.ckpt" --augment flip
+# The same seed gives the same weights at 1 and 2 threads; augmenting
+# changes them; resuming an augmented run is the unbroken run.
+aug=("${common[@]}" --model simple-convnet --limit 200 --augment crop:2,flip)
+for t in 1 2; do
+  "$tg" train "${aug[@]}" --epochs 2 --threads $t --save "$work/aug$t.ckpt" >/dev/null 2>&1 ||
+    bad "train --augment --threads $t"
+done
+if cmp -s "$work/aug1.ckpt" "$work/aug2.ckpt"; then ok; else bad "--augment: 1 and 2 threads differ"; fi
+if cmp -s "$work/aug1.ckpt" "$work/c12.ckpt"; then bad "--augment changed nothing"; else ok; fi
+"$tg" train "${aug[@]}" --epochs 1 --save "$work/aug-part.ckpt" >/dev/null 2>&1 &&
+  "$tg" train --data "$d" --quiet --limit 200 --resume "$work/aug-part.ckpt" --epochs 1 \
+    --save "$work/aug-resumed.ckpt" >/dev/null 2>"$work/err"
+if cmp -s "$work/aug1.ckpt" "$work/aug-resumed.ckpt"; then ok; else
+  bad "--augment: 1 epoch + resume 1 differs from 2 epochs: $(cat "$work/err")"
+fi
+
 expect 0 "" -- "$tg" eval --checkpoint "$work/cnn.ckpt" --data "$d"
 grep -q "simple-convnet" "$work/out" && ok || bad "eval does not name the model: $(cat "$work/out")"
 expect 2 "hidden" -- "$tg" train --model simple-convnet --hidden 100,100
@@ -166,7 +379,8 @@ expect 1 "" -- "$tg" eval --checkpoint "$work/junk.ckpt" --data "$d"
 # Every numeric option with values that are empty, not numbers, negative,
 # beyond any range (or any double: 1e400), NaN and infinite.
 bad_values=("" abc -5 1e400 99999999999999999999 nan inf)
-for opt in epochs batch-size lr seed init-std weight-decay dropout limit eval-train threads hidden; do
+for opt in epochs batch-size lr seed init-std weight-decay dropout limit eval-train threads hidden \
+  warmup step-size gamma schedule-epochs val patience augment; do
   for v in "${bad_values[@]}"; do expect 2 "--$opt: " -- "$tg" train --$opt "$v"; done
 done
 for opt in batch-size seed tolerance dropout weight-decay; do

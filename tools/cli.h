@@ -7,9 +7,11 @@
 
 #include <stdio.h>
 
+#include "augment.h"
 #include "data.h"
 #include "model.h"
 #include "optim.h"
+#include "schedule.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
@@ -26,6 +28,7 @@ typedef struct train_opts {
   tg_model_config model;
   tg_optim_config optim;
   const char *data;
+  char data_name[256]; /* the data set a checkpoint was trained on ("" unknown) */
   long long epochs;
   long long batch;
   unsigned long long seed;
@@ -36,6 +39,16 @@ typedef struct train_opts {
   const char *save;
   const char *resume;
   const char *metrics;
+  tg_schedule sched;         /* lr from optim.lr; epochs: cosine's length */
+  tg_augment augment;        /* of the training batches; zeroed = none */
+  long long val;             /* samples held out for validation; 0 = none */
+  const char *save_best;     /* checkpoint of the best validation accuracy */
+  const char *plot;          /* learning curves (.png/.svg), redrawn every epoch */
+  const char *confusion;     /* eval: the confusion matrix picture */
+  const char *misclassified; /* eval: the worst-classified test images */
+  long long patience;        /* stop after this many epochs without gain; 0 = never */
+  double best_val_acc;       /* the best so far (-1: none yet), and its epoch */
+  long long best_epoch;
   int json;
   int quiet;
   int threads; /* OpenMP threads; 0 = the default */
@@ -66,6 +79,13 @@ void gradcheck_usage(FILE *f);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_gradcheck(int argc, char **argv);
+int cmd_predict(int argc, char **argv); /* predict.c */
+void predict_usage(FILE *f);
+
+/* Builds the model and optimizer of the checkpoint o->resume into *m and
+ * *opt (o filled from its header), saying what failed on stderr as
+ * "tapegrad CMD: ...". EXIT_OK, EXIT_FAIL or EXIT_USAGE. */
+int session_open(train_opts *o, const char *cmd, tg_model **m, tg_optim **opt);
 
 /* Checkpoint text header: the model configuration, the optimizer and the
  * run's counters, as key=value lines. */

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -97,6 +98,15 @@ static int copy_word(FILE *err, const char *opt, const char *s, char *dst, size_
   return 0;
 }
 
+/* Whether s names a picture: it ends in .png or .svg (any case). */
+static int picture_name(FILE *err, const char *cmd, const char *name, const char *s) {
+  size_t n = strlen(s);
+  if (n > 4 && (strcasecmp(s + n - 4, ".png") == 0 || strcasecmp(s + n - 4, ".svg") == 0))
+    return 1;
+  fprintf(err, "tapegrad %s: --%s: '%s' does not end in .png or .svg\n", cmd, name, s);
+  return 0;
+}
+
 /* The name of the option whose getopt value is code, or "?". */
 static const char *option_name(const struct option *table, int code) {
   for (const struct option *o = table; o->name; o++)
@@ -171,7 +181,29 @@ void train_usage(FILE *f) {
              "  --threads N         OpenMP threads (default: all cores)\n"
              "  --save FILE         write a checkpoint after every epoch\n"
              "  --resume FILE       continue from a checkpoint (model and optimizer from it)\n"
-             "  --metrics FILE.csv  append epoch,train_loss,train_acc,test_acc,seconds rows\n"
+             "  --metrics FILE.csv  append epoch,train_loss,train_acc,test_acc,seconds,lr rows\n"
+             "                      (and val_loss,val_acc with --val)\n"
+             "  --schedule S        learning-rate schedule: constant (default), step or\n"
+             "                      cosine; it steps every update, at fractional epochs\n"
+             "  --warmup E          a linear warm-up over the first E epochs (may be\n"
+             "                      fractional) from lr/W to lr, W the updates in E epochs\n"
+             "  --step-size E       step: multiply the rate by --gamma every E epochs\n"
+             "                      (default 1)\n"
+             "  --gamma G           step: the factor, > 0 (default 0.5)\n"
+             "  --schedule-epochs N cosine: reach 0 after N epochs, warm-up included\n"
+             "                      (default --epochs; give it to resume a cosine run)\n"
+             "  --augment SPEC      augment the training images on the fly: crop:P (pad P\n"
+             "                      zeros on each side, take a random crop of the image's\n"
+             "                      size), flip (mirror left-right, half of the time; right\n"
+             "                      for clothes, wrong for digits), or crop:P,flip\n"
+             "  --val N             hold out N training samples (a seeded choice) and report\n"
+             "                      validation loss and accuracy every epoch\n"
+             "  --save-best FILE    with --val: keep the checkpoint of the best validation\n"
+             "                      accuracy in FILE\n"
+             "  --patience K        with --val: stop when validation accuracy has not\n"
+             "                      improved for K epochs\n"
+             "  --plot FILE         draw loss and accuracy per epoch (train, validation,\n"
+             "                      test) to FILE.png or FILE.svg after every epoch\n"
              "  --json              one JSON object per epoch on stdout, nothing else\n"
              "  --quiet             no progress bar\n"
              "Each option may be given once.\n");
@@ -199,6 +231,16 @@ enum {
   O_SAVE,
   O_RESUME,
   O_METRICS,
+  O_SCHEDULE,
+  O_WARMUP,
+  O_STEP_SIZE,
+  O_GAMMA,
+  O_SEPOCHS,
+  O_AUGMENT,
+  O_VAL,
+  O_SAVE_BEST,
+  O_PATIENCE,
+  O_PLOT,
   O_JSON,
   O_QUIET,
   O_HELP,
@@ -226,14 +268,26 @@ static const struct option train_options[] = {{"model", required_argument, 0, O_
                                               {"save", required_argument, 0, O_SAVE},
                                               {"resume", required_argument, 0, O_RESUME},
                                               {"metrics", required_argument, 0, O_METRICS},
+                                              {"schedule", required_argument, 0, O_SCHEDULE},
+                                              {"warmup", required_argument, 0, O_WARMUP},
+                                              {"step-size", required_argument, 0, O_STEP_SIZE},
+                                              {"gamma", required_argument, 0, O_GAMMA},
+                                              {"schedule-epochs", required_argument, 0, O_SEPOCHS},
+                                              {"augment", required_argument, 0, O_AUGMENT},
+                                              {"val", required_argument, 0, O_VAL},
+                                              {"save-best", required_argument, 0, O_SAVE_BEST},
+                                              {"patience", required_argument, 0, O_PATIENCE},
+                                              {"plot", required_argument, 0, O_PLOT},
                                               {"json", no_argument, 0, O_JSON},
                                               {"quiet", no_argument, 0, O_QUIET},
                                               {"help", no_argument, 0, O_HELP},
                                               {0, 0, 0, 0}};
 
 /* Options that a checkpoint fixes: an error to give them with --resume. */
-static const int fixed_by_checkpoint[] = {O_MODEL, O_OPTIM,    O_LR, O_SEED,    O_HIDDEN, O_ACT,
-                                          O_INIT,  O_INIT_STD, O_WD, O_DROPOUT, O_BN,     O_BATCH};
+static const int fixed_by_checkpoint[] = {O_MODEL, O_OPTIM,   O_LR,       O_SEED,   O_HIDDEN,
+                                          O_ACT,   O_INIT,    O_INIT_STD, O_WD,     O_DROPOUT,
+                                          O_BN,    O_BATCH,   O_SCHEDULE, O_WARMUP, O_STEP_SIZE,
+                                          O_GAMMA, O_SEPOCHS, O_VAL,      O_AUGMENT};
 
 /* One option's value into o, overrides or the locals of train_parse. */
 typedef struct train_parse_state {
@@ -306,6 +360,40 @@ static int train_option(FILE *err, int c, const char *arg, train_opts *o, train_
   case O_METRICS:
     o->metrics = arg;
     return 1;
+  case O_SCHEDULE:
+    if (tg_schedule_parse(arg, &o->sched.kind) == TG_OK)
+      return 1;
+    fprintf(err, "tapegrad train: --schedule: unknown schedule '%s' (constant, step, cosine)\n",
+            arg);
+    return 0;
+  case O_WARMUP:
+    return cli_real(err, "train", "warmup", arg, 0, 1e5, &o->sched.warmup);
+  case O_STEP_SIZE:
+    return cli_real(err, "train", "step-size", arg, 1e-6, 1e5, &o->sched.step_size);
+  case O_GAMMA:
+    return cli_real(err, "train", "gamma", arg, 1e-12, 1e3, &o->sched.gamma);
+  case O_SEPOCHS:
+    if (!cli_int(err, "train", "schedule-epochs", arg, 1, 100000, &v))
+      return 0;
+    o->sched.epochs = (double)v;
+    return 1;
+  case O_AUGMENT: {
+    tg_error e = {0};
+    if (tg_augment_parse(arg, &o->augment, &e) == TG_OK)
+      return 1;
+    fprintf(err, "tapegrad train: --%s\n", e.msg);
+    return 0;
+  }
+  case O_VAL:
+    return cli_int(err, "train", "val", arg, 1, 1LL << 40, &o->val);
+  case O_SAVE_BEST:
+    o->save_best = arg;
+    return 1;
+  case O_PATIENCE:
+    return cli_int(err, "train", "patience", arg, 1, 100000, &o->patience);
+  case O_PLOT:
+    o->plot = arg;
+    return picture_name(err, "train", "plot", arg);
   case O_JSON:
     o->json = 1;
     return 1;
@@ -314,6 +402,32 @@ static int train_option(FILE *err, int c, const char *arg, train_opts *o, train_
     return 1;
   }
   return 0;
+}
+
+/* Flags that only mean something with another: refused alone, so that a
+ * forgotten --schedule step or --val does not go unnoticed. */
+static int train_check_schedule(FILE *err, const train_opts *o, const unsigned char *given) {
+  static const struct {
+    int flag, kind;
+  } need_kind[] = {{O_STEP_SIZE, TG_SCHEDULE_STEP},
+                   {O_GAMMA, TG_SCHEDULE_STEP},
+                   {O_SEPOCHS, TG_SCHEDULE_COSINE}};
+  for (size_t i = 0; i < sizeof need_kind / sizeof need_kind[0]; i++)
+    if (!o->resume && given[need_kind[i].flag - 256] &&
+        o->sched.kind != (tg_schedule_kind)need_kind[i].kind) {
+      fprintf(err, "tapegrad train: --%s: only with --schedule %s\n",
+              option_name(train_options, need_kind[i].flag),
+              tg_schedule_name((tg_schedule_kind)need_kind[i].kind));
+      return 0;
+    }
+  static const int need_val[] = {O_SAVE_BEST, O_PATIENCE};
+  for (size_t i = 0; i < 2; i++)
+    if (given[need_val[i] - 256] && !given[O_VAL - 256] && !o->resume) {
+      fprintf(err, "tapegrad train: --%s: only with --val N\n",
+              option_name(train_options, need_val[i]));
+      return 0;
+    }
+  return 1;
 }
 
 int train_parse(int argc, char **argv, train_opts *o, FILE *err) {
@@ -325,6 +439,11 @@ int train_parse(int argc, char **argv, train_opts *o, FILE *err) {
   o->eval_train = 10000;
   tg_model_defaults("two-layer-net", &o->model, NULL);
   o->optim = tg_optim_defaults(TG_SGD);
+  o->sched = tg_schedule_constant(o->optim.lr);
+  o->sched.step_size = 1;
+  o->sched.gamma = 0.5;
+  o->sched.epochs = 0; /* --epochs, below */
+  o->best_val_acc = -1;
   train_parse_state s;
   memset(&s, 0, sizeof s);
   s.model = "two-layer-net";
@@ -347,6 +466,8 @@ int train_parse(int argc, char **argv, train_opts *o, FILE *err) {
     fprintf(err, "tapegrad train: unexpected argument '%s'\n", argv[optind]);
     return EXIT_USAGE;
   }
+  if (!train_check_schedule(err, o, given))
+    return EXIT_USAGE;
   if (o->resume) {
     for (size_t i = 0; i < sizeof fixed_by_checkpoint / sizeof fixed_by_checkpoint[0]; i++)
       if (given[fixed_by_checkpoint[i] - 256]) {
@@ -390,6 +511,19 @@ int train_parse(int argc, char **argv, train_opts *o, FILE *err) {
     o->optim.lr = s.lr;
   else if (kind == TG_SGD)
     o->optim.lr = 0.1; /* the book's chapter-5 training */
+  o->sched.lr = o->optim.lr;
+  /* Only the cosine has a length: other schedules keep 0, so the
+   * checkpoints of runs of different lengths do not differ by it. */
+  if (o->sched.kind == TG_SCHEDULE_COSINE && o->sched.epochs == 0)
+    o->sched.epochs = (double)o->epochs;
+  tg_error se = {0};
+  if (tg_schedule_check(&o->sched, &se) != TG_OK) {
+    fprintf(err,
+            "tapegrad train: --warmup: %g epochs is not shorter than the cosine's %g "
+            "(--schedule-epochs)\n",
+            o->sched.warmup, o->sched.epochs);
+    return EXIT_USAGE;
+  }
   return EXIT_OK;
 }
 
@@ -397,16 +531,25 @@ int train_parse(int argc, char **argv, train_opts *o, FILE *err) {
 // eval
 
 void eval_usage(FILE *f) {
-  fprintf(f, "usage: tapegrad eval --checkpoint FILE [--data D] [--json]\n");
+  fprintf(f, "usage: tapegrad eval --checkpoint FILE [--data D] [--json]\n"
+             "                     [--confusion FILE] [--misclassified FILE]\n"
+             "  --confusion FILE      draw the test set's confusion matrix (.png or .svg),\n"
+             "                        with the data set's class names\n"
+             "  --misclassified FILE  draw the worst-classified test images (the lowest\n"
+             "                        probability of the true class) with true and\n"
+             "                        predicted labels\n");
 }
 
-enum { E_CHECKPOINT = 256, E_DATA, E_JSON, E_HELP, E_END };
+enum { E_CHECKPOINT = 256, E_DATA, E_JSON, E_HELP, E_CONFUSION, E_MISCLASSIFIED, E_END };
 
-static const struct option eval_options[] = {{"checkpoint", required_argument, 0, E_CHECKPOINT},
-                                             {"data", required_argument, 0, E_DATA},
-                                             {"json", no_argument, 0, E_JSON},
-                                             {"help", no_argument, 0, E_HELP},
-                                             {0, 0, 0, 0}};
+static const struct option eval_options[] = {
+    {"checkpoint", required_argument, 0, E_CHECKPOINT},
+    {"data", required_argument, 0, E_DATA},
+    {"json", no_argument, 0, E_JSON},
+    {"confusion", required_argument, 0, E_CONFUSION},
+    {"misclassified", required_argument, 0, E_MISCLASSIFIED},
+    {"help", no_argument, 0, E_HELP},
+    {0, 0, 0, 0}};
 
 int eval_parse(int argc, char **argv, train_opts *o, FILE *err) {
   memset(o, 0, sizeof *o);
@@ -429,7 +572,11 @@ int eval_parse(int argc, char **argv, train_opts *o, FILE *err) {
       o->resume = optarg;
     else if (c == E_DATA)
       o->data = optarg;
-    else
+    else if (c == E_CONFUSION || c == E_MISCLASSIFIED) {
+      if (!picture_name(err, "eval", c == E_CONFUSION ? "confusion" : "misclassified", optarg))
+        return EXIT_USAGE;
+      *(c == E_CONFUSION ? &o->confusion : &o->misclassified) = optarg;
+    } else
       o->json = 1;
   }
   if (optind < argc) {

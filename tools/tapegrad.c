@@ -17,6 +17,7 @@ static void usage(FILE *f) {
              "  train      train a model on MNIST-format data\n"
              "  eval       test accuracy of a checkpoint\n"
              "  gradcheck  compare a model's backward with numerical gradients\n"
+             "  predict    classify your own images (PNG or IDX) with a checkpoint\n"
              "\n"
              "`tapegrad COMMAND --help` describes each command's options.\n");
 }
@@ -37,6 +38,8 @@ int main(int argc, char **argv) {
     return cmd_eval(argc - 1, argv + 1);
   if (strcmp(cmd, "gradcheck") == 0)
     return cmd_gradcheck(argc - 1, argv + 1);
+  if (strcmp(cmd, "predict") == 0)
+    return cmd_predict(argc - 1, argv + 1);
   fprintf(stderr, "tapegrad: unknown command '%s'\n", cmd);
   usage(stderr);
   return EXIT_USAGE;

@@ -18,6 +18,8 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "holdout.h"
+#include "pictures.h"
 #include "plot.h"
 
 static double now(void) {
@@ -38,12 +40,28 @@ int session_meta_write(const train_opts *o, long long epochs_done, char *buf, si
   if (tg_model_config_write(&o->model, model, sizeof model) != TG_OK)
     return TG_ERR_ARG;
   const tg_optim_config *c = &o->optim;
+  const tg_schedule *sc = &o->sched;
+  char aug[32];
+  if (tg_augment_format(&o->augment, aug, sizeof aug) != TG_OK)
+    return TG_ERR_ARG;
   int n = snprintf(buf, cap,
                    "%soptimizer=%s\nlr=%.17g\nmomentum=%.17g\ndecay_rate=%.17g\nbeta1=%.17g\n"
                    "beta2=%.17g\nseed=%llu\nbatch=%lld\nepochs_done=%lld\n",
                    model, tg_optim_name(c->kind), c->lr, c->momentum, c->decay_rate, c->beta1,
                    c->beta2, o->seed, o->batch, epochs_done);
-  return n >= 0 && (size_t)n < cap ? TG_OK : TG_ERR_ARG;
+  /* The schedule and the validation state: absent from older checkpoints,
+   * which read as a constant rate without validation. */
+  int m =
+      n < 0 || (size_t)n >= cap
+          ? -1
+          : snprintf(buf + n, cap - (size_t)n,
+                     "schedule=%s\nwarmup=%.17g\nstep_size=%.17g\ngamma=%.17g\n"
+                     "schedule_epochs=%.17g\nval=%lld\nbest_val_acc=%.17g\nbest_epoch=%lld\n"
+                     "augment=%s\ndata=%s\n",
+                     tg_schedule_name(sc->kind), sc->warmup, sc->step_size, sc->gamma, sc->epochs,
+                     o->val, o->best_val_acc, o->best_epoch, aug,
+                     o->data && !strchr(o->data, '\n') && strlen(o->data) < 200 ? o->data : "?");
+  return m >= 0 && (size_t)m < cap - (size_t)n ? TG_OK : TG_ERR_ARG;
 }
 
 /* The value of key in meta's "key=value" lines, copied into buf; 0 if absent. */
@@ -95,6 +113,42 @@ int session_meta_read(const char *meta, train_opts *o, long long *epochs_done, t
   if (o->batch < 1 || *epochs_done < 0)
     return tg_error_set(err, TG_ERR_FORMAT, "checkpoint: batch %lld, epochs_done %lld", o->batch,
                         *epochs_done);
+  o->sched = tg_schedule_constant(o->optim.lr);
+  o->val = 0;
+  memset(&o->augment, 0, sizeof o->augment);
+  o->best_val_acc = -1;
+  o->best_epoch = 0;
+  if (!meta_get(meta, "schedule", v, sizeof v))
+    return TG_OK; /* an older checkpoint: constant, no validation */
+  if (tg_schedule_parse(v, &o->sched.kind) != TG_OK)
+    return tg_error_set(err, TG_ERR_FORMAT, "checkpoint: bad schedule '%s'", v);
+  struct {
+    const char *key;
+    double *dst;
+  } more[] = {{"warmup", &o->sched.warmup},
+              {"step_size", &o->sched.step_size},
+              {"gamma", &o->sched.gamma},
+              {"schedule_epochs", &o->sched.epochs},
+              {"best_val_acc", &o->best_val_acc}};
+  for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
+    char *end;
+    if (!meta_get(meta, more[i].key, v, sizeof v))
+      return tg_error_set(err, TG_ERR_FORMAT, "checkpoint: no %s= line", more[i].key);
+    *more[i].dst = strtod(v, &end);
+    if (*end != '\0')
+      return tg_error_set(err, TG_ERR_FORMAT, "checkpoint: bad %s '%s'", more[i].key, v);
+  }
+  if (!meta_get(meta, "val", s, sizeof s) || !meta_get(meta, "best_epoch", b, sizeof b))
+    return tg_error_set(err, TG_ERR_FORMAT, "checkpoint: val or best_epoch missing");
+  o->val = atoll(s);
+  o->best_epoch = atoll(b);
+  if (!meta_get(meta, "data", o->data_name, sizeof o->data_name))
+    o->data_name[0] = '\0';
+  if (meta_get(meta, "augment", v, sizeof v) && strcmp(v, "none") != 0 &&
+      tg_augment_parse(v, &o->augment, err) != TG_OK)
+    return tg_error_set(err, TG_ERR_FORMAT, "checkpoint: bad augment '%s'", v);
+  if (o->val < 0 || tg_schedule_check(&o->sched, err) != TG_OK)
+    return tg_error_set(err, TG_ERR_FORMAT, "checkpoint: bad schedule or val=%lld", o->val);
   return TG_OK;
 }
 
@@ -223,9 +277,23 @@ static int data_fits(const char *cmd, const train_opts *o, const tg_model *m, co
 }
 
 /* Runs the epochs of o on an already built model and optimizer. */
+/* Writes the checkpoint of o after `epoch` epochs to path (atomically). */
+static int save(const train_opts *o, tg_model *m, tg_optim *opt, long long epoch,
+                const char *path) {
+  char meta[TG_CHECKPOINT_META_MAX];
+  tg_error err = {0};
+  tg_params *lists[] = {&m->params, &m->buffers, &opt->state};
+  if (session_meta_write(o, epoch, meta, sizeof meta) != TG_OK ||
+      tg_checkpoint_save(path, meta, lists, 3, &err) != TG_OK) {
+    fprintf(stderr, "tapegrad train: %s\n", err.msg[0] ? err.msg : "checkpoint too large");
+    return EXIT_FAIL;
+  }
+  return EXIT_OK;
+}
+
 static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
   tg_error err = {0};
-  tg_dataset train = {0}, test = {0};
+  tg_dataset train = {0}, test = {0}, val = {0};
   if (tg_dataset_open(o->data, &train, &test, &err) != TG_OK) {
     fprintf(stderr, "tapegrad train: %s\n", err.msg);
     return EXIT_FAIL;
@@ -237,16 +305,42 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
   }
   if (o->limit > 0 && o->limit < train.n)
     train.n = o->limit;
+  if (o->val > 0 && tg_dataset_holdout(&train, o->val, o->seed, &val, NULL, &err) != TG_OK) {
+    if (err.status == TG_ERR_ARG)
+      fprintf(stderr, "tapegrad train: --val: %lld is not less than the %lld training samples\n",
+              o->val, (long long)train.n);
+    else
+      fprintf(stderr, "tapegrad train: %s\n", err.msg);
+    tg_dataset_free(&train);
+    tg_dataset_free(&test);
+    return err.status == TG_ERR_ARG ? EXIT_USAGE : EXIT_FAIL;
+  }
+  if (o->val == 0 && (o->patience || o->save_best)) {
+    fprintf(stderr, "tapegrad train: --%s: the checkpoint holds out no validation set\n",
+            o->patience ? "patience" : "save-best");
+    tg_dataset_free(&train);
+    tg_dataset_free(&test);
+    return EXIT_USAGE;
+  }
   int64_t *order = malloc((size_t)train.n * sizeof *order);
+  /* This run's epochs, for --plot: (7, epochs) */
+  double *hist = o->plot ? malloc(7 * (size_t)o->epochs * sizeof *hist) : NULL;
+  curves cv = {.has_val = o->val > 0, .title = o->model.kind};
+  if (hist) {
+    double **col[] = {&cv.epoch,   &cv.train_loss, &cv.train_acc, &cv.val_loss,
+                      &cv.val_acc, &cv.test_loss,  &cv.test_acc};
+    for (int k = 0; k < 7; k++)
+      *col[k] = hist + k * o->epochs;
+  }
   tg_tape *tape = tg_tape_new();
   FILE *metrics = NULL;
   int rc = EXIT_OK;
-  if (!order || !tape) {
+  if (!order || !tape || (o->plot && !hist)) {
     fprintf(stderr, "tapegrad train: out of memory\n");
     rc = EXIT_FAIL;
     goto done;
   }
-  if (o->save && !save_dir_ok(o->save)) {
+  if ((o->save && !save_dir_ok(o->save)) || (o->save_best && !save_dir_ok(o->save_best))) {
     rc = EXIT_FAIL;
     goto done;
   }
@@ -259,16 +353,18 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
       goto done;
     }
     if (fresh)
-      fprintf(metrics, "epoch,train_loss,train_acc,test_acc,seconds\n");
+      fprintf(metrics, "epoch,train_loss,train_acc,test_acc,seconds,lr%s\n",
+              o->val ? ",val_loss,val_acc" : "");
   }
   int tty = !o->quiet && isatty(2);
   int64_t steps = (train.n + o->batch - 1) / o->batch;
   long long last = o->start_epoch + o->epochs;
   if (!o->json && !o->quiet)
-    printf("%s on %s: %lld train / %lld test samples, %lld parameters, %s lr %g, batch %lld\n",
-           o->model.kind, o->data, (long long)train.n, (long long)test.n,
+    printf("%s on %s: %lld train / %lld validation / %lld test samples, %lld parameters, %s lr "
+           "%g (%s), batch %lld\n",
+           o->model.kind, o->data, (long long)train.n, (long long)val.n, (long long)test.n,
            (long long)tg_params_numel(&m->params), tg_optim_name(o->optim.kind), o->optim.lr,
-           o->batch);
+           tg_schedule_name(o->sched.kind), o->batch);
   if (o->filters && (rc = draw_filters(o, m, "before")) != EXIT_OK)
     goto done;
   for (long long epoch = o->start_epoch + 1; epoch <= last; epoch++) {
@@ -283,6 +379,13 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
       tg_tensor *t = NULL;
       tg_tensor *x = tg_dataset_batch(tape, &train, order, start, count, 0, &t);
       tg_dataset_prefetch(&train, order, start + count, o->batch); /* the next batch's rows */
+      if (x && (o->augment.crop_pad || o->augment.flip)) {
+        tg_tensor *ax = tg_empty(tape, x->shape, x->ndim); /* (count, 1, rows, cols) */
+        if (ax)
+          tg_augment_batch(&o->augment, x->data, ax->data, count, train.rows, train.cols,
+                           epoch_seed(o->seed, epoch), order + start);
+        x = ax;
+      }
       tg_tensor *loss = tg_model_loss(tape, m, tg_model_forward(tape, m, x), t);
       if (!loss || tg_backward(tape, loss, NULL) != TG_OK) {
         fprintf(stderr, "\ntapegrad train: epoch %lld step %lld: %s\n", epoch, (long long)s,
@@ -291,13 +394,15 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
         goto done;
       }
       loss_sum += tg_at(loss, 0);
+      tg_schedule_apply(&o->sched, opt, (epoch - 1) * steps + s, steps);
       tg_optim_step(opt);
       tg_tape_reset(tape);
       progress(tty, epoch, last, s + 1, steps, loss_sum / (double)(s + 1));
     }
     double seconds = now() - t0;
-    double train_loss = loss_sum / (double)steps, tr_l, tr_acc, te_l, te_acc;
+    double train_loss = loss_sum / (double)steps, tr_l, tr_acc, te_l, te_acc, va_l = 0, va_acc = 0;
     if (evaluate(tape, m, &train, o->eval_train, o->batch, &tr_l, &tr_acc) != TG_OK ||
+        (o->val && evaluate(tape, m, &val, 0, o->batch, &va_l, &va_acc) != TG_OK) ||
         evaluate(tape, m, &test, 0, o->batch, &te_l, &te_acc) != TG_OK) {
       fprintf(stderr, "tapegrad train: evaluation: %s\n", tg_tape_error(tape));
       rc = EXIT_FAIL;
@@ -309,27 +414,56 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
       rc = EXIT_FAIL;
       goto done;
     }
+    double lr = opt->cfg.lr; /* the epoch's last update's */
+    char vjson[96] = "", vtext[96] = "", vcsv[64] = "";
+    if (o->val) {
+      snprintf(vjson, sizeof vjson, ",\"val_loss\":%.6f,\"val_acc\":%.4f", va_l, va_acc);
+      snprintf(vtext, sizeof vtext, "  val loss %.4f  val acc %.4f", va_l, va_acc);
+      snprintf(vcsv, sizeof vcsv, ",%.6f,%.4f", va_l, va_acc);
+    }
     if (o->json)
       printf("{\"epoch\":%lld,\"train_loss\":%.6f,\"train_acc\":%.4f,\"test_acc\":%.4f,"
-             "\"seconds\":%.3f}\n",
-             epoch, train_loss, tr_acc, te_acc, seconds);
+             "\"seconds\":%.3f,\"lr\":%.6g%s}\n",
+             epoch, train_loss, tr_acc, te_acc, seconds, lr, vjson);
     else
-      printf("epoch %3lld  train loss %.4f  train acc %.4f  test acc %.4f  %.2f s\n", epoch,
-             train_loss, tr_acc, te_acc, seconds);
+      printf("epoch %3lld  train loss %.4f  train acc %.4f%s  test acc %.4f  lr %.3g  %.2f s\n",
+             epoch, train_loss, tr_acc, vtext, te_acc, lr, seconds);
     fflush(stdout);
     if (metrics) {
-      fprintf(metrics, "%lld,%.6f,%.4f,%.4f,%.3f\n", epoch, train_loss, tr_acc, te_acc, seconds);
+      fprintf(metrics, "%lld,%.6f,%.4f,%.4f,%.3f,%.6g%s\n", epoch, train_loss, tr_acc, te_acc,
+              seconds, lr, vcsv);
       fflush(metrics);
     }
-    if (o->save) {
-      char meta[TG_CHECKPOINT_META_MAX];
-      tg_params *lists[] = {&m->params, &m->buffers, &opt->state};
-      if (session_meta_write(o, epoch, meta, sizeof meta) != TG_OK ||
-          tg_checkpoint_save(o->save, meta, lists, 3, &err) != TG_OK) {
-        fprintf(stderr, "tapegrad train: %s\n", err.msg[0] ? err.msg : "checkpoint too large");
+    if (hist) {
+      int64_t i = cv.n++;
+      cv.epoch[i] = (double)epoch, cv.train_loss[i] = train_loss, cv.train_acc[i] = tr_acc;
+      cv.val_loss[i] = va_l, cv.val_acc[i] = va_acc;
+      cv.test_loss[i] = te_l, cv.test_acc[i] = te_acc;
+      if (draw_curves(o->plot, &cv, &err) != TG_OK) {
+        fprintf(stderr, "tapegrad train: --plot: %s\n", err.msg);
         rc = EXIT_FAIL;
         goto done;
       }
+    }
+    /* The best model: strictly better validation accuracy, so ties keep
+     * the earlier (less trained) epoch. */
+    int best = o->val && va_acc > o->best_val_acc;
+    if (best) {
+      o->best_val_acc = va_acc;
+      o->best_epoch = epoch;
+    }
+    if ((best && o->save_best && (rc = save(o, m, opt, epoch, o->save_best)) != EXIT_OK) ||
+        (o->save && (rc = save(o, m, opt, epoch, o->save)) != EXIT_OK))
+      goto done;
+    if (o->patience && epoch - o->best_epoch >= o->patience) {
+      if (o->json)
+        printf("{\"stopped\":%lld,\"best_epoch\":%lld,\"best_val_acc\":%.4f}\n", epoch,
+               o->best_epoch, o->best_val_acc);
+      else
+        printf("stopped after epoch %lld: validation accuracy has not improved for %lld "
+               "epochs (best %.4f at epoch %lld)\n",
+               epoch, o->patience, o->best_val_acc, o->best_epoch);
+      break;
     }
   }
   if (o->filters)
@@ -340,8 +474,10 @@ done:
     rc = EXIT_FAIL;
   }
   tg_tape_free(tape);
+  free(hist);
   free(order);
   tg_dataset_free(&train);
+  tg_dataset_free(&val);
   tg_dataset_free(&test);
   return rc;
 }
@@ -380,6 +516,10 @@ static int build(train_opts *o, const char *cmd, tg_model **m, tg_optim **opt) {
   return EXIT_OK;
 }
 
+int session_open(train_opts *o, const char *cmd, tg_model **m, tg_optim **opt) {
+  return build(o, cmd, m, opt);
+}
+
 int cmd_train(int argc, char **argv) {
   train_opts o;
   int rc = train_parse(argc, argv, &o, stderr);
@@ -396,6 +536,8 @@ int cmd_train(int argc, char **argv) {
   rc = build(&o, "train", &m, &opt);
   if (rc == EXIT_OK)
     rc = run_training(&o, m, opt);
+  if (o.plot)
+    tg_plot_release_caches(); /* the fonts of the curves' text (leak checkers) */
   tg_optim_free(opt);
   tg_model_free(m);
   return rc;
@@ -432,6 +574,9 @@ int cmd_eval(int argc, char **argv) {
     if (!tape || evaluate(tape, m, &test, 0, o.batch, &loss, &acc) != TG_OK) {
       fprintf(stderr, "tapegrad eval: %s\n", tape ? tg_tape_error(tape) : "out of memory");
       rc = EXIT_FAIL;
+    } else if ((o.confusion || o.misclassified) && eval_pictures(&o, m, &test, &err) != TG_OK) {
+      fprintf(stderr, "tapegrad eval: %s\n", err.msg);
+      rc = EXIT_FAIL;
     } else if (o.json) {
       printf("{\"test_acc\":%.4f,\"test_loss\":%.6f}\n", acc, loss);
     } else {
@@ -440,6 +585,8 @@ int cmd_eval(int argc, char **argv) {
     }
     tg_tape_free(tape);
   }
+  if (o.confusion || o.misclassified)
+    tg_plot_release_caches(); /* the fonts of the pictures' text (leak checkers) */
   tg_dataset_free(&train);
   tg_dataset_free(&test);
   tg_optim_free(opt);
