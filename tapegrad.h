@@ -27,6 +27,7 @@
 
 #include "checkpoint.h"
 #include "data.h"
+#include "dist.h"
 #include "gradcheck.h"
 #include "model.h"
 #include "nn.h"
