@@ -120,8 +120,7 @@ static int join(tg_dist *d, int *argc, char ***argv, tg_error *err) {
   MPI_CHECK(MPI_Comm_rank(d->comm, &d->rank), err);
   MPI_CHECK(MPI_Comm_size(d->comm, &d->size), err);
 #else
-  (void)argc;
-  (void)argv;
+  (void)argc, (void)argv, (void)err;
   d->rank = 0;
   d->size = 1;
 #endif
@@ -225,6 +224,7 @@ int tg_dist_sendrecv(tg_dist *d, const tg_real *send, int64_t sn, int dest, tg_r
 /* ------------------------------------------------------------------------
  * The configuration check */
 
+#ifdef TG_HAVE_MPI
 /* FNV-1a, 64 bits, over name, a NUL, value: a field renamed or reordered
  * differs as surely as a value. */
 static uint64_t field_hash(const char *name, const char *value) {
@@ -237,6 +237,7 @@ static uint64_t field_hash(const char *name, const char *value) {
   }
   return h;
 }
+#endif
 
 int tg_dist_check_config(tg_dist *d, const tg_dist_field *fields, int n, tg_error *err) {
   if (!d || n < 0 || (n > 0 && !fields))

@@ -80,7 +80,7 @@ static int allreduce_owner(tg_dist *d, tg_real *x, int64_t n, tg_real *tmp, tg_e
   int N = d->size, r = d->rank;
 #define SLICE(c) ((int64_t)(c)*n / N)
   int64_t mine = SLICE(r + 1) - SLICE(r);
-  tg_real *v[64];
+  tg_real *v[64] = {0}; /* zeroed: gcc cannot see that N >= 1 fills parts[0] */
   tg_real **parts = N <= 64 ? v : malloc((size_t)N * sizeof *parts);
   if (!parts)
     return tg_error_set(err, TG_ERR_MEMORY, "dist: allreduce: out of memory");
