@@ -47,6 +47,7 @@
 #include "augment.h"
 #include "checkpoint.h"
 #include "data.h"
+#include "dist.h"
 #include "gradcheck.h"
 #include "holdout.h"
 #include "model.h"

@@ -102,13 +102,74 @@ double tg_params_clip_grad_norm(tg_params *p, double max_norm) {
   return norm;
 }
 
+/* Slices start on TG_ALIGN bytes so vector kernels see aligned grads. */
+static int64_t align_up(int64_t n) {
+  const int64_t q = TG_ALIGN / (int64_t)sizeof(tg_real);
+  return (n + q - 1) / q * q;
+}
+
+int tg_params_flatten_grads(tg_params *p, int64_t extra, tg_error *err) {
+  if (!p)
+    return tg_error_set(err, TG_ERR_NULL, "params_flatten_grads: the list is NULL");
+  if (p->grad_flat || extra < 0)
+    return tg_error_set(err, TG_ERR_ARG,
+                        p->grad_flat ? "params_flatten_grads: the gradients are flat already"
+                                     : "params_flatten_grads: extra %lld < 0",
+                        (long long)extra);
+  int64_t n = 0;
+  for (int i = 0; i < p->n; i++)
+    if (p->items[i]->grad)
+      n += align_up(p->items[i]->grad->numel);
+  tg_real *flat = tg_aligned_alloc((size_t)(n + extra) * sizeof(tg_real));
+  /* The views are allocated before anything changes: on failure the list
+   * is as it was. */
+  tg_tensor **views = calloc((size_t)(p->n ? p->n : 1), sizeof *views);
+  int ok = flat && views;
+  for (int i = 0; ok && i < p->n; i++)
+    if (p->items[i]->grad)
+      ok = (views[i] = malloc(sizeof **views)) != NULL;
+  if (!ok) {
+    for (int i = 0; views && i < p->n; i++)
+      free(views[i]);
+    free(views);
+    free(flat);
+    return tg_error_set(err, TG_ERR_MEMORY,
+                        "params_flatten_grads: out of memory for %lld gradient elements",
+                        (long long)(n + extra));
+  }
+  memset(flat, 0, (size_t)(n + extra) * sizeof(tg_real));
+  int64_t off = 0;
+  for (int i = 0; i < p->n; i++) {
+    tg_tensor *g = p->items[i]->grad;
+    if (!g)
+      continue;
+    *views[i] = *g;
+    views[i]->data = flat + off;
+    views[i]->flags = TG_VIEW; /* tg_tensor_free leaves it to us */
+    memcpy(views[i]->data, g->data, (size_t)g->numel * sizeof(tg_real));
+    tg_tensor_free(g);
+    p->items[i]->grad = views[i];
+    off += align_up(views[i]->numel);
+  }
+  free(views);
+  p->grad_flat = flat;
+  p->grad_flat_n = n;
+  p->grad_flat_extra = extra;
+  return TG_OK;
+}
+
 void tg_params_free(tg_params *p) {
   if (!p)
     return;
-  for (int i = 0; i < p->n; i++)
-    tg_tensor_free(p->items[i]);
+  for (int i = 0; i < p->n; i++) {
+    tg_tensor *t = p->items[i];
+    if (p->grad_flat && t->grad && (t->grad->flags & TG_VIEW)) {
+      free(t->grad); /* a view struct of tg_params_flatten_grads */
+      t->grad = NULL;
+    }
+    tg_tensor_free(t);
+  }
   free(p->items);
-  p->items = NULL;
-  p->n = 0;
-  p->cap = 0;
+  free(p->grad_flat);
+  *p = (tg_params){0};
 }

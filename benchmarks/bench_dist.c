@@ -1,0 +1,139 @@
+/* bench_dist.c — the gradient exchange at the book models' sizes: latency
+ * and bandwidth of tg_dist_allreduce (sums in one fixed tree) and, in the
+ * same run, of MPI_Allreduce (MPI's own order) as the reference.
+ *
+ *   mpirun -np 2 --mca btl self,vader build/benchmarks/bench_dist
+ *   mpirun -np 2 --mca btl self,tcp --mca btl_tcp_if_include lo build/benchmarks/bench_dist
+ *   (as root add --allow-run-as-root; see README "Distributed training")
+ *
+ * For each model it builds the model, flattens its gradients (the buffer
+ * that is exchanged, Batch Norm statistics included), validates the sum
+ * against exact small-integer values, then times repeats. Rank 0 prints a
+ * table and one JSON line per figure: median time, algorithm bandwidth
+ * (bytes / time) and bus bandwidth (2(N−1)/N · bytes / time, what each
+ * link carries). --models a,b limits the models; --seconds the budget.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_util.h"
+#include "tapegrad.h"
+#ifdef TG_HAVE_MPI
+#include <mpi.h>
+#endif
+
+static void fail(tg_dist *d, const char *what) { tg_dist_abort(d, what); }
+
+/* Repeats of one exchange, each started together (a one-element
+ * exchange lines the ranks up). Rank 0's samples; every rank runs it. */
+static void time_it(tg_dist *d, tg_real *x, int64_t n, int use_mpi, const budget *b, series *s) {
+  tg_error err = {0};
+  tg_real one = 0;
+  s->n = 0;
+  double start = 0;
+  for (int rep = -b->warmup;; rep++) { /* ends when rank 0 says so */
+    if (rep == 0)
+      start = now_s();
+    if (tg_dist_allreduce(d, &one, 1, &err) != TG_OK)
+      fail(d, err.msg);
+    double t0 = now_s();
+#ifdef TG_HAVE_MPI
+    if (use_mpi) {
+      MPI_Datatype t = sizeof(tg_real) == 8 ? MPI_DOUBLE : MPI_FLOAT;
+      if (MPI_Allreduce(MPI_IN_PLACE, x, (int)n, t, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+        fail(d, "bench_dist: MPI_Allreduce failed");
+    } else
+#endif
+    {
+      (void)use_mpi;
+      if (tg_dist_allreduce(d, x, n, &err) != TG_OK)
+        fail(d, err.msg);
+    }
+    double t = now_s() - t0;
+    /* Every rank must agree on whether to go on: rank 0's clock decides. */
+    tg_real go = tg_dist_rank(d) == 0 ? (tg_real)(rep < 0 || more(s, b, start)) : 0;
+    if (rep >= 0)
+      s->v[s->n++] = t;
+    if (tg_dist_allreduce(d, &go, 1, &err) != TG_OK)
+      fail(d, err.msg);
+    if (rep >= 0 && go == 0)
+      break;
+  }
+}
+
+int main(int argc, char **argv) {
+  const char *only = NULL;
+  budget b = {.seconds = 1.0, .warmup = 2, .min_reps = 5};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--models"))
+      only = argv[i + 1];
+    else if (!strcmp(argv[i], "--seconds"))
+      b.seconds = atof(argv[i + 1]);
+  }
+  tg_error err = {0};
+  tg_dist *d = tg_dist_new(&argc, &argv, &(tg_dist_options){.timeout = 600}, &err);
+  if (!d) {
+    fprintf(stderr, "bench_dist: %s\n", err.msg);
+    return 1;
+  }
+  int N = tg_dist_size(d), rank = tg_dist_rank(d);
+  if (rank == 0)
+    printf("%d rank%s, tg_real %s\n%-16s %12s %10s | %11s %9s %9s | %11s %9s\n", N,
+           N > 1 ? "s" : "", TG_REAL_NAME, "model", "elements", "MiB", "tree us", "alg GB/s",
+           "bus GB/s", "MPI_Allr us", "bus GB/s");
+  for (const char *const *k = tg_model_kinds(); *k; k++) {
+    if (only && !strstr(only, *k))
+      continue;
+    tg_model_config cfg;
+    tg_rng rng;
+    tg_rng_seed(&rng, 1);
+    if (tg_model_defaults(*k, &cfg, &err) != TG_OK)
+      fail(d, err.msg);
+    tg_model *m = tg_model_new(&cfg, &rng, &err);
+    if (!m || tg_params_flatten_grads(&m->params, tg_params_numel(&m->buffers), &err) != TG_OK)
+      fail(d, err.msg);
+    tg_real *x = m->params.grad_flat;
+    int64_t n = m->params.grad_flat_n + m->params.grad_flat_extra;
+    double bytes = (double)n * sizeof(tg_real);
+
+    /* Validate: rank r contributes r + 1 + (i mod 7), sums exact in float. */
+    for (int64_t i = 0; i < n; i++)
+      x[i] = (tg_real)(rank + 1 + i % 7);
+    if (tg_dist_allreduce(d, x, n, &err) != TG_OK)
+      fail(d, err.msg);
+    for (int64_t i = 0; i < n; i++)
+      if (x[i] != (tg_real)(N * (N + 1) / 2 + N * (i % 7))) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "bench_dist: %s: element %lld is %g, not %d", *k, (long long)i,
+                 (double)x[i], N * (N + 1) / 2 + N * (int)(i % 7));
+        fail(d, msg);
+      }
+
+    static series tree, ref;
+    time_it(d, x, n, 0, &b, &tree);
+    int have_ref = 0;
+#ifdef TG_HAVE_MPI
+    have_ref = n <= 0x7fffffff;
+    if (have_ref)
+      time_it(d, x, n, 1, &b, &ref);
+#endif
+    if (rank == 0) {
+      double t = median(&tree), bus = N > 1 ? 2.0 * (N - 1) / N : 1;
+      double tr = have_ref ? median(&ref) : 0;
+      printf("%-16s %12lld %10.2f | %11.1f %9.2f %9.2f | %11.1f %9.2f\n", *k, (long long)n,
+             bytes / 1048576, 1e6 * t, bytes / t / 1e9, bus * bytes / t / 1e9, 1e6 * tr,
+             tr > 0 ? bus * bytes / tr / 1e9 : 0);
+      char name[64];
+      snprintf(name, sizeof name, "tree-%s-np%d", *k, N);
+      json_line("dist", name, &tree, N, -1, bus * bytes / t / 1e9, -1);
+      if (have_ref) {
+        snprintf(name, sizeof name, "mpi_allreduce-%s-np%d", *k, N);
+        json_line("dist", name, &ref, N, -1, bus * bytes / tr / 1e9, -1);
+      }
+    }
+    tg_model_free(m);
+  }
+  tg_dist_free(d);
+  return 0;
+}
