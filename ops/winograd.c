@@ -24,7 +24,8 @@
  *
  * The tiles are processed a block of whole images at a time, the block's
  * transformed tiles and products in a per-thread buffer sized to stay in
- * cache. Blocks are fixed by the shape; each output element is computed
+ * cache. Blocks are fixed by the shape and handed to threads by
+ * tg_parallel_for (whichever thread is free); each output element is computed
  * by one block alone, and conv_grad_w sums its blocks in WG_GROUPS fixed
  * groups added in group order, so no result depends on the thread count.
  *
@@ -95,6 +96,7 @@ typedef struct wg_job {
   tg_real *part;          /* conv_grad_w: (groups, A², FN, C) */
   tg_real *scratch;       /* (threads, per_thread) */
   int64_t per_thread;     /* its size per thread */
+  int nth;                /* threads that may run (1: serial) */
   int64_t plane;          /* its padded plane's size (channels last) */
 } wg_job;
 
@@ -303,15 +305,26 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
 }
 
 /* Thread tid of nth: its share of the blocks (of the groups for dW). */
-static void wg_run(const wg_job *j, int tid, int nth) {
-  tg_real *buf = j->scratch + tid * j->per_thread;
-  if (j->kind != TG_WG_DW) {
-    for (int64_t q = j->blocks * tid / nth; q < j->blocks * (tid + 1) / nth; q++)
-      run_block(j, q, buf, NULL, 0);
-    return;
-  }
+/* This thread's scratch (a slot per thread that may run). */
+static tg_real *thread_buf(const wg_job *j) {
+  return j->scratch + (j->nth > 1 ? omp_get_thread_num() : 0) * j->per_thread;
+}
+
+/* Blocks [q0, q1) of the forward or dX (each writes only its own images). */
+static void wg_blocks(void *ctx, int64_t q0, int64_t q1) {
+  const wg_job *j = ctx;
+  tg_real *buf = thread_buf(j);
+  for (int64_t q = q0; q < q1; q++)
+    run_block(j, q, buf, NULL, 0);
+}
+
+/* dW groups [g0, g1): each sums its fixed run of blocks into its own part,
+ * so the sum does not depend on which thread ran which group. */
+static void wg_groups(void *ctx, int64_t g0, int64_t g1) {
+  const wg_job *j = ctx;
+  tg_real *buf = thread_buf(j);
   const int64_t size = WG_A2 * j->cout * j->cin;
-  for (int64_t g = j->groups * tid / nth; g < j->groups * (tid + 1) / nth; g++) {
+  for (int64_t g = g0; g < g1; g++) {
     const int64_t q0 = j->blocks * g / j->groups, q1 = j->blocks * (g + 1) / j->groups;
     for (int64_t q = q0; q < q1; q++)
       run_block(j, q, buf, j->part + g * size, q == q0);
@@ -351,8 +364,9 @@ int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs
     return 0;
   }
   const double flops = 2.0 * 9 * (double)N * (double)C * (double)fn * (double)(OH * OW);
-  const int64_t work = kind == TG_WG_DW ? min64(j.blocks, WG_GROUPS) : j.blocks;
-  const int nth = omp_in_parallel() || flops < 5e6 || work < 2 ? 1 : omp_get_max_threads();
+  /* tg_parallel_for's rule, as in conv.c: 5e6 flops are worth a thread. */
+  const int64_t work = (int64_t)(flops / 5e6 * TG_PAR_MIN);
+  const int nth = j.nth = omp_in_parallel() || work < TG_PAR_MIN ? 1 : omp_get_max_threads();
   j.plane = max64(j.hp * j.wp * j.cin, j.th * WG_M * j.tw * WG_M * j.cout);
   j.per_thread =
       WG_A2 * (j.cin + j.cout) * nb + j.plane + max64(j.h * j.w * j.cin, j.oh * j.ow * j.cout);
@@ -378,12 +392,10 @@ int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs
       return 0;
     j.part = t->data;
   }
-  if (nth > 1) {
-#pragma omp parallel num_threads(nth)
-    wg_run(&j, omp_get_thread_num(), omp_get_num_threads());
-  } else {
-    wg_run(&j, 0, 1);
-  }
+  if (kind == TG_WG_DW)
+    tg_parallel_for(j.groups, 1, work, wg_groups, &j);
+  else
+    tg_parallel_for(j.blocks, 1, work, wg_blocks, &j);
   if (kind == TG_WG_DW) { /* Σ_g part_g in group order, then Gᵀ M G */
     const int64_t size = WG_A2 * fn * C;
     tg_real *restrict sum = j.part;
