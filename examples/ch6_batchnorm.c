@@ -23,51 +23,26 @@ enum { TRAIN_SIZE = 1000, BATCH = 100, MAX_EPOCHS = 20, NSCALES = 16 };
 
 /* Trains one net; acc[0..epochs] gets the accuracies. */
 static int run(const tg_dataset *train, double scale, int batchnorm, int epochs, double *acc) {
-  tg_error err = {0};
   tg_model_config cfg;
   tg_model_defaults("multi-layer-net", &cfg, NULL); /* 5 hidden layers of 100, ReLU */
   snprintf(cfg.init, sizeof cfg.init, "std");
   cfg.init_std = scale;
   cfg.batchnorm = batchnorm;
-  tg_rng rng;
-  tg_rng_seed(&rng, 1);
-  tg_model *m = tg_model_new(&cfg, &rng, &err);
-  tg_optim_config oc = tg_optim_defaults(TG_SGD);
-  oc.lr = 0.01;
-  tg_optim *opt = m ? tg_optim_new(&oc, &m->params, &err) : NULL;
-  tg_tape *tape = tg_tape_new();
+  ex_run r;
+  if (ex_run_new("ch6_batchnorm", &r, &cfg, 1, TG_SGD, 0.01, 2))
+    return 1;
   int rc = 0;
-  if (!opt || !tape) {
-    fprintf(stderr, "ch6_batchnorm: %s\n", err.msg[0] ? err.msg : "out of memory");
-    rc = 1;
-    goto done;
-  }
-  tg_tape_seed(tape, 2);
-  acc[0] = ex_accuracy("ch6_batchnorm", tape, m, train, TRAIN_SIZE);
+  acc[0] = ex_accuracy("ch6_batchnorm", r.tape, r.m, train, TRAIN_SIZE);
   for (int e = 1; e <= epochs && !isnan(acc[e - 1]); e++) {
-    for (int it = 0; it < TRAIN_SIZE / BATCH; it++) {
-      int64_t idx[BATCH];
-      for (int i = 0; i < BATCH; i++)
-        idx[i] = (int64_t)tg_rng_below(tg_tape_rng(tape), TRAIN_SIZE);
-      tg_tensor *t = NULL;
-      tg_tensor *x = tg_dataset_batch(tape, train, idx, 0, BATCH, 1, &t); /* (100, 784) */
-      tg_tensor *l = tg_model_loss(tape, m, tg_model_forward(tape, m, x), t);
-      if (!l || tg_backward(tape, l, NULL) != TG_OK) {
-        fprintf(stderr, "ch6_batchnorm: %s\n", tg_tape_error(tape));
-        rc = 1;
-        goto done;
-      }
-      tg_optim_step(opt);
-      tg_tape_reset(tape);
-    }
-    acc[e] = ex_accuracy("ch6_batchnorm", tape, m, train, TRAIN_SIZE);
+    for (int it = 0; it < TRAIN_SIZE / BATCH && !rc; it++)
+      rc = ex_step("ch6_batchnorm", &r, train, NULL, TRAIN_SIZE, BATCH, NULL);
+    if (rc)
+      break;
+    acc[e] = ex_accuracy("ch6_batchnorm", r.tape, r.m, train, TRAIN_SIZE);
   }
-  if (isnan(acc[epochs]))
+  if (!rc && isnan(acc[epochs]))
     rc = 1;
-done:
-  tg_tape_free(tape);
-  tg_optim_free(opt);
-  tg_model_free(m);
+  ex_run_free(&r);
   return rc;
 }
 

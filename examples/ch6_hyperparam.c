@@ -50,54 +50,29 @@ static double accuracy(tg_tape *tape, tg_model *m, const tg_dataset *ds, const i
 /* One trial: trains on idx[N_VAL..POOL), validates on idx[0..N_VAL). */
 static int run_trial(const tg_dataset *ds, const int64_t *idx, int epochs, uint64_t seed,
                      trial *tr) {
-  tg_error err = {0};
   tg_model_config cfg;
   tg_model_defaults("multi-layer-net", &cfg, NULL); /* ReLU, He */
   cfg.n_hidden = 6;
   for (int i = 0; i < 6; i++)
     cfg.hidden[i] = 100;
   cfg.weight_decay = tr->weight_decay;
-  tg_rng rng;
-  tg_rng_seed(&rng, seed);
-  tg_model *m = tg_model_new(&cfg, &rng, &err);
-  tg_optim_config oc = tg_optim_defaults(TG_SGD);
-  oc.lr = tr->lr;
-  tg_optim *opt = m ? tg_optim_new(&oc, &m->params, &err) : NULL;
-  tg_tape *tape = tg_tape_new();
+  ex_run r;
+  if (ex_run_new("ch6_hyperparam", &r, &cfg, seed, TG_SGD, tr->lr, seed))
+    return 1;
   int rc = 0;
-  if (!opt || !tape) {
-    fprintf(stderr, "ch6_hyperparam: %s\n", err.msg[0] ? err.msg : "out of memory");
-    rc = 1;
-    goto done;
-  }
-  tg_tape_seed(tape, seed);
   for (int e = 0; e < epochs; e++) {
-    for (int it = 0; it < N_TRAIN / BATCH; it++) {
-      int64_t b[BATCH];
-      for (int i = 0; i < BATCH; i++)
-        b[i] = idx[N_VAL + (int64_t)tg_rng_below(tg_tape_rng(tape), N_TRAIN)];
-      tg_tensor *t = NULL;
-      tg_tensor *x = tg_dataset_batch(tape, ds, b, 0, BATCH, 1, &t); /* (100, 784) */
-      tg_tensor *l = tg_model_loss(tape, m, tg_model_forward(tape, m, x), t);
-      if (!l || tg_backward(tape, l, NULL) != TG_OK) {
-        fprintf(stderr, "ch6_hyperparam: %s\n", tg_tape_error(tape));
-        rc = 1;
-        goto done;
-      }
-      tg_optim_step(opt);
-      tg_tape_reset(tape);
-    }
-    tr->train_acc[e] = accuracy(tape, m, ds, idx + N_VAL, N_TRAIN);
-    tr->val_acc[e] = accuracy(tape, m, ds, idx, N_VAL);
+    for (int it = 0; it < N_TRAIN / BATCH && !rc; it++)
+      rc = ex_step("ch6_hyperparam", &r, ds, idx + N_VAL, N_TRAIN, BATCH, NULL);
+    if (rc)
+      break;
+    tr->train_acc[e] = accuracy(r.tape, r.m, ds, idx + N_VAL, N_TRAIN);
+    tr->val_acc[e] = accuracy(r.tape, r.m, ds, idx, N_VAL);
     if (isnan(tr->train_acc[e]) || isnan(tr->val_acc[e])) {
       rc = 1;
       break;
     }
   }
-done:
-  tg_tape_free(tape);
-  tg_optim_free(opt);
-  tg_model_free(m);
+  ex_run_free(&r);
   return rc;
 }
 

@@ -109,82 +109,24 @@ static int part_paths(void) {
 /* ------------------------------------------------------------------------
  * Part 2: the optimizers on the MNIST digits */
 
-/* The book's smooth_curve: a Kaiser window of 11 (beta 2) over the curve
- * with its ends mirrored (np.r_[x[10:0:-1], x, x[-1:-11:-1]]: the first
- * point is not repeated, the last one is). */
-static double bessel_i0(double x) {
-  double sum = 1, term = 1;
-  for (int k = 1; k < 50; k++) {
-    term *= (x / (2 * k)) * (x / (2 * k));
-    sum += term;
-  }
-  return sum;
-}
-
-static void smooth_curve(const double *x, double *y, int n) {
-  enum { W = 11, H = W / 2 };
-  double w[W], wsum = 0;
-  for (int i = 0; i < W; i++) {
-    double r = 2.0 * i / (W - 1) - 1;
-    w[i] = bessel_i0(2 * sqrt(1 - r * r)) / bessel_i0(2);
-    wsum += w[i];
-  }
-  for (int i = 0; i < n; i++) {
-    double s = 0;
-    for (int j = -H; j <= H; j++) {
-      int k = i + j;
-      k = k < 0 ? -k : k >= n ? 2 * n - 1 - k : k;
-      k = k < 0 ? 0 : k >= n ? n - 1 : k; /* curves shorter than the window */
-      s += w[j + H] * x[k];
-    }
-    y[i] = s / wsum;
-  }
-}
-
 /* Trains a fresh net with kind at lr for iters steps of batch 128, each
  * batch drawn at random with replacement as the book does; loss[i] gets
  * every step's loss. */
 static int train_mnist(const tg_dataset *train, tg_optim_kind kind, double lr, int iters,
                        double *loss) {
   enum { BATCH = 128 };
-  tg_error err = {0};
   tg_model_config cfg;
   tg_model_defaults("multi-layer-net", &cfg, NULL);
   cfg.n_hidden = 4; /* 784-100-100-100-100-10, ReLU, He */
-  tg_rng rng;
-  tg_rng_seed(&rng, 1);
-  tg_model *m = tg_model_new(&cfg, &rng, &err);
-  tg_optim_config oc = tg_optim_defaults(kind);
-  oc.lr = lr;
-  tg_optim *opt = m ? tg_optim_new(&oc, &m->params, &err) : NULL;
-  tg_tape *tape = tg_tape_new();
+  char prog[64];    /* failures name the optimizer */
+  snprintf(prog, sizeof prog, "ch6_optimizers: %s", tg_optim_name(kind));
+  ex_run r;
+  if (ex_run_new(prog, &r, &cfg, 1, kind, lr, 2))
+    return 1;
   int rc = 0;
-  if (!opt || !tape) {
-    fprintf(stderr, "ch6_optimizers: %s\n", err.msg[0] ? err.msg : "out of memory");
-    rc = 1;
-    goto done;
-  }
-  tg_tape_seed(tape, 2);
-  int64_t idx[BATCH];
-  for (int it = 0; it < iters; it++) {
-    for (int i = 0; i < BATCH; i++)
-      idx[i] = (int64_t)tg_rng_below(tg_tape_rng(tape), (uint64_t)train->n);
-    tg_tensor *t = NULL;
-    tg_tensor *x = tg_dataset_batch(tape, train, idx, 0, BATCH, 1, &t); /* (128, 784) */
-    tg_tensor *l = tg_model_loss(tape, m, tg_model_forward(tape, m, x), t);
-    if (!l || tg_backward(tape, l, NULL) != TG_OK) {
-      fprintf(stderr, "ch6_optimizers: %s: %s\n", tg_optim_name(kind), tg_tape_error(tape));
-      rc = 1;
-      goto done;
-    }
-    loss[it] = tg_at(l, 0);
-    tg_optim_step(opt);
-    tg_tape_reset(tape);
-  }
-done:
-  tg_tape_free(tape);
-  tg_optim_free(opt);
-  tg_model_free(m);
+  for (int it = 0; it < iters && !rc; it++)
+    rc = ex_step(prog, &r, train, NULL, train->n, BATCH, &loss[it]);
+  ex_run_free(&r);
   return rc;
 }
 
@@ -210,7 +152,7 @@ static int part_mnist(int quick) {
     rc = train_mnist(&train, kinds[k], lrs[k], iters, l);
     if (rc)
       break;
-    smooth_curve(l, smooth, iters);
+    ex_smooth_curve(l, smooth, iters);
     printf("  %-8s lr %-6g      ", names[k], lrs[k]);
     for (int it = 0; it < iters; it += iters / 4)
       printf(" %8.4f", smooth[it]);

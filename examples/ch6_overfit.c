@@ -25,7 +25,6 @@ enum { TRAIN_SIZE = 300, BATCH = 100, MAX_EPOCHS = 200 };
 /* Trains one net; train_acc/test_acc[0..epochs] get the accuracies. */
 static int run(const tg_dataset *train, const tg_dataset *test, double weight_decay, double dropout,
                int epochs, double *train_acc, double *test_acc) {
-  tg_error err = {0};
   tg_model_config cfg;
   tg_model_defaults("multi-layer-net", &cfg, NULL); /* ReLU, He */
   cfg.n_hidden = 6;
@@ -33,49 +32,23 @@ static int run(const tg_dataset *train, const tg_dataset *test, double weight_de
     cfg.hidden[i] = 100;
   cfg.weight_decay = weight_decay;
   cfg.dropout = dropout;
-  tg_rng rng;
-  tg_rng_seed(&rng, 1);
-  tg_model *m = tg_model_new(&cfg, &rng, &err);
-  tg_optim_config oc = tg_optim_defaults(TG_SGD);
-  oc.lr = 0.01;
-  tg_optim *opt = m ? tg_optim_new(&oc, &m->params, &err) : NULL;
-  tg_tape *tape = tg_tape_new();
+  ex_run r;
+  if (ex_run_new("ch6_overfit", &r, &cfg, 1, TG_SGD, 0.01, 2))
+    return 1;
   int rc = 0;
-  if (!opt || !tape) {
-    fprintf(stderr, "ch6_overfit: %s\n", err.msg[0] ? err.msg : "out of memory");
-    rc = 1;
-    goto done;
-  }
-  tg_tape_seed(tape, 2);
   for (int e = 0; e <= epochs; e++) {
-    if (e > 0) {
-      for (int it = 0; it < TRAIN_SIZE / BATCH; it++) {
-        int64_t idx[BATCH];
-        for (int i = 0; i < BATCH; i++)
-          idx[i] = (int64_t)tg_rng_below(tg_tape_rng(tape), TRAIN_SIZE);
-        tg_tensor *t = NULL;
-        tg_tensor *x = tg_dataset_batch(tape, train, idx, 0, BATCH, 1, &t); /* (100, 784) */
-        tg_tensor *l = tg_model_loss(tape, m, tg_model_forward(tape, m, x), t);
-        if (!l || tg_backward(tape, l, NULL) != TG_OK) {
-          fprintf(stderr, "ch6_overfit: %s\n", tg_tape_error(tape));
-          rc = 1;
-          goto done;
-        }
-        tg_optim_step(opt);
-        tg_tape_reset(tape);
-      }
-    }
-    train_acc[e] = ex_accuracy("ch6_overfit", tape, m, train, TRAIN_SIZE);
-    test_acc[e] = ex_accuracy("ch6_overfit", tape, m, test, test->n);
+    for (int it = 0; e > 0 && it < TRAIN_SIZE / BATCH && !rc; it++)
+      rc = ex_step("ch6_overfit", &r, train, NULL, TRAIN_SIZE, BATCH, NULL);
+    if (rc)
+      break;
+    train_acc[e] = ex_accuracy("ch6_overfit", r.tape, r.m, train, TRAIN_SIZE);
+    test_acc[e] = ex_accuracy("ch6_overfit", r.tape, r.m, test, test->n);
     if (isnan(train_acc[e]) || isnan(test_acc[e])) {
       rc = 1;
       break;
     }
   }
-done:
-  tg_tape_free(tape);
-  tg_optim_free(opt);
-  tg_model_free(m);
+  ex_run_free(&r);
   return rc;
 }
 

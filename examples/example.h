@@ -1,7 +1,9 @@
 /* example.h — what the chapter examples share and is not the point of
  * any of them: quick mode for the tests, saving a figure as PNG and SVG,
- * opening the digits (or Fashion-MNIST when they are missing), and test
- * accuracy. Each takes the program's name for its messages.
+ * opening the digits (or Fashion-MNIST when they are missing), test
+ * accuracy, the net-optimizer-tape triple of the chapter 6 runs with its
+ * step on a random batch, and the book's curve smoothing. Each takes the
+ * program's name for its messages.
  */
 #ifndef TG_EXAMPLE_H
 #define TG_EXAMPLE_H
@@ -72,6 +74,106 @@ static inline double ex_accuracy(const char *prog, tg_tape *tape, tg_model *m, c
   tg_tape_set_train(tape, was_train);
   tg_tape_set_grad(tape, was_grad);
   return correct / (double)n;
+}
+
+/* A model with its optimizer and tape, as the chapter 6 runs train them. */
+typedef struct {
+  tg_model *m;
+  tg_optim *opt;
+  tg_tape *tape;
+} ex_run;
+
+/* Builds the model from cfg with its weights drawn from model_seed, an
+ * optimizer of kind at lr (its other settings the defaults) and a tape
+ * seeded with tape_seed; 1 (and a message) on failure, r freed then. */
+static inline int ex_run_new(const char *prog, ex_run *r, const tg_model_config *cfg,
+                             uint64_t model_seed, tg_optim_kind kind, double lr,
+                             uint64_t tape_seed) {
+  tg_error err = {0};
+  tg_rng rng;
+  tg_rng_seed(&rng, model_seed);
+  r->m = tg_model_new(cfg, &rng, &err);
+  tg_optim_config oc = tg_optim_defaults(kind);
+  oc.lr = lr;
+  r->opt = r->m ? tg_optim_new(&oc, &r->m->params, &err) : NULL;
+  r->tape = tg_tape_new();
+  if (!r->opt || !r->tape) {
+    fprintf(stderr, "%s: %s\n", prog, err.msg[0] ? err.msg : "out of memory");
+    tg_tape_free(r->tape);
+    tg_optim_free(r->opt);
+    tg_model_free(r->m);
+    *r = (ex_run){0};
+    return 1;
+  }
+  tg_tape_seed(r->tape, tape_seed);
+  return 0;
+}
+
+static inline void ex_run_free(ex_run *r) {
+  tg_tape_free(r->tape);
+  tg_optim_free(r->opt);
+  tg_model_free(r->m);
+  *r = (ex_run){0};
+}
+
+/* One optimizer step on batch (at most 256) samples of ds drawn at random
+ * with replacement, as the book draws them, from the first n, or from
+ * pick[0..n) when pick is not NULL; *loss (when loss is not NULL) gets
+ * the batch's loss. 1 (and a message) when the tape fails: a loss gone to
+ * NAN is a result to show, not a failure. */
+static inline int ex_step(const char *prog, ex_run *r, const tg_dataset *ds, const int64_t *pick,
+                          int64_t n, int batch, double *loss) {
+  int64_t idx[256];
+  for (int i = 0; i < batch; i++) {
+    int64_t k = (int64_t)tg_rng_below(tg_tape_rng(r->tape), (uint64_t)n);
+    idx[i] = pick ? pick[k] : k;
+  }
+  tg_tensor *t = NULL;
+  tg_tensor *x = tg_dataset_batch(r->tape, ds, idx, 0, batch, 1, &t); /* (batch, 784) */
+  tg_tensor *l = tg_model_loss(r->tape, r->m, tg_model_forward(r->tape, r->m, x), t);
+  if (!l || tg_backward(r->tape, l, NULL) != TG_OK) {
+    fprintf(stderr, "%s: %s\n", prog, tg_tape_error(r->tape));
+    tg_tape_reset(r->tape);
+    return 1;
+  }
+  if (loss)
+    *loss = tg_at(l, 0);
+  tg_optim_step(r->opt);
+  tg_tape_reset(r->tape);
+  return 0;
+}
+
+/* The modified Bessel function I0, for the Kaiser window below. */
+static inline double ex_bessel_i0(double x) {
+  double sum = 1, term = 1;
+  for (int k = 1; k < 50; k++) {
+    term *= (x / (2 * k)) * (x / (2 * k));
+    sum += term;
+  }
+  return sum;
+}
+
+/* The book's smooth_curve: a Kaiser window of 11 (beta 2) over the curve
+ * with its ends mirrored (np.r_[x[10:0:-1], x, x[-1:-11:-1]]: the first
+ * point is not repeated, the last one is). */
+static inline void ex_smooth_curve(const double *x, double *y, int n) {
+  enum { W = 11, H = W / 2 };
+  double w[W], wsum = 0;
+  for (int i = 0; i < W; i++) {
+    double r = 2.0 * i / (W - 1) - 1;
+    w[i] = ex_bessel_i0(2 * sqrt(1 - r * r)) / ex_bessel_i0(2);
+    wsum += w[i];
+  }
+  for (int i = 0; i < n; i++) {
+    double s = 0;
+    for (int j = -H; j <= H; j++) {
+      int k = i + j;
+      k = k < 0 ? -k : k >= n ? 2 * n - 1 - k : k;
+      k = k < 0 ? 0 : k >= n ? n - 1 : k; /* curves shorter than the window */
+      s += w[j + H] * x[k];
+    }
+    y[i] = s / wsum;
+  }
 }
 
 #endif
