@@ -97,6 +97,21 @@ static inline int tu_same_bits(const tg_tensor *a, const tg_tensor *b) {
     }                                                                                              \
   } while (0)
 
+/* For second derivatives: the gradient of L = sum_i (0.5 + step * i) * y_i
+ * with respect to x, kept on the tape so that gradcheck can differentiate
+ * it again (the weights differ so that no element's error hides in a sum);
+ * NULL when y is NULL or the tape fails. y must be computed with grad on:
+ * gradcheck evaluates with grad off. */
+static inline tg_tensor *tu_weighted_grad(tg_tape *tape, tg_tensor *y, tg_tensor *x, double step) {
+  tg_tensor *dy = y ? tg_empty(tape, y->shape, y->ndim) : NULL;
+  for (int64_t i = 0; dy && i < dy->numel; i++)
+    dy->data[i] = (tg_real)(0.5 + step * (double)i);
+  tg_tensor *g = NULL;
+  if (dy && tg_grad(tape, y, dy, 1, &x, &g, 1) != TG_OK)
+    g = NULL;
+  return g;
+}
+
 /* Asserts that the tape failed and its message contains every given
  * fragment (NULL-terminated list). */
 #define tu_assert_error(tape, ...)                                                                 \
