@@ -1,7 +1,7 @@
 /* nn_test_helpers.h — what the two suites of nn/ (test_nn.c and
  * test_nn_book.c) share: tolerances, tensors from values or random fills,
- * Batch Norm state, and a softmax row computed by hand. Header-only,
- * included by those two suites alone.
+ * Batch Norm state, and a softmax row computed by hand; test_conv.c
+ * takes its random tensors and value checks from here too. Header-only.
  */
 #ifndef TG_NN_TEST_HELPERS_H
 #define TG_NN_TEST_HELPERS_H

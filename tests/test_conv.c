@@ -14,10 +14,11 @@
 #include <stdint.h>
 
 #include "nn.h"
+#include "nn_test_helpers.h" /* rand_t, expect */
 #include "testutil.h"
 
 /* The engine against the book's formulas: the same sums in other orders. */
-#define ORACLE_TOL (sizeof(tg_real) == 8 ? 1e-10 : 1e-4)
+#define CONV_ORACLE_TOL (sizeof(tg_real) == 8 ? 1e-10 : 1e-4)
 
 /* One geometry: x (n, c, h, w), filter fh×fw, stride, pad. */
 typedef struct geom {
@@ -40,14 +41,6 @@ enum { NGEOMS = sizeof GEOMS / sizeof GEOMS[0] };
 
 /* ------------------------------------------------------------------------
  * Helpers */
-
-static tg_tensor *rand_t(tg_tape *tape, const int64_t *shape, int nd, double lo, double hi,
-                         int grad) {
-  tg_tensor *t = tg_empty(tape, shape, nd);
-  ck_assert_msg(t != NULL, "tg_empty: %s", tg_tape_error(tape));
-  tu_fill_uniform(t, tg_tape_rng(tape), lo, hi);
-  return grad ? tg_requires_grad(tape, t) : t;
-}
 
 /* x of the geometry, uniform in [-1, 1). */
 static tg_tensor *rand_x(tg_tape *tape, geom g, int grad) {
@@ -72,16 +65,6 @@ static tg_tensor *distinct_t(tg_tape *tape, const int64_t *shape, int nd) {
   for (int64_t i = 0; i < n; i++)
     t->data[i] = (tg_real)(0.1 * ((double)t->data[i] - (double)(n / 2)) + 0.05);
   return t;
-}
-
-static void expect(const tg_tensor *t, const double *want, int64_t n, double tol,
-                   const char *what) {
-  ck_assert_msg(t != NULL, "%s: NULL", what);
-  ck_assert_msg(t->numel == n, "%s: %lld elements, want %lld", what, (long long)t->numel,
-                (long long)n);
-  for (int64_t i = 0; i < n; i++)
-    ck_assert_msg(tu_rel(tg_at(t, i), want[i]) <= tol, "%s: element %lld is %.17g, want %.17g",
-                  what, (long long)i, tg_at(t, i), want[i]);
 }
 
 static void grads(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n, tg_tensor *const *xs,
@@ -433,9 +416,9 @@ static void conv_oracle(geom g, int64_t FN, uint64_t seed) {
       }
     }
   double *dx = ref_col2im(dcol, g);
-  expect(gx[0], dx, x->numel, ORACLE_TOL, "conv dx = col2im(dout·W)");
-  expect(gx[1], dW, FN * K, ORACLE_TOL, "conv dW = colᵀ·dout");
-  expect(gx[2], db, FN, ORACLE_TOL, "conv db = Σ dout");
+  expect(gx[0], dx, x->numel, CONV_ORACLE_TOL, "conv dx = col2im(dout·W)");
+  expect(gx[1], dW, FN * K, CONV_ORACLE_TOL, "conv dW = colᵀ·dout");
+  expect(gx[2], db, FN, CONV_ORACLE_TOL, "conv db = Σ dout");
   free(col), free(d2), free(db), free(dW), free(dcol), free(dx);
   tg_tape_free(tape);
 }
@@ -482,7 +465,7 @@ static void pool_oracle(geom g, uint64_t seed) {
         }
   expect(y, want, y->numel, 0, "max_pool2d forward");
   grads(tape, y, dout, 1, &x, &gx);
-  expect(gx, dx, x->numel, ORACLE_TOL, "max_pool2d dx (to the argmax)");
+  expect(gx, dx, x->numel, CONV_ORACLE_TOL, "max_pool2d dx (to the argmax)");
   free(want), free(dx);
   tg_tape_free(tape);
 }
