@@ -33,6 +33,8 @@ EOF
 }
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 prefix=build
 configs=()
 do_apt=1
@@ -41,19 +43,12 @@ do_data=1
 extra_pkgs=()
 
 while [ $# -gt 0 ]; do
+  common_option "$@"
+  if [ "$taken" -gt 0 ]; then
+    shift "$taken"
+    continue
+  fi
   case "$1" in
-  --config)
-    [ $# -ge 2 ] || { usage >&2; exit 2; }
-    configs+=("$2")
-    shift 2
-    ;;
-  --config=*) configs+=("${1#*=}"); shift ;;
-  --build-prefix)
-    [ $# -ge 2 ] || { usage >&2; exit 2; }
-    prefix=$2
-    shift 2
-    ;;
-  --build-prefix=*) prefix=${1#*=}; shift ;;
   --no-apt) do_apt=0; shift ;;
   --no-build) do_build=0; shift ;;
   --no-data) do_data=0; shift ;;
@@ -67,15 +62,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#configs[@]} -gt 0 ] || configs=(float)
-expanded=()
-for c in "${configs[@]}"; do
-  case "$c" in
-  all) expanded+=(float double asan) ;;
-  float | double | asan) expanded+=("$c") ;;
-  *) echo "setup.sh: unknown configuration '$c' (float, double, asan, all)" >&2; exit 2 ;;
-  esac
-done
-configs=("${expanded[@]}")
+expand_configs setup.sh
 
 # --- packages -----------------------------------------------------------------
 # libc6-dev: gcc alone recommends it but does not depend on it.
@@ -133,13 +120,6 @@ if [ "$do_data" = 1 ]; then
 fi
 
 # --- build directories ----------------------------------------------------------
-builddir_of() {
-  case "$1" in
-  float) echo "$root/$prefix" ;;
-  *) echo "$root/$prefix-$1" ;;
-  esac
-}
-
 options_of() {
   case "$1" in
   float) echo "-Dreal=float -Dwerror=true" ;;

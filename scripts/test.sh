@@ -32,6 +32,8 @@ EOF
 }
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 setup_args=()
 configs=()
 prefix=build
@@ -41,19 +43,12 @@ fuzz=
 meson_args=()
 
 while [ $# -gt 0 ]; do
+  common_option "$@"
+  if [ "$taken" -gt 0 ]; then
+    shift "$taken"
+    continue
+  fi
   case "$1" in
-  --config)
-    [ $# -ge 2 ] || { usage >&2; exit 2; }
-    configs+=("$2")
-    shift 2
-    ;;
-  --config=*) configs+=("${1#*=}"); shift ;;
-  --build-prefix)
-    [ $# -ge 2 ] || { usage >&2; exit 2; }
-    prefix=$2
-    shift 2
-    ;;
-  --build-prefix=*) prefix=${1#*=}; shift ;;
   --no-apt) setup_args+=(--no-apt); shift ;;
   --valgrind) valgrind=1; setup_args+=(--valgrind); shift ;;
   --valgrind-suites)
@@ -77,15 +72,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#configs[@]} -gt 0 ] || configs=(all)
-expanded=()
-for c in "${configs[@]}"; do
-  case "$c" in
-  all) expanded+=(float double asan) ;;
-  float | double | asan) expanded+=("$c") ;;
-  *) echo "test.sh: unknown configuration '$c' (float, double, asan, all)" >&2; exit 2 ;;
-  esac
-done
-configs=("${expanded[@]}")
+expand_configs test.sh
 if [ "$valgrind" = 1 ] && [[ " ${configs[*]} " != *" float "* ]]; then
   configs+=(float)
 fi
@@ -96,13 +83,6 @@ config_args=()
 for c in "${configs[@]}"; do config_args+=(--config "$c"); done
 bash "$root/scripts/setup.sh" --no-build --build-prefix "$prefix" "${config_args[@]}" \
   "${setup_args[@]}"
-
-builddir_of() {
-  case "$1" in
-  float) echo "$root/$prefix" ;;
-  *) echo "$root/$prefix-$1" ;;
-  esac
-}
 
 # test_summary.py arguments: NAME TESTLOG RC per run.
 summary=()
