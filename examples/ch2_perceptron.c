@@ -16,6 +16,8 @@
 #include <plot.h>
 #include <tapegrad.h>
 
+#include "example.h"
+
 typedef struct gate {
   const char *name;
   double w1, w2, b;
@@ -79,21 +81,6 @@ static void panel_setup(tg_axes *ax, const char *title) {
   tg_axes_ylim(ax, -0.25, 1.5);
   tg_axes_legend(ax, TG_LEGEND_UPPER_RIGHT);
   tg_axes_grid(ax, 1);
-}
-
-static int save_both(tg_figure *f, const char *stem) {
-  const char *ext[2] = {"png", "svg"};
-  for (int i = 0; i < 2; i++) {
-    char path[256];
-    tg_error err = {0};
-    snprintf(path, sizeof path, "%s.%s", stem, ext[i]);
-    if (tg_figure_save(f, path, &err) != TG_OK) {
-      fprintf(stderr, "ch2_perceptron: cannot save %s: %s\n", path, err.msg);
-      return 1;
-    }
-    printf("wrote %s\n", path);
-  }
-  return 0;
 }
 
 int main(void) {
@@ -165,7 +152,7 @@ int main(void) {
   decision_line(ax, &OR, "OR line", TG_RGB(214, 39, 40));
   points(ax, y_xor);
 
-  int rc = save_both(f, "perceptron_gates");
+  int rc = ex_save_figure("ch2_perceptron", f, "perceptron_gates");
   tg_figure_free(f);
   tg_plot_release_caches();
   tg_tape_free(tape);

@@ -148,8 +148,8 @@ static int part_mnist(int quick) {
   tg_dataset train = {0}, test = {0};
   if (ex_open_data("ch6_init", &train, &test))
     return 1;
-  double *loss = malloc(sizeof(double) * (size_t)iters);
-  double *smooth = malloc(sizeof(double) * (size_t)iters);
+  double *loss = malloc(sizeof(double) * 2 * (size_t)iters); /* then the smoothed loss */
+  double *smooth = loss ? loss + iters : NULL;
   tg_figure *fig = tg_figure_new(1, 1, 800, 600);
   tg_axes *ax = tg_figure_axes(fig, 0, 0);
   int rc = !loss || !smooth;
@@ -163,24 +163,15 @@ static int part_mnist(int quick) {
     rc = train_mnist(&train, inits[k], 0.01, iters, loss);
     if (rc)
       break;
-    ex_smooth_curve(loss, smooth, iters);
     printf("  %-10s                  ", labels[k]);
-    for (int it = 0; it < iters; it += iters / 4)
-      printf(" %8.4f", smooth[it]);
-    printf(" %8.4f\n", smooth[iters - 1]);
-    tg_axes_line(ax, NULL, smooth, iters, labels[k], NULL);
+    ex_loss_row(ax, labels[k], loss, smooth, iters);
   }
-  if (!rc) {
-    tg_axes_xlabel(ax, "iterations");
-    tg_axes_ylabel(ax, "loss");
-    tg_axes_ylim(ax, 0, 2.5);
-    tg_axes_legend(ax, TG_LEGEND_UPPER_RIGHT);
-    tg_axes_title(ax, "weight init on MNIST digits (loss smoothed as the book)");
-    rc = ex_save_figure("ch6_init", fig, "ch6_init_mnist");
-  }
+  if (!rc)
+    rc = ex_save_loss_figure("ch6_init", fig, ax, 2.5,
+                             "weight init on MNIST digits (loss smoothed as the book)",
+                             "ch6_init_mnist");
   tg_figure_free(fig);
   free(loss);
-  free(smooth);
   tg_dataset_free(&train);
   tg_dataset_free(&test);
   return rc;

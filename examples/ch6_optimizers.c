@@ -152,21 +152,13 @@ static int part_mnist(int quick) {
     rc = train_mnist(&train, kinds[k], lrs[k], iters, l);
     if (rc)
       break;
-    ex_smooth_curve(l, smooth, iters);
     printf("  %-8s lr %-6g      ", names[k], lrs[k]);
-    for (int it = 0; it < iters; it += iters / 4)
-      printf(" %8.4f", smooth[it]);
-    printf(" %8.4f\n", smooth[iters - 1]);
-    tg_axes_line(ax, NULL, smooth, iters, names[k], NULL);
+    ex_loss_row(ax, names[k], l, smooth, iters);
   }
-  if (!rc) {
-    tg_axes_xlabel(ax, "iterations");
-    tg_axes_ylabel(ax, "loss");
-    tg_axes_ylim(ax, 0, 1);
-    tg_axes_legend(ax, TG_LEGEND_UPPER_RIGHT);
-    tg_axes_title(ax, "optimizers on MNIST digits (loss smoothed as the book)");
-    rc = ex_save_figure("ch6_optimizers", fig, "ch6_optimizer_mnist");
-  }
+  if (!rc)
+    rc = ex_save_loss_figure("ch6_optimizers", fig, ax, 1,
+                             "optimizers on MNIST digits (loss smoothed as the book)",
+                             "ch6_optimizer_mnist");
   tg_figure_free(fig);
   free(loss);
   free(smooth);

@@ -176,4 +176,28 @@ static inline void ex_smooth_curve(const double *x, double *y, int n) {
   }
 }
 
+/* One row of a loss table and one curve of its figure: loss[0..n)
+ * smoothed as the book into smooth[0..n), printed at every quarter and at
+ * the last step after whatever label the caller printed, drawn on ax. */
+static inline void ex_loss_row(tg_axes *ax, const char *label, const double *loss, double *smooth,
+                               int n) {
+  ex_smooth_curve(loss, smooth, n);
+  for (int it = 0; it < n; it += n / 4)
+    printf(" %8.4f", smooth[it]);
+  printf(" %8.4f\n", smooth[n - 1]);
+  tg_axes_line(ax, NULL, smooth, n, label, NULL);
+}
+
+/* Labels the loss figure (losses from 0 to ymax over the iterations) and
+ * saves it as STEM.png and STEM.svg; 1 (and a message) on failure. */
+static inline int ex_save_loss_figure(const char *prog, tg_figure *fig, tg_axes *ax, double ymax,
+                                      const char *title, const char *stem) {
+  tg_axes_xlabel(ax, "iterations");
+  tg_axes_ylabel(ax, "loss");
+  tg_axes_ylim(ax, 0, ymax);
+  tg_axes_legend(ax, TG_LEGEND_UPPER_RIGHT);
+  tg_axes_title(ax, title);
+  return ex_save_figure(prog, fig, stem);
+}
+
 #endif

@@ -5,10 +5,10 @@
 
 # Takes --config NAME and --build-prefix P (or --config=NAME,
 # --build-prefix=P) from the front of "$@" into the caller's configs and
-# prefix; sets taken to the number of arguments used, 0 for any other
-# argument. A missing value calls the caller's usage and exits 2.
+# prefix; sets taken to the number of arguments used and returns 0, or
+# returns 1 for any other argument. A missing value calls the caller's
+# usage and exits 2.
 common_option() {
-  taken=0
   case "$1" in
   --config | --build-prefix)
     [ $# -ge 2 ] || { usage >&2; exit 2; }
@@ -16,7 +16,7 @@ common_option() {
     taken=2
     ;;
   --config=* | --build-prefix=*) taken=1 ;;
-  *) return 0 ;;
+  *) return 1 ;;
   esac
   case "$1" in
   --config=*) configs+=("${1#*=}") ;;

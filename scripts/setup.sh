@@ -43,11 +43,7 @@ do_data=1
 extra_pkgs=()
 
 while [ $# -gt 0 ]; do
-  common_option "$@"
-  if [ "$taken" -gt 0 ]; then
-    shift "$taken"
-    continue
-  fi
+  common_option "$@" && { shift "$taken"; continue; }
   case "$1" in
   --no-apt) do_apt=0; shift ;;
   --no-build) do_build=0; shift ;;

@@ -43,11 +43,7 @@ fuzz=
 meson_args=()
 
 while [ $# -gt 0 ]; do
-  common_option "$@"
-  if [ "$taken" -gt 0 ]; then
-    shift "$taken"
-    continue
-  fi
+  common_option "$@" && { shift "$taken"; continue; }
   case "$1" in
   --no-apt) setup_args+=(--no-apt); shift ;;
   --valgrind) valgrind=1; setup_args+=(--valgrind); shift ;;
