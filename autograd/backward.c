@@ -70,16 +70,18 @@ static void clear_gacc(tg_tape *tape, int64_t top) {
 static tg_status check_saved(tg_tape *tape, const tg_node *n, int64_t i, const char *who) {
   for (int k = 0; k <= n->n_in; k++) {
     const tg_tensor *t = k < n->n_in ? n->in[k] : n->out;
+    const int moved = t->version != n->version[k];
+    if (!moved && !(tape->anomaly && tg_checksum(t) != n->checksum[k]))
+      continue; /* the common case: formats nothing */
     char what[32];
     snprintf(what, sizeof what, k < n->n_in ? "input %d" : "the output", k);
-    if (t->version != n->version[k])
+    if (moved)
       return tg_tape_fail(tape, TG_ERR_GRAD, who,
                           "%s %s%s%s of %s (op #%lld) was modified after the op was recorded "
                           "(version %u, now %u): run the forward again after changing it",
                           what, t->name ? t->name : "", t->name ? " " : "", TG_SHAPE(t),
                           n->op->name, (long long)i, n->version[k], t->version);
-    if (tape->anomaly && tg_checksum(t) != n->checksum[k])
-      return tg_tape_fail(tape, TG_ERR_GRAD, who,
+    return tg_tape_fail(tape, TG_ERR_GRAD, who,
                           "%s %s%s%s of %s (op #%lld) was written after the op was recorded, "
                           "without tg_tensor_bump (its data changed): run the forward again after "
                           "changing it",
