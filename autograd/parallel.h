@@ -22,11 +22,13 @@
  * this thread, and OpenMP is never entered (entering libgomp at all, even
  * with a false `if` clause, costs microseconds: more than a small op).
  * Otherwise [0, n) is cut into chunks of grain items, fixed by n and grain
- * alone, and the chunks are handed out one at a time to whichever thread
- * is free (on one thread, they run in order): when another process
- * deschedules a thread, the others take its chunks instead of waiting for
- * it. fn must compute each item the same way whichever chunk or thread it
- * falls in, so results never depend on the thread count. */
+ * alone. Each thread runs a contiguous block of chunks, one chunk at a
+ * time, then takes what is left of the others' blocks (on one thread, the
+ * chunks run in order): when another process deschedules a thread, the
+ * others take its chunks instead of waiting for it, and no two threads
+ * work chunk by chunk side by side. fn must compute each item the same
+ * way whichever chunk or thread it falls in, so results never depend on
+ * the thread count. */
 #define TG_PAR_MIN 100000
 
 /* A grain for elementwise loops: enough elements that handing out a chunk

@@ -227,6 +227,26 @@ tg_tensor *tg_op_fail(tg_tape *tape, const tg_op *op, tg_status status, const ch
   return NULL;
 }
 
+/* tg_parallel_for's hand-out. The chunks are cut into one contiguous
+ * block per thread, each with its own counter on its own cache line.
+ * A thread takes its own block's chunks from the front, in order, then
+ * helps with the others' blocks the same way: when another process
+ * deschedules a thread, the rest take its chunks instead of waiting for
+ * it. One shared counter (OpenMP's dynamic schedule) did that too, but
+ * interleaved the threads chunk by chunk, and neighbouring chunks on two
+ * cores fight over cache lines and defeat the prefetchers: a 57600x25x30
+ * product ran no faster on two threads than on one. */
+enum { PAR_BLOCKS = 64 };
+
+typedef struct par_block {
+  _Alignas(64) int64_t next; /* the block's next chunk, taken by atomic add */
+  int64_t end;               /* one past its last chunk */
+} par_block;
+
+static void run_chunk(int64_t c, int64_t n, int64_t grain, tg_range_fn fn, void *ctx) {
+  fn(ctx, c * grain, c * grain + grain < n ? c * grain + grain : n);
+}
+
 void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, void *ctx) {
   if (n <= 0)
     return;
@@ -237,16 +257,27 @@ void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, voi
   if (grain < 1)
     grain = 1;
   const int64_t chunks = (n + grain - 1) / grain;
-  if (chunks < 2 || omp_in_parallel() || omp_get_max_threads() < 2) {
+  const int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (chunks < 2 || nth < 2) {
     for (int64_t c = 0; c < chunks; c++)
-      fn(ctx, c * grain, c * grain + grain < n ? c * grain + grain : n);
+      run_chunk(c, n, grain, fn, ctx);
     return;
   }
-  /* Dynamic, one chunk at a time: a static split would make every thread
-   * wait at the closing barrier for one that was descheduled. */
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t c = 0; c < chunks; c++)
-    fn(ctx, c * grain, c * grain + grain < n ? c * grain + grain : n);
+  const int nb = (int)(chunks < nth ? chunks : nth < PAR_BLOCKS ? nth : PAR_BLOCKS);
+  par_block blocks[PAR_BLOCKS];
+  for (int b = 0; b < nb; b++) {
+    blocks[b].next = chunks * b / nb;
+    blocks[b].end = chunks * (b + 1) / nb;
+  }
+#pragma omp parallel num_threads(nb)
+  {
+    const int me = omp_get_thread_num();
+    for (int v = 0; v < nb; v++) {
+      par_block *blk = &blocks[(me + v) % nb];
+      for (int64_t c; (c = __atomic_fetch_add(&blk->next, 1, __ATOMIC_RELAXED)) < blk->end;)
+        run_chunk(c, n, grain, fn, ctx);
+    }
+  }
 }
 
 typedef struct finite_ctx {
@@ -325,11 +356,12 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
   node->out = out;
   for (int i = 0; i < n_attr; i++)
     node->attr[i] = attr[i];
-  for (int i = 0; i <= n; i++) {
-    const tg_tensor *t = i < n ? in[i] : out;
-    node->version[i] = t->version;
-    node->checksum[i] = tape->anomaly ? tg_checksum(t) : 0;
-  }
+  for (int i = 0; i < n; i++)
+    node->version[i] = in[i]->version;
+  node->version[n] = out->version;
+  if (tape->anomaly)
+    for (int i = 0; i <= n; i++)
+      node->checksum[i] = tg_checksum(i < n ? in[i] : out);
   out->node = (int32_t)tape->n_nodes++;
   out->flags |= TG_REQUIRES_GRAD;
   return out;
