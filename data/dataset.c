@@ -178,45 +178,7 @@ tg_status tg_dataset_open(const char *name, tg_dataset *train, tg_dataset *test,
 }
 
 // ----------------------------------------------------------------------------
-// Splitting and shuffling
-
-tg_status tg_dataset_split(tg_dataset *ds, int64_t n_val, tg_dataset *val, tg_error *err) {
-  if (!ds || !val || val == ds || !ds->pixels || !ds->labels)
-    return tg_error_set(err, TG_ERR_NULL, "dataset_split: %s",
-                        !ds || !ds->pixels || !ds->labels ? "ds is NULL or empty"
-                        : !val                            ? "val is NULL"
-                                                          : "val is ds");
-  memset(val, 0, sizeof *val);
-  if (n_val < 1 || n_val >= ds->n)
-    return tg_error_set(err, TG_ERR_ARG,
-                        "dataset_split: n_val %lld is not in [1, %lld] (the set has %lld "
-                        "samples and must keep one)",
-                        (long long)n_val, (long long)(ds->n - 1), (long long)ds->n);
-  const int64_t keep = ds->n - n_val, px = ds->rows * ds->cols;
-  uint8_t *pixels = malloc((size_t)(n_val * px)); /* (n_val, rows, cols) */
-  uint8_t *labels = malloc((size_t)n_val);        /* (n_val,) */
-  if (!pixels || !labels) {
-    free(pixels);
-    free(labels);
-    return tg_error_set(err, TG_ERR_MEMORY, "dataset_split: out of memory for %lld samples",
-                        (long long)n_val);
-  }
-  memcpy(pixels, ds->pixels + keep * px, (size_t)(n_val * px));
-  memcpy(labels, ds->labels + keep, (size_t)n_val);
-  /* Shrinking cannot lose data; if realloc refuses, the old block stays. */
-  uint8_t *p = realloc(ds->pixels, (size_t)(keep * px));
-  if (p)
-    ds->pixels = p;
-  uint8_t *l = realloc(ds->labels, (size_t)keep);
-  if (l)
-    ds->labels = l;
-  *val = *ds;
-  val->n = n_val;
-  val->pixels = pixels;
-  val->labels = labels;
-  ds->n = keep;
-  return TG_OK;
-}
+// Shuffling (splits are in split.c)
 
 void tg_shuffle(int64_t *order, int64_t n, tg_rng *rng) {
   if (!order || !rng || n <= 0)

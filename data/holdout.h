@@ -17,7 +17,7 @@
  * receives the n_val original indices of the held-out samples, ascending.
  * 1 <= n_val < ds->n, else TG_ERR_ARG; TG_ERR_NULL, TG_ERR_MEMORY. On
  * error ds is unchanged and val holds nothing to free. */
-TG_API int tg_dataset_holdout(tg_dataset *ds, int64_t n_val, uint64_t seed, tg_dataset *val,
-                              int64_t *val_index, tg_error *err);
+TG_API tg_status tg_dataset_holdout(tg_dataset *ds, int64_t n_val, uint64_t seed, tg_dataset *val,
+                                    int64_t *val_index, tg_error *err);
 
 #endif
