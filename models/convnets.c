@@ -144,21 +144,13 @@ static int build_net(tg_model *m, tg_rng *rng, tg_error *err) {
       w = ow;
     }
     if (l->kind == CONV || l->kind == AFFINE) {
-      char name[16];
-      int k = m->n_layers + 1;
       int64_t fan_in = l->kind == CONV ? ch * l->size * l->size : (flat ? flat : ch * h * w);
       int64_t out = l->kind == CONV ? l->n : fc < c->n_hidden ? c->hidden[fc] : c->classes;
       int64_t wshape[4] = {out, ch, l->size, l->size}, fshape[2] = {fan_in, out};
-      snprintf(name, sizeof name, "W%d", k);
-      tg_tensor *W = l->kind == CONV ? tg_params_new(&m->params, name, wshape, 4, 1, err)
-                                     : tg_params_new(&m->params, name, fshape, 2, 1, err);
-      snprintf(name, sizeof name, "b%d", k);
-      tg_tensor *b = tg_params_new(&m->params, name, (int64_t[]){out}, 1, 1, err);
-      if (!W || !b)
-        return err ? err->status : TG_ERR_MEMORY;
-      tg_model_init_weight(W, c, fan_in, rng);
-      m->W[m->n_layers] = W;
-      m->b[m->n_layers++] = b;
+      tg_status st = l->kind == CONV ? tg_model_add_layer(m, wshape, 4, fan_in, rng, err)
+                                     : tg_model_add_layer(m, fshape, 2, fan_in, rng, err);
+      if (st != TG_OK)
+        return st;
       if (l->kind == CONV)
         ch = out;
       else {

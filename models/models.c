@@ -22,13 +22,26 @@ static int64_t input_size(const tg_model_config *c) {
   return c->input[0] * c->input[1] * c->input[2];
 }
 
-void tg_model_init_weight(tg_tensor *W, const tg_model_config *c, int64_t fan_in, tg_rng *rng) {
+tg_status tg_model_add_layer(tg_model *m, const int64_t *wshape, int wdims, int64_t fan_in,
+                             tg_rng *rng, tg_error *err) {
+  const tg_model_config *c = &m->cfg;
+  const int64_t out = wdims == 4 ? wshape[0] : wshape[1];
+  char name[32];
+  snprintf(name, sizeof name, "W%d", m->n_layers + 1);
+  tg_tensor *W = tg_params_new(&m->params, name, wshape, wdims, 1, err);
+  snprintf(name, sizeof name, "b%d", m->n_layers + 1);
+  tg_tensor *b = tg_params_new(&m->params, name, &out, 1, 1, err);
+  if (!W || !b)
+    return err ? err->status : TG_ERR_MEMORY;
   if (strcmp(c->init, "he") == 0)
     tg_init_he(W, fan_in, rng);
   else if (strcmp(c->init, "xavier") == 0)
     tg_init_xavier(W, fan_in, rng);
   else
     tg_init_normal(W, c->init_std, rng);
+  m->W[m->n_layers] = W;
+  m->b[m->n_layers++] = b;
+  return TG_OK;
 }
 
 static int build_dense(tg_model *m, tg_rng *rng, tg_error *err) {
@@ -37,18 +50,12 @@ static int build_dense(tg_model *m, tg_rng *rng, tg_error *err) {
   char name[32];
   for (int i = 0; i <= c->n_hidden; i++) {
     int64_t out = i < c->n_hidden ? c->hidden[i] : c->classes;
-    snprintf(name, sizeof name, "W%d", i + 1);
-    tg_tensor *W = tg_params_new(&m->params, name, (int64_t[]){fan_in, out}, 2, 1, err);
-    snprintf(name, sizeof name, "b%d", i + 1);
-    tg_tensor *b = tg_params_new(&m->params, name, (int64_t[]){out}, 1, 1, err);
-    if (!W || !b)
-      return err ? err->status : TG_ERR_MEMORY;
-    tg_model_init_weight(W, c, fan_in, rng);
-    m->W[m->n_layers] = W;
-    m->b[m->n_layers++] = b;
+    tg_status st = tg_model_add_layer(m, (int64_t[]){fan_in, out}, 2, fan_in, rng, err);
+    if (st != TG_OK)
+      return st;
     if (i < c->n_hidden && c->batchnorm) {
       snprintf(name, sizeof name, "bn%d", i + 1);
-      tg_status st = tg_batchnorm_init(&m->bn[i], name, out, &m->params, &m->buffers, err);
+      st = tg_batchnorm_init(&m->bn[i], name, out, &m->params, &m->buffers, err);
       if (st != TG_OK)
         return st;
     }

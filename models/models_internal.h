@@ -21,8 +21,12 @@ typedef struct tg_model_kind {
 extern const tg_model_kind tg_convnet_kinds[];
 extern const int tg_n_convnet_kinds;
 
-/* Draws W's initial values by cfg's init rule, fan_in inputs per unit. */
-void tg_model_init_weight(tg_tensor *W, const tg_model_config *c, int64_t fan_in, tg_rng *rng);
+/* Adds layer k = m->n_layers + 1: parameters "Wk" of wshape (wdims
+ * dimensions), drawn by cfg's init rule with fan_in inputs per unit, and
+ * "bk" of wshape[0] zeros for a convolution (wdims 4) or wshape[1] for an
+ * affine layer (wdims 2). */
+tg_status tg_model_add_layer(tg_model *m, const int64_t *wshape, int wdims, int64_t fan_in,
+                             tg_rng *rng, tg_error *err);
 
 /* cfg's activation applied to h. */
 tg_tensor *tg_model_activate(tg_tape *tape, const char *kind, tg_tensor *h);
