@@ -87,39 +87,48 @@ static void inside(const conv_geom *g, int64_t off, int64_t *lo, int64_t *hi) {
   *hi = g->w - 1 - off < 0 ? *lo : max64(*lo, min64(g->ow, (g->w - 1 - off) / s + 1));
 }
 
+/* Row r of the (K, P) patch matrix: channel ci, filter row kh, column
+ * offset off = kw - pad, and the output columns [lo, hi) inside x. */
+typedef struct patch_row {
+  int64_t ci, kh, off, lo, hi;
+} patch_row;
+
+static patch_row patch_row_at(const conv_geom *g, int64_t r) {
+  patch_row pr = {.ci = r / (g->fh * g->fw), .kh = r / g->fw % g->fh, .off = r % g->fw - g->pad};
+  inside(g, pr.off, &pr.lo, &pr.hi);
+  return pr;
+}
+
 SHORT_RUNS static void unfold_image(const conv_geom *g, const tg_real *restrict xn,
                                     tg_real *restrict rows) {
   const int64_t s = g->stride, P = g->oh * g->ow, plane = g->h * g->w;
-  for (int64_t ci = 0; ci < g->c; ci++)
-    for (int64_t kh = 0; kh < g->fh; kh++)
-      for (int64_t kw = 0; kw < g->fw; kw++, rows += P) {
-        const int64_t off = kw - g->pad;
-        int64_t lo, hi;
-        inside(g, off, &lo, &hi);
-        if (s == 1 && g->ow == g->w) {
-          unfold_same(g, xn + ci * plane, rows, kh, off, lo, hi);
-          continue;
-        }
-        for (int64_t oh = 0; oh < g->oh; oh++) {
-          tg_real *restrict d = rows + oh * g->ow;
-          const int64_t ih = oh * s - g->pad + kh;
-          if (ih < 0 || ih >= g->h) {
-            memset(d, 0, (size_t)g->ow * sizeof *d);
-            continue;
-          }
-          const tg_real *restrict src = xn + ci * plane + ih * g->w + off;
-          for (int64_t ow = 0; ow < lo; ow++)
-            d[ow] = 0;
-          if (s == 1)
-            for (int64_t ow = lo; ow < hi; ow++)
-              d[ow] = src[ow];
-          else
-            for (int64_t ow = lo; ow < hi; ow++)
-              d[ow] = src[ow * s];
-          for (int64_t ow = hi; ow < g->ow; ow++)
-            d[ow] = 0;
-        }
+  for (int64_t r = 0; r < g->c * g->fh * g->fw; r++, rows += P) {
+    const patch_row pr = patch_row_at(g, r);
+    const int64_t lo = pr.lo, hi = pr.hi;
+    if (s == 1 && g->ow == g->w) {
+      unfold_same(g, xn + pr.ci * plane, rows, pr.kh, pr.off, lo, hi);
+      continue;
+    }
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+      tg_real *restrict d = rows + oh * g->ow;
+      const int64_t ih = oh * s - g->pad + pr.kh;
+      if (ih < 0 || ih >= g->h) {
+        memset(d, 0, (size_t)g->ow * sizeof *d);
+        continue;
       }
+      const tg_real *restrict src = xn + pr.ci * plane + ih * g->w + pr.off;
+      for (int64_t ow = 0; ow < lo; ow++)
+        d[ow] = 0;
+      if (s == 1)
+        for (int64_t ow = lo; ow < hi; ow++)
+          d[ow] = src[ow];
+      else
+        for (int64_t ow = lo; ow < hi; ow++)
+          d[ow] = src[ow * s];
+      for (int64_t ow = hi; ow < g->ow; ow++)
+        d[ow] = 0;
+    }
+  }
 }
 
 /* fold_image's row when stride == 1 and OW == W, unfold_same's adjoint:
@@ -152,30 +161,27 @@ SHORT_RUNS static void fold_image(const conv_geom *g, tg_real *restrict rows,
                                   tg_real *restrict dxn) {
   const int64_t s = g->stride, P = g->oh * g->ow, plane = g->h * g->w;
   memset(dxn, 0, (size_t)(g->c * plane) * sizeof *dxn);
-  for (int64_t ci = 0; ci < g->c; ci++)
-    for (int64_t kh = 0; kh < g->fh; kh++)
-      for (int64_t kw = 0; kw < g->fw; kw++, rows += P) {
-        const int64_t off = kw - g->pad;
-        int64_t lo, hi;
-        inside(g, off, &lo, &hi);
-        if (s == 1 && g->ow == g->w) {
-          fold_same(g, rows, dxn + ci * plane, kh, off, lo, hi);
-          continue;
-        }
-        for (int64_t oh = 0; oh < g->oh; oh++) {
-          const int64_t ih = oh * s - g->pad + kh;
-          if (ih < 0 || ih >= g->h)
-            continue;
-          const tg_real *restrict src = rows + oh * g->ow;
-          tg_real *restrict d = dxn + ci * plane + ih * g->w + off;
-          if (s == 1)
-            for (int64_t ow = lo; ow < hi; ow++)
-              d[ow] += src[ow];
-          else
-            for (int64_t ow = lo; ow < hi; ow++)
-              d[ow * s] += src[ow];
-        }
-      }
+  for (int64_t r = 0; r < g->c * g->fh * g->fw; r++, rows += P) {
+    const patch_row pr = patch_row_at(g, r);
+    const int64_t lo = pr.lo, hi = pr.hi;
+    if (s == 1 && g->ow == g->w) {
+      fold_same(g, rows, dxn + pr.ci * plane, pr.kh, pr.off, lo, hi);
+      continue;
+    }
+    for (int64_t oh = 0; oh < g->oh; oh++) {
+      const int64_t ih = oh * s - g->pad + pr.kh;
+      if (ih < 0 || ih >= g->h)
+        continue;
+      const tg_real *restrict src = rows + oh * g->ow;
+      tg_real *restrict d = dxn + pr.ci * plane + ih * g->w + pr.off;
+      if (s == 1)
+        for (int64_t ow = lo; ow < hi; ow++)
+          d[ow] += src[ow];
+      else
+        for (int64_t ow = lo; ow < hi; ow++)
+          d[ow * s] += src[ow];
+    }
+  }
 }
 
 enum { CONV_Y, CONV_DX, CONV_DW };
