@@ -41,26 +41,6 @@ static inline int tmp_count(const char *frag) {
   return k;
 }
 
-static inline unsigned char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != NULL, "cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc((size_t)len + 1);
-  ck_assert_int_eq(fread(b, 1, (size_t)len, f), (size_t)len);
-  fclose(f);
-  *n = (size_t)len;
-  return b;
-}
-
-static inline void spit(const char *path, const void *b, size_t n) {
-  FILE *f = fopen(path, "wb");
-  ck_assert_msg(f != NULL, "cannot create %s", path);
-  ck_assert_int_eq(fwrite(b, 1, n, f), n);
-  ck_assert_int_eq(fclose(f), 0);
-}
-
 /* ------------------------------------------------------------------------
  * A small model: an MLP's weights, Batch Norm's running statistics as
  * buffers, and Adam's state — the three lists a program saves. */

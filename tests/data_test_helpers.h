@@ -32,37 +32,6 @@
 static inline void dir_setup(void) { tu_dir_make("tg_data"); }
 static inline void dir_teardown(void) { tu_rm_tree(tu_dir()); }
 
-static inline void write_bytes(const char *path, const uint8_t *b, size_t n, int gz) {
-  if (gz) {
-    gzFile f = gzopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(n ? gzwrite(f, b, (unsigned)n) : 0, (int)n);
-    ck_assert_int_eq(gzclose(f), Z_OK);
-  } else {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
-  }
-}
-
-/* The whole file, malloc'd; *n its length. */
-static inline uint8_t *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  ck_assert_ptr_nonnull(f);
-  size_t cap = 1 << 16, len = 0;
-  uint8_t *b = malloc(cap);
-  size_t k;
-  while ((k = fread(b + len, 1, cap - len, f)) > 0) {
-    len += k;
-    if (len == cap)
-      b = realloc(b, cap *= 2);
-  }
-  fclose(f);
-  *n = len;
-  return b;
-}
-
 /* An IDX file's bytes laid out by hand: 0, 0, 0x08, rank, dims (big-endian),
  * then `ndata` data bytes (data NULL: byte i is i * 7 + 1). */
 static inline uint8_t *idx_head(const uint32_t *dims, int ndim, const uint8_t *data, size_t ndata,
@@ -96,7 +65,7 @@ static inline void write_claim(const char *path, const uint32_t *dims, int ndim,
   size_t n;
   uint8_t *zeros = calloc(1, ndata + 1);
   uint8_t *b = idx_head(dims, ndim, zeros, ndata, &n);
-  write_bytes(path, b, n, gz);
+  tu_spit(path, b, n, gz);
   free(b);
   free(zeros);
 }
@@ -106,7 +75,7 @@ static inline void write_idx(const char *path, const uint32_t *dims, int ndim, c
                              int gz) {
   size_t n;
   uint8_t *b = idx_bytes(dims, ndim, data, &n);
-  write_bytes(path, b, n, gz);
+  tu_spit(path, b, n, gz);
   free(b);
 }
 

@@ -74,7 +74,7 @@ START_TEST(test_layout_by_hand) {
   b_crc(&x);
 
   size_t n;
-  unsigned char *f = slurp(path, &n);
+  unsigned char *f = tu_slurp(path, &n);
   ck_assert_int_eq(n, x.n);
   for (size_t i = 0; i < n; i++)
     ck_assert_msg(f[i] == x.b[i], "byte %zu: 0x%02x, want 0x%02x", i, f[i], x.b[i]);
@@ -94,7 +94,7 @@ START_TEST(test_load_other_precision) {
     for (int i = 0; i < 3; i++)
       es == 4 ? b_f32(&x, (float)v[i]) : b_f64(&x, v[i]);
     b_crc(&x);
-    spit(path, x.b, x.n);
+    tu_spit(path, x.b, x.n, 0);
 
     tg_params p = {0};
     tg_tensor *w = tg_params_new(&p, "w", (int64_t[]){1, 3}, 2, 1, NULL);
@@ -117,7 +117,7 @@ START_TEST(test_load_other_precision) {
   b_f64(&x, 1e300);
   b_f64(&x, -1e300);
   b_crc(&x);
-  spit(path, x.b, x.n);
+  tu_spit(path, x.b, x.n, 0);
   tg_params p = {0};
   tg_tensor *w = tg_params_new(&p, "w", (int64_t[]){2}, 1, 0, NULL);
   tg_params *lists[] = {&p};

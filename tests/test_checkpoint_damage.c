@@ -18,12 +18,12 @@ START_TEST(test_truncated_at_every_offset) {
   tg_error err = {0};
   ck_assert_int_eq(tg_checkpoint_save(path, "model=mlp", a.lists, 3, &err), TG_OK);
   size_t n;
-  unsigned char *full = slurp(path, &n);
+  unsigned char *full = tu_slurp(path, &n);
 
   model_make(&b, 2, NULL, 2);
   snapshot s = snap_take(&b);
   for (size_t len = 0; len < n; len++) {
-    spit(cut, full, len);
+    tu_spit(cut, full, len, 0);
     err = (tg_error){0};
     int st = tg_checkpoint_load(cut, b.lists, 3, &err);
     ck_assert_msg(st == TG_ERR_FORMAT, "cut at %zu of %zu: status %d (%s)", len, n, st, err.msg);
@@ -50,7 +50,7 @@ START_TEST(test_bit_flips) {
   model_make(&a, 2, NULL, 1);
   ck_assert_int_eq(tg_checkpoint_save(path, "m", a.lists, 3, NULL), TG_OK);
   size_t n;
-  unsigned char *full = slurp(path, &n);
+  unsigned char *full = tu_slurp(path, &n);
   model_make(&b, 2, NULL, 2);
   snapshot s = snap_take(&b);
   /* Every bit of every byte: CRC-32 catches any single flipped bit, and
@@ -58,7 +58,7 @@ START_TEST(test_bit_flips) {
   for (size_t i = 0; i < n; i++)
     for (int bit = 0; bit < 8; bit++) {
       full[i] ^= (unsigned char)(1u << bit);
-      spit(bad, full, n);
+      tu_spit(bad, full, n, 0);
       full[i] ^= (unsigned char)(1u << bit);
       tg_error err = {0};
       int st = tg_checkpoint_load(bad, b.lists, 3, &err);
@@ -82,14 +82,14 @@ START_TEST(test_bad_headers_and_structure) {
   tg_params *lists[] = {&p};
   ck_assert_int_eq(tg_checkpoint_save(path, "", lists, 1, NULL), TG_OK);
   size_t n;
-  unsigned char *good = slurp(path, &n);
+  unsigned char *good = tu_slurp(path, &n);
   unsigned char *b = malloc(n + 16);
 
   /* A future version, with a correct CRC. */
   memcpy(b, good, n);
   b[8] = 2;
   fix_crc(b, n);
-  spit(path, b, n);
+  tu_spit(path, b, n, 0);
   ck_assert_int_eq(
       assert_load_fails(path, "checkpoint version 2 is newer than this program's 1", path),
       TG_ERR_FORMAT);
@@ -102,29 +102,29 @@ START_TEST(test_bad_headers_and_structure) {
   memcpy(b, good, n);
   memcpy(b, "TAPEGRAF", 8);
   fix_crc(b, n);
-  spit(path, b, n);
+  tu_spit(path, b, n, 0);
   assert_load_fails(path, "not a tapegrad checkpoint", "magic");
-  spit(path, "PK\3\4", 4); /* short and foreign */
+  tu_spit(path, "PK\3\4", 4, 0); /* short and foreign */
   assert_load_fails(path, "bad magic", NULL);
 
   /* A CRC that does not match. */
   memcpy(b, good, n);
   b[n - 1] ^= 0x80;
-  spit(path, b, n);
+  tu_spit(path, b, n, 0);
   assert_load_fails(path, "CRC mismatch: the file is corrupt", NULL);
 
   /* Element size 5. */
   memcpy(b, good, n);
   b[12] = 5;
   fix_crc(b, n);
-  spit(path, b, n);
+  tu_spit(path, b, n, 0);
   assert_load_fails(path, "element size 5", NULL);
 
   /* Bytes after the last tensor. */
   memcpy(b, good, n - 4);
   memcpy(b + n - 4, "junk", 4);
   fix_crc(b, n + 4);
-  spit(path, b, n + 4);
+  tu_spit(path, b, n + 4, 0);
   assert_load_fails(path, "4 unexpected bytes", NULL);
 
   /* A dimension of 2^62: more values than the file holds, no overflow. */
@@ -132,20 +132,20 @@ START_TEST(test_bad_headers_and_structure) {
   b_header(&x, 1, sizeof(tg_real), "", 1);
   b_tensor_head(&x, "w", 2, (int64_t[]){INT64_C(1) << 62, 4});
   b_crc(&x);
-  spit(path, x.b, x.n);
+  tu_spit(path, x.b, x.n, 0);
   assert_load_fails(path, "more values than the file holds", NULL);
   /* A dimension of 0, and one that is negative as i64. */
   x = (bytes){0};
   b_header(&x, 1, 4, "", 1);
   b_tensor_head(&x, "w", 1, (int64_t[]){0});
   b_crc(&x);
-  spit(path, x.b, x.n);
+  tu_spit(path, x.b, x.n, 0);
   assert_load_fails(path, "dimension 0 is 0", NULL);
   x = (bytes){0};
   b_header(&x, 1, 4, "", 1);
   b_tensor_head(&x, "w", 1, (int64_t[]){-3});
   b_crc(&x);
-  spit(path, x.b, x.n);
+  tu_spit(path, x.b, x.n, 0);
   assert_load_fails(path, "is -3", NULL);
   /* Seven dimensions. */
   x = (bytes){0};
@@ -153,13 +153,13 @@ START_TEST(test_bad_headers_and_structure) {
   b_tensor_head(&x, "w", 7, (int64_t[]){1, 1, 1, 1, 1, 1, 1});
   b_f32(&x, 1);
   b_crc(&x);
-  spit(path, x.b, x.n);
+  tu_spit(path, x.b, x.n, 0);
   assert_load_fails(path, "7 dimensions", NULL);
   /* A tensor count far beyond the file. */
   x = (bytes){0};
   b_header(&x, 1, 4, "", 4000000000u);
   b_crc(&x);
-  spit(path, x.b, x.n);
+  tu_spit(path, x.b, x.n, 0);
   assert_load_fails(path, "4000000000 tensors cannot fit", NULL);
   /* The same tensor twice (valid structure and CRC). */
   x = (bytes){0};
@@ -170,10 +170,10 @@ START_TEST(test_bad_headers_and_structure) {
     b_f32(&x, 2);
   }
   b_crc(&x);
-  spit(path, x.b, x.n);
+  tu_spit(path, x.b, x.n, 0);
   assert_load_fails(path, "w: twice in the file", NULL);
   /* An empty file; a directory where the file should be. */
-  spit(path, "", 0);
+  tu_spit(path, "", 0, 0);
   assert_load_fails(path, "truncated at offset 0", NULL);
   ck_assert_int_eq(assert_load_fails(tu_dir(), "not a regular file", tu_dir()), TG_ERR_IO);
 
@@ -215,7 +215,7 @@ END_TEST
 START_TEST(test_save_onto_a_directory) {
   const char *path = tu_path("taken"), *inner = tu_path("taken/keep");
   ck_assert_int_eq(mkdir(path, 0755), 0);
-  spit(inner, "x", 1);
+  tu_spit(inner, "x", 1, 0);
   model a;
   model_make(&a, 3, NULL, 1);
   tg_error err = {0};
@@ -242,7 +242,7 @@ START_TEST(test_failed_write_keeps_the_old_file) {
   tg_error err = {0};
   ck_assert_int_eq(tg_checkpoint_save(path, "old", small.lists, 3, &err), TG_OK);
   size_t n_old;
-  unsigned char *old = slurp(path, &n_old);
+  unsigned char *old = tu_slurp(path, &n_old);
 
   struct rlimit saved;
   ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
@@ -262,7 +262,7 @@ START_TEST(test_failed_write_keeps_the_old_file) {
                 "%s", err.msg);
   ck_assert_int_eq(tmp_count(".tmp."), 0);
   size_t n_now;
-  unsigned char *now = slurp(path, &n_now);
+  unsigned char *now = tu_slurp(path, &n_now);
   ck_assert(n_now == n_old && memcmp(now, old, n_old) == 0);
   char meta[8];
   ck_assert_int_eq(tg_checkpoint_read_meta(path, meta, sizeof meta, NULL), TG_OK);
@@ -285,7 +285,7 @@ START_TEST(test_save_replaces_atomically) {
   model_make(&b, 4, NULL, 2);
   ck_assert_int_eq(tg_checkpoint_save(path, "first", a.lists, 3, NULL), TG_OK);
   size_t n_old;
-  unsigned char *old = slurp(path, &n_old);
+  unsigned char *old = tu_slurp(path, &n_old);
   struct stat before, after;
   ck_assert_int_eq(stat(path, &before), 0);
   FILE *reader = fopen(path, "rb");

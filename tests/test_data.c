@@ -36,7 +36,7 @@ START_TEST(test_idx_round_trip) {
       /* The file holds exactly the hand-laid bytes (decompressed). */
       size_t want_n, got_n;
       uint8_t *want = idx_bytes(dims, nd, a.data, &want_n);
-      uint8_t *raw = slurp(p, &got_n);
+      uint8_t *raw = tu_slurp(p, &got_n);
       if (gz) {
         ck_assert(got_n > 2 && raw[0] == 0x1f && raw[1] == 0x8b);
         free(raw);
@@ -124,7 +124,7 @@ START_TEST(test_idx_truncated_everywhere) {
   for (int gz = 0; gz < 2; gz++)
     for (size_t cut = 0; cut < n; cut++) {
       const char *p = tu_path(gz ? "cut.gz" : "cut");
-      write_bytes(p, b, cut, gz);
+      tu_spit(p, b, cut, gz);
       char at[64], found[64];
       if (cut == 0) {
         assert_read_fails(p, TG_ERR_FORMAT, "the file is empty");
@@ -159,11 +159,11 @@ START_TEST(test_idx_gzip_stream_cut_everywhere) {
   const char *full = tu_path("full.gz");
   write_idx(full, (uint32_t[]){3, 20, 20}, 3, data, 1);
   size_t n;
-  uint8_t *z = slurp(full, &n);
+  uint8_t *z = tu_slurp(full, &n);
   ck_assert_uint_gt(n, 30);
   for (size_t cut = 0; cut < n; cut++) {
     const char *p = tu_path("zcut.gz");
-    write_bytes(p, z, cut, 0);
+    tu_spit(p, z, cut, 0);
     tg_idx out;
     tg_error e = {0};
     ck_assert_msg(tg_idx_read(p, &out, &e) != TG_OK, "a stream cut at %zu of %zu was accepted", cut,
@@ -174,7 +174,7 @@ START_TEST(test_idx_gzip_stream_cut_everywhere) {
   /* A flipped bit in the CRC is caught too. */
   z[n - 6] ^= 0x10;
   const char *p = tu_path("crc.gz");
-  write_bytes(p, z, n, 0);
+  tu_spit(p, z, n, 0);
   assert_read_fails(p, TG_ERR_FORMAT, "the stream is damaged (gzip: incorrect data check)");
   free(z);
 }
@@ -184,29 +184,29 @@ START_TEST(test_idx_bad_magic_type_rank) {
   for (int gz = 0; gz < 2; gz++) {
     const char *p = tu_path(gz ? "bad.gz" : "bad");
     const uint8_t magic[] = {0, 1, 8, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 9};
-    write_bytes(p, magic, sizeof magic, gz);
+    tu_spit(p, magic, sizeof magic, gz);
     assert_read_fails(p, TG_ERR_FORMAT, "byte 0: bad magic 0x00010803");
 
     const uint8_t *text = (const uint8_t *)"hello, world\n";
-    write_bytes(p, text, 13, gz);
+    tu_spit(p, text, 13, gz);
     assert_read_fails(p, TG_ERR_FORMAT, "byte 0: bad magic 0x68656c6c");
 
     uint8_t typ[] = {0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0};
-    write_bytes(p, typ, sizeof typ, gz);
+    tu_spit(p, typ, sizeof typ, gz);
     assert_read_fails(p, TG_ERR_FORMAT, "byte 2: element type 0x0d (float) is not supported");
     typ[2] = 0x0B;
-    write_bytes(p, typ, sizeof typ, gz);
+    tu_spit(p, typ, sizeof typ, gz);
     assert_read_fails(p, TG_ERR_FORMAT, "0x0b (16-bit integer)");
     typ[2] = 0x07;
-    write_bytes(p, typ, sizeof typ, gz);
+    tu_spit(p, typ, sizeof typ, gz);
     assert_read_fails(p, TG_ERR_FORMAT, "byte 2: unknown element type 0x07");
 
     const uint8_t rank0[] = {0, 0, 8, 0, 1, 2, 3};
-    write_bytes(p, rank0, sizeof rank0, gz);
+    tu_spit(p, rank0, sizeof rank0, gz);
     assert_read_fails(p, TG_ERR_FORMAT, "byte 3: rank 0 (");
     const uint8_t rank5[] = {0, 0, 8, 5, 0, 0, 0, 1, 0, 0, 0, 1, 0,
                              0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 7};
-    write_bytes(p, rank5, sizeof rank5, gz);
+    tu_spit(p, rank5, sizeof rank5, gz);
     assert_read_fails(p, TG_ERR_FORMAT, "byte 3: rank 5 (");
 
     write_idx(p, (uint32_t[]){3, 0, 2}, 3, NULL, gz);
@@ -222,7 +222,7 @@ START_TEST(test_idx_trailing_bytes) {
   memcpy(b + n, "xyz", 3);
   for (int gz = 0; gz < 2; gz++) {
     const char *p = tu_path(gz ? "trail.gz" : "trail");
-    write_bytes(p, b, n + 3, gz);
+    tu_spit(p, b, n + 3, gz);
     assert_read_fails(p, TG_ERR_FORMAT, "byte 28: 3 trailing bytes after the data");
   }
   free(b);
@@ -334,7 +334,7 @@ START_TEST(test_idx_random_damage) {
       len = (size_t)tg_rng_below(&r, n + 8 < sizeof buf ? n + 8 : sizeof buf);
     int gz = it % 3 == 0;
     const char *p = tu_path(gz ? "fz.gz" : "fz");
-    write_bytes(p, buf, len, gz);
+    tu_spit(p, buf, len, gz);
     tg_idx out;
     tg_error e = {0};
     if (tg_idx_read(p, &out, &e) == TG_OK) {

@@ -25,34 +25,6 @@
 static void dir_setup(void) { tu_dir_make("tapegrad-hostile"); }
 static void dir_teardown(void) { tu_rm_tree(tu_dir()); }
 
-static void spit(const char *path, const void *b, size_t n, int gz) {
-  if (gz) {
-    gzFile f = gzopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    if (n)
-      ck_assert_int_eq(gzwrite(f, b, (unsigned)n), (int)n);
-    ck_assert_int_eq(gzclose(f), Z_OK);
-  } else {
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fwrite(b, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
-  }
-}
-
-static unsigned char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  ck_assert_msg(f != NULL, "cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc((size_t)len + 1);
-  ck_assert_int_eq(fread(b, 1, (size_t)len, f), (size_t)len);
-  fclose(f);
-  *n = (size_t)len;
-  return b;
-}
-
 /* Asserts st != OK and err names every fragment. */
 #define assert_refused(st, err, ...)                                                               \
   do {                                                                                             \
@@ -108,7 +80,7 @@ START_TEST(idx_truncated_at_every_length) {
   int gz = _i >= SMALL_LEN;
   size_t len = (size_t)(_i % SMALL_LEN);
   const char *p = tu_path(gz ? "cut.gz" : "cut");
-  spit(p, b, len, gz);
+  tu_spit(p, b, len, gz);
   tg_idx a;
   tg_error err = {0};
   int st = tg_idx_read(p, &a, &err);
@@ -168,7 +140,7 @@ START_TEST(idx_bad_header) {
   size_t n = idx_make(b, 0, rank, idx_bad[c].dims, data, idx_bad[c].ndata);
   memcpy(b, idx_bad[c].head, 4);
   const char *p = tu_path(gz ? "bad.gz" : "bad");
-  spit(p, b, n, gz);
+  tu_spit(p, b, n, gz);
   long rss0 = maxrss_kb();
   tg_idx a;
   tg_error err = {0};
@@ -190,9 +162,9 @@ END_TEST
 START_TEST(idx_gzip_garbage) {
   unsigned char good[64];
   size_t n = small_images(good);
-  spit(tu_path("ok.gz"), good, n, 1);
+  tu_spit(tu_path("ok.gz"), good, n, 1);
   size_t gl;
-  unsigned char *g = slurp(tu_path("ok.gz"), &gl);
+  unsigned char *g = tu_slurp(tu_path("ok.gz"), &gl);
   unsigned char junk[200] = {0x1f, 0x8b, 0x08, 0x00};
   for (int i = 4; i < 200; i++)
     junk[i] = (unsigned char)(i * 37 + 11);
@@ -213,7 +185,7 @@ START_TEST(idx_gzip_garbage) {
     if (cases[c].flip)
       b[cases[c].n - (size_t)cases[c].flip] ^= 0x55;
     const char *p = tu_path(cases[c].name);
-    spit(p, b, cases[c].n, 0);
+    tu_spit(p, b, cases[c].n, 0);
     free(b);
     tg_idx a;
     tg_error err = {0};
@@ -247,8 +219,8 @@ static void write_set(const char *im, const char *lb, uint32_t nim, uint32_t nlb
   unsigned char b[4096], px[4 * 4 * 8] = {0}, labels[8] = {0, 1, 2, 3, 4, 5, 6, 7};
   if (bad)
     labels[nlb - 1] = bad;
-  spit(im, b, idx_make(b, 8, 3, (uint32_t[]){nim, 4, 4}, px, nim * 16), 0);
-  spit(lb, b, idx_make(b, 8, 1, (uint32_t[]){nlb}, labels, nlb), 1);
+  tu_spit(im, b, idx_make(b, 8, 3, (uint32_t[]){nim, 4, 4}, px, nim * 16), 0);
+  tu_spit(lb, b, idx_make(b, 8, 1, (uint32_t[]){nlb}, labels, nlb), 1);
 }
 
 START_TEST(dataset_counts_and_labels) {
@@ -287,7 +259,7 @@ START_TEST(dataset_open_hostile_dirs) {
                  "not found");
   tg_error e2 = {0};
   const char *f = tu_path("plainfile");
-  spit(f, "x", 1, 0);
+  tu_spit(f, "x", 1, 0);
   assert_refused(tg_dataset_open(f, &tr, &te, &e2), e2, "plainfile");
   tg_error e3 = {0};
   assert_refused(tg_dataset_open(tu_path("nowhere"), &tr, &te, &e3), e3, "nowhere");
@@ -393,7 +365,7 @@ static unsigned char *ref_checkpoint(const char *path, size_t *n) {
   tg_error err = {0};
   ck_assert_msg(tg_checkpoint_save(path, "kind=hostile\n", lists, 2, &err) == TG_OK, "%s", err.msg);
   model_free(&m);
-  return slurp(path, n);
+  return tu_slurp(path, n);
 }
 
 static size_t ref_len(void) {
@@ -411,7 +383,7 @@ START_TEST(ckpt_truncated_at_every_length) {
   ck_assert_uint_eq(n, ref_len());
   size_t len = (size_t)_i * n / 100; /* 100 lengths spread over 0..n-1 */
   const char *p = tu_path("cut.ckpt");
-  spit(p, b, len, 0);
+  tu_spit(p, b, len, 0);
   load_refused(p, len >= 8 ? "offset" : NULL, NULL);
   free(b);
 }
@@ -424,7 +396,7 @@ START_TEST(ckpt_every_byte_flipped) {
   for (size_t i = 0; i < n; i++) {
     b[i] ^= 0xFF;
     const char *p = tu_path("flip.ckpt");
-    spit(p, b, n, 0);
+    tu_spit(p, b, n, 0);
     load_refused(p, NULL, NULL);
     b[i] ^= 0xFF;
   }
@@ -433,7 +405,7 @@ START_TEST(ckpt_every_byte_flipped) {
     for (int bit = 0; bit < 8; bit += 3) {
       b[i] ^= (unsigned char)(1u << bit);
       const char *p = tu_path("bit.ckpt");
-      spit(p, b, n, 0);
+      tu_spit(p, b, n, 0);
       load_refused(p, NULL, NULL);
       b[i] ^= (unsigned char)(1u << bit);
     }
@@ -456,26 +428,26 @@ START_TEST(ckpt_semantic_refusals) {
   /* Future version, with a correct CRC. */
   b[8] = 2;
   fix_crc(b, n);
-  spit(p, b, n, 0);
+  tu_spit(p, b, n, 0);
   load_refused(p, "version 2", "newer");
   b[8] = 0;
   fix_crc(b, n);
-  spit(p, b, n, 0);
+  tu_spit(p, b, n, 0);
   load_refused(p, "version 0", NULL);
   b[8] = 1;
   /* Element size 2. */
   b[12] = 2;
   fix_crc(b, n);
-  spit(p, b, n, 0);
+  tu_spit(p, b, n, 0);
   load_refused(p, "element size 2", "offset 12");
   b[12] = (unsigned char)sizeof(tg_real);
   fix_crc(b, n);
   /* Zero-length and magic-only files. */
-  spit(p, "", 0, 0);
+  tu_spit(p, "", 0, 0);
   load_refused(p, "12 bytes", NULL);
-  spit(p, "TAPEGRAD", 8, 0);
+  tu_spit(p, "TAPEGRAD", 8, 0);
   load_refused(p, "truncated", NULL);
-  spit(p, "PK\3\4 a zip file", 15, 0);
+  tu_spit(p, "PK\3\4 a zip file", 15, 0);
   load_refused(p, "bad magic", NULL);
   /* A directory, a missing file, /dev/null. */
   load_refused(tu_dir(), "not a regular file", NULL);
@@ -484,7 +456,7 @@ START_TEST(ckpt_semantic_refusals) {
   /* Tensor count that cannot fit. */
   memcpy(b + 8 + 12 + 13, (unsigned char[]){0xff, 0xff, 0xff, 0xff}, 4);
   fix_crc(b, n);
-  spit(p, b, n, 0);
+  tu_spit(p, b, n, 0);
   load_refused(p, "4294967295 tensors", "offset 33");
   free(b);
 }
@@ -558,7 +530,7 @@ START_TEST(ckpt_save_failures_keep_previous) {
     assert_refused(st, e1, p, "temporary file", "Permission denied");
   } else if (st == TG_OK) {
     /* root writes anyway: restore the reference for what follows */
-    spit(p, ref, n0, 0);
+    tu_spit(p, ref, n0, 0);
   }
   /* 2. The file system refuses the bytes (a full disk). */
   signal(SIGXFSZ, SIG_IGN);
@@ -597,7 +569,7 @@ START_TEST(ckpt_save_failures_keep_previous) {
   assert_refused(tg_checkpoint_save(p, NULL, NULL, 1, &e8), e8, "NULL");
   /* The previous checkpoint is byte-identical, nothing else is left. */
   size_t n1;
-  unsigned char *now = slurp(p, &n1);
+  unsigned char *now = tu_slurp(p, &n1);
   ck_assert_uint_eq(n0, n1);
   ck_assert_msg(memcmp(ref, now, n0) == 0, "the previous checkpoint changed");
   ck_assert_int_eq(count_entries(), 1);
@@ -620,9 +592,9 @@ START_TEST(ckpt_save_sweeps_orphans) {
   snprintf(dead, sizeof dead, "%s.tmp.%ld", p, (long)pid);
   snprintf(live, sizeof live, "%s.tmp.%ld", p, (long)getppid());
   snprintf(other, sizeof other, "%s.tmp.x%ld", p, (long)pid);
-  spit(dead, "half", 4, 0);
-  spit(live, "busy", 4, 0);
-  spit(other, "mine", 4, 0);
+  tu_spit(dead, "half", 4, 0);
+  tu_spit(live, "busy", 4, 0);
+  tu_spit(other, "mine", 4, 0);
   model m;
   model_make(&m, "W", 3);
   tg_error err = {0};

@@ -17,6 +17,18 @@ static tg_model *make(const char *kind, uint64_t seed) {
   return m;
 }
 
+/* SimpleConvNet built for 3×60×60 images, from rng seeded with 4. */
+static tg_model *make_rgb60(tg_rng *rng) {
+  tg_model_config c;
+  ck_assert_int_eq(tg_model_defaults("simple-convnet", &c, NULL), TG_OK);
+  c.input[0] = 3;
+  c.input[1] = c.input[2] = 60;
+  tg_rng_seed(rng, 4);
+  tg_model *m = tg_model_new(&c, rng, NULL);
+  ck_assert_ptr_nonnull(m);
+  return m;
+}
+
 static void assert_shape(const tg_tensor *t, int ndim, const int64_t *want) {
   ck_assert_ptr_nonnull(t);
   ck_assert_int_eq(t->ndim, ndim);
@@ -240,14 +252,8 @@ END_TEST
  * padded by 2 and repeated over the channels — the same logits as
  * feeding that 3×60×60 image directly. */
 START_TEST(test_fit_input_upscales) {
-  tg_model_config c;
-  ck_assert_int_eq(tg_model_defaults("simple-convnet", &c, NULL), TG_OK);
-  c.input[0] = 3;
-  c.input[1] = c.input[2] = 60;
   tg_rng rng;
-  tg_rng_seed(&rng, 4);
-  tg_model *m = tg_model_new(&c, &rng, NULL);
-  ck_assert_ptr_nonnull(m);
+  tg_model *m = make_rgb60(&rng);
   tg_tape *tape = tg_tape_new();
   tg_tensor *small = tg_empty(tape, (int64_t[]){1, 1, 28, 28}, 4);
   tu_fill_uniform(small, &rng, 0, 1);
@@ -300,14 +306,8 @@ START_TEST(test_fit_input_refuses) {
   /* A model of several channels larger than 28×28 enlarges gray 28×28
    * images and nothing else: not 14×14 (×4 once), not gray images of its
    * own size (repeated over the channels once), not 3-channel ones. */
-  tg_model_config c;
-  ck_assert_int_eq(tg_model_defaults("simple-convnet", &c, NULL), TG_OK);
-  c.input[0] = 3;
-  c.input[1] = c.input[2] = 60;
   tg_rng rng;
-  tg_rng_seed(&rng, 4);
-  m = tg_model_new(&c, &rng, NULL);
-  ck_assert_ptr_nonnull(m);
+  m = make_rgb60(&rng);
   tape = tg_tape_new();
   const int64_t refused[][4] = {{2, 1, 14, 14}, {2, 1, 60, 60}, {2, 1, 30, 30}, {2, 3, 28, 28}};
   for (int i = 0; i < 4; i++) {

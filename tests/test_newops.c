@@ -184,6 +184,18 @@ END_TEST
 /* ------------------------------------------------------------------------
  * index_select and index_add */
 
+/* The index ixx into the 4-d x that element k of y = index_select(x,
+ * ax, idx) reads, idx being (2, 3). */
+static void source_of(const tg_tensor *y, int64_t k, int ax, const tg_tensor *idx, int64_t *ixx) {
+  int64_t iy[5];
+  unflat(k, y->shape, 5, iy);
+  for (int d = 0; d < ax; d++)
+    ixx[d] = iy[d];
+  ixx[ax] = (int64_t)idx->data[iy[ax] * 3 + iy[ax + 1]];
+  for (int d = ax + 1; d < 4; d++)
+    ixx[d] = iy[d + 1];
+}
+
 START_TEST(test_index_select_hand) {
   tg_tape *tape = tg_tape_new();
   /* The embedding lookup: W (4, 2), ids (2, 3) -> (2, 3, 2). */
@@ -232,13 +244,8 @@ START_TEST(test_index_select_loop) {
     ck_assert_msg(y != NULL, "%s", tg_tape_error(tape));
     ck_assert_int_eq(y->ndim, 5);
     for (int64_t k = 0; k < y->numel; k++) {
-      int64_t iy[5], ixx[4];
-      unflat(k, y->shape, 5, iy);
-      for (int d = 0; d < ax; d++)
-        ixx[d] = iy[d];
-      ixx[ax] = (int64_t)idx->data[iy[ax] * 3 + iy[ax + 1]];
-      for (int d = ax + 1; d < 4; d++)
-        ixx[d] = iy[d + 1];
+      int64_t ixx[4];
+      source_of(y, k, ax, idx, ixx);
       ck_assert(tg_at(y, k) == at(x, ixx));
     }
     /* index_add of y back: a loop of adds */
@@ -246,13 +253,8 @@ START_TEST(test_index_select_loop) {
     ck_assert_msg(z != NULL, "%s", tg_tape_error(tape));
     double want[120] = {0};
     for (int64_t k = 0; k < y->numel; k++) {
-      int64_t iy[5], ixx[4];
-      unflat(k, y->shape, 5, iy);
-      for (int d = 0; d < ax; d++)
-        ixx[d] = iy[d];
-      ixx[ax] = (int64_t)idx->data[iy[ax] * 3 + iy[ax + 1]];
-      for (int d = ax + 1; d < 4; d++)
-        ixx[d] = iy[d + 1];
+      int64_t ixx[4];
+      source_of(y, k, ax, idx, ixx);
       int64_t off = 0;
       for (int d = 0; d < 4; d++)
         off = off * xs[d] + ixx[d];

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "tapegrad_ext.h" /* the engine and its extension interface */
 
@@ -208,6 +209,37 @@ static inline const char *tu_path(const char *name) {
   k = (k + 1) % 16;
   snprintf(buf[k], sizeof buf[k], "%s/%s", tu_dir(), name);
   return buf[k];
+}
+
+/* The whole file at path, malloc'd (one spare byte at the end); *n its
+ * length. */
+static inline unsigned char *tu_slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  size_t cap = 1 << 16, len = 0, k;
+  unsigned char *b = malloc(cap);
+  while ((k = fread(b + len, 1, cap - 1 - len, f)) > 0)
+    if ((len += k) == cap - 1)
+      b = realloc(b, cap *= 2);
+  fclose(f);
+  *n = len;
+  return b;
+}
+
+/* Writes n bytes of b to path, gzip-compressed when gz. */
+static inline void tu_spit(const char *path, const void *b, size_t n, int gz) {
+  if (gz) {
+    gzFile f = gzopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    if (n)
+      ck_assert_int_eq(gzwrite(f, b, (unsigned)n), (int)n);
+    ck_assert_int_eq(gzclose(f), Z_OK);
+  } else {
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+  }
 }
 
 /* main(): runs the suite made by make_suite, then sweeps its scratch
