@@ -247,6 +247,21 @@ static void run_chunk(int64_t c, int64_t n, int64_t grain, tg_range_fn fn, void 
   fn(ctx, c * grain, c * grain + grain < n ? c * grain + grain : n);
 }
 
+/* tg_set_threads's count; 0: OpenMP's default. */
+static int threads_set;
+
+tg_status tg_set_threads(int n) {
+  if (n < 0)
+    return TG_ERR_ARG;
+  __atomic_store_n(&threads_set, n, __ATOMIC_RELAXED);
+  return TG_OK;
+}
+
+int tg_threads(void) {
+  const int n = __atomic_load_n(&threads_set, __ATOMIC_RELAXED);
+  return n > 0 ? n : omp_get_max_threads();
+}
+
 void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, void *ctx) {
   if (n <= 0)
     return;
@@ -257,7 +272,7 @@ void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, voi
   if (grain < 1)
     grain = 1;
   const int64_t chunks = (n + grain - 1) / grain;
-  const int nth = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int nth = omp_in_parallel() ? 1 : tg_threads();
   if (chunks < 2 || nth < 2) {
     for (int64_t c = 0; c < chunks; c++)
       run_chunk(c, n, grain, fn, ctx);

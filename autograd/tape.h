@@ -164,4 +164,17 @@ typedef struct tg_tape_mark {
 TG_API tg_tape_mark tg_tape_get_mark(const tg_tape *tape);
 TG_API void tg_tape_rewind(tg_tape *tape, tg_tape_mark m);
 
+/* Threads. Every op of every tape runs its kernels on up to tg_threads()
+ * threads of this process. The default is OpenMP's: OMP_NUM_THREADS when
+ * set, else one per core. tg_set_threads(n), n >= 1, sets it for the whole
+ * process, whichever thread calls ops afterwards; 0 restores the default.
+ * Results never depend on the count (each kernel cuts its work into
+ * chunks fixed by the shapes), only the speed does. On a machine shared
+ * with other busy processes, fewer threads than cores can be faster: a
+ * thread that loses its core makes the others take its chunks, which costs
+ * little, but every op still waits for its last chunk (benchmarks/README.md,
+ * bench_busy.py). Returns TG_OK, or TG_ERR_ARG for n < 0. */
+TG_API tg_status tg_set_threads(int n);
+TG_API int tg_threads(void);
+
 #endif

@@ -263,7 +263,7 @@ static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
   /* A scratch slot per thread that may run (tg_parallel_for's rule: a
    * product of 5e6 flops is worth a second thread). */
   const int64_t work = (int64_t)(flops / 5e6 * TG_PAR_MIN);
-  const int nth = j->nth = omp_in_parallel() || work < TG_PAR_MIN ? 1 : omp_get_max_threads();
+  const int nth = j->nth = omp_in_parallel() || work < TG_PAR_MIN ? 1 : tg_threads();
   const int ok = j->kind == CONV_Y    ? tg_gemm_plan(&j->mm, 0, j->fn, j->p, j->k, 0)
                  : j->kind == CONV_DX ? tg_gemm_plan(&j->mm, 1, j->k, j->p, j->fn, 0)
                                       : tg_gemm_plan(&j->mm, 0, j->k, j->fn, j->p, 0) &&

@@ -284,7 +284,7 @@ static int gemm(tg_tape *tape, int ta, int tb, int64_t M, int64_t N, int64_t K, 
    * before the threads start. */
   const int64_t work = flops_work(flops);
   const int own_columns = p.b_t && work >= TG_PAR_MIN && !omp_in_parallel() &&
-                          p.tn >= omp_get_max_threads() && p.tn > 1;
+                          p.tn >= tg_threads() && p.tn > 1;
   if (own_columns) {
     tg_parallel_for(p.tn, 1, work, column_tiles, &p);
   } else {

@@ -367,7 +367,7 @@ static int reduce_run(tg_tape *tape, const tg_real *x, const plan *p, int mode, 
   const int64_t N = p->numel, nch = p->nch;
   /* Enough tasks to keep every thread busy without splitting outputs. */
   const int split = N >= TG_PAR_MIN && nch > 1;
-  const int64_t busy = split ? 4 * (int64_t)omp_get_max_threads() : 0;
+  const int64_t busy = split ? 4 * (int64_t)tg_threads() : 0;
   red_job r = {x, p, mode, div, y, yarg, NULL, NULL};
 
   if (tg_reduce_small_ok(p)) {

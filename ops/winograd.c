@@ -366,7 +366,7 @@ int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs
   const double flops = 2.0 * 9 * (double)N * (double)C * (double)fn * (double)(OH * OW);
   /* tg_parallel_for's rule, as in conv.c: 5e6 flops are worth a thread. */
   const int64_t work = (int64_t)(flops / 5e6 * TG_PAR_MIN);
-  const int nth = j.nth = omp_in_parallel() || work < TG_PAR_MIN ? 1 : omp_get_max_threads();
+  const int nth = j.nth = omp_in_parallel() || work < TG_PAR_MIN ? 1 : tg_threads();
   j.plane = max64(j.hp * j.wp * j.cin, j.th * WG_M * j.tw * WG_M * j.cout);
   j.per_thread =
       WG_A2 * (j.cin + j.cout) * nb + j.plane + max64(j.h * j.w * j.cin, j.oh * j.ow * j.cout);
