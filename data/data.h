@@ -78,9 +78,13 @@ TG_API tg_status tg_dataset_load(const char *images, const char *labels, int cla
  *   "fashion-mnist"  Debian's dataset-fashion-mnist, read from
  *                    /usr/share/datasets/fashion-mnist/ (60,000 + 10,000);
  *   "mnist-digits"   the 8,000 + 2,000 real digits that
- *                    scripts/mnist-digits.sh converts, read from
- *                    $TAPEGRAD_DATA/mnist-digits/ when TAPEGRAD_DATA is set
- *                    and not empty, else TG_DATA_DIR/mnist-digits/;
+ *                    scripts/mnist-digits.sh converts, read from the first
+ *                    of these that holds a folder mnist-digits/:
+ *                    $TAPEGRAD_DATA (when set and not empty), the user's
+ *                    data directory ($XDG_DATA_HOME/tapegrad, else
+ *                    $HOME/.local/share/tapegrad), the install prefix's
+ *                    share/tapegrad, the source tree's datasets/ (for
+ *                    programs run from the build);
  *   anything else    a directory holding the four standard MNIST files
  *                    train-images-idx3-ubyte, train-labels-idx1-ubyte,
  *                    t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each

