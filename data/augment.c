@@ -12,7 +12,7 @@
 
 #include "augment.h"
 
-int tg_augment_parse(const char *spec, tg_augment *a, tg_error *err) {
+tg_status tg_augment_parse(const char *spec, tg_augment *a, tg_error *err) {
   memset(a, 0, sizeof *a);
   const char *p = spec ? spec : "";
   if (!*p)
@@ -42,7 +42,7 @@ int tg_augment_parse(const char *spec, tg_augment *a, tg_error *err) {
   return TG_OK;
 }
 
-int tg_augment_format(const tg_augment *a, char *buf, size_t cap) {
+tg_status tg_augment_format(const tg_augment *a, char *buf, size_t cap) {
   int n;
   if (a->crop_pad && a->flip)
     n = snprintf(buf, cap, "crop:%d,flip", a->crop_pad);

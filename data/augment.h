@@ -24,11 +24,11 @@ typedef struct tg_augment {
 /* Parses "crop:P", "flip", or both joined by a comma (in either order;
  * P in 1..64) into a (zeroed first). TG_OK, or TG_ERR_ARG with err saying
  * which part is wrong. */
-TG_API int tg_augment_parse(const char *spec, tg_augment *a, tg_error *err);
+TG_API tg_status tg_augment_parse(const char *spec, tg_augment *a, tg_error *err);
 
 /* Writes spec back ("crop:2,flip", "flip", "none") into buf of cap bytes;
  * TG_OK or TG_ERR_ARG when it does not fit. */
-TG_API int tg_augment_format(const tg_augment *a, char *buf, size_t cap);
+TG_API tg_status tg_augment_format(const tg_augment *a, char *buf, size_t cap);
 
 /* The key of sample `index` in the epoch whose seed is epoch_seed: mixes
  * both, so neighbouring samples and epochs draw independent streams. */

@@ -108,7 +108,7 @@ static int64_t align_up(int64_t n) {
   return (n + q - 1) / q * q;
 }
 
-int tg_params_flatten_grads(tg_params *p, int64_t extra, tg_error *err) {
+tg_status tg_params_flatten_grads(tg_params *p, int64_t extra, tg_error *err) {
   if (!p)
     return tg_error_set(err, TG_ERR_NULL, "params_flatten_grads: the list is NULL");
   if (p->grad_flat || extra < 0)

@@ -54,7 +54,7 @@ TG_API double tg_params_clip_grad_norm(tg_params *p, double max_norm);
  * statistics exchanged with them). Call it once, before training; tensors
  * added later keep their own gradient. TG_OK, or TG_ERR_ARG (called
  * twice, extra < 0) / TG_ERR_MEMORY with err filled, the list unchanged. */
-TG_API int tg_params_flatten_grads(tg_params *p, int64_t extra, tg_error *err);
+TG_API tg_status tg_params_flatten_grads(tg_params *p, int64_t extra, tg_error *err);
 
 /* Frees every tensor and the list itself (the struct is reusable after). */
 TG_API void tg_params_free(tg_params *p);

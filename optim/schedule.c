@@ -19,7 +19,7 @@ tg_schedule tg_schedule_constant(double lr) {
       .kind = TG_SCHEDULE_CONSTANT, .lr = lr, .step_size = 1, .gamma = 0.1, .epochs = 1};
 }
 
-int tg_schedule_parse(const char *name, tg_schedule_kind *kind) {
+tg_status tg_schedule_parse(const char *name, tg_schedule_kind *kind) {
   for (int i = 0; name && i < (int)(sizeof names / sizeof names[0]); i++)
     if (strcmp(name, names[i]) == 0) {
       *kind = (tg_schedule_kind)i;
@@ -32,7 +32,7 @@ const char *tg_schedule_name(tg_schedule_kind kind) {
   return (unsigned)kind < sizeof names / sizeof names[0] ? names[kind] : "?";
 }
 
-int tg_schedule_check(const tg_schedule *s, tg_error *err) {
+tg_status tg_schedule_check(const tg_schedule *s, tg_error *err) {
   if ((unsigned)s->kind >= sizeof names / sizeof names[0])
     return tg_error_set(err, TG_ERR_ARG, "schedule: unknown kind %d", (int)s->kind);
   if (!(s->lr > 0) || !isfinite(s->lr))

@@ -40,13 +40,13 @@ TG_API tg_schedule tg_schedule_constant(double lr);
 
 /* "constant", "step", "cosine"; TG_OK or TG_ERR_ARG. tg_schedule_name is
  * the inverse ("?" for an unknown kind). */
-TG_API int tg_schedule_parse(const char *name, tg_schedule_kind *kind);
+TG_API tg_status tg_schedule_parse(const char *name, tg_schedule_kind *kind);
 TG_API const char *tg_schedule_name(tg_schedule_kind kind);
 
 /* TG_OK, or TG_ERR_ARG with err naming the bad field (lr <= 0, a negative
  * warm-up, step_size or gamma <= 0, cosine epochs <= warmup, any value
  * not finite, an unknown kind). */
-TG_API int tg_schedule_check(const tg_schedule *s, tg_error *err);
+TG_API tg_status tg_schedule_check(const tg_schedule *s, tg_error *err);
 
 /* The rate of update `step` (0-based, counted from the start of training)
  * when an epoch has steps_per_epoch (>= 1) updates. */

@@ -39,8 +39,8 @@ void tg_image_area_average(const double *src, int64_t h, int64_t w, double *dst,
   }
 }
 
-int tg_image_read_png(const char *path, int64_t rows, int64_t cols, int invert, uint8_t *out,
-                      tg_error *err) {
+tg_status tg_image_read_png(const char *path, int64_t rows, int64_t cols, int invert, uint8_t *out,
+                            tg_error *err) {
   if (!path || !out || rows < 1 || cols < 1)
     return tg_error_set(err, TG_ERR_ARG, "image_read_png: %s, %lld x %lld",
                         path ? path : "NULL path", (long long)rows, (long long)cols);

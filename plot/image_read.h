@@ -29,7 +29,7 @@ TG_API void tg_image_area_average(const double *src, int64_t h, int64_t w, doubl
  * rows × cols and rounded to 0..255. TG_OK, or TG_ERR_IO / TG_ERR_FORMAT
  * (not a PNG, truncated, unreadable: cairo's reason) / TG_ERR_MEMORY /
  * TG_ERR_ARG with err naming the path. */
-TG_API int tg_image_read_png(const char *path, int64_t rows, int64_t cols, int invert, uint8_t *out,
-                             tg_error *err);
+TG_API tg_status tg_image_read_png(const char *path, int64_t rows, int64_t cols, int invert,
+                                   uint8_t *out, tg_error *err);
 
 #endif
