@@ -264,6 +264,27 @@ expect 0 "" -- "$tg" predict --checkpoint "$work/pred.ckpt" --names fashion --in
   "$work/bar7.png"
 grep -q "bar7.png:  Sneaker" "$work/out" && ok || bad "predict --names fashion: $(cat "$work/out")"
 
+# Digits drawn as a person would (mkpng digit: pen strokes, dark on light,
+# 200x200) read right by a model trained on the real digits, when the
+# mnist-digits set is there (setup.sh makes it; otherwise this part says it
+# was skipped and counts nothing).
+if "$tg" train --model two-layer-net --data mnist-digits --epochs 5 --seed 1 \
+  --save "$work/digits.ckpt" --quiet >"$work/out" 2>"$work/err"; then
+  for g in 0 1 4; do
+    "$mkpng" "$work/digit$g.png" digit 200 "$g" || bad "mkpng digit $g"
+    expect 0 "" -- "$tg" predict --checkpoint "$work/digits.ckpt" --invert --top 1 --json \
+      "$work/digit$g.png"
+    if python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))
+assert r["class"] == int(sys.argv[2]) and r["top"][0]["p"] > 0.5, r' "$work/out" "$g"; then
+      ok
+    else bad "the drawn $g: $(cat "$work/out")"; fi
+  done
+elif grep -q "no folder mnist-digits/" "$work/err"; then
+  echo "SKIPPED: drawn digits: no mnist-digits data ($(head -c 200 "$work/err"))"
+else
+  bad "train on mnist-digits: $(cat "$work/err")"
+fi
+
 # --- pictures ------------------------------------------------------------------
 # png_is FILE W H: a PNG signature and an IHDR of W x H pixels.
 png_is() {
