@@ -9,7 +9,8 @@
 # (libxsmm, openblas, -lm, -fopenmp); the engine is lean: neither its .pc
 # nor `ldd libtapegrad.so` names cairo, fontconfig or freetype;
 # `pkg-config --cflags --libs tapegrad` alone builds OUTSIDE_C against the
-# shared library, which runs from the staged tree; `pkg-config --static`
+# shared library, which runs from the staged tree; with those flags, axes
+# passed as int64_t[] instead of int[] do not compile; `pkg-config --static`
 # with -l:libtapegrad.a links the archive into a program that needs no
 # libtapegrad.so; `pkg-config --cflags --libs tapegrad-plot` builds and runs
 # OUTSIDE_PLOT_C, which draws a PNG. The .pc files are relocatable (prefix
@@ -92,6 +93,22 @@ $cc -std=c11 -Wall -Wextra -Werror $san $cflags "$outside" $libs -lm -o "$tmp/ou
 LD_LIBRARY_PATH=$libdir ldd "$tmp/outside-shared" | grep libtapegrad | grep -q "$tmp/stage" ||
   fail "outside-shared does not load the staged libtapegrad.so"
 LD_LIBRARY_PATH=$libdir "$tmp/outside-shared" || fail "outside-shared ran and failed"
+
+# --- index types --------------------------------------------------------------
+# Axes are int[], shapes int64_t[]: with the .pc's flags, int64_t axes do
+# not compile (they would be read as two ints each), int axes do.
+for t in int64_t int; do
+  printf '#include <tapegrad.h>\ntg_tensor *f(tg_tape *t, tg_tensor *x) {\n  return tg_sum(t, x, (%s[]){0, 1}, 2, 0);\n}\n' \
+    "$t" >"$tmp/axes_$t.c"
+  # shellcheck disable=SC2086
+  if $cc -std=c11 $cflags -c "$tmp/axes_$t.c" -o "$tmp/axes_$t.o" 2>"$tmp/axes_$t.err"; then
+    [ "$t" = int ] || fail "int64_t axes compiled with the .pc's flags"
+  else
+    [ "$t" = int64_t ] || fail "int axes did not compile: $(cat "$tmp/axes_$t.err")"
+    grep -q "incompatible-pointer-types" "$tmp/axes_$t.err" ||
+      fail "int64_t axes failed for another reason: $(cat "$tmp/axes_$t.err")"
+  fi
+done
 
 # --- static -----------------------------------------------------------------
 # -l:libtapegrad.a picks the archive next to the .so; everything after it
