@@ -50,7 +50,15 @@ int draw_curves(const char *path, const curves *c, tg_error *err) {
   tg_axes_xlabel(acc, "epoch");
   tg_axes_grid(loss, 1);
   tg_axes_grid(acc, 1);
-  tg_axes_ylim(acc, 0, 1);
+  /* From the lowest accuracy shown, down to a tenth, to 1: late epochs
+   * differ in the second digit, which 0..1 would squash. */
+  double lo = 1;
+  for (int64_t i = 0; i < c->n; i++) {
+    lo = fmin(lo, fmin(c->train_acc[i], c->test_acc[i]));
+    if (c->has_val)
+      lo = fmin(lo, c->val_acc[i]);
+  }
+  tg_axes_ylim(acc, fmax(0, floor(lo * 10 - 1e-9) / 10), 1);
   if (c->n <= 20) { /* whole epochs on the x axis */
     double at[20];
     char text[20][24];
