@@ -82,11 +82,11 @@ static tg_status check_saved(tg_tape *tape, const tg_node *n, int64_t i, const c
                           what, t->name ? t->name : "", t->name ? " " : "", TG_SHAPE(t),
                           n->op->name, (long long)i, n->version[k], t->version);
     return tg_tape_fail(tape, TG_ERR_GRAD, who,
-                          "%s %s%s%s of %s (op #%lld) was written after the op was recorded, "
-                          "without tg_tensor_bump (its data changed): run the forward again after "
-                          "changing it",
-                          what, t->name ? t->name : "", t->name ? " " : "", TG_SHAPE(t),
-                          n->op->name, (long long)i);
+                        "%s %s%s%s of %s (op #%lld) was written after the op was recorded, "
+                        "without tg_tensor_bump (its data changed): run the forward again after "
+                        "changing it",
+                        what, t->name ? t->name : "", t->name ? " " : "", TG_SHAPE(t), n->op->name,
+                        (long long)i);
   }
   return TG_OK;
 }
@@ -156,7 +156,15 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
       return st;
     tape->bw_op = n.op;
     tape->bw_node = i;
+    /* Profiling: the rule's time is its op's backward time, and the sums
+     * of the gradients it gives are accumulate's. */
+    const int prof = tape->profiling;
+    int64_t t = prof ? tg_prof_enter(tape) : 0;
     n.op->backward(tape, &n, gy, gx);
+    if (prof) {
+      tg_prof_leave(tape, n.op, t, 1);
+      t = tg_prof_enter(tape);
+    }
     tape->bw_op = NULL;
     if (tape->err.status != TG_OK)
       return tape->err.status;
@@ -176,6 +184,8 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
       if (st != TG_OK)
         return st;
     }
+    if (prof)
+      tg_prof_leave(tape, &op_accumulate, t, -1);
   }
   return TG_OK;
 }
@@ -190,6 +200,8 @@ tg_status tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
   if (st != TG_OK)
     return st;
   /* Leaves: add this pass's gradient into their buffers, each once. */
+  const int prof = tape->profiling;
+  int64_t t = prof ? tg_prof_enter(tape) : 0;
   for (int64_t i = y->node; i >= -1; i--) {
     tg_tensor *ins[TG_MAX_INPUTS] = {0};
     int n_in = 1;
@@ -216,8 +228,12 @@ tg_status tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
       add_ctx c = {x->grad->data, x->grad->data, x->gacc->data};
       tg_parallel_for(x->numel, TG_GRAIN, x->numel, add_chunk, &c);
       x->gacc = NULL;
+      if (prof)
+        tg_prof_count(tape, 3 * x->numel * (int64_t)sizeof(tg_real));
     }
   }
+  if (prof)
+    tg_prof_leave(tape, &op_accumulate, t, -1);
   return TG_OK;
 }
 
