@@ -159,12 +159,10 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
     /* Profiling: the rule's time is its op's backward time, and the sums
      * of the gradients it gives are accumulate's. */
     const int prof = tape->profiling;
-    int64_t t = prof ? tg_prof_enter(tape) : 0;
+    int64_t t = prof ? tg_prof_enter(tape, 0) : 0;
     n.op->backward(tape, &n, gy, gx);
-    if (prof) {
-      tg_prof_leave(tape, n.op, t, 1);
-      t = tg_prof_enter(tape);
-    }
+    if (prof)
+      t = tg_prof_enter(tape, tg_prof_leave(tape, n.op, t, 1));
     tape->bw_op = NULL;
     if (tape->err.status != TG_OK)
       return tape->err.status;
@@ -201,7 +199,7 @@ tg_status tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
     return st;
   /* Leaves: add this pass's gradient into their buffers, each once. */
   const int prof = tape->profiling;
-  int64_t t = prof ? tg_prof_enter(tape) : 0;
+  int64_t t = prof ? tg_prof_enter(tape, 0) : 0;
   for (int64_t i = y->node; i >= -1; i--) {
     tg_tensor *ins[TG_MAX_INPUTS] = {0};
     int n_in = 1;

@@ -47,10 +47,11 @@ void tg_prof_begin(tg_tape *tape, const tg_op *op);
 void tg_prof_record(tg_tape *tape, const tg_op *op, const tg_tensor *out, int n,
                     tg_tensor *const *in);
 /* Around a backward rule, or the accumulation of gradients: enter returns
- * the clock; leave adds the time since t0, the bytes of the ops run in
+ * the clock (now, or `now` when it is not 0: a leave's, which saves a
+ * read); leave adds the time since t0, the bytes of the ops run in
  * between and `calls` (< 0: the number of those ops) to op's backward
  * figures when there is something to add, and returns the clock. */
-int64_t tg_prof_enter(tg_tape *tape);
+int64_t tg_prof_enter(tg_tape *tape, int64_t now);
 int64_t tg_prof_leave(tg_tape *tape, const tg_op *op, int64_t t0, int64_t calls);
 /* Work done without an op inside enter/leave (the leaves' gradient sums). */
 static inline void tg_prof_count(tg_tape *tape, int64_t bytes);

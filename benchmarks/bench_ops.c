@@ -48,7 +48,9 @@ static void die(const char *what, tg_tape *tape) {
  * adds) on small tensors of one shape, c and d parameters that need
  * gradients; forward, then backward. Two workloads: 10,000 ops on (1,)
  * (the tape's own cost per op) and 100 ops on (10, 10) (the chain that
- * benchmarks/compare_torch.py runs in PyTorch). */
+ * benchmarks/compare_torch.py runs in PyTorch). The first runs again with
+ * the op profiler on (tape_overhead_profiled): what profiling costs per
+ * op; tape_overhead itself is the cost of the profiler when off. */
 
 #define C_VAL 0.5
 #define D_VAL 1.0
@@ -58,11 +60,13 @@ typedef struct chain_case {
   int n_ops;
   int64_t shape[2];
   int ndim;
+  int profile; /* the op profiler on */
 } chain_case;
 
 static const chain_case chains[] = {
-    {"tape_overhead", 10000, {1, 1}, 1},
-    {"chain100_10x10", 100, {10, 10}, 2},
+    {"tape_overhead", 10000, {1, 1}, 1, 0},
+    {"tape_overhead_profiled", 10000, {1, 1}, 1, 1},
+    {"chain100_10x10", 100, {10, 10}, 2, 0},
 };
 
 static tg_tensor *chain(tg_tape *tape, const chain_case *k, tg_tensor *c, tg_tensor *d) {
@@ -108,6 +112,7 @@ static void bench_overhead(const chain_case *k, const budget *b, int threads) {
   tg_tensor *d = tg_tensor_new(k->shape, k->ndim, 1, "d", NULL); /* shape */
   if (!tape || !c || !d)
     die("out of memory", NULL);
+  tg_tape_set_profile(tape, k->profile);
   for (int64_t i = 0; i < c->numel; i++) {
     c->data[i] = (tg_real)C_VAL;
     d->data[i] = (tg_real)D_VAL;
@@ -127,6 +132,17 @@ static void bench_overhead(const chain_case *k, const budget *b, int threads) {
       die("the op chain computes wrong values", NULL);
     }
   int64_t nodes = tg_tape_get_stats(tape).nodes;
+  if (k->profile) { /* every op counted once, every rule once */
+    tg_op_profile rows[8];
+    int n = tg_tape_get_profile(tape, rows, 8);
+    for (int i = 0; i < n && i < 8; i++)
+      if ((strcmp(rows[i].name, "mul") == 0 || strcmp(rows[i].name, "add") == 0) &&
+          (rows[i].calls != k->n_ops / 2 || rows[i].bw_calls != k->n_ops / 2))
+        die("the profile miscounts the op chain", NULL);
+    if (n != 3) /* mul, add and accumulate */
+      die("the profile holds other kinds of op than the chain's", NULL);
+    tg_tape_profile_reset(tape);
+  }
 
   /* Time forward and backward of the same repeat. */
   static series fwd, bwd, tot;
@@ -144,8 +160,8 @@ static void bench_overhead(const chain_case *k, const budget *b, int threads) {
     }
   }
   double mf = median(&fwd), mb = median(&bwd), mt = median(&tot), n = k->n_ops;
-  say("%s: %d ops (y = y*c + d on %s tensors, %lld nodes), %d repeats\n", k->name, k->n_ops,
-      k->ndim == 1 ? "(1,)" : "(10, 10)", (long long)nodes, tot.n);
+  say("%s: %d ops (y = y*c + d on %s tensors, %lld nodes%s), %d repeats\n", k->name, k->n_ops,
+      k->ndim == 1 ? "(1,)" : "(10, 10)", (long long)nodes, k->profile ? ", profiled" : "", tot.n);
   say("  %-10s %10s %10s %10s   %s\n", "phase", "median us", "min us", "max us", "ns/op");
   say("  %-10s %10.1f %10.1f %10.1f   %.1f\n", "forward", 1e6 * mf, 1e6 * fwd.v[0],
       1e6 * fwd.v[fwd.n - 1], 1e9 * mf / n);
