@@ -163,7 +163,7 @@ int tg_tape_get_profile(const tg_tape *tape, tg_op_profile *rows, int cap) {
     return 0;
   tg_op_profile all[TG_PROF_SLOTS + 1];
   int n = collect(&tape->prof, all);
-  for (int i = 0; i < n && i < cap; i++)
+  for (int i = 0; rows && i < n && i < cap; i++)
     rows[i] = all[i];
   return n;
 }

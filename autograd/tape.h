@@ -202,7 +202,7 @@ typedef struct tg_op_profile {
 TG_API int tg_tape_set_profile(tg_tape *tape, int on);
 /* Fills rows[0..min(n, cap)-1] with the n op kinds seen since the last
  * tg_tape_profile_reset, sorted by total (forward + backward) time,
- * longest first, and returns n. rows may be NULL when cap is 0. */
+ * longest first, and returns n (rows NULL: only counts them). */
 TG_API int tg_tape_get_profile(const tg_tape *tape, tg_op_profile *rows, int cap);
 TG_API void tg_tape_profile_reset(tg_tape *tape);
 /* Writes the figures as a table, sorted as tg_tape_get_profile, with a

@@ -12,8 +12,10 @@
  *    "threads":N[,"gflops":...][,"ns_per_op":...]}
  *
  * Absolute times drift on shared machines: compare ratios within a run.
- * Usage: bench_ops [--quick] [--json]   (--quick: short budgets, for smoke
- * runs; --json: the JSON lines only)
+ * Usage: bench_ops [--quick] [--json] [--only CHAIN]   (--quick: short
+ * budgets, for smoke runs; --json: the JSON lines only; --only: that op
+ * chain alone (tape_overhead, tape_overhead_profiled, chain100_10x10), no
+ * matmul, e.g. to count its instructions under callgrind)
  */
 #include <float.h>
 #include <math.h>
@@ -305,21 +307,33 @@ static void bench_matmul(const budget *b, int threads) {
 
 int main(int argc, char **argv) {
   budget b = {.seconds = 0.5, .warmup = 3, .min_reps = 5};
+  const char *only = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) {
       b = (budget){.seconds = 0.05, .warmup = 1, .min_reps = 3};
     } else if (strcmp(argv[i], "--json") == 0) {
       json_only = 1;
+    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
     } else {
-      fprintf(stderr, "usage: %s [--quick] [--json]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--quick] [--json] [--only CHAIN]\n", argv[0]);
       return EXIT_FAILURE;
     }
   }
   const int threads = omp_get_max_threads();
   say("bench_ops: tg_real = %s, %d OpenMP threads, %s budget per figure\n", TG_REAL_NAME, threads,
       b.seconds < 0.5 ? "quick" : "full");
+  int found = 0;
   for (size_t i = 0; i < sizeof chains / sizeof chains[0]; i++)
-    bench_overhead(&chains[i], &b, threads);
-  bench_matmul(&b, threads);
+    if (!only || strcmp(only, chains[i].name) == 0) {
+      bench_overhead(&chains[i], &b, threads);
+      found = 1;
+    }
+  if (!found) {
+    fprintf(stderr, "bench_ops: --only: no op chain named '%s'\n", only);
+    return EXIT_FAILURE;
+  }
+  if (!only)
+    bench_matmul(&b, threads);
   return EXIT_SUCCESS;
 }
