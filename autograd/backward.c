@@ -138,6 +138,9 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
   if (!y->gacc)
     return tape->err.status;
 
+  /* Profiling: a rule's time is its op's backward time, and the sums of
+   * the gradients it gives are accumulate's. */
+  const int prof = tape->profiling;
   for (int64_t i = top; i >= 0; i--) {
     /* A copy: recording rules may grow (move) the node array. */
     tg_node n = tape->nodes[i];
@@ -156,12 +159,9 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
       return st;
     tape->bw_op = n.op;
     tape->bw_node = i;
-    /* Profiling: the rule's time is its op's backward time, and the sums
-     * of the gradients it gives are accumulate's. */
-    const int prof = tape->profiling;
-    int64_t t = prof ? tg_prof_enter(tape, 0) : 0;
+    int64_t t = __builtin_expect(prof, 0) ? tg_prof_enter(tape, 0) : 0;
     n.op->backward(tape, &n, gy, gx);
-    if (prof)
+    if (__builtin_expect(prof, 0))
       t = tg_prof_enter(tape, tg_prof_leave(tape, n.op, t, 1));
     tape->bw_op = NULL;
     if (tape->err.status != TG_OK)
@@ -182,7 +182,7 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
       if (st != TG_OK)
         return st;
     }
-    if (prof)
+    if (__builtin_expect(prof, 0))
       tg_prof_leave(tape, &op_accumulate, t, -1);
   }
   return TG_OK;
