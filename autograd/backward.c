@@ -82,11 +82,11 @@ static tg_status check_saved(tg_tape *tape, const tg_node *n, int64_t i, const c
                           what, t->name ? t->name : "", t->name ? " " : "", TG_SHAPE(t),
                           n->op->name, (long long)i, n->version[k], t->version);
     return tg_tape_fail(tape, TG_ERR_GRAD, who,
-                        "%s %s%s%s of %s (op #%lld) was written after the op was recorded, "
-                        "without tg_tensor_bump (its data changed): run the forward again after "
-                        "changing it",
-                        what, t->name ? t->name : "", t->name ? " " : "", TG_SHAPE(t), n->op->name,
-                        (long long)i);
+                          "%s %s%s%s of %s (op #%lld) was written after the op was recorded, "
+                          "without tg_tensor_bump (its data changed): run the forward again after "
+                          "changing it",
+                          what, t->name ? t->name : "", t->name ? " " : "", TG_SHAPE(t),
+                          n->op->name, (long long)i);
   }
   return TG_OK;
 }
