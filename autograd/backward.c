@@ -138,6 +138,9 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
   if (!y->gacc)
     return tape->err.status;
 
+  /* Profiling: a rule's time is its op's backward time, and the sums of
+   * the gradients it gives are accumulate's. */
+  const int prof = tape->profiling;
   for (int64_t i = top; i >= 0; i--) {
     /* A copy: recording rules may grow (move) the node array. */
     tg_node n = tape->nodes[i];
@@ -156,7 +159,10 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
       return st;
     tape->bw_op = n.op;
     tape->bw_node = i;
+    int64_t t = __builtin_expect(prof, 0) ? tg_prof_enter(tape, 0) : 0;
     n.op->backward(tape, &n, gy, gx);
+    if (__builtin_expect(prof, 0))
+      t = tg_prof_enter(tape, tg_prof_leave(tape, n.op, t, 1));
     tape->bw_op = NULL;
     if (tape->err.status != TG_OK)
       return tape->err.status;
@@ -176,6 +182,8 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
       if (st != TG_OK)
         return st;
     }
+    if (__builtin_expect(prof, 0))
+      tg_prof_leave(tape, &op_accumulate, t, -1);
   }
   return TG_OK;
 }
@@ -190,6 +198,8 @@ tg_status tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
   if (st != TG_OK)
     return st;
   /* Leaves: add this pass's gradient into their buffers, each once. */
+  const int prof = tape->profiling;
+  int64_t t = prof ? tg_prof_enter(tape, 0) : 0;
   for (int64_t i = y->node; i >= -1; i--) {
     tg_tensor *ins[TG_MAX_INPUTS] = {0};
     int n_in = 1;
@@ -216,8 +226,12 @@ tg_status tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
       add_ctx c = {x->grad->data, x->grad->data, x->gacc->data};
       tg_parallel_for(x->numel, TG_GRAIN, x->numel, add_chunk, &c);
       x->gacc = NULL;
+      if (prof)
+        tg_prof_count(tape, 3 * x->numel * (int64_t)sizeof(tg_real));
     }
   }
+  if (prof)
+    tg_prof_leave(tape, &op_accumulate, t, -1);
   return TG_OK;
 }
 

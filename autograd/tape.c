@@ -40,6 +40,8 @@ void tg_tape_reset(tg_tape *tape) {
     tg_arena_reset(&tape->arena);
   tape->n_nodes = 0;
   tape->backwards = 0;
+  tape->prof.depth = 0; /* an op that failed left its frame */
+  tape->prof.in_rule = 0;
   tape->gen++;
   tape->err.status = TG_OK;
   tape->err.msg[0] = '\0';
@@ -216,6 +218,8 @@ int tg_op_begin(tg_tape *tape, const tg_op *op, int n, tg_tensor *const *in) {
       return 0;
     }
   }
+  if (__builtin_expect(tape->profiling, 0))
+    tg_prof_begin(tape, op);
   return 1;
 }
 
@@ -352,6 +356,8 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
   if (n_attr < 0 || n_attr > TG_MAX_ATTRS)
     return tg_op_fail(tape, op, TG_ERR_ARG, "recorded with %d attributes (at most %d)", n_attr,
                       TG_MAX_ATTRS);
+  if (__builtin_expect(tape->profiling, 0))
+    tg_prof_record(tape, op, out, n, in);
   if (tape->anomaly && !tg_all_finite(out->data, out->numel))
     return tg_op_fail(tape, op, TG_ERR_ANOMALY, "output %s has NaN or Inf", TG_SHAPE(out));
   if (!tape->grad_enabled)

@@ -23,8 +23,9 @@
  * by every function here and changes nothing: tg_tape_status returns
  * TG_ERR_NULL and tg_tape_error "tape is NULL"; functions returning a
  * status return TG_ERR_NULL (tg_tape_fail: its own status), a tensor or
- * the generator NULL, a mode or tg_tape_holds 0, stats and marks zeros;
- * free, reset, seed and rewind do nothing.
+ * the generator NULL, a mode or tg_tape_holds 0, stats and marks zeros,
+ * tg_tape_get_profile 0 kinds; free, reset, seed, rewind and
+ * tg_tape_profile_reset do nothing.
  */
 #ifndef TG_TAPE_H
 #define TG_TAPE_H
@@ -176,5 +177,50 @@ TG_API void tg_tape_rewind(tg_tape *tape, tg_tape_mark m);
  * bench_busy.py). Returns TG_OK, or TG_ERR_ARG for n < 0. */
 TG_API tg_status tg_set_threads(int n);
 TG_API int tg_threads(void);
+
+/* ---------------------------------------------------------------------
+ * Profiling: where the time goes, per op kind (as torch.profiler's table)
+ *
+ *   tg_tape_set_profile(tape, 1);
+ *   ...training steps...
+ *   tg_tape_write_profile(tape, stderr);   // or tg_tape_get_profile
+ *
+ * While profiling is on, every op that produces an output adds to its
+ * kind's row (kinds are op descriptors: matmul, conv, add, ...):
+ * - calls and forward time: the op's own time, from its checks to its
+ *   recording, less the time of ops nested in it (self time). A composite
+ *   (a layer, a loss, gelu, concat) has no row: its time is its ops'.
+ * - backward calls and time: runs of the op's backward rule. The ops a
+ *   rule runs are its work and are not counted as ops of their own, so no
+ *   second is counted twice. The row "accumulate" is the summing of
+ *   gradients (where a tensor feeds several ops, and into leaves' grad).
+ * - bytes: inputs read plus output written, in bytes of tg_real, once per
+ *   call (a view, as reshape's output, moves none); backward bytes are
+ *   those of the ops the rule runs. A nominal figure: what the op must
+ *   touch, not what the caches did.
+ * Times come from a monotonic clock on the calling thread and include
+ * the threads an op's kernel forks. Figures add up over steps and survive
+ * tg_tape_reset and turning profiling off; tg_tape_profile_reset clears
+ * them. Profiling off costs one predictable branch per op. */
+
+typedef struct tg_op_profile {
+  const char *name;   /* the op kind (static storage); "(other)": kinds past 120 */
+  int64_t calls;      /* forward runs */
+  int64_t bw_calls;   /* backward rule runs ("accumulate": gradient sums) */
+  double fwd_s, bw_s; /* seconds, self time */
+  int64_t fwd_bytes, bw_bytes;
+} tg_op_profile;
+
+/* Profiling on or off; returns the previous setting (a mode). */
+TG_API int tg_tape_set_profile(tg_tape *tape, int on);
+/* Fills rows[0..min(n, cap)-1] with the n op kinds seen since the last
+ * tg_tape_profile_reset, sorted by total (forward + backward) time,
+ * longest first, and returns n (rows NULL: only counts them). */
+TG_API int tg_tape_get_profile(const tg_tape *tape, tg_op_profile *rows, int cap);
+TG_API void tg_tape_profile_reset(tg_tape *tape);
+/* Writes the figures as a table, sorted as tg_tape_get_profile, with a
+ * total line. Returns TG_OK, TG_ERR_IO, or TG_ERR_NULL when tape or f is
+ * NULL. */
+TG_API tg_status tg_tape_write_profile(const tg_tape *tape, FILE *f);
 
 #endif

@@ -12,8 +12,10 @@
  *    "threads":N[,"gflops":...][,"ns_per_op":...]}
  *
  * Absolute times drift on shared machines: compare ratios within a run.
- * Usage: bench_ops [--quick] [--json]   (--quick: short budgets, for smoke
- * runs; --json: the JSON lines only)
+ * Usage: bench_ops [--quick] [--json] [--only CHAIN]   (--quick: short
+ * budgets, for smoke runs; --json: the JSON lines only; --only: that op
+ * chain alone (tape_overhead, tape_overhead_profiled, chain100_10x10), no
+ * matmul, e.g. to count its instructions under callgrind)
  */
 #include <float.h>
 #include <math.h>
@@ -48,7 +50,9 @@ static void die(const char *what, tg_tape *tape) {
  * adds) on small tensors of one shape, c and d parameters that need
  * gradients; forward, then backward. Two workloads: 10,000 ops on (1,)
  * (the tape's own cost per op) and 100 ops on (10, 10) (the chain that
- * benchmarks/compare_torch.py runs in PyTorch). */
+ * benchmarks/compare_torch.py runs in PyTorch). The first runs again with
+ * the op profiler on (tape_overhead_profiled): what profiling costs per
+ * op; tape_overhead itself is the cost of the profiler when off. */
 
 #define C_VAL 0.5
 #define D_VAL 1.0
@@ -58,11 +62,13 @@ typedef struct chain_case {
   int n_ops;
   int64_t shape[2];
   int ndim;
+  int profile; /* the op profiler on */
 } chain_case;
 
 static const chain_case chains[] = {
-    {"tape_overhead", 10000, {1, 1}, 1},
-    {"chain100_10x10", 100, {10, 10}, 2},
+    {"tape_overhead", 10000, {1, 1}, 1, 0},
+    {"tape_overhead_profiled", 10000, {1, 1}, 1, 1},
+    {"chain100_10x10", 100, {10, 10}, 2, 0},
 };
 
 static tg_tensor *chain(tg_tape *tape, const chain_case *k, tg_tensor *c, tg_tensor *d) {
@@ -108,6 +114,7 @@ static void bench_overhead(const chain_case *k, const budget *b, int threads) {
   tg_tensor *d = tg_tensor_new(k->shape, k->ndim, 1, "d", NULL); /* shape */
   if (!tape || !c || !d)
     die("out of memory", NULL);
+  tg_tape_set_profile(tape, k->profile);
   for (int64_t i = 0; i < c->numel; i++) {
     c->data[i] = (tg_real)C_VAL;
     d->data[i] = (tg_real)D_VAL;
@@ -127,6 +134,17 @@ static void bench_overhead(const chain_case *k, const budget *b, int threads) {
       die("the op chain computes wrong values", NULL);
     }
   int64_t nodes = tg_tape_get_stats(tape).nodes;
+  if (k->profile) { /* every op counted once, every rule once */
+    tg_op_profile rows[8];
+    int n = tg_tape_get_profile(tape, rows, 8);
+    for (int i = 0; i < n && i < 8; i++)
+      if ((strcmp(rows[i].name, "mul") == 0 || strcmp(rows[i].name, "add") == 0) &&
+          (rows[i].calls != k->n_ops / 2 || rows[i].bw_calls != k->n_ops / 2))
+        die("the profile miscounts the op chain", NULL);
+    if (n != 3) /* mul, add and accumulate */
+      die("the profile holds other kinds of op than the chain's", NULL);
+    tg_tape_profile_reset(tape);
+  }
 
   /* Time forward and backward of the same repeat. */
   static series fwd, bwd, tot;
@@ -144,8 +162,8 @@ static void bench_overhead(const chain_case *k, const budget *b, int threads) {
     }
   }
   double mf = median(&fwd), mb = median(&bwd), mt = median(&tot), n = k->n_ops;
-  say("%s: %d ops (y = y*c + d on %s tensors, %lld nodes), %d repeats\n", k->name, k->n_ops,
-      k->ndim == 1 ? "(1,)" : "(10, 10)", (long long)nodes, tot.n);
+  say("%s: %d ops (y = y*c + d on %s tensors, %lld nodes%s), %d repeats\n", k->name, k->n_ops,
+      k->ndim == 1 ? "(1,)" : "(10, 10)", (long long)nodes, k->profile ? ", profiled" : "", tot.n);
   say("  %-10s %10s %10s %10s   %s\n", "phase", "median us", "min us", "max us", "ns/op");
   say("  %-10s %10.1f %10.1f %10.1f   %.1f\n", "forward", 1e6 * mf, 1e6 * fwd.v[0],
       1e6 * fwd.v[fwd.n - 1], 1e9 * mf / n);
@@ -289,21 +307,33 @@ static void bench_matmul(const budget *b, int threads) {
 
 int main(int argc, char **argv) {
   budget b = {.seconds = 0.5, .warmup = 3, .min_reps = 5};
+  const char *only = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) {
       b = (budget){.seconds = 0.05, .warmup = 1, .min_reps = 3};
     } else if (strcmp(argv[i], "--json") == 0) {
       json_only = 1;
+    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
     } else {
-      fprintf(stderr, "usage: %s [--quick] [--json]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--quick] [--json] [--only CHAIN]\n", argv[0]);
       return EXIT_FAILURE;
     }
   }
   const int threads = omp_get_max_threads();
   say("bench_ops: tg_real = %s, %d OpenMP threads, %s budget per figure\n", TG_REAL_NAME, threads,
       b.seconds < 0.5 ? "quick" : "full");
+  int found = 0;
   for (size_t i = 0; i < sizeof chains / sizeof chains[0]; i++)
-    bench_overhead(&chains[i], &b, threads);
-  bench_matmul(&b, threads);
+    if (!only || strcmp(only, chains[i].name) == 0) {
+      bench_overhead(&chains[i], &b, threads);
+      found = 1;
+    }
+  if (!found) {
+    fprintf(stderr, "bench_ops: --only: no op chain named '%s'\n", only);
+    return EXIT_FAILURE;
+  }
+  if (!only)
+    bench_matmul(&b, threads);
   return EXIT_SUCCESS;
 }

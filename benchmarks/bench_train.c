@@ -24,6 +24,14 @@
  *    [,"samples_per_s":...,"arena_peak_bytes":...,"sys_allocs":...,
  *     "peak_rss_kb":...]}   (the extra keys on the "step" line)
  *
+ * With --profile, as many steps again run with the tape's op profiler on
+ * (after the timed ones, which it does not touch), and its table follows,
+ * with one JSON line per kind of op:
+ *
+ *   {"bench":"train","name":"<model>/profile/<op>","model":"...","steps":N,
+ *    "calls":...,"fwd_us":...,"bw_calls":...,"bw_us":...,"fwd_bytes":...,
+ *    "bw_bytes":...}   (totals over the N steps)
+ *
  * Exit status: 0 success; 1 a failed validation, an op error or a
  * steady-state allocation; 2 a usage error; 3 the model kind does not
  * exist in this build (the message says "not available").
@@ -64,6 +72,7 @@ typedef struct opts {
   long batch, repeats, warmup, validate_steps, threads;
   unsigned long long seed;
   int json_only;
+  int profile;
 } opts;
 
 static void usage(FILE *f) {
@@ -77,7 +86,9 @@ static void usage(FILE *f) {
              "  --warmup N         untimed steps first (default 5)\n"
              "  --threads N        OpenMP threads (default: all)\n"
              "  --seed S           seed of init and data (default 1)\n"
-             "  --json             JSON lines only\n");
+             "  --json             JSON lines only\n"
+             "  --profile          then as many steps again with the op profiler on, and its\n"
+             "                     table (time, calls and bytes per kind of op)\n");
 }
 
 static long parse_long(const char *flag, const char *s, long lo, long hi) {
@@ -100,6 +111,7 @@ static void parse(int argc, char **argv, opts *o) {
                                      {"threads", required_argument, 0, 't'},
                                      {"seed", required_argument, 0, 's'},
                                      {"json", no_argument, 0, 'j'},
+                                     {"profile", no_argument, 0, 'p'},
                                      {"help", no_argument, 0, 'h'},
                                      {0, 0, 0, 0}};
   *o = (opts){.model = "two-layer-net",
@@ -143,6 +155,9 @@ static void parse(int argc, char **argv, opts *o) {
       break;
     case 'j':
       o->json_only = 1;
+      break;
+    case 'p':
+      o->profile = 1;
       break;
     case 'h':
       usage(stdout);
@@ -287,6 +302,29 @@ static double eval_loss(bench *b) {
   return v;
 }
 
+/* --profile: o->repeats more steps with the profiler on; its table and
+ * one JSON line per kind of op. */
+static void profile(bench *b, const opts *o) {
+  double ph[4];
+  tg_tape_set_profile(b->tape, 1);
+  for (long r = 0; r < o->repeats; r++)
+    step(b, ph);
+  tg_tape_set_profile(b->tape, 0);
+  if (!o->json_only) {
+    printf("op profile of %ld more steps (self time per kind of op):\n", o->repeats);
+    tg_tape_write_profile(b->tape, stdout);
+  }
+  tg_op_profile rows[256];
+  const int n = tg_tape_get_profile(b->tape, rows, 256);
+  for (int i = 0; i < n && i < 256; i++)
+    printf("{\"bench\":\"train\",\"name\":\"%s/profile/%s\",\"model\":\"%s\",\"steps\":%ld,"
+           "\"calls\":%lld,\"fwd_us\":%.3f,\"bw_calls\":%lld,\"bw_us\":%.3f,\"fwd_bytes\":%lld,"
+           "\"bw_bytes\":%lld}\n",
+           o->model, rows[i].name, o->model, o->repeats, (long long)rows[i].calls,
+           1e6 * rows[i].fwd_s, (long long)rows[i].bw_calls, 1e6 * rows[i].bw_s,
+           (long long)rows[i].fwd_bytes, (long long)rows[i].bw_bytes);
+}
+
 /* ------------------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
@@ -363,6 +401,8 @@ int main(int argc, char **argv) {
     printf("}\n");
   }
   free(v);
+  if (o.profile)
+    profile(&b, &o);
   bench_free(&b);
   if (allocs != 0) {
     fprintf(stderr,

@@ -95,6 +95,32 @@ else
   bad "train --json: $(cat "$work/err")"
 fi
 
+# --- --profile: the op table of the training steps ------------------------
+# 600 samples in batches of 50 are 12 steps; two-layer-net's two Affine
+# layers make 2 matmuls a step and run 2 matmul backward rules: 24 each.
+# Evaluation (train and test accuracy) would add more: it is left out.
+if "$tg" train "${common[@]}" --epochs 1 --profile >"$work/out" 2>"$work/err"; then
+  if grep -q '^op  *calls  *fwd ms  *bw calls  *bw ms  *total ms' "$work/out" &&
+    grep -q '^matmul  *24  *[0-9.]*  *24 ' "$work/out" && grep -q '^total ' "$work/out"; then
+    ok
+  else bad "--profile table: $(cat "$work/out")"; fi
+else bad "train --profile: $(cat "$work/err")"; fi
+if "$tg" train "${common[@]}" --epochs 1 --profile --json >"$work/json" 2>"$work/err"; then
+  if python3 - "$work/json" <<'PY'; then ok; else bad "--profile --json: $(cat "$work/json")"; fi
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert len(rows) == 2 and rows[0]["epoch"] == 1, rows
+prof = {r["op"]: r for r in rows[1]["profile"]}
+assert prof["matmul"]["calls"] == 24 and prof["matmul"]["bw_calls"] == 24, prof["matmul"]
+# x (50, 784)·W1 (784, 50) -> (50, 50), then (50, 50)·W2 (50, 10) -> (50, 10)
+per_step = (50 * 784 + 784 * 50 + 50 * 50) + (50 * 50 + 50 * 10 + 50 * 10)
+assert prof["matmul"]["fwd_bytes"] in (12 * per_step * 4, 12 * per_step * 8), prof["matmul"]
+assert all(r["fwd_s"] >= 0 and r["bw_s"] >= 0 for r in prof.values())
+totals = [r["fwd_s"] + r["bw_s"] for r in rows[1]["profile"]]
+assert totals == sorted(totals, reverse=True), totals
+PY
+else bad "train --profile --json: $(cat "$work/err")"; fi
+
 # --- resume: 2 epochs + 1 more == 3 epochs, to the bit ---------------------
 for opt in sgd adam; do
   "$tg" train "${common[@]}" --optimizer $opt --epochs 3 --seed 7 --dropout 0.2 --batchnorm \

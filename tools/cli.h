@@ -51,6 +51,7 @@ typedef struct train_opts {
   long long best_epoch;
   int json;
   int quiet;
+  int profile; /* print the op profile of the training steps */
   int threads; /* OpenMP threads; 0 = the default */
   int help;    /* --help was given: print the usage, do nothing else */
 } train_opts;
@@ -91,5 +92,10 @@ int session_open(train_opts *o, const char *cmd, tg_model **m, tg_optim **opt);
  * run's counters, as key=value lines. */
 int session_meta_write(const train_opts *o, long long epochs_done, char *buf, size_t cap);
 int session_meta_read(const char *meta, train_opts *o, long long *epochs_done, tg_error *err);
+
+/* The tape's op profile (tape.h) on f: a title and the table, or with
+ * json one line {"profile":[{"op":...,"calls":...,"fwd_s":...,
+ * "bw_calls":...,"bw_s":...,"fwd_bytes":...,"bw_bytes":...},...]}. */
+void print_profile(const tg_tape *tape, int json, FILE *f);
 
 #endif

@@ -206,6 +206,8 @@ void train_usage(FILE *f) {
              "                      test) to FILE.png or FILE.svg after every epoch\n"
              "  --json              one JSON object per epoch on stdout, nothing else\n"
              "  --quiet             no progress bar\n"
+             "  --profile           after training, the time, calls and bytes of each kind\n"
+             "                      of op over the training steps (in the JSON with --json)\n"
              "Each option may be given once.\n");
 }
 
@@ -243,6 +245,7 @@ enum {
   O_PLOT,
   O_JSON,
   O_QUIET,
+  O_PROFILE,
   O_HELP,
   O_END
 };
@@ -280,6 +283,7 @@ static const struct option train_options[] = {{"model", required_argument, 0, O_
                                               {"plot", required_argument, 0, O_PLOT},
                                               {"json", no_argument, 0, O_JSON},
                                               {"quiet", no_argument, 0, O_QUIET},
+                                              {"profile", no_argument, 0, O_PROFILE},
                                               {"help", no_argument, 0, O_HELP},
                                               {0, 0, 0, 0}};
 
@@ -399,6 +403,9 @@ static int train_option(FILE *err, int c, const char *arg, train_opts *o, train_
     return 1;
   case O_QUIET:
     o->quiet = 1;
+    return 1;
+  case O_PROFILE:
+    o->profile = 1;
     return 1;
   }
   return 0;

@@ -159,6 +159,7 @@ int session_meta_read(const char *meta, train_opts *o, long long *epochs_done, t
 static int evaluate(tg_tape *tape, tg_model *m, const tg_dataset *ds, int64_t limit, int64_t batch,
                     double *loss, double *acc) {
   int was_train = tg_tape_set_train(tape, 0), was_grad = tg_tape_set_grad(tape, 0);
+  int was_prof = tg_tape_set_profile(tape, 0); /* --profile: the training steps only */
   int flatten = 0;
   double loss_sum = 0, correct = 0;
   int st = TG_OK;
@@ -179,6 +180,7 @@ static int evaluate(tg_tape *tape, tg_model *m, const tg_dataset *ds, int64_t li
   }
   tg_tape_set_train(tape, was_train);
   tg_tape_set_grad(tape, was_grad);
+  tg_tape_set_profile(tape, was_prof);
   *loss = loss_sum / (double)n;
   *acc = correct / (double)n;
   return st;
@@ -367,6 +369,7 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
            tg_schedule_name(o->sched.kind), o->batch);
   if (o->filters && (rc = draw_filters(o, m, "before")) != EXIT_OK)
     goto done;
+  tg_tape_set_profile(tape, o->profile);
   for (long long epoch = o->start_epoch + 1; epoch <= last; epoch++) {
     tg_tape_seed(tape, epoch_seed(o->seed, epoch));
     for (int64_t i = 0; i < train.n; i++)
@@ -466,6 +469,8 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
       break;
     }
   }
+  if (o->profile)
+    print_profile(tape, o->json, stdout);
   if (o->filters)
     rc = draw_filters(o, m, "after");
 done:
