@@ -35,13 +35,16 @@ run "$all" --model two-layer-net
 run "$all" --model multi-layer-net
 run "$all" --model simple-convnet
 run "$all" --model lenet
-# deep-convnet and alexnet: one gradcheck evaluates the network about
-# 2 x (sum over parameters of min(numel, 256 elements or 8 directions))
-# times, ~1,400 forward passes for deep-convnet and ~1,000 for alexnet,
-# whose forwards cost ~50 ms and ~1 s at batch 4 on one core: 20 seeds
-# would take minutes to hours. Fewer seeds, and batch 1 for alexnet.
-run "1 2 3" --model deep-convnet --batch-size 1
-run "1" --model alexnet --batch-size 1
+# deep-convnet: one gradcheck evaluates the network about 2 x (sum over
+# parameters of min(numel, 256 elements or 8 directions)) times, ~1,400
+# forward passes, ~70 s at batch 4 on a busy machine: 20 seeds would take
+# over 20 minutes. So three seeds, at batch 1 (~7 s each). Sixteen layers
+# deep at batch 1, the loss's rounding over the step 1e-6 puts ~3e-6 of
+# noise on the smallest gradients (with no kink crossed), as six layers
+# do for multi-layer-net in cli_test.sh: tolerance 1e-5; a wrong rule or
+# a crossed kink errs by 1e-3 to 1.
+# alexnet is not run here: at batch 1 one check took over 3 minutes.
+run "1 2 3" --model deep-convnet --batch-size 1 --tolerance 1e-5
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
