@@ -1,8 +1,11 @@
-/* gradcheck.c — numerical differentiation as the oracle for backward.
+/* gradcheck.c — numerical differentiation as the oracle for backward,
+ * aware of kinks; and the fingerprints of decisions that show them.
  *
  * Every evaluation runs on the caller's tape between a mark and a rewind,
  * so checking a large function costs its memory once, not once per
- * coordinate. Numerical evaluations run with grad mode off.
+ * coordinate. Evaluations keep the caller's grad mode, so a function that
+ * takes gradients itself can be checked. Nothing here knows an op: kinked
+ * ops fingerprint their own decisions (op.h's tg_kinked_op).
  */
 #include "gradcheck.h"
 
@@ -10,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "op.h"
+#include "tape_internal.h"
 
 /* L = Σ w ⊙ y, with Neumaier's compensated sum: for large outputs the
  * rounding of a plain sum differs between L(x + εv) and L(x − εv) by more
@@ -25,16 +28,129 @@ static double project(const tg_tensor *y, const double *w) {
   return s + c;
 }
 
-/* Evaluates L with x's data as it is now; NAN on failure. */
-static double eval_loss(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, tg_tensor *const *inputs,
-                        const double *w, int64_t wn) {
+/* ------------------------------------------------------------------------
+ * Decision fingerprints (op.h's tg_kinked_op) */
+
+uint64_t tg_hash_bytes(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ b[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+/* 32 elements' decisions a word, each word hashed: decide functions call
+ * this over a whole batch's activations. */
+uint64_t tg_hash_signs(const tg_real *x, int64_t n, int both) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (int64_t i = 0; i < n; i += 32) {
+    uint64_t w = 0;
+    for (int64_t k = 0; k < 32 && i + k < n; k++)
+      w |= (uint64_t)(x[i + k] > 0) << (2 * k) | (uint64_t)(both && x[i + k] < 0) << (2 * k + 1);
+    h = tg_hash_bytes(h, &w, sizeof w);
+  }
+  return tg_hash_bytes(h, &n, sizeof n);
+}
+
+/* ------------------------------------------------------------------------
+ * Evaluations */
+
+/* What is fixed during one check. */
+typedef struct gc_fn {
+  tg_tape *tape;
+  tg_gradcheck_fn fn;
+  void *ctx;
+  tg_tensor *const *inputs;
+  const double *w; /* the weighting, (wn,) */
+  int64_t wn;
+  double L0;   /* L at the unperturbed inputs */
+  uint64_t d0; /* and the fingerprint of its decisions */
+} gc_fn;
+
+/* L and the fingerprint of the decisions taken computing it. */
+typedef struct gc_eval {
+  double L;
+  uint64_t d;
+} gc_eval;
+
+/* Runs fn with the inputs as they are now, fingerprinting its decisions;
+ * L is NAN on failure. Grad mode stays as the caller set it, so fn may
+ * itself call tg_grad (a gradient penalty); the tape is rewound after. */
+static gc_eval eval_fn(const gc_fn *g) {
+  tg_tape *tape = g->tape;
   tg_tape_mark m = tg_tape_get_mark(tape);
-  int was = tg_tape_set_grad(tape, 0);
-  tg_tensor *y = fn(tape, inputs, ctx);
-  double L = (y && y->numel == wn) ? project(y, w) : NAN;
-  tg_tape_set_grad(tape, was);
+  int was = tape->deciding;
+  uint64_t before = tape->decisions;
+  tape->deciding = 1;
+  tape->decisions = 0;
+  tg_tensor *y = g->fn(tape, g->inputs, g->ctx);
+  gc_eval r = {(y && y->numel == g->wn) ? project(y, g->w) : NAN, tape->decisions};
+  tape->deciding = was;
+  tape->decisions = before;
   tg_tape_rewind(tape, m);
-  return L;
+  return r;
+}
+
+/* A perturbation: element e of x moved by t (e >= 0), or the whole of x
+ * moved from keep along the unit direction v (e < 0). */
+typedef struct gc_move {
+  tg_tensor *x;
+  int64_t e;
+  const tg_real *keep; /* x's data unperturbed, x->numel of them */
+  const double *v;
+} gc_move;
+
+static gc_eval eval_at(const gc_fn *g, const gc_move *mv, double t) {
+  tg_tensor *x = mv->x;
+  if (mv->e >= 0)
+    x->data[mv->e] = (tg_real)(mv->keep[mv->e] + t);
+  else
+    for (int64_t i = 0; i < x->numel; i++)
+      x->data[i] = (tg_real)(mv->keep[i] + t * mv->v[i]);
+  gc_eval r = eval_fn(g);
+  if (mv->e >= 0)
+    x->data[mv->e] = mv->keep[mv->e];
+  else
+    memcpy(x->data, mv->keep, (size_t)x->numel * sizeof(tg_real));
+  return r;
+}
+
+/* Kink-aware numerical derivative along mv. A step whose ends (x ± h)
+ * took the decisions x took stays on the smooth piece backward
+ * differentiated: the central difference there is the oracle. When a
+ * comparison, a ReLU's sign or a max's position flips within the step
+ * (a bias moves every pre-activation of its channel; a pre-activation of
+ * exactly 0, from a window of zeros and a zero bias, flips at any step),
+ * the difference measures a slope backward never took, so it is not
+ * compared. The step shrinks KINK_SHRINK-fold up to KINK_STEPS times, and
+ * at each step a side whose ends x + s and x + 2s both took x's decisions
+ * gives the second-order one-sided difference
+ *   (−3 L(x) + 4 L(x + s) − L(x + 2s)) / 2s,
+ * which differentiates x's own piece from that side. GC_KINK: every step
+ * crossed on both sides (x sits where no side keeps its decisions, as
+ * |x| at 0, whose gradient there is the subgradient 0). */
+enum { KINK_STEPS = 3, KINK_SHRINK = 10 };
+enum { GC_SMOOTH, GC_AROUND_KINK, GC_KINK };
+
+static int derivative(const gc_fn *g, const gc_move *mv, double eps, double *num) {
+  double h = eps;
+  for (int k = 0; k < KINK_STEPS; k++, h /= KINK_SHRINK) {
+    gc_eval side[2] = {eval_at(g, mv, h), eval_at(g, mv, -h)};
+    if (side[0].d == g->d0 && side[1].d == g->d0) {
+      *num = (side[0].L - side[1].L) / (2 * h);
+      return k == 0 ? GC_SMOOTH : GC_AROUND_KINK;
+    }
+    for (int i = 0; i < 2; i++) {
+      double s = i ? -h : h;
+      if (side[i].d != g->d0)
+        continue;
+      gc_eval far = eval_at(g, mv, 2 * s);
+      if (far.d == g->d0) {
+        *num = (-3 * g->L0 + 4 * side[i].L - far.L) / (2 * s);
+        return GC_AROUND_KINK;
+      }
+    }
+  }
+  return GC_KINK;
 }
 
 static double rel_err(double a, double n, double floor) {
@@ -42,13 +158,35 @@ static double rel_err(double a, double n, double floor) {
   return fabs(a - n) / d;
 }
 
-static void note(tg_gradcheck_report *r, double a, double n, int64_t idx, double floor) {
+/* Folds one comparison into the worst (*worst, *index, ...) so far. */
+static void note(double *worst, int64_t *index, double *ra, double *rn, double a, double n,
+                 int64_t idx, double floor) {
   double e = rel_err(a, n, floor);
-  if (e > r->worst_rel || r->worst_index < 0 || isnan(e)) {
-    r->worst_rel = isnan(e) ? INFINITY : e;
-    r->worst_index = idx;
-    r->analytic = a;
-    r->numeric = n;
+  if (e > *worst || *index < 0 || isnan(e)) {
+    *worst = isnan(e) ? INFINITY : e;
+    *index = idx;
+    if (ra) {
+      *ra = a;
+      *rn = n;
+    }
+  }
+}
+
+/* Checks the analytic a against the numerical derivative along mv
+ * (element or direction number idx) and records the outcome in r. */
+static void check_one(const gc_fn *g, const gc_move *mv, double a, int64_t idx,
+                      const tg_gradcheck_opts *o, tg_gradcheck_report *r) {
+  double num = 0;
+  int kind = derivative(g, mv, o->eps, &num);
+  if (kind == GC_SMOOTH) {
+    r->checked++;
+    note(&r->worst_rel, &r->worst_index, &r->analytic, &r->numeric, a, num, idx, o->floor);
+    return;
+  }
+  r->kinks++;
+  if (kind == GC_AROUND_KINK) {
+    r->kinks_checked++;
+    note(&r->kink_worst_rel, &r->kink_worst_index, NULL, NULL, a, num, idx, o->floor);
   }
 }
 
@@ -90,7 +228,7 @@ tg_status tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n,
   tg_tensor *xs[64];
   int idx[64], nx = 0;
   for (int i = 0; st == TG_OK && i < n; i++) {
-    reports[i] = (tg_gradcheck_report){0, -1, 0, 0, 0};
+    reports[i] = (tg_gradcheck_report){.worst_index = -1, .kink_worst_index = -1};
     if (inputs[i] && (inputs[i]->flags & TG_REQUIRES_GRAD) && nx < 64) {
       xs[nx] = inputs[i];
       idx[nx++] = i;
@@ -115,31 +253,30 @@ tg_status tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n,
   if (st == TG_OK)
     tg_tape_rewind(tape, start);
 
-  /* Then the numerical side, input by input. */
+  /* Then the numerical side, input by input, from L and the decisions at
+   * the inputs as given. */
+  gc_fn g = {tape, fn, ctx, inputs, w, wn, 0, 0};
+  if (st == TG_OK && nx > 0) {
+    gc_eval base = eval_fn(&g);
+    g.L0 = base.L;
+    g.d0 = base.d;
+  }
   for (int j = 0; st == TG_OK && j < nx; j++) {
     tg_tensor *x = xs[j];
     tg_gradcheck_report *r = &reports[idx[j]];
-    if (x->numel <= o.elementwise_max) {
-      for (int64_t e = 0; e < x->numel; e++) {
-        tg_real keep = x->data[e];
-        x->data[e] = (tg_real)(keep + o.eps);
-        double lp = eval_loss(tape, fn, ctx, inputs, w, wn);
-        x->data[e] = (tg_real)(keep - o.eps);
-        double lm = eval_loss(tape, fn, ctx, inputs, w, wn);
-        x->data[e] = keep;
-        note(r, grads[j][e], (lp - lm) / (2 * o.eps), e, o.floor);
-      }
+    tg_real *keep = malloc((size_t)x->numel * sizeof(tg_real));
+    double *v = x->numel > o.elementwise_max ? malloc((size_t)x->numel * sizeof *v) : NULL;
+    if (!keep || (x->numel > o.elementwise_max && !v)) {
+      free(keep);
+      st = tg_tape_fail(tape, TG_ERR_MEMORY, "gradcheck", "out of memory");
+      break;
+    }
+    memcpy(keep, x->data, (size_t)x->numel * sizeof(tg_real));
+    if (!v) {
+      for (int64_t e = 0; e < x->numel; e++)
+        check_one(&g, &(gc_move){x, e, keep, NULL}, grads[j][e], e, &o, r);
     } else {
       r->directional = 1;
-      tg_real *keep = malloc((size_t)x->numel * sizeof(tg_real));
-      double *v = malloc((size_t)x->numel * sizeof *v);
-      if (!keep || !v) {
-        free(keep);
-        free(v);
-        st = tg_tape_fail(tape, TG_ERR_MEMORY, "gradcheck", "out of memory");
-        break;
-      }
-      memcpy(keep, x->data, (size_t)x->numel * sizeof(tg_real));
       for (int d = 0; d < o.directions; d++) {
         double norm = 0, dot = 0;
         for (int64_t e = 0; e < x->numel; e++) {
@@ -151,18 +288,11 @@ tg_status tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n,
           v[e] /= norm;
           dot += v[e] * grads[j][e];
         }
-        for (int64_t e = 0; e < x->numel; e++)
-          x->data[e] = (tg_real)(keep[e] + o.eps * v[e]);
-        double lp = eval_loss(tape, fn, ctx, inputs, w, wn);
-        for (int64_t e = 0; e < x->numel; e++)
-          x->data[e] = (tg_real)(keep[e] - o.eps * v[e]);
-        double lm = eval_loss(tape, fn, ctx, inputs, w, wn);
-        memcpy(x->data, keep, (size_t)x->numel * sizeof(tg_real));
-        note(r, dot, (lp - lm) / (2 * o.eps), d, o.floor);
+        check_one(&g, &(gc_move){x, -1, keep, v}, dot, d, &o, r);
       }
-      free(keep);
-      free(v);
     }
+    free(keep);
+    free(v);
     if (tg_tape_status(tape) != TG_OK)
       st = tg_tape_status(tape);
   }
@@ -176,8 +306,15 @@ tg_status tg_gradcheck(tg_tape *tape, tg_gradcheck_fn fn, void *ctx, int n,
 double tg_gradcheck_worst(const tg_gradcheck_report *reports, int n) {
   double worst = 0;
   for (int i = 0; i < n; i++)
-    worst = fmax(worst, reports[i].worst_rel);
+    worst = fmax(worst, fmax(reports[i].worst_rel, reports[i].kink_worst_rel));
   return worst;
+}
+
+int64_t tg_gradcheck_unchecked(const tg_gradcheck_report *reports, int n) {
+  int64_t k = 0;
+  for (int i = 0; i < n; i++)
+    k += reports[i].kinks - reports[i].kinks_checked;
+  return k;
 }
 
 void tg_gradcheck_print(const tg_gradcheck_report *reports, int n, tg_tensor *const *inputs,
@@ -185,12 +322,25 @@ void tg_gradcheck_print(const tg_gradcheck_report *reports, int n, tg_tensor *co
   for (int i = 0; i < n; i++) {
     const tg_gradcheck_report *r = &reports[i];
     const char *name = inputs && inputs[i] && inputs[i]->name ? inputs[i]->name : "";
-    if (r->worst_index < 0) {
+    const char *what = r->directional ? "direction" : "element";
+    if (r->checked + r->kinks == 0) {
       fprintf(f, "input %d %s: not checked (no gradient required)\n", i, name);
       continue;
     }
-    fprintf(f, "input %d %s: worst relative error %.3g at %s %lld: backward %.10g, numeric %.10g\n",
-            i, name, r->worst_rel, r->directional ? "direction" : "element",
-            (long long)r->worst_index, r->analytic, r->numeric);
+    fprintf(f, "input %d %s: ", i, name);
+    if (r->worst_index >= 0)
+      fprintf(f, "worst relative error %.3g at %s %lld: backward %.10g, numeric %.10g",
+              r->worst_rel, what, (long long)r->worst_index, r->analytic, r->numeric);
+    else
+      fprintf(f, "no %s crossed no kink", what);
+    if (r->kinks > 0) {
+      fprintf(f, "; %lld of %lld crossed a kink: %lld checked on a smaller or one-sided step",
+              (long long)r->kinks, (long long)(r->checked + r->kinks), (long long)r->kinks_checked);
+      if (r->kink_worst_index >= 0)
+        fprintf(f, ", worst %.3g at %s %lld", r->kink_worst_rel, what,
+                (long long)r->kink_worst_index);
+      fprintf(f, "; %lld not compared", (long long)(r->kinks - r->kinks_checked));
+    }
+    fputc('\n', f);
   }
 }

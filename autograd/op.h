@@ -48,6 +48,35 @@ struct tg_op {
                               detach) or the descriptor names a composite */
 };
 
+/* TG_KINKED: the op decides between smooth pieces (a comparison, a
+ * ReLU's sign, a max's position), and its descriptor is the op member of
+ * a tg_kinked_op, whose decide function fingerprints those decisions. */
+#define TG_KINKED (1u << 30)
+
+/* Returns a hash of the decisions the op made: which piece each output
+ * element took (the mask, the signs, the argmax positions), computed from
+ * what tg_op_record is given (attr: its attributes). May allocate arena
+ * scratch; never fails the tape (0 when it cannot compute). */
+typedef uint64_t (*tg_decide_fn)(tg_tape *tape, int n, tg_tensor *const *in, const tg_tensor *out,
+                                 const int64_t *attr);
+
+/* A kinked op's descriptor: op.flags has TG_KINKED, and the op passes
+ * &k.op wherever a descriptor is wanted. While a gradient check evaluates
+ * its function (gradcheck.h), tg_op_record folds every kinked op's decide
+ * result into a fingerprint of the whole evaluation, so a perturbation
+ * that flips a decision is seen; at other times decide never runs and the
+ * mechanism costs tg_op_record one predictable branch. */
+typedef struct tg_kinked_op {
+  tg_op op;
+  tg_decide_fn decide;
+} tg_kinked_op;
+
+/* Helpers for decide functions. tg_hash_bytes: FNV-1a of n bytes, chained
+ * from h. tg_hash_signs: a hash of x[i] > 0 for every element, and with
+ * both also of x[i] < 0 (so 0 differs from either sign). */
+TG_API uint64_t tg_hash_bytes(uint64_t h, const void *p, size_t n);
+TG_API uint64_t tg_hash_signs(const tg_real *x, int64_t n, int both);
+
 struct tg_node {
   const tg_op *op;
   int n_in; /* inputs this node recorded: at most op->n_in (a trailing one may be optional) */
@@ -60,7 +89,6 @@ struct tg_node {
   uint32_t version[TG_MAX_INPUTS + 1];
   uint64_t checksum[TG_MAX_INPUTS + 1];
 };
-
 
 /* Returns 1 when the op may run: the tape is not in an error state, no
  * input is NULL, and each input belongs to this tape's current step (or is

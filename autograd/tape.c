@@ -360,6 +360,10 @@ tg_tensor *tg_op_record(tg_tape *tape, const tg_op *op, tg_tensor *out, int n, t
     tg_prof_record(tape, op, out, n, in);
   if (tape->anomaly && !tg_all_finite(out->data, out->numel))
     return tg_op_fail(tape, op, TG_ERR_ANOMALY, "output %s has NaN or Inf", TG_SHAPE(out));
+  if (tape->deciding && (op->flags & TG_KINKED)) { /* gradcheck's kink detection (op.h) */
+    uint64_t d = ((const tg_kinked_op *)op)->decide(tape, n, in, out, attr);
+    tape->decisions = tg_hash_bytes(tape->decisions, &d, sizeof d);
+  }
   if (!tape->grad_enabled)
     return out;
   int needs = 0;

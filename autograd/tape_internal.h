@@ -70,6 +70,8 @@ struct tg_tape {
   int warned;         /* anomaly mode's "reset missing?" warning given */
   const tg_op *bw_op; /* during a backward rule: its op and node, for messages */
   int64_t bw_node;
+  int deciding;       /* gradcheck's evaluations: kinked ops fingerprint their decisions */
+  uint64_t decisions; /* the fingerprint so far (op.h's tg_kinked_op) */
   tg_error err;
   tg_rng rng;
   int profiling;   /* tested once per op: the profiler's only cost when off */

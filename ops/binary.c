@@ -428,10 +428,18 @@ static void maximum_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_
   if (tg_op_needs_grad(n, 1))
     gx[1] = reduce_to(tape, tg_where(tape, mask, zero, gy), b);
 }
-static const tg_op op_maximum = {"maximum", 2, 0, maximum_backward};
+/* Its decisions: a >= b, the mask its rule uses (op.h's tg_kinked_op). */
+static uint64_t maximum_decide(tg_tape *tape, int n, tg_tensor *const *in, const tg_tensor *out,
+                               const int64_t *attr) {
+  (void)n, (void)out, (void)attr;
+  tg_tensor *mask = tg_ge(tape, in[0], in[1]);
+  return mask ? tg_hash_signs(mask->data, mask->numel, 0) : 0;
+}
+static const tg_kinked_op op_maximum = {{"maximum", 2, TG_KINKED, maximum_backward},
+                                        maximum_decide};
 BINARY_ROWS(maximum, u >= v || u != u ? u : v)
 tg_tensor *tg_maximum(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  return binary(tape, &op_maximum, maximum_rows, a, b);
+  return binary(tape, &op_maximum.op, maximum_rows, a, b);
 }
 
 /* ------------------------------------------------------------------------
@@ -446,7 +454,15 @@ static void where_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_te
   if (tg_op_needs_grad(n, 2))
     gx[2] = reduce_to(tape, tg_where(tape, cond, zero, gy), n->in[2]);
 }
-static const tg_op op_where = {"where", 3, TG_NONDIFF(0), where_backward};
+/* Its decisions: which of cond's elements are nonzero (a cond made by a
+ * comparison has already been fingerprinted; a constant one never moves). */
+static uint64_t where_decide(tg_tape *tape, int n, tg_tensor *const *in, const tg_tensor *out,
+                             const int64_t *attr) {
+  (void)tape, (void)n, (void)out, (void)attr;
+  return tg_hash_signs(in[0]->data, in[0]->numel, 1);
+}
+static const tg_kinked_op op_where = {{"where", 3, TG_NONDIFF(0) | TG_KINKED, where_backward},
+                                      where_decide};
 
 /* Both branches are loaded before the select, so the loop needs no
  * masked loads to vectorise. */
@@ -489,7 +505,7 @@ static void where_rows(const tg_real *const *in, const int64_t *st, tg_real *res
 
 tg_tensor *tg_where(tg_tape *tape, tg_tensor *cond, tg_tensor *a, tg_tensor *b) {
   tg_tensor *in[3] = {cond, a, b};
-  return bc_apply(tape, &op_where, 3, in, where_rows);
+  return bc_apply(tape, &op_where.op, 3, in, where_rows);
 }
 
 /* ------------------------------------------------------------------------
@@ -504,7 +520,14 @@ tg_tensor *tg_where(tg_tape *tape, tg_tensor *cond, tg_tensor *a, tg_tensor *b) 
 static void where_pos_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   gx[1] = tg_where_pos(tape, n->in[0], gy);
 }
-static const tg_op op_where_pos = {"where_pos", 2, TG_ZEROGRAD(0), where_pos_backward};
+/* Its decisions: x > 0 (x == 0 and x < 0 take the same piece). */
+static uint64_t where_pos_decide(tg_tape *tape, int n, tg_tensor *const *in, const tg_tensor *out,
+                                 const int64_t *attr) {
+  (void)tape, (void)n, (void)out, (void)attr;
+  return tg_hash_signs(in[0]->data, in[0]->numel, 0);
+}
+static const tg_kinked_op op_where_pos = {
+    {"where_pos", 2, TG_ZEROGRAD(0) | TG_KINKED, where_pos_backward}, where_pos_decide};
 
 typedef struct where_pos_ctx {
   const tg_real *x, *a;
@@ -524,17 +547,17 @@ static void where_pos_chunk(void *arg, int64_t lo, int64_t hi) {
 
 tg_tensor *tg_where_pos(tg_tape *tape, tg_tensor *x, tg_tensor *a) {
   tg_tensor *in[2] = {x, a};
-  if (!tg_op_begin(tape, &op_where_pos, 2, in))
+  if (!tg_op_begin(tape, &op_where_pos.op, 2, in))
     return NULL;
   if (!tg_shape_eq(x, a))
-    return tg_op_fail(tape, &op_where_pos, TG_ERR_SHAPE, "x %s and a %s must have the same shape",
-                      TG_SHAPE(x), TG_SHAPE(a));
+    return tg_op_fail(tape, &op_where_pos.op, TG_ERR_SHAPE,
+                      "x %s and a %s must have the same shape", TG_SHAPE(x), TG_SHAPE(a));
   tg_tensor *y = tg_empty(tape, x->shape, x->ndim);
   if (!y)
     return NULL;
   tg_parallel_for(x->numel, TG_GRAIN, x->numel, where_pos_chunk,
                   &(where_pos_ctx){x->data, a->data, y->data});
-  return tg_op_record(tape, &op_where_pos, y, 2, in, NULL, 0);
+  return tg_op_record(tape, &op_where_pos.op, y, 2, in, NULL, 0);
 }
 
 tg_tensor *tg_where_pos_composite(tg_tape *tape, tg_tensor *x, tg_tensor *a) {
@@ -546,30 +569,36 @@ tg_tensor *tg_where_pos_composite(tg_tape *tape, tg_tensor *x, tg_tensor *a) {
  * Comparisons: constant 1/0 masks. Their descriptors have no backward
  * rule, so tg_op_record never records them and their outputs never
  * require grad, whatever their inputs do. */
-static const tg_op op_gt = {"gt", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
-static const tg_op op_ge = {"ge", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
-static const tg_op op_lt = {"lt", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
-static const tg_op op_le = {"le", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
-static const tg_op op_eq = {"eq", 2, TG_NONDIFF(0) | TG_NONDIFF(1), NULL};
+static uint64_t compare_decide(tg_tape *tape, int n, tg_tensor *const *in, const tg_tensor *out,
+                               const int64_t *attr) {
+  (void)tape, (void)n, (void)in, (void)attr;
+  return tg_hash_signs(out->data, out->numel, 0); /* the mask is the decision */
+}
+#define COMPARE_FLAGS (TG_NONDIFF(0) | TG_NONDIFF(1) | TG_KINKED)
+static const tg_kinked_op op_gt = {{"gt", 2, COMPARE_FLAGS, NULL}, compare_decide};
+static const tg_kinked_op op_ge = {{"ge", 2, COMPARE_FLAGS, NULL}, compare_decide};
+static const tg_kinked_op op_lt = {{"lt", 2, COMPARE_FLAGS, NULL}, compare_decide};
+static const tg_kinked_op op_le = {{"le", 2, COMPARE_FLAGS, NULL}, compare_decide};
+static const tg_kinked_op op_eq = {{"eq", 2, COMPARE_FLAGS, NULL}, compare_decide};
 BINARY_ROWS(gt, u > v)
 tg_tensor *tg_gt(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  return binary(tape, &op_gt, gt_rows, a, b);
+  return binary(tape, &op_gt.op, gt_rows, a, b);
 }
 BINARY_ROWS(ge, u >= v)
 tg_tensor *tg_ge(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  return binary(tape, &op_ge, ge_rows, a, b);
+  return binary(tape, &op_ge.op, ge_rows, a, b);
 }
 BINARY_ROWS(lt, u < v)
 tg_tensor *tg_lt(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  return binary(tape, &op_lt, lt_rows, a, b);
+  return binary(tape, &op_lt.op, lt_rows, a, b);
 }
 BINARY_ROWS(le, u <= v)
 tg_tensor *tg_le(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  return binary(tape, &op_le, le_rows, a, b);
+  return binary(tape, &op_le.op, le_rows, a, b);
 }
 BINARY_ROWS(eq, u == v)
 tg_tensor *tg_eq(tg_tape *tape, tg_tensor *a, tg_tensor *b) {
-  return binary(tape, &op_eq, eq_rows, a, b);
+  return binary(tape, &op_eq.op, eq_rows, a, b);
 }
 
 /* ------------------------------------------------------------------------

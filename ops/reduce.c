@@ -487,10 +487,20 @@ static void max_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
   /* na == 0 only for a scalar x, where "all axes" is the same thing. */
   gx[0] = tg_max_scatter(tape, n->in[0], gy, axes, na);
 }
-static const tg_op op_max = {"max", 1, 0, max_backward};
+static int64_t *first_max(tg_tape *tape, tg_tensor *x, unsigned mask, int64_t *nout);
+
+/* The decisions of max and max_scatter: where each group's first maximum
+ * of x (input 0) is (op.h's tg_kinked_op). */
+static uint64_t max_decide(tg_tape *tape, int n, tg_tensor *const *in, const tg_tensor *out,
+                           const int64_t *attr) {
+  (void)n, (void)out;
+  int64_t nout, *idx = first_max(tape, in[0], (unsigned)attr[RED_AXES], &nout);
+  return idx ? tg_hash_bytes(0, idx, (size_t)nout * sizeof *idx) : 0;
+}
+static const tg_kinked_op op_max = {{"max", 1, TG_KINKED, max_backward}, max_decide};
 
 tg_tensor *tg_max(tg_tape *tape, tg_tensor *x, const int *axes, int naxes, int keepdims) {
-  return reduce_op(tape, &op_max, RED_MAX, 0, x, axes, naxes, keepdims);
+  return reduce_op(tape, &op_max.op, RED_MAX, 0, x, axes, naxes, keepdims);
 }
 
 /* ------------------------------------------------------------------------
@@ -525,21 +535,20 @@ static void max_scatter_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy,
   if (tg_op_needs_grad(n, 0))
     gx[0] = tg_zeros(tape, n->in[0]->shape, n->in[0]->ndim);
 }
-static const tg_op op_max_scatter = {"max_scatter", 2, 0, max_scatter_backward};
-
-static int64_t *first_max(tg_tape *tape, tg_tensor *x, unsigned mask, int64_t *nout);
+static const tg_kinked_op op_max_scatter = {{"max_scatter", 2, TG_KINKED, max_scatter_backward},
+                                            max_decide};
 
 tg_tensor *tg_max_scatter(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int *axes, int naxes) {
   tg_tensor *in[2] = {x, dy};
-  if (!tg_op_begin(tape, &op_max_scatter, 2, in))
+  if (!tg_op_begin(tape, &op_max_scatter.op, 2, in))
     return NULL;
   unsigned mask;
-  if (!axes_mask(tape, &op_max_scatter, x, axes, naxes, &mask))
+  if (!axes_mask(tape, &op_max_scatter.op, x, axes, naxes, &mask))
     return NULL;
   if (!dy_fits(x, mask, dy)) {
     char ab[96];
-    return tg_op_fail(tape, &op_max_scatter, TG_ERR_SHAPE, "dy %s is not x %s reduced over axes %s",
-                      TG_SHAPE(dy), TG_SHAPE(x),
+    return tg_op_fail(tape, &op_max_scatter.op, TG_ERR_SHAPE,
+                      "dy %s is not x %s reduced over axes %s", TG_SHAPE(dy), TG_SHAPE(x),
                       naxes ? axes_str(axes, naxes, ab, sizeof ab) : "[all]");
   }
   tg_tensor *g = tg_empty(tape, x->shape, x->ndim); /* g: x's shape */
@@ -559,18 +568,18 @@ tg_tensor *tg_max_scatter(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int 
   }
   int64_t attr[RED_NATTR];
   attr[RED_AXES] = mask;
-  return tg_op_record(tape, &op_max_scatter, g, 2, in, attr, RED_NATTR);
+  return tg_op_record(tape, &op_max_scatter.op, g, 2, in, attr, RED_NATTR);
 }
 
 tg_tensor *tg_max_scatter_composite(tg_tape *tape, tg_tensor *x, tg_tensor *dy, const int *axes,
                                     int naxes) {
-  if (!tg_op_begin(tape, &op_max_scatter, 2, (tg_tensor *[]){x, dy}))
+  if (!tg_op_begin(tape, &op_max_scatter.op, 2, (tg_tensor *[]){x, dy}))
     return NULL;
   unsigned mask;
-  if (!axes_mask(tape, &op_max_scatter, x, axes, naxes, &mask))
+  if (!axes_mask(tape, &op_max_scatter.op, x, axes, naxes, &mask))
     return NULL;
   if (!dy_fits(x, mask, dy))
-    return tg_op_fail(tape, &op_max_scatter, TG_ERR_SHAPE, "dy %s is not x %s reduced",
+    return tg_op_fail(tape, &op_max_scatter.op, TG_ERR_SHAPE, "dy %s is not x %s reduced",
                       TG_SHAPE(dy), TG_SHAPE(x));
   int64_t ks[TG_MAX_DIMS]; /* x's shape, reduced axes 1 */
   int kn = reduced_shape(x, mask, 1, ks);
@@ -592,13 +601,20 @@ static int64_t *first_max(tg_tape *tape, tg_tensor *x, unsigned mask, int64_t *n
   return idx;
 }
 
-static const tg_op op_max_mask = {"max_mask", 1, 0, NULL};
+/* max_mask's and argmax's outputs are their decisions. */
+static uint64_t out_decide(tg_tape *tape, int n, tg_tensor *const *in, const tg_tensor *out,
+                           const int64_t *attr) {
+  (void)tape, (void)n, (void)in, (void)attr;
+  return tg_hash_bytes(0, out->data, (size_t)out->numel * sizeof(tg_real));
+}
+
+static const tg_kinked_op op_max_mask = {{"max_mask", 1, TG_KINKED, NULL}, out_decide};
 
 tg_tensor *tg_max_mask(tg_tape *tape, tg_tensor *x, const int *axes, int naxes) {
-  if (!tg_op_begin(tape, &op_max_mask, 1, &x))
+  if (!tg_op_begin(tape, &op_max_mask.op, 1, &x))
     return NULL;
   unsigned mask;
-  if (!axes_mask(tape, &op_max_mask, x, axes, naxes, &mask))
+  if (!axes_mask(tape, &op_max_mask.op, x, axes, naxes, &mask))
     return NULL;
   tg_tensor *y = tg_zeros(tape, x->shape, x->ndim); /* y: x's shape */
   int64_t nout, *idx = y ? first_max(tape, x, mask, &nout) : NULL;
@@ -606,16 +622,16 @@ tg_tensor *tg_max_mask(tg_tape *tape, tg_tensor *x, const int *axes, int naxes) 
     return NULL;
   for (int64_t j = 0; j < nout; j++)
     y->data[idx[j]] = 1;
-  return tg_op_record(tape, &op_max_mask, y, 1, &x, NULL, 0);
+  return tg_op_record(tape, &op_max_mask.op, y, 1, &x, NULL, 0);
 }
 
-static const tg_op op_argmax = {"argmax", 1, 0, NULL};
+static const tg_kinked_op op_argmax = {{"argmax", 1, TG_KINKED, NULL}, out_decide};
 
 tg_tensor *tg_argmax(tg_tape *tape, tg_tensor *x, int axis) {
-  if (!tg_op_begin(tape, &op_argmax, 1, &x))
+  if (!tg_op_begin(tape, &op_argmax.op, 1, &x))
     return NULL;
   unsigned mask;
-  if (!axes_mask(tape, &op_argmax, x, &axis, 1, &mask))
+  if (!axes_mask(tape, &op_argmax.op, x, &axis, 1, &mask))
     return NULL;
   int d = axis < 0 ? axis + x->ndim : axis;
   int64_t ys[TG_MAX_DIMS], st[TG_MAX_DIMS];
@@ -627,7 +643,7 @@ tg_tensor *tg_argmax(tg_tape *tape, tg_tensor *x, int axis) {
     return NULL;
   for (int64_t j = 0; j < nout; j++)
     y->data[j] = (tg_real)((idx[j] / st[d]) % x->shape[d]);
-  return tg_op_record(tape, &op_argmax, y, 1, &x, NULL, 0);
+  return tg_op_record(tape, &op_argmax.op, y, 1, &x, NULL, 0);
 }
 
 /* ------------------------------------------------------------------------

@@ -95,6 +95,12 @@ static void abs_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
   tg_tensor *sign = tg_sub(tape, tg_gt(tape, x, zero), tg_lt(tape, x, zero));
   gx[0] = tg_mul(tape, gy, sign);
 }
-static const tg_op op_abs = {"abs", 1, 0, abs_backward};
+/* Its decisions: the sign of each x, 0 apart from both (sign(0) = 0). */
+static uint64_t abs_decide(tg_tape *tape, int n, tg_tensor *const *in, const tg_tensor *out,
+                           const int64_t *attr) {
+  (void)tape, (void)n, (void)out, (void)attr;
+  return tg_hash_signs(in[0]->data, in[0]->numel, 1);
+}
+static const tg_kinked_op op_abs = {{"abs", 1, TG_KINKED, abs_backward}, abs_decide};
 UNARY_KERNEL(abs, F(fabs)(v))
-tg_tensor *tg_abs(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_abs, abs_chunk, x); }
+tg_tensor *tg_abs(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_abs.op, abs_chunk, x); }
