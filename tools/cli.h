@@ -9,11 +9,13 @@
 
 #include "augment.h"
 #include "data.h"
+#include "dist.h"
 #include "model.h"
 #include "optim.h"
 #include "schedule.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+enum { DIST_AUTO = 0, DIST_ON, DIST_OFF };
 
 /* Parsers for option values: write "tapegrad OP: --NAME: why" to err and
  * return 0 when the value is malformed or outside [lo, hi]. */
@@ -51,8 +53,13 @@ typedef struct train_opts {
   long long best_epoch;
   int json;
   int quiet;
-  int threads; /* OpenMP threads; 0 = the default */
-  int help;    /* --help was given: print the usage, do nothing else */
+  int threads;         /* OpenMP threads (per rank); 0 = the default */
+  long long shards;    /* V micro-batches per global batch; 0 = one per rank */
+  int distributed;     /* DIST_AUTO, DIST_ON or DIST_OFF */
+  double dist_timeout; /* the watchdog's seconds */
+  tg_dist *dist;       /* the job, when distributed (NULL: one process) */
+  int failed_together; /* every rank knows of the failure: exit without MPI_Abort */
+  int help;            /* --help was given: print the usage, do nothing else */
 } train_opts;
 
 /* `tapegrad gradcheck`'s settings. */
