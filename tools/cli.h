@@ -94,6 +94,24 @@ void predict_usage(FILE *f);
  * "tapegrad CMD: ...". EXIT_OK, EXIT_FAIL or EXIT_USAGE. */
 int session_open(train_opts *o, const char *cmd, tg_model **m, tg_optim **opt);
 
+/* One rank of a job (job.c); with o->dist NULL, one process alone. */
+/* "tapegrad CMD: MESSAGE" on stderr, "[rank r] " before it on ranks r > 0. */
+void say(const train_opts *o, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Collective votes: whether every rank's ok is 1 (all_ok), rank 0's ok
+ * (from_root). A failure known to all sets o->failed_together. */
+int all_ok(train_opts *o, int ok);
+int from_root(train_opts *o, int ok);
+/* Collective: whether every rank holds rank 0's weights, buffers and
+ * optimizer state (a checksum); rank 0 names the first that differs. */
+int same_weights(train_opts *o, tg_model *m, tg_optim *opt, long long epoch);
+/* Whether mpirun (Open MPI, MPICH's Hydra, PMIx) started this process. */
+int under_mpirun(void);
+/* Collective: compares the settings (m NULL: the command line's, before
+ * anything else is exchanged; else the model's and its parameters'
+ * shapes) across ranks. EXIT_OK, or EXIT_USAGE with the field named. */
+int check_job(train_opts *o, const tg_model *m);
+
 /* Checkpoint text header: the model configuration, the optimizer and the
  * run's counters, as key=value lines. */
 int session_meta_write(const train_opts *o, long long epochs_done, char *buf, size_t cap);
