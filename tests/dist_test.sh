@@ -36,7 +36,7 @@ run() {
 }
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'umount "$tmp/full" 2>/dev/null; rm -rf "$tmp"' EXIT
 fails=0
 fail() {
   echo "FAIL: $*"
@@ -153,6 +153,61 @@ if paste -d' ' "$tmp/one.json" "$tmp/a.json" | awk '{
 else
   cat "$tmp/one.json" "$tmp/a.json"
   fail "no --shards: 2 ranks are not within 1e-4 of 1 process"
+fi
+
+# A save that fails on rank 0 (a full disk: a 64 KiB tmpfs, root only) stops
+# every rank with exit 1 and the message, no hang, no MPI_Abort.
+mkdir -p "$tmp/full"
+if mount -t tmpfs -o size=64k tmpfs "$tmp/full" 2>/dev/null; then
+  tgrun 2 --epochs 3 --save "$tmp/full/x.ckpt" >"$tmp/out" 2>&1
+  rc=$?
+  umount "$tmp/full"
+  if [ "$rc" -eq 1 ] && grep -q "No space left on device" "$tmp/out" &&
+    ! grep -q "MPI_ABORT" "$tmp/out" && ! grep -q '"epoch":2' "$tmp/out"; then
+    echo "ok: a failed save on rank 0 stops both ranks after epoch 1 (exit 1)"
+  else
+    cat "$tmp/out"
+    fail "a failed save on rank 0: exit $rc"
+  fi
+else
+  echo "SKIPPED (not passed): a failed save on rank 0 (cannot mount a small tmpfs)"
+fi
+
+# Rank 1 killed (SIGKILL) mid-training: the job exits non-zero within the
+# watchdog's 10 s, and the last checkpoint loads and resumes.
+tgrun 2 --epochs 100000 --dist-timeout 10 --save "$tmp/k.ckpt" >"$tmp/out" 2>&1 &
+job=$!
+i=0
+while [ ! -f "$tmp/k.ckpt" ] && [ "$i" -lt 600 ]; do
+  sleep 0.1
+  i=$((i + 1))
+done
+victim=""
+for f in /proc/[0-9]*/environ; do # the job's rank 1, found by its environment
+  p=${f#/proc/}
+  p=${p%/environ}
+  if tr '\0' '\n' <"$f" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" &&
+    tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$tmp/k.ckpt"; then
+    victim=$p
+  fi
+done
+start=$(date +%s)
+if [ -n "$victim" ] && kill -KILL "$victim"; then
+  wait "$job"
+  rc=$?
+  took=$(($(date +%s) - start))
+  if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$took" -ge 30 ]; then
+    fail "tapegrad train, rank 1 killed: exit $rc after $took s"
+  elif ! timeout 60 "$tg" eval --checkpoint "$tmp/k.ckpt" --data "$tmp/data" >/dev/null 2>&1 ||
+    ! tgrun 0 --resume "$tmp/k.ckpt" --epochs 1 >/dev/null 2>&1; then
+    fail "tapegrad train, rank 1 killed: the last checkpoint does not load or resume"
+  else
+    echo "ok: tapegrad train, rank 1 killed: exit $rc after $took s, the checkpoint resumes"
+  fi
+else
+  kill "$job" 2>/dev/null
+  wait "$job"
+  fail "tapegrad train, rank 1 killed: no checkpoint or no rank 1 to kill"
 fi
 
 # Ranks with different options: a named error on every rank, no hang.
