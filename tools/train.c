@@ -181,10 +181,10 @@ static int evaluate(tg_tape *tape, tg_model *m, tg_dist *d, const tg_dataset *ds
                     int64_t batch, double *loss, double *acc) {
   int was_train = tg_tape_set_train(tape, 0), was_grad = tg_tape_set_grad(tape, 0);
   int flatten = 0, N = tg_dist_size(d), r = tg_dist_rank(d);
-  struct {
+  struct part {
     double loss;
     int64_t correct;
-  } mine = {0, 0}, parts[256];
+  } mine = {0, 0};
   int st = TG_OK;
   int64_t n = limit > 0 && limit < ds->n ? limit : ds->n;
   int64_t lo = n * r / N, hi = n * (r + 1) / N;
@@ -207,16 +207,16 @@ static int evaluate(tg_tape *tape, tg_model *m, tg_dist *d, const tg_dataset *ds
   if (st != TG_OK)
     return st; /* this rank alone: the caller ends the job */
   tg_error err = {0};
-  if (N > 256)
-    tg_dist_abort(d, "tapegrad: evaluation: more than 256 ranks");
-  if (tg_dist_allgather(d, &mine, sizeof mine, parts, &err) != TG_OK)
-    tg_dist_abort(d, err.msg);
+  struct part *parts = malloc((size_t)N * sizeof *parts); /* (N,) */
+  if (!parts || tg_dist_allgather(d, &mine, sizeof mine, parts, &err) != TG_OK)
+    tg_dist_abort(d, parts ? err.msg : "tapegrad: evaluation: out of memory");
   double loss_sum = 0;
   int64_t correct = 0;
   for (int k = 0; k < N; k++) {
     loss_sum += parts[k].loss;
     correct += parts[k].correct;
   }
+  free(parts);
   *loss = loss_sum / (double)n;
   *acc = (double)correct / (double)n;
   return TG_OK;
@@ -402,6 +402,7 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
   }
   int V = o->shards ? (int)o->shards : tg_dist_size(o->dist);
   int64_t *order = malloc((size_t)train.n * sizeof *order);
+  double *shares = malloc((size_t)tg_dist_size(o->dist) * sizeof *shares); /* (N,) */
   /* This run's epochs, for --plot: (7, epochs) */
   double *hist = o->plot && speak ? malloc(7 * (size_t)o->epochs * sizeof *hist) : NULL;
   curves cv = {.has_val = o->val > 0, .title = o->model.kind};
@@ -415,7 +416,7 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
   tg_dist_shards *sh = tg_dist_shards_new(o->dist, &m->params, &m->buffers, V, &err);
   FILE *metrics = NULL;
   int rc = EXIT_OK;
-  if (!order || !tape || (o->plot && speak && !hist) || !sh) {
+  if (!order || !shares || !tape || (o->plot && speak && !hist) || !sh) {
     say(o, "train", "%s", sh || !err.msg[0] ? "out of memory" : err.msg);
     rc = EXIT_FAIL;
     goto done;
@@ -491,11 +492,10 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
       progress(tty, epoch, last, s + 1, steps, loss_sum / (double)(s + 1));
     }
     double seconds = now() - t0;
-    /* The ranks' shares, added in rank order. */
-    double shares[256], train_loss = 0, tr_l, tr_acc, te_l, te_acc, va_l = 0, va_acc = 0;
-    if (tg_dist_size(o->dist) > 256 ||
-        tg_dist_allgather(o->dist, &loss_sum, sizeof loss_sum, shares, &err) != TG_OK) {
-      say(o, "train", "%s", err.msg[0] ? err.msg : "more than 256 ranks");
+    /* The ranks' shares of the loss, added in rank order. */
+    double train_loss = 0, tr_l, tr_acc, te_l, te_acc, va_l = 0, va_acc = 0;
+    if (tg_dist_allgather(o->dist, &loss_sum, sizeof loss_sum, shares, &err) != TG_OK) {
+      say(o, "train", "%s", err.msg);
       rc = EXIT_FAIL;
       goto done;
     }
@@ -587,6 +587,7 @@ done:
   tg_dist_shards_free(sh);
   tg_tape_free(tape);
   free(hist);
+  free(shares);
   free(order);
   tg_dataset_free(&train);
   tg_dataset_free(&val);
