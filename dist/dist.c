@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +220,37 @@ int tg_dist_sendrecv(tg_dist *d, const tg_real *send, int64_t sn, int dest, tg_r
   (void)d, (void)send, (void)sn, (void)dest, (void)recv, (void)rn, (void)src;
   return tg_error_set(err, TG_ERR_ARG, "dist: no other rank to exchange with (built without MPI)");
 #endif
+}
+
+int tg_dist_allgather(tg_dist *d, const void *mine, int64_t bytes, void *all, tg_error *err) {
+  if (bytes < 0 || bytes > INT32_MAX || (bytes > 0 && (!mine || !all)))
+    return tg_error_set(err, TG_ERR_ARG, "dist: allgather: %lld bytes, or NULL buffers",
+                        (long long)bytes);
+  if (tg_dist_size(d) == 1) {
+    if (bytes > 0 && all != mine)
+      memmove(all, mine, (size_t)bytes);
+    return TG_OK;
+  }
+#ifdef TG_HAVE_MPI
+  MPI_CHECK(MPI_Allgather(mine, (int)bytes, MPI_BYTE, all, (int)bytes, MPI_BYTE, d->comm), err);
+#endif
+  return TG_OK;
+}
+
+int tg_dist_broadcast(tg_dist *d, void *buf, int64_t bytes, int root, tg_error *err) {
+  if (bytes < 0 || (bytes > 0 && !buf) || root < 0 || root >= tg_dist_size(d))
+    return tg_error_set(err, TG_ERR_ARG, "dist: broadcast: %lld bytes at NULL, or root %d",
+                        (long long)bytes, root);
+  if (tg_dist_size(d) == 1)
+    return TG_OK;
+#ifdef TG_HAVE_MPI
+  int64_t piece = d->bucket * (int64_t)sizeof(tg_real);
+  for (int64_t off = 0; off < bytes; off += piece) {
+    int64_t n = bytes - off < piece ? bytes - off : piece;
+    MPI_CHECK(MPI_Bcast((char *)buf + off, (int)n, MPI_BYTE, root, d->comm), err);
+  }
+#endif
+  return TG_OK;
 }
 
 /* ------------------------------------------------------------------------

@@ -100,6 +100,16 @@ TG_API int tg_dist_check_config(tg_dist *d, const tg_dist_field *fields, int n, 
  * rank must pass the same n. */
 TG_API int tg_dist_allreduce(tg_dist *d, tg_real *x, int64_t n, tg_error *err);
 
+/* Collective: every rank's `bytes` bytes at mine land, in rank order, in
+ * all (size·bytes). Moves bytes, adds nothing: callers that sum the
+ * pieces choose the order (integers, exactly; reals, in rank order). */
+TG_API int tg_dist_allgather(tg_dist *d, const void *mine, int64_t bytes, void *all, tg_error *err);
+/* (Both take d NULL as one process alone.) */
+
+/* Collective: rank root's `bytes` bytes at buf replace every other rank's
+ * (in pieces of at most the bucket size, so any size works). */
+TG_API int tg_dist_broadcast(tg_dist *d, void *buf, int64_t bytes, int root, tg_error *err);
+
 /* ---------------------------------------------------------------------
  * Shards: a global batch as V micro-batches */
 

@@ -192,7 +192,7 @@ static tg_tensor *forward_net(tg_tape *tape, tg_model *m, tg_tensor *x) {
       break;
     case DROPOUT:
       if (c->dropout > 0)
-        h = tg_dropout(tape, h, c->dropout);
+        h = tg_model_dropout(tape, m, h, i);
       break;
     case END:
       break;

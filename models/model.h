@@ -41,6 +41,12 @@ struct tg_model {
   int n_layers;
   tg_batchnorm bn[TG_MODEL_MAX_HIDDEN + 8];
   tg_model_forward_fn forward;
+  /* Set by a training loop for one forward (NULL otherwise): the batch's
+   * samples' indices in the data set (N,), so that each sample's Dropout
+   * masks depend on (dropout_key, its index, the layer) alone and not on
+   * the batch or shard it is computed in (tg_dropout_keyed). */
+  const int64_t *sample_ids;
+  uint64_t dropout_key;
 };
 
 /* The defaults of a kind: the book's hyper-parameters (two-layer-net:

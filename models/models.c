@@ -72,6 +72,13 @@ tg_tensor *tg_model_activate(tg_tape *tape, const char *kind, tg_tensor *h) {
   return tg_relu(tape, h);
 }
 
+tg_tensor *tg_model_dropout(tg_tape *tape, tg_model *m, tg_tensor *h, int layer) {
+  if (!m->sample_ids)
+    return tg_dropout(tape, h, m->cfg.dropout);
+  uint64_t key = m->dropout_key ^ (uint64_t)(layer + 1) * 0xd1342543de82ef95ULL;
+  return tg_dropout_keyed(tape, h, m->cfg.dropout, key, m->sample_ids);
+}
+
 static tg_tensor *forward_dense(tg_tape *tape, tg_model *m, tg_tensor *x) {
   const tg_model_config *c = &m->cfg;
   tg_tensor *h = x; /* (N, D), or (N, C, H, W) that the first affine flattens */
@@ -81,7 +88,7 @@ static tg_tensor *forward_dense(tg_tape *tape, tg_model *m, tg_tensor *x) {
       h = tg_batchnorm_forward(tape, &m->bn[i], h);
     h = tg_model_activate(tape, c->activation, h);
     if (c->dropout > 0)
-      h = tg_dropout(tape, h, c->dropout);
+      h = tg_model_dropout(tape, m, h, i);
   }
   return tg_affine(tape, h, m->W[c->n_hidden], m->b[c->n_hidden]);
 }

@@ -28,6 +28,10 @@ extern const int tg_n_convnet_kinds;
 tg_status tg_model_add_layer(tg_model *m, const int64_t *wshape, int wdims, int64_t fan_in,
                              tg_rng *rng, tg_error *err);
 
+/* Dropout of cfg's ratio after the layer-th dropout site: keyed per
+ * sample when m->sample_ids is set, from the tape's generator otherwise. */
+tg_tensor *tg_model_dropout(tg_tape *tape, tg_model *m, tg_tensor *h, int layer);
+
 /* cfg's activation applied to h. */
 tg_tensor *tg_model_activate(tg_tape *tape, const char *kind, tg_tensor *h);
 

@@ -51,11 +51,19 @@ tg_tensor *tg_affine(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b) {
  * needs no knowledge of the ratio (the book's Dropout instead scales by
  * 1 − ratio at evaluation; the expectations agree). The mask is a constant
  * drawn from the tape's generator, so a seed fixes it. */
-tg_tensor *tg_dropout(tg_tape *tape, tg_tensor *x, double ratio) { /* x: any shape -> x's shape */
+/* Row r's mask from a generator seeded by (key, ids[r]) when ids is
+ * given, else the whole mask from the tape's generator. */
+static tg_tensor *dropout(tg_tape *tape, tg_tensor *x, double ratio, uint64_t key,
+                          const int64_t *ids) { /* x: (N, ...) with ids, else any shape */
   if (!nn_begin(tape, "dropout", 1, &x, (const char *[]){"x"}))
     return NULL;
   if (!(ratio >= 0 && ratio < 1)) {
     tg_tape_fail(tape, TG_ERR_ARG, "dropout", "ratio %g for x %s is outside [0, 1)", ratio,
+                 TG_SHAPE(x));
+    return NULL;
+  }
+  if (ids && x->ndim < 1) {
+    tg_tape_fail(tape, TG_ERR_SHAPE, "dropout", "x %s has no sample axis for the keyed masks",
                  TG_SHAPE(x));
     return NULL;
   }
@@ -64,11 +72,36 @@ tg_tensor *tg_dropout(tg_tape *tape, tg_tensor *x, double ratio) { /* x: any sha
   tg_tensor *mask = tg_empty(tape, x->shape, x->ndim); /* x's shape: 0 or 1/(1 − ratio) */
   if (!mask)
     return NULL;
-  tg_rng *rng = tg_tape_rng(tape);
   tg_real keep = (tg_real)(1 / (1 - ratio));
-  for (int64_t i = 0; i < mask->numel; i++)
-    mask->data[i] = tg_rng_uniform(rng) >= ratio ? keep : 0;
+  int64_t rows = ids ? x->shape[0] : 1, per = rows ? x->numel / rows : 0;
+  for (int64_t r = 0; r < rows; r++) {
+    tg_rng own, *rng = tg_tape_rng(tape);
+    if (ids) {
+      /* splitmix64's finaliser over the pair, as the augmentation keys. */
+      uint64_t z = key ^ ((uint64_t)ids[r] + 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      tg_rng_seed(&own, z ^ (z >> 31));
+      rng = &own;
+    }
+    tg_real *m = mask->data + r * per;
+    for (int64_t i = 0; i < per; i++)
+      m[i] = tg_rng_uniform(rng) >= ratio ? keep : 0;
+  }
   return tg_mul(tape, x, mask);
+}
+
+tg_tensor *tg_dropout(tg_tape *tape, tg_tensor *x, double ratio) { /* x: any shape -> x's shape */
+  return dropout(tape, x, ratio, 0, NULL);
+}
+
+tg_tensor *tg_dropout_keyed(tg_tape *tape, tg_tensor *x, double ratio, uint64_t key,
+                            const int64_t *ids) { /* x: (N, ...) -> x's shape; ids: (N,) */
+  if (tape && tg_tape_status(tape) == TG_OK && !ids) {
+    tg_tape_fail(tape, TG_ERR_NULL, "dropout", "ids is NULL");
+    return NULL;
+  }
+  return dropout(tape, x, ratio, key, ids);
 }
 
 /* ------------------------------------------------------------------------

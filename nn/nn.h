@@ -54,6 +54,12 @@ TG_API tg_tensor *tg_affine(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor
  * constant drawn from the tape's generator (tg_tape_seed fixes it); in
  * eval mode the identity (x itself is returned). ratio in [0, 1). */
 TG_API tg_tensor *tg_dropout(tg_tape *tape, tg_tensor *x, double ratio);
+/* The same with each sample's mask a function of (key, ids[r]) alone:
+ * row r of x (N, ...) draws from a generator seeded by the pair, so a
+ * sample gets the same mask whatever batch or shard it is computed in.
+ * ids (N,): the samples' indices in the data set. */
+TG_API tg_tensor *tg_dropout_keyed(tg_tape *tape, tg_tensor *x, double ratio, uint64_t key,
+                                   const int64_t *ids);
 
 /* Batch Normalization over the batch axis of x (N, D), or per channel of
  * x (N, C, H, W) over (N, H, W) (the book's code normalises each of the

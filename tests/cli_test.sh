@@ -135,6 +135,25 @@ for opt in sgd adam; do
 done
 expect 2 "cannot be combined with --resume" -- \
   "$tg" train --data "$d" --resume "$work/part.ckpt" --lr 0.5
+expect 2 "--shards cannot be combined with --resume" -- \
+  "$tg" train --data "$d" --resume "$work/part.ckpt" --shards 2
+
+# --- micro-batches in one process (--shards; under mpirun: dist_test.sh) ----
+expect 2 "shards" -- "$tg" train --shards 0
+expect 2 "do not fit a batch" -- "$tg" train --shards 101 --batch-size 100
+expect 2 "distributed" -- "$tg" train --distributed maybe
+expect 2 "dist-timeout" -- "$tg" train --dist-timeout 0
+# 4 micro-batches with Batch Norm (statistics per micro-batch) are another
+# computation than 1, and reproducible.
+for run in 1 4 4b; do
+  "$tg" train "${common[@]}" --model multi-layer-net --hidden 30,30 --batchnorm --dropout 0.2 \
+    --epochs 1 --shards "${run%b}" --save "$work/shards$run.ckpt" >/dev/null 2>"$work/err" ||
+    bad "--shards $run: $(cat "$work/err")"
+done
+if cmp -s "$work/shards4.ckpt" "$work/shards4b.ckpt" &&
+  ! cmp -s "$work/shards1.ckpt" "$work/shards4.ckpt"; then ok; else
+  bad "--shards 4: not reproducible, or the same bytes as --shards 1"
+fi
 
 # --- learning-rate schedules -----------------------------------------------
 expect 2 "--schedule: unknown schedule 'linear'" -- "$tg" train --schedule linear

@@ -1,12 +1,15 @@
 #!/bin/sh
 # dist_test.sh — data-parallel training under mpirun on this host.
 #
-# usage: dist_test.sh MPIRUN DIST_CHECK DIST_TRAIN
+# usage: dist_test.sh MPIRUN DIST_CHECK DIST_TRAIN TAPEGRAD MKDATA
 # Checks: the fixed-order allreduce gives the pairwise tree's bits at 1-4
 # ranks; 2 ranks with 2 or 4 shards end with the weights of 1 process with
-# the same shards, byte for byte (SGD and Adam, with Batch Norm); ranks
-# started with different configurations fail naming the field; a rank
-# stopped or killed ends the job non-zero within the watchdog's timeout.
+# the same shards, byte for byte (SGD and Adam, with Batch Norm), both in
+# the example (dist_train) and in `tapegrad train`, whose checkpoints are
+# compared (also Dropout + Batch Norm, SimpleConvNet, and a resume at
+# another rank count); ranks started with different configurations fail
+# naming the field; a rank stopped or killed ends the job non-zero within
+# the watchdog's timeout.
 # Every job runs under `timeout`, so a hang is a failure, never a wait.
 # Exit 77 (skipped) when there is no mpirun.
 set -u
@@ -14,6 +17,8 @@ set -u
 mpirun=$1
 check=$2
 train=$3
+tg=$4
+mkdata=$5
 if [ -z "$mpirun" ] || ! command -v "$mpirun" >/dev/null 2>&1; then
   echo "SKIP: no mpirun"
   exit 77
@@ -31,7 +36,7 @@ run() {
 }
 
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'umount "$tmp/full" 2>/dev/null; rm -rf "$tmp"' EXIT
 fails=0
 fail() {
   echo "FAIL: $*"
@@ -79,6 +84,144 @@ elif ! grep -q '^\[rank [01]\] dist: the ranks.* differ in "seed"' "$tmp/out"; t
   fail "mismatched seeds: no message naming the field"
 else
   echo "ok: mismatched seeds end the job (exit $rc): $(grep -m1 'differ in' "$tmp/out")"
+fi
+
+# --- tapegrad train: N ranks write the checkpoint of 1 process -----------------
+# A small synthetic data set (mkdata), --limit'ed to an uneven last batch,
+# one thread per rank (the same threads per rank is part of the promise).
+mkdir -p "$tmp/data" && "$mkdata" "$tmp/data" 530 100 3 || fail "mkdata"
+tgrun() { # NP ARGS...: 0 ranks means one plain process (sh has no locals)
+  tg_np=$1
+  shift
+  if [ "$tg_np" -eq 0 ]; then
+    timeout -k 5 120 "$tg" train --data "$tmp/data" --threads 1 --quiet --json "$@"
+  else
+    run "$tg_np" "$tg" train --data "$tmp/data" --threads 1 --quiet --json "$@"
+  fi
+}
+same_bytes() { # NAME NP ARGS...: 1 process vs NP ranks, the same --shards
+  name=$1
+  np=$2
+  shift 2
+  tgrun 0 "$@" --save "$tmp/one.ckpt" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "$name: 1 process"; return; }
+  tgrun "$np" "$@" --save "$tmp/n.ckpt" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "$name: $np ranks"; return; }
+  if cmp -s "$tmp/one.ckpt" "$tmp/n.ckpt"; then
+    echo "ok: tapegrad train, $np ranks = 1 process, byte for byte: $name ($*)"
+  else
+    fail "tapegrad train: $np ranks differ from 1 process: $name ($*)"
+  fi
+}
+same_bytes "SGD" 2 --model two-layer-net --optimizer sgd --shards 2 --epochs 2
+same_bytes "Adam, uneven last batch" 2 --model two-layer-net --optimizer adam --shards 4 \
+  --batch-size 64 --epochs 2
+bnd="--model multi-layer-net --hidden 40,40 --batchnorm --dropout 0.2 --optimizer adam"
+same_bytes "Dropout + Batch Norm" 2 $bnd --shards 4 --epochs 2
+same_bytes "Dropout + Batch Norm" 4 $bnd --shards 4 --epochs 2
+same_bytes "SimpleConvNet" 2 --model simple-convnet --shards 2 --batch-size 50 --limit 200 --epochs 1
+# The control: Batch Norm of 2 micro-batches is another computation than of 4.
+tgrun 0 $bnd --shards 2 --epochs 2 --save "$tmp/two.ckpt" >/dev/null 2>&1
+tgrun 0 $bnd --shards 4 --epochs 2 --save "$tmp/four.ckpt" >/dev/null 2>&1
+cmp -s "$tmp/two.ckpt" "$tmp/four.ckpt" && fail "2 and 4 shards gave the same checkpoint: cmp cannot see a change"
+
+# Resume at another rank count: 2 + 1 epochs, the second at 1, 2 or 4 ranks,
+# equal the 3 epochs of one process.
+tgrun 0 $bnd --shards 4 --epochs 3 --save "$tmp/ref.ckpt" >/dev/null 2>&1 || fail "resume: the reference run"
+tgrun 2 $bnd --shards 4 --epochs 2 --save "$tmp/half.ckpt" >/dev/null 2>&1 || fail "resume: the first 2 epochs"
+for np in 0 1 4; do
+  cp "$tmp/half.ckpt" "$tmp/r.ckpt"
+  tgrun "$np" --resume "$tmp/r.ckpt" --epochs 1 --save "$tmp/r.ckpt" >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "resume at $np ranks"; }
+  cmp -s "$tmp/ref.ckpt" "$tmp/r.ckpt" && echo "ok: resumed at $np ranks (0: no mpirun) = one run" ||
+    fail "resumed at $np ranks: the checkpoint differs from one run's"
+done
+# A rank count that does not divide the checkpoint's shards: a usage error.
+tgrun 3 --resume "$tmp/half.ckpt" --epochs 1 >"$tmp/out" 2>&1
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "does not split over 3 ranks" "$tmp/out" || { cat "$tmp/out"; fail "resume at 3 ranks of 4 shards: exit $rc"; }
+
+# Without --shards (one micro-batch per rank): the same bits at a fixed N,
+# and close to one process (only the order of the sums differs): the train
+# loss of every epoch within 1e-4.
+tgrun 2 --epochs 2 --save "$tmp/a.ckpt" >"$tmp/a.json" 2>&1 || fail "no --shards, 2 ranks"
+tgrun 2 --epochs 2 --save "$tmp/b.ckpt" >/dev/null 2>&1 || fail "no --shards, 2 ranks again"
+cmp -s "$tmp/a.ckpt" "$tmp/b.ckpt" || fail "no --shards: two runs at 2 ranks differ"
+tgrun 0 --epochs 2 >"$tmp/one.json" 2>&1 || fail "no --shards, 1 process"
+if paste -d' ' "$tmp/one.json" "$tmp/a.json" | awk '{
+    split($1, a, /"train_loss":/); split($2, b, /"train_loss":/);
+    d = a[2] + 0 - (b[2] + 0); if (d < 0) d = -d;
+    if (d > 1e-4) bad = 1; n++ } END { exit bad || n != 2 }'; then
+  echo "ok: no --shards: 2 ranks reproduce themselves, train loss within 1e-4 of 1 process"
+else
+  cat "$tmp/one.json" "$tmp/a.json"
+  fail "no --shards: 2 ranks are not within 1e-4 of 1 process"
+fi
+
+# A save that fails on rank 0 (a full disk: a 64 KiB tmpfs, root only) stops
+# every rank with exit 1 and the message, no hang, no MPI_Abort.
+mkdir -p "$tmp/full"
+if mount -t tmpfs -o size=64k tmpfs "$tmp/full" 2>/dev/null; then
+  tgrun 2 --epochs 3 --save "$tmp/full/x.ckpt" >"$tmp/out" 2>&1
+  rc=$?
+  umount "$tmp/full"
+  if [ "$rc" -eq 1 ] && grep -q "No space left on device" "$tmp/out" &&
+    ! grep -q "MPI_ABORT" "$tmp/out" && ! grep -q '"epoch":2' "$tmp/out"; then
+    echo "ok: a failed save on rank 0 stops both ranks after epoch 1 (exit 1)"
+  else
+    cat "$tmp/out"
+    fail "a failed save on rank 0: exit $rc"
+  fi
+else
+  echo "SKIPPED (not passed): a failed save on rank 0 (cannot mount a small tmpfs)"
+fi
+
+# Rank 1 killed (SIGKILL) mid-training: the job exits non-zero within the
+# watchdog's 10 s, and the last checkpoint loads and resumes.
+tgrun 2 --epochs 100000 --dist-timeout 10 --save "$tmp/k.ckpt" >"$tmp/out" 2>&1 &
+job=$!
+i=0
+while [ ! -f "$tmp/k.ckpt" ] && [ "$i" -lt 600 ]; do
+  sleep 0.1
+  i=$((i + 1))
+done
+victim=""
+for f in /proc/[0-9]*/environ; do # the job's rank 1, found by its environment
+  p=${f#/proc/}
+  p=${p%/environ}
+  if tr '\0' '\n' <"$f" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" &&
+    tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$tmp/k.ckpt"; then
+    victim=$p
+  fi
+done
+start=$(date +%s)
+if [ -n "$victim" ] && kill -KILL "$victim"; then
+  wait "$job"
+  rc=$?
+  took=$(($(date +%s) - start))
+  if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$took" -ge 30 ]; then
+    fail "tapegrad train, rank 1 killed: exit $rc after $took s"
+  elif ! timeout 60 "$tg" eval --checkpoint "$tmp/k.ckpt" --data "$tmp/data" >/dev/null 2>&1 ||
+    ! tgrun 0 --resume "$tmp/k.ckpt" --epochs 1 >/dev/null 2>&1; then
+    fail "tapegrad train, rank 1 killed: the last checkpoint does not load or resume"
+  else
+    echo "ok: tapegrad train, rank 1 killed: exit $rc after $took s, the checkpoint resumes"
+  fi
+else
+  kill "$job" 2>/dev/null
+  wait "$job"
+  fail "tapegrad train, rank 1 killed: no checkpoint or no rank 1 to kill"
+fi
+
+# Ranks with different options: a named error on every rank, no hang.
+run 1 "$tg" train --data "$tmp/data" --epochs 1 --quiet --seed 1 : \
+  -np 1 "$tg" train --data "$tmp/data" --epochs 1 --quiet --seed 2 >"$tmp/out" 2>&1
+rc=$?
+if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+  fail "tapegrad train, mismatched seeds: exit $rc, expected a non-zero exit without a hang"
+elif ! grep -q 'tapegrad train: dist: the ranks.* differ in "seed"' "$tmp/out" ||
+  ! grep -q '^\[rank 1\] tapegrad train' "$tmp/out"; then
+  cat "$tmp/out"
+  fail "tapegrad train, mismatched seeds: no message naming the field from each rank"
+else
+  echo "ok: tapegrad train, mismatched seeds end the job (exit $rc): $(grep -m1 'differ in' "$tmp/out")"
 fi
 
 # --- a rank that stops or dies --------------------------------------------------

@@ -324,6 +324,52 @@ START_TEST(test_dropout_modes) {
 }
 END_TEST
 
+/* Keyed: a sample's mask depends on (key, its id) alone. A batch of ids
+ * (7, 3, 9, 1) and a batch of (9, 1) give rows 9 and 1 the same masks,
+ * another key other masks; kept elements are x/(1 − ratio), about a ratio
+ * of them dropped; eval mode is the identity; NULL ids an error. */
+START_TEST(test_dropout_keyed) {
+  tg_tape *tape = tg_tape_new();
+  const double ratio = 0.4;
+  const int64_t per = 3000;                                         /* elements per sample */
+  tg_tensor *x = rand_t(tape, (int64_t[]){4, per}, 2, 0.5, 1.5, 1); /* (4, per) */
+  tg_tensor *x2 = tg_slice(tape, x, (int64_t[]){2, 0}, (int64_t[]){4, per}); /* (2, per): 9, 1 */
+  const int64_t ids[4] = {7, 3, 9, 1};
+  tg_tape_set_train(tape, 1);
+  tg_tensor *y = tg_dropout_keyed(tape, x, ratio, 11, ids);
+  tg_tape_seed(tape, 99); /* the tape's generator plays no part */
+  tg_tensor *y2 = tg_dropout_keyed(tape, x2, ratio, 11, ids + 2);
+  tg_tensor *z = tg_dropout_keyed(tape, x, ratio, 12, ids);
+  ck_assert_msg(y && y2 && z, "dropout_keyed: %s", tg_tape_error(tape));
+  int64_t zeros = 0, differ = 0, rows_differ = 0;
+  for (int64_t i = 0; i < 4 * per; i++) {
+    double v = tg_at(y, i);
+    if (v == 0)
+      zeros++;
+    else
+      ck_assert_msg(tu_rel(v, tg_at(x, i) / (1 - ratio)) <= TU_VALUE_TOL,
+                    "kept element %lld is %g, want %g", (long long)i, v, tg_at(x, i) / (1 - ratio));
+    if (i >= 2 * per)
+      ck_assert_msg(tg_at(y2, i - 2 * per) == v, "sample %lld: another batch, another mask at %lld",
+                    (long long)ids[i / per], (long long)(i % per));
+    else
+      rows_differ += (tg_at(y, i + per * (i < per ? 1 : -1)) == 0) != (v == 0);
+    differ += (tg_at(z, i) == 0) != (v == 0);
+  }
+  /* Binomial(12000, 0.4): standard deviation 0.0045; allow 6 of them. */
+  double frac = (double)zeros / (double)(4 * per);
+  ck_assert_msg(fabs(frac - ratio) < 0.027, "dropped fraction %g, want about %g", frac, ratio);
+  ck_assert_msg(differ > per, "another key changed only %lld mask entries", (long long)differ);
+  ck_assert_msg(rows_differ > per / 2, "samples 7 and 3 share most of a mask (%lld differ)",
+                (long long)rows_differ);
+  tg_tape_set_train(tape, 0);
+  ck_assert_ptr_eq(tg_dropout_keyed(tape, x, ratio, 11, ids), x);
+  ck_assert_ptr_null(tg_dropout_keyed(tape, x, ratio, 11, NULL));
+  tu_assert_error(tape, "dropout", "ids", "NULL");
+  tg_tape_free(tape);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * (e) Errors and extreme inputs */
 
@@ -576,6 +622,7 @@ static Suite *make_suite(void) {
   tcase_add_test(modes, test_batchnorm_running_stats);
   tcase_add_test(modes, test_batchnorm_init);
   tcase_add_test(modes, test_dropout_modes);
+  tcase_add_test(modes, test_dropout_keyed);
   suite_add_tcase(s, modes);
 
   TCase *err = tcase_create("errors");

@@ -9,11 +9,13 @@
 
 #include "augment.h"
 #include "data.h"
+#include "dist.h"
 #include "model.h"
 #include "optim.h"
 #include "schedule.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+enum { DIST_AUTO = 0, DIST_ON, DIST_OFF };
 
 /* Parsers for option values: write "tapegrad OP: --NAME: why" to err and
  * return 0 when the value is malformed or outside [lo, hi]. */
@@ -51,9 +53,14 @@ typedef struct train_opts {
   long long best_epoch;
   int json;
   int quiet;
-  int profile; /* print the op profile of the training steps */
-  int threads; /* OpenMP threads; 0 = the default */
-  int help;    /* --help was given: print the usage, do nothing else */
+  int profile;         /* print the op profile of the training steps */
+  int threads;         /* OpenMP threads (per rank); 0 = the default */
+  long long shards;    /* V micro-batches per global batch; 0 = one per rank */
+  int distributed;     /* DIST_AUTO, DIST_ON or DIST_OFF */
+  double dist_timeout; /* the watchdog's seconds */
+  tg_dist *dist;       /* the job, when distributed (NULL: one process) */
+  int failed_together; /* every rank knows of the failure: exit without MPI_Abort */
+  int help;            /* --help was given: print the usage, do nothing else */
 } train_opts;
 
 /* `tapegrad gradcheck`'s settings. */
@@ -87,6 +94,24 @@ void predict_usage(FILE *f);
  * *opt (o filled from its header), saying what failed on stderr as
  * "tapegrad CMD: ...". EXIT_OK, EXIT_FAIL or EXIT_USAGE. */
 int session_open(train_opts *o, const char *cmd, tg_model **m, tg_optim **opt);
+
+/* One rank of a job (job.c); with o->dist NULL, one process alone. */
+/* "tapegrad CMD: MESSAGE" on stderr, "[rank r] " before it on ranks r > 0. */
+void say(const train_opts *o, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Collective votes: whether every rank's ok is 1 (all_ok), rank 0's ok
+ * (from_root). A failure known to all sets o->failed_together. */
+int all_ok(train_opts *o, int ok);
+int from_root(train_opts *o, int ok);
+/* Collective: whether every rank holds rank 0's weights, buffers and
+ * optimizer state (a checksum); rank 0 names the first that differs. */
+int same_weights(train_opts *o, tg_model *m, tg_optim *opt, long long epoch);
+/* Whether mpirun (Open MPI, MPICH's Hydra, PMIx) started this process. */
+int under_mpirun(void);
+/* Collective: compares the settings (m NULL: the command line's, before
+ * anything else is exchanged; else the model's and its parameters'
+ * shapes) across ranks. EXIT_OK, or EXIT_USAGE with the field named. */
+int check_job(train_opts *o, const tg_model *m);
 
 /* Checkpoint text header: the model configuration, the optimizer and the
  * run's counters, as key=value lines. */

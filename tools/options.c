@@ -178,7 +178,13 @@ void train_usage(FILE *f) {
              "                      0: all); test accuracy is always over the whole test set\n"
              "  --filters PREFIX    draw the first layer's filters to PREFIX-before.png and\n"
              "                      PREFIX-after.png\n"
-             "  --threads N         OpenMP threads (default: all cores)\n"
+             "  --threads N         OpenMP threads, per rank (default: all cores)\n"
+             "  --shards V          compute each batch as V micro-batches whose gradients are\n"
+             "                      summed in one fixed tree (Batch Norm per micro-batch):\n"
+             "                      the same bits alone or under mpirun -np N, N dividing V\n"
+             "  --distributed M     auto (default: under mpirun), on or off\n"
+             "  --dist-timeout S    end the job when no step completes in S seconds\n"
+             "                      (default 300)\n"
              "  --save FILE         write a checkpoint after every epoch\n"
              "  --resume FILE       continue from a checkpoint (model and optimizer from it)\n"
              "  --metrics FILE.csv  append epoch,train_loss,train_acc,test_acc,seconds,lr rows\n"
@@ -230,6 +236,9 @@ enum {
   O_EVAL_TRAIN,
   O_FILTERS,
   O_THREADS,
+  O_SHARDS,
+  O_DISTRIBUTED,
+  O_DIST_TIMEOUT,
   O_SAVE,
   O_RESUME,
   O_METRICS,
@@ -250,48 +259,52 @@ enum {
   O_END
 };
 
-static const struct option train_options[] = {{"model", required_argument, 0, O_MODEL},
-                                              {"data", required_argument, 0, O_DATA},
-                                              {"epochs", required_argument, 0, O_EPOCHS},
-                                              {"batch-size", required_argument, 0, O_BATCH},
-                                              {"optimizer", required_argument, 0, O_OPTIM},
-                                              {"lr", required_argument, 0, O_LR},
-                                              {"seed", required_argument, 0, O_SEED},
-                                              {"hidden", required_argument, 0, O_HIDDEN},
-                                              {"activation", required_argument, 0, O_ACT},
-                                              {"init", required_argument, 0, O_INIT},
-                                              {"init-std", required_argument, 0, O_INIT_STD},
-                                              {"weight-decay", required_argument, 0, O_WD},
-                                              {"dropout", required_argument, 0, O_DROPOUT},
-                                              {"batchnorm", no_argument, 0, O_BN},
-                                              {"limit", required_argument, 0, O_LIMIT},
-                                              {"eval-train", required_argument, 0, O_EVAL_TRAIN},
-                                              {"filters", required_argument, 0, O_FILTERS},
-                                              {"threads", required_argument, 0, O_THREADS},
-                                              {"save", required_argument, 0, O_SAVE},
-                                              {"resume", required_argument, 0, O_RESUME},
-                                              {"metrics", required_argument, 0, O_METRICS},
-                                              {"schedule", required_argument, 0, O_SCHEDULE},
-                                              {"warmup", required_argument, 0, O_WARMUP},
-                                              {"step-size", required_argument, 0, O_STEP_SIZE},
-                                              {"gamma", required_argument, 0, O_GAMMA},
-                                              {"schedule-epochs", required_argument, 0, O_SEPOCHS},
-                                              {"augment", required_argument, 0, O_AUGMENT},
-                                              {"val", required_argument, 0, O_VAL},
-                                              {"save-best", required_argument, 0, O_SAVE_BEST},
-                                              {"patience", required_argument, 0, O_PATIENCE},
-                                              {"plot", required_argument, 0, O_PLOT},
-                                              {"json", no_argument, 0, O_JSON},
-                                              {"quiet", no_argument, 0, O_QUIET},
-                                              {"profile", no_argument, 0, O_PROFILE},
-                                              {"help", no_argument, 0, O_HELP},
-                                              {0, 0, 0, 0}};
+static const struct option train_options[] = {
+    {"model", required_argument, 0, O_MODEL},
+    {"data", required_argument, 0, O_DATA},
+    {"epochs", required_argument, 0, O_EPOCHS},
+    {"batch-size", required_argument, 0, O_BATCH},
+    {"optimizer", required_argument, 0, O_OPTIM},
+    {"lr", required_argument, 0, O_LR},
+    {"seed", required_argument, 0, O_SEED},
+    {"hidden", required_argument, 0, O_HIDDEN},
+    {"activation", required_argument, 0, O_ACT},
+    {"init", required_argument, 0, O_INIT},
+    {"init-std", required_argument, 0, O_INIT_STD},
+    {"weight-decay", required_argument, 0, O_WD},
+    {"dropout", required_argument, 0, O_DROPOUT},
+    {"batchnorm", no_argument, 0, O_BN},
+    {"limit", required_argument, 0, O_LIMIT},
+    {"eval-train", required_argument, 0, O_EVAL_TRAIN},
+    {"filters", required_argument, 0, O_FILTERS},
+    {"threads", required_argument, 0, O_THREADS},
+    {"shards", required_argument, 0, O_SHARDS},
+    {"distributed", required_argument, 0, O_DISTRIBUTED},
+    {"dist-timeout", required_argument, 0, O_DIST_TIMEOUT},
+    {"save", required_argument, 0, O_SAVE},
+    {"resume", required_argument, 0, O_RESUME},
+    {"metrics", required_argument, 0, O_METRICS},
+    {"schedule", required_argument, 0, O_SCHEDULE},
+    {"warmup", required_argument, 0, O_WARMUP},
+    {"step-size", required_argument, 0, O_STEP_SIZE},
+    {"gamma", required_argument, 0, O_GAMMA},
+    {"schedule-epochs", required_argument, 0, O_SEPOCHS},
+    {"augment", required_argument, 0, O_AUGMENT},
+    {"val", required_argument, 0, O_VAL},
+    {"save-best", required_argument, 0, O_SAVE_BEST},
+    {"patience", required_argument, 0, O_PATIENCE},
+    {"plot", required_argument, 0, O_PLOT},
+    {"json", no_argument, 0, O_JSON},
+    {"quiet", no_argument, 0, O_QUIET},
+    {"profile", no_argument, 0, O_PROFILE},
+    {"help", no_argument, 0, O_HELP},
+    {0, 0, 0, 0}};
 
 /* Options that a checkpoint fixes: an error to give them with --resume. */
-static const int fixed_by_checkpoint[] = {O_MODEL, O_OPTIM,   O_LR,       O_SEED,   O_HIDDEN,
-                                          O_ACT,   O_INIT,    O_INIT_STD, O_WD,     O_DROPOUT,
-                                          O_BN,    O_BATCH,   O_SCHEDULE, O_WARMUP, O_STEP_SIZE,
-                                          O_GAMMA, O_SEPOCHS, O_VAL,      O_AUGMENT};
+static const int fixed_by_checkpoint[] = {O_MODEL, O_OPTIM,   O_LR,       O_SEED,    O_HIDDEN,
+                                          O_ACT,   O_INIT,    O_INIT_STD, O_WD,      O_DROPOUT,
+                                          O_BN,    O_BATCH,   O_SCHEDULE, O_WARMUP,  O_STEP_SIZE,
+                                          O_GAMMA, O_SEPOCHS, O_VAL,      O_AUGMENT, O_SHARDS};
 
 /* One option's value into o, overrides or the locals of train_parse. */
 typedef struct train_parse_state {
@@ -355,6 +368,20 @@ static int train_option(FILE *err, int c, const char *arg, train_opts *o, train_
       return 0;
     o->threads = (int)v;
     return 1;
+  case O_SHARDS:
+    return cli_int(err, "train", "shards", arg, 1, 65536, &o->shards);
+  case O_DISTRIBUTED: {
+    static const char *const modes[] = {"auto", "on", "off"};
+    for (int i = 0; i < 3; i++)
+      if (strcmp(arg, modes[i]) == 0) {
+        o->distributed = i; /* DIST_AUTO, DIST_ON, DIST_OFF */
+        return 1;
+      }
+    fprintf(err, "tapegrad train: --distributed: unknown value '%s' (auto, on, off)\n", arg);
+    return 0;
+  }
+  case O_DIST_TIMEOUT:
+    return cli_real(err, "train", "dist-timeout", arg, 1, 1e7, &o->dist_timeout);
   case O_SAVE:
     o->save = arg;
     return 1;
@@ -451,6 +478,7 @@ int train_parse(int argc, char **argv, train_opts *o, FILE *err) {
   o->sched.gamma = 0.5;
   o->sched.epochs = 0; /* --epochs, below */
   o->best_val_acc = -1;
+  o->dist_timeout = 300;
   train_parse_state s;
   memset(&s, 0, sizeof s);
   s.model = "two-layer-net";
@@ -485,6 +513,11 @@ int train_parse(int argc, char **argv, train_opts *o, FILE *err) {
         return EXIT_USAGE;
       }
     return EXIT_OK;
+  }
+  if (o->shards > o->batch) {
+    fprintf(err, "tapegrad train: --shards: %lld micro-batches do not fit a batch of %lld\n",
+            o->shards, o->batch);
+    return EXIT_USAGE;
   }
   tg_error e = {0};
   if (tg_model_defaults(s.model, &o->model, &e) != TG_OK) {

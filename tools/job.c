@@ -1,0 +1,172 @@
+/* job.c — what `tapegrad train` does as one rank of an MPI job: messages
+ * prefixed with the rank, votes and broadcasts of success, the weight
+ * checksum and the configuration check. Every function here works alone
+ * too (o->dist NULL: one process, nothing exchanged). It must not hold
+ * the training loop (train.c) nor call MPI itself: dist.h only.
+ */
+#include <omp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* "tapegrad CMD: MESSAGE" on stderr, prefixed "[rank r] " on the other
+ * ranks of a job: rank 0 speaks for the job. */
+void say(const train_opts *o, const char *cmd, const char *fmt, ...) {
+  char msg[2 * TG_MSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (tg_dist_rank(o->dist) > 0)
+    fprintf(stderr, "[rank %d] tapegrad %s: %s\n", tg_dist_rank(o->dist), cmd, msg);
+  else
+    fprintf(stderr, "tapegrad %s: %s\n", cmd, msg);
+}
+
+/* Collective: whether every rank's ok is 1. A rank that cannot vote
+ * (MPI failing) ends the job. */
+int all_ok(train_opts *o, int ok) {
+  int n = tg_dist_size(o->dist);
+  if (n == 1)
+    return ok;
+  int votes[256], *v = n <= 256 ? votes : malloc((size_t)n * sizeof *v);
+  tg_error err = {0};
+  if (!v || tg_dist_allgather(o->dist, &ok, sizeof ok, v, &err) != TG_OK)
+    tg_dist_abort(o->dist, v ? err.msg : "tapegrad train: out of memory");
+  int all = 1;
+  for (int r = 0; r < n; r++)
+    all &= v[r] == 1;
+  if (v != votes)
+    free(v);
+  if (!all)
+    o->failed_together = 1;
+  return all;
+}
+
+/* FNV-1a over the bytes of the weights, buffers and optimizer state. */
+static uint64_t state_checksum(tg_model *m, tg_optim *opt) {
+  tg_params *lists[] = {&m->params, &m->buffers, &opt->state};
+  uint64_t h = 1469598103934665603u;
+  for (int l = 0; l < 3; l++)
+    for (int i = 0; i < lists[l]->n; i++) {
+      const unsigned char *b = (const unsigned char *)lists[l]->items[i]->data;
+      for (size_t k = 0; k < (size_t)lists[l]->items[i]->numel * sizeof(tg_real); k++)
+        h = (h ^ b[k]) * 1099511628211u;
+    }
+  return h;
+}
+
+/* Collective: whether every rank holds the weights of rank 0; if not,
+ * every rank says which is the first to differ. */
+int same_weights(train_opts *o, tg_model *m, tg_optim *opt, long long epoch) {
+  int n = tg_dist_size(o->dist);
+  if (n == 1)
+    return 1;
+  uint64_t mine = state_checksum(m, opt), *all = malloc((size_t)n * sizeof *all);
+  tg_error err = {0};
+  if (!all || tg_dist_allgather(o->dist, &mine, sizeof mine, all, &err) != TG_OK)
+    tg_dist_abort(o->dist, all ? err.msg : "tapegrad train: out of memory");
+  int differs = 0;
+  for (int r = 1; r < n && !differs; r++)
+    if (all[r] != all[0])
+      differs = r;
+  if (differs) {
+    if (tg_dist_rank(o->dist) == 0)
+      say(o, "train",
+          "after epoch %lld the weights of rank %d differ from rank 0's (checksums %016llx, "
+          "%016llx): the ranks are out of step",
+          epoch, differs, (unsigned long long)all[differs], (unsigned long long)all[0]);
+    o->failed_together = 1;
+  }
+  free(all);
+  return !differs;
+}
+
+/* Collective: rank 0's ok, on every rank; a failure is everyone's. */
+int from_root(train_opts *o, int ok) {
+  tg_error err = {0};
+  if (tg_dist_broadcast(o->dist, &ok, sizeof ok, 0, &err) != TG_OK)
+    tg_dist_abort(o->dist, err.msg);
+  if (!ok)
+    o->failed_together = 1;
+  return ok;
+}
+
+/* Whether mpirun started this process: the variables of Open MPI, of
+ * MPICH's Hydra and of PMIx. */
+int under_mpirun(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+    if (getenv(vars[i]))
+      return 1;
+  return 0;
+}
+
+/* Collective: the settings every rank must share, compared by hash
+ * (dist.h) before anything else is exchanged; a mismatch names the
+ * field, on every rank. `params` adds the parameters' names and shapes
+ * (after build). */
+int check_job(train_opts *o, const tg_model *m) {
+  if (tg_dist_size(o->dist) == 1)
+    return EXIT_OK;
+  char model[1024] = "", optim[256], nums[9][32], sched[256], aug[32] = "", params[4096] = "";
+  tg_model_config_write(&o->model, model, sizeof model);
+  tg_augment_format(&o->augment, aug, sizeof aug);
+  const tg_optim_config *c = &o->optim;
+  snprintf(optim, sizeof optim, "%s lr=%.17g momentum=%.17g decay_rate=%.17g beta=%.17g,%.17g",
+           tg_optim_name(c->kind), c->lr, c->momentum, c->decay_rate, c->beta1, c->beta2);
+  snprintf(sched, sizeof sched, "%s warmup=%.17g step=%.17g gamma=%.17g epochs=%.17g",
+           tg_schedule_name(o->sched.kind), o->sched.warmup, o->sched.step_size, o->sched.gamma,
+           o->sched.epochs);
+  long long v[9] = {(long long)o->seed,
+                    o->batch,
+                    o->shards,
+                    o->epochs,
+                    o->limit,
+                    o->eval_train,
+                    o->val,
+                    o->patience,
+                    omp_get_max_threads()};
+  for (int i = 0; i < 9; i++)
+    snprintf(nums[i], sizeof nums[i], "%lld", v[i]);
+  size_t len = 0;
+  for (int l = 0; m && l < 2; l++) {
+    const tg_params *p = l ? &m->buffers : &m->params;
+    for (int i = 0; i < p->n && len < sizeof params - 64; i++) {
+      const tg_tensor *t = p->items[i];
+      len += (size_t)snprintf(params + len, sizeof params - len, "%s(", t->name);
+      for (int d = 0; d < t->ndim && len < sizeof params - 32; d++)
+        len += (size_t)snprintf(params + len, sizeof params - len, "%s%lld", d ? "," : "",
+                                (long long)t->shape[d]);
+      len += (size_t)snprintf(params + len, sizeof params - len, ") ");
+    }
+  }
+  const tg_dist_field before[] = {{"resume", o->resume ? o->resume : ""},
+                                  {"model", model},
+                                  {"optimizer", optim},
+                                  {"seed", nums[0]},
+                                  {"batch", nums[1]},
+                                  {"shards", nums[2]},
+                                  {"epochs", nums[3]},
+                                  {"limit", nums[4]},
+                                  {"eval-train", nums[5]},
+                                  {"val", nums[6]},
+                                  {"patience", nums[7]},
+                                  {"threads", nums[8]},
+                                  {"schedule", sched},
+                                  {"augment", aug},
+                                  {"data", o->data ? o->data : ""},
+                                  {"save", o->save ? o->save : ""},
+                                  {"save-best", o->save_best ? o->save_best : ""}};
+  const tg_dist_field after[] = {{"model", model}, {"parameters", params}};
+  tg_error err = {0};
+  int st = m ? tg_dist_check_config(o->dist, after, 2, &err)
+             : tg_dist_check_config(o->dist, before, (int)(sizeof before / sizeof before[0]), &err);
+  if (st == TG_OK)
+    return EXIT_OK;
+  say(o, "train", "%s", err.msg);
+  o->failed_together = 1;
+  return err.status == TG_ERR_ARG ? EXIT_USAGE : EXIT_FAIL;
+}
