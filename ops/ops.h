@@ -28,7 +28,7 @@
  * (tests/test_unary.c measures it against libm in a wider type):
  *            float  double
  *   exp      1.5    1.5     0 below −103.97 (float; −745.13 double),
- *                           denormals above, inf from 88.73 (709.78)
+ *                           denormals above, inf from 88.72 (709.78)
  *   log      1      1       denormal x exact to the same bound; ln 0 = −inf,
  *                           ln x<0 = NaN, ln inf = inf
  *   tanh     2      2       ±1 exactly from |x| = 9.01 (float; 19.06 double)

@@ -119,9 +119,10 @@ static inline float vm_tanh_f(float x) {
   p = p * z - 0.053909428827460545444f;
   p = p * z + 0.1333311372902087191f;
   p = p * z - 0.33333332007976979681f;
-  const float small = x + x * z * p;
-  const float large = copysignf(1.0f - 2.0f / (vm_exp_f(2.0f * ax) + 1.0f), x);
-  return ax < 0.55f ? small : large;
+  /* On |x|, the sign put back last: tanh(−0) = −0, and tanh(NaN) NaN. */
+  const float small = ax + ax * z * p;
+  const float large = 1.0f - 2.0f / (vm_exp_f(2.0f * ax) + 1.0f);
+  return copysignf(ax < 0.55f ? small : large, x);
 }
 
 static inline float vm_sigmoid_f(float x) {
@@ -215,9 +216,10 @@ static inline double vm_tanh_d(double x) {
   double p = c[0];
   for (int j = 1; j < 11; j++)
     p = p * z + c[j];
-  const double small = x + x * z * p;
-  const double large = copysign(1.0 - 2.0 / (vm_exp_d(2.0 * ax) + 1.0), x);
-  return ax < 0.55 ? small : large;
+  /* On |x|, the sign put back last: tanh(−0) = −0, and tanh(NaN) NaN. */
+  const double small = ax + ax * z * p;
+  const double large = 1.0 - 2.0 / (vm_exp_d(2.0 * ax) + 1.0);
+  return copysign(ax < 0.55 ? small : large, x);
 }
 
 static inline double vm_sigmoid_d(double x) {
