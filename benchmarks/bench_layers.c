@@ -17,11 +17,18 @@
  *     (ops/winograd.c), which multiply 2.25 times less: their GFLOP/s are
  *     effective ones, direct convolution's count over the time.
  *
+ * (c) exp, log, tanh and sigmoid at 4e6 elements: the engine's kernels
+ *     (ops/vmath.h) against what they replaced in the same run, a plain
+ *     loop of libm's function (the old kernels of exp, log and tanh) and
+ *     tg_sigmoid_composite (the old tg_sigmoid); GB/s as in (a), and the
+ *     ratio. Run it with OMP_NUM_THREADS=1 for the one-thread figure.
+ *
  * Every figure is validated before it is timed, against a plain loop in
  * double (all elements for the ops, a sample for the layers). Output: a
  * table, and one JSON line per figure ("bench":"layers", with gbps or
- * gflops). Usage: bench_layers [--quick] [--json] [--layers] (--layers:
- * (b) only); OMP_NUM_THREADS sets the threads.
+ * gflops). Usage: bench_layers [--quick] [--json] [--layers | --math]
+ * (--layers: (b) only; --math: (c) only); OMP_NUM_THREADS sets the
+ * threads.
  */
 #include <math.h>
 #include <omp.h>
@@ -31,6 +38,7 @@
 
 #include "bench_util.h"
 #include "tapegrad.h"
+#include "tapegrad_ext.h" /* tg_sigmoid_composite: the old sigmoid, timed in (c) */
 
 static int json_only;
 #define say(...) (json_only ? 0 : printf(__VA_ARGS__))
@@ -84,6 +92,7 @@ static tg_tensor *r_log(tg_tape *t, tg_tensor *const *in) { return tg_log(t, in[
 static tg_tensor *r_sqrt(tg_tape *t, tg_tensor *const *in) { return tg_sqrt(t, in[0]); }
 static tg_tensor *r_tanh(tg_tape *t, tg_tensor *const *in) { return tg_tanh(t, in[0]); }
 static tg_tensor *r_abs(tg_tape *t, tg_tensor *const *in) { return tg_abs(t, in[0]); }
+static tg_tensor *r_sigmoid(tg_tape *t, tg_tensor *const *in) { return tg_sigmoid(t, in[0]); }
 static tg_tensor *r_add(tg_tape *t, tg_tensor *const *in) { return tg_add(t, in[0], in[1]); }
 static tg_tensor *r_sub(tg_tape *t, tg_tensor *const *in) { return tg_sub(t, in[0], in[1]); }
 static tg_tensor *r_mul(tg_tape *t, tg_tensor *const *in) { return tg_mul(t, in[0], in[1]); }
@@ -98,6 +107,7 @@ static tg_tensor *r_wpos(tg_tape *t, tg_tensor *const *in) { return tg_where_pos
 static double f_neg(const tg_tensor *const *in, int64_t i) { return -X(0, i); }
 static double f_exp(const tg_tensor *const *in, int64_t i) { return exp(X(0, i)); }
 static double f_log(const tg_tensor *const *in, int64_t i) { return log(X(0, i)); }
+static double f_sigmoid(const tg_tensor *const *in, int64_t i) { return 1 / (1 + exp(-X(0, i))); }
 static double f_sqrt(const tg_tensor *const *in, int64_t i) { return sqrt(X(0, i)); }
 static double f_tanh(const tg_tensor *const *in, int64_t i) { return tanh(X(0, i)); }
 static double f_abs(const tg_tensor *const *in, int64_t i) { return fabs(X(0, i)); }
@@ -288,6 +298,7 @@ static const op_case ops[] = {
     {"log", 1, 1, 1, 1, NULL, r_log, f_log},
     {"sqrt", 1, 1, 1, 1, NULL, r_sqrt, f_sqrt},
     {"tanh", 1, 0, 1, 1, NULL, r_tanh, f_tanh},
+    {"sigmoid", 1, 0, 1, 1, NULL, r_sigmoid, f_sigmoid},
     {"abs", 1, 0, 1, 1, NULL, r_abs, f_abs},
     {"add", 2, 0, 1, 1, NULL, r_add, f_add},
     {"sub", 2, 0, 1, 1, NULL, r_sub, f_sub},
@@ -437,6 +448,108 @@ static void bench_memcpy(int64_t n, const budget *b, int threads) {
   }
   row("memcpy", n, threads, &s, 2.0 * (double)n * sizeof *src / median(&s) / 1e9, -1);
   free(src), free(dst);
+}
+
+/* ------------------------------------------------------------------------
+ * (c) The transcendental kernels against what they replaced. */
+
+#ifdef TG_DOUBLE
+#define LIBM(name) name
+#else
+#define LIBM(name) name##f
+#endif
+
+/* The old kernels of exp, log and tanh: libm's function in a loop. */
+#define LIBM_LOOP(name)                                                                            \
+  static tg_tensor *old_##name(tg_tape *t, tg_tensor *const *in) {                                 \
+    tg_tensor *y = tg_empty(t, in[0]->shape, in[0]->ndim);                                         \
+    for (int64_t i = 0; y && i < y->numel; i++)                                                    \
+      y->data[i] = LIBM(name)(in[0]->data[i]);                                                     \
+    return y;                                                                                      \
+  }
+LIBM_LOOP(exp)
+LIBM_LOOP(log)
+LIBM_LOOP(tanh)
+static tg_tensor *old_sigmoid(tg_tape *t, tg_tensor *const *in) {
+  return tg_sigmoid_composite(t, in[0]);
+}
+
+typedef struct math_case {
+  const char *name;
+  int positive;                                        /* as op_case's */
+  tg_tensor *(*before)(tg_tape *, tg_tensor *const *); /* the old path */
+  const op_case *after;                                /* the op, in ops[] */
+} math_case;
+
+static const op_case *op_named(const char *name) {
+  for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++)
+    if (strcmp(ops[o].name, name) == 0)
+      return &ops[o];
+  die(name, NULL);
+  return NULL;
+}
+
+/* The median seconds of run (forward only) on in, after checking its
+ * output against c's loop. */
+static double time_forward(const op_case *c, tg_tensor *(*run)(tg_tape *, tg_tensor *const *),
+                           tg_tensor *const *in, const budget *b, series *s) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *y = run(tape, in);
+  if (!y)
+    die(c->name, tape);
+  const double tol = sizeof(tg_real) == 8 ? 1e-12 : 3e-6;
+  for (int64_t i = 0; i < y->numel; i++) {
+    double want = c->ref((const tg_tensor *const *)in, i), got = y->data[i];
+    if (!(fabs(got - want) <= tol * fmax(1, fabs(want)))) {
+      fprintf(stderr, "bench_layers: %s: element %lld is %.9g, want %.9g\n", c->name, (long long)i,
+              got, want);
+      exit(EXIT_FAILURE);
+    }
+  }
+  for (int w = 0; w < b->warmup; w++) {
+    tg_tape_reset(tape);
+    if (!run(tape, in))
+      die(c->name, tape);
+  }
+  s->n = 0;
+  const double start = now_s();
+  while (more(s, b, start)) {
+    tg_tape_reset(tape);
+    const double t0 = now_s();
+    if (!run(tape, in))
+      die(c->name, tape);
+    s->v[s->n++] = now_s() - t0;
+  }
+  tg_tape_free(tape);
+  return median(s);
+}
+
+static void bench_math(int64_t n, const budget *b, int threads) {
+  const math_case cases[] = {{"exp", 0, old_exp, op_named("exp")},
+                             {"log", 1, old_log, op_named("log")},
+                             {"tanh", 0, old_tanh, op_named("tanh")},
+                             {"sigmoid", 0, old_sigmoid, op_named("sigmoid")}};
+  say("exp, log, tanh, sigmoid on %lld elements: before (libm loop; sigmoid: its composite) "
+      "and after (ops/vmath.h)\n",
+      (long long)n);
+  static series s[2]; /* large: off the stack */
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    const math_case *m = &cases[k];
+    tg_tensor *in[MAX_IN];
+    make_inputs(m->after, n, 0, in);
+    const double bytes = 2.0 * (double)n * sizeof(tg_real); /* read x, write y */
+    double gbps[2];
+    for (int after = 0; after < 2; after++) {
+      const double med =
+          time_forward(m->after, after ? m->after->run : m->before, in, b, &s[after]);
+      gbps[after] = bytes / med / 1e9;
+      char name[96];
+      snprintf(name, sizeof name, "%s/%s", m->name, after ? "after" : "before");
+      row(name, n, threads, &s[after], gbps[after], -1);
+    }
+    say("  %-40s %.2fx\n", "after/before", gbps[1] / gbps[0]);
+    free_all(in, m->after->n_in);
+  }
 }
 
 /* ------------------------------------------------------------------------
@@ -601,7 +714,7 @@ static void bench_layer(int kind, const layer_case *l, const budget *b, int thre
 
 int main(int argc, char **argv) {
   budget b = {.seconds = 0.2, .warmup = 2, .min_reps = 5};
-  int layers_only = 0;
+  int layers_only = 0, math_only = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0) {
       b = (budget){.seconds = 0.01, .warmup = 1, .min_reps = 3};
@@ -609,8 +722,10 @@ int main(int argc, char **argv) {
       json_only = 1;
     } else if (strcmp(argv[i], "--layers") == 0) {
       layers_only = 1;
+    } else if (strcmp(argv[i], "--math") == 0) {
+      math_only = 1;
     } else {
-      fprintf(stderr, "usage: %s [--quick] [--json] [--layers]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--quick] [--json] [--layers | --math]\n", argv[0]);
       return EXIT_FAILURE;
     }
   }
@@ -620,6 +735,10 @@ int main(int argc, char **argv) {
   say("  %-40s %9s %3s %10s %10s %10s\n", "figure", "elements", "thr", "median us", "min us",
       "max us");
   const int64_t sizes[3] = {1000, 100000, 4000000}; /* L1, L2, memory */
+  if (!layers_only)
+    bench_math(sizes[2], &b, threads);
+  if (math_only)
+    return EXIT_SUCCESS;
   for (int k = 0; k < 3 && !layers_only; k++) {
     say("ops on %lld elements (input 0)\n", (long long)sizes[k]);
     bench_memcpy(sizes[k], &b, threads);

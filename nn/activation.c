@@ -1,5 +1,6 @@
-/* activation.c — the book's activation functions (ReLU, sigmoid, step,
- * identity) and softmax / log-softmax, each a few primitive ops.
+/* activation.c — the book's activation functions (ReLU, step, identity)
+ * and softmax / log-softmax, each a few primitive ops (the sigmoid is a
+ * fused op of its own: ops/unary.c).
  *
  * Nothing here may define a backward rule, an op descriptor or a raw loop
  * over data: the engine derives every gradient from the ops used, and
@@ -32,22 +33,6 @@ tg_tensor *tg_identity(tg_tape *tape, tg_tensor *x) {
   if (!nn_begin(tape, "identity", 1, &x, (const char *[]){"x"}))
     return NULL;
   return x;
-}
-
-/* ------------------------------------------------------------------------
- * Sigmoid: 1/(1 + e^-x) = ½ tanh(x/2) + ½. The book's form overflows e^-x
- * for x below about -710 (double) or -89 (float), and its backward then
- * meets 0·∞ = NaN; tanh saturates to ±1 instead, so sigmoid(±1000) is 1
- * or 0 with gradient 0. The derivative the engine takes,
- * ¼(1 − tanh²(x/2)), equals the book's y(1 − y). The price: the error is
- * a rounding of 1, not of y, so far in the left tail (y below about 1e-16
- * in double, 1e-7 in float) y flushes to 0. Right for an activation; a
- * loss wanting log-probabilities should go through log_softmax. */
-tg_tensor *tg_sigmoid(tg_tape *tape, tg_tensor *x) { /* x: any shape -> x's shape */
-  if (!nn_begin(tape, "sigmoid", 1, &x, (const char *[]){"x"}))
-    return NULL;
-  tg_tensor *t = tg_tanh(tape, tg_mul_scalar(tape, x, 0.5));
-  return tg_add_scalar(tape, tg_mul_scalar(tape, t, 0.5), 0.5);
 }
 
 /* ------------------------------------------------------------------------

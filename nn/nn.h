@@ -13,10 +13,9 @@
 #include "params.h"
 
 /* ---------------------------------------------------------------------
- * Activations */
-TG_API tg_tensor *tg_relu(tg_tape *tape, tg_tensor *x);    /* where(x > 0, x, 0): gradient 0 at 0 */
-TG_API tg_tensor *tg_sigmoid(tg_tape *tape, tg_tensor *x); /* 1/(1+e^-x), overflow-free */
-TG_API tg_tensor *tg_step(tg_tape *tape, tg_tensor *x);    /* x > 0 as 1/0; a constant */
+ * Activations (and tg_sigmoid, a fused op in ops.h) */
+TG_API tg_tensor *tg_relu(tg_tape *tape, tg_tensor *x); /* where(x > 0, x, 0): gradient 0 at 0 */
+TG_API tg_tensor *tg_step(tg_tape *tape, tg_tensor *x); /* x > 0 as 1/0; a constant */
 TG_API tg_tensor *tg_identity(tg_tape *tape, tg_tensor *x);
 /* Along axis (negative counts from the end); a detached max is subtracted
  * first, so logits like (1010, 1000, 990) are safe. */

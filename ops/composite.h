@@ -16,6 +16,9 @@
 /* where(gt(x, 0), a, 0): the definition of tg_where_pos. */
 TG_API tg_tensor *tg_where_pos_composite(tg_tape *tape, tg_tensor *x, tg_tensor *a);
 
+/* ½ tanh(x/2) + ½: the definition of tg_sigmoid. */
+TG_API tg_tensor *tg_sigmoid_composite(tg_tape *tape, tg_tensor *x);
+
 /* max_mask(x) * dy broadcast to x's shape: the definition of tg_max_scatter. */
 TG_API tg_tensor *tg_max_scatter_composite(tg_tape *tape, tg_tensor *x, tg_tensor *dy,
                                            const int *axes, int naxes);

@@ -3,14 +3,29 @@
  * Each op is one section: its kernel (a plain loop the compiler
  * vectorises, parallel above TG_PAR_MIN), its descriptor and its backward
  * rule written with ops. Rules reuse the saved output where that is
- * cheaper (exp, sqrt, tanh). Adding an op: one section here, its
- * declaration in ops.h, its tests in tests/test_unary.c.
+ * cheaper (exp, sqrt, tanh, sigmoid). exp, log, tanh and sigmoid are our
+ * own branch-free functions (vmath.h), not libm's, whose calls do not
+ * vectorise. Adding an op: one section here, its declaration in ops.h,
+ * its tests in tests/test_unary.c.
  */
 #include <math.h>
 
+#include "composite.h"
 #include "op.h"
 #include "ops.h"
 #include "ops_internal.h"
+#include "vmath.h"
+
+#ifdef TG_DOUBLE
+#define VM(name) vm_##name##_d
+#else
+#define VM(name) vm_##name##_f
+#endif
+
+/* The build targets plain x86-64: the kernels get AVX2 and AVX-512
+ * clones, chosen at load time. The clones round alike (vmath.h), so the
+ * bits do not depend on the machine's vector width. */
+#define KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
 
 /* Defines name_chunk, the kernel of op `name`: y[i] = EXPR(v), v = x[i]. */
 typedef struct unary_ctx {
@@ -19,7 +34,7 @@ typedef struct unary_ctx {
 } unary_ctx;
 
 #define UNARY_KERNEL(name, EXPR)                                                                   \
-  static void name##_chunk(void *arg, int64_t lo, int64_t hi) {                                    \
+  KERNEL static void name##_chunk(void *arg, int64_t lo, int64_t hi) {                             \
     const tg_real *restrict xd = ((unary_ctx *)arg)->x;                                            \
     tg_real *restrict yd = ((unary_ctx *)arg)->y;                                                  \
     _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) {                                        \
@@ -55,7 +70,7 @@ static void exp_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
   gx[0] = tg_mul(tape, gy, n->out);
 }
 static const tg_op op_exp = {"exp", 1, 0, exp_backward};
-UNARY_KERNEL(exp, F(exp)(v))
+UNARY_KERNEL(exp, VM(exp)(v))
 tg_tensor *tg_exp(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_exp, exp_chunk, x); }
 
 /* ------------------------------------------------------------------------
@@ -65,7 +80,7 @@ static void log_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tens
   gx[0] = tg_div(tape, gy, n->in[0]);
 }
 static const tg_op op_log = {"log", 1, 0, log_backward};
-UNARY_KERNEL(log, F(log)(v))
+UNARY_KERNEL(log, VM(log)(v))
 tg_tensor *tg_log(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_log, log_chunk, x); }
 
 /* ------------------------------------------------------------------------
@@ -84,8 +99,29 @@ static void tanh_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_ten
   gx[0] = tg_mul(tape, gy, tg_add_scalar(tape, tg_neg(tape, tg_mul(tape, y, y)), 1));
 }
 static const tg_op op_tanh = {"tanh", 1, 0, tanh_backward};
-UNARY_KERNEL(tanh, F(tanh)(v))
+UNARY_KERNEL(tanh, VM(tanh)(v))
 tg_tensor *tg_tanh(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_tanh, tanh_chunk, x); }
+
+/* ------------------------------------------------------------------------
+ * sigmoid: 1/(1 + e^−x); dx = dy * y * (1 − y). A fused op: its
+ * definition, tg_sigmoid_composite (½ tanh(x/2) + ½, ops/compose.c), is
+ * its test oracle. */
+static void sigmoid_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *y = n->out;
+  gx[0] = tg_mul(tape, gy, tg_mul(tape, y, tg_add_scalar(tape, tg_neg(tape, y), 1)));
+}
+static const tg_op op_sigmoid = {"sigmoid", 1, 0, sigmoid_backward};
+UNARY_KERNEL(sigmoid, VM(sigmoid)(v))
+tg_tensor *tg_sigmoid(tg_tape *tape, tg_tensor *x) {
+  return unary(tape, &op_sigmoid, sigmoid_chunk, x);
+}
+
+/* ½ tanh(x/2) + ½ = 1/(1 + e^−x): saturates to 0 and 1 without
+ * overflow, but its left tail is a rounding of 1, not of y. */
+tg_tensor *tg_sigmoid_composite(tg_tape *tape, tg_tensor *x) {
+  tg_tensor *t = tg_tanh(tape, tg_mul_scalar(tape, x, 0.5));
+  return tg_add_scalar(tape, tg_mul_scalar(tape, t, 0.5), 0.5);
+}
 
 /* ------------------------------------------------------------------------
  * abs: dx = dy * sign(x), with sign(0) = 0 (a subgradient) */

@@ -499,7 +499,7 @@ END_TEST
 
 /* Call k of the NULL-input table: one input NULL, the others valid. */
 static const char *const null_frag[] = {"relu (op #0): x is NULL",
-                                        "sigmoid (op #0): x is NULL",
+                                        "sigmoid (op #0): input 0 is NULL",
                                         "step (op #0): x is NULL",
                                         "identity (op #0): x is NULL",
                                         "softmax (op #0): x is NULL",
