@@ -188,7 +188,18 @@ static tg_tensor *forward_net(tg_tape *tape, tg_model *m, tg_tensor *x) {
       k++;
       break;
     case ACT:
-      h = tg_model_activate(tape, c->activation, h);
+      if (strcmp(c->activation, "relu") == 0 && nt->l[i + 1].kind == MAXPOOL) {
+        /* ReLU then max-pooling, computed as max-pooling then ReLU: ReLU
+         * is monotone and exactly 0 on (−∞, 0], so both give the same
+         * values and route the gradient to the same element of each
+         * window (tests/test_models.c compares the bits), on a quarter
+         * of the elements with a quarter of the memory. (A window that
+         * holds a NaN can differ: ReLU turns NaN into 0.) */
+        const layer *p = &nt->l[++i];
+        h = tg_relu(tape, tg_max_pool2d(tape, h, p->size, p->stride, p->pad));
+      } else {
+        h = tg_model_activate(tape, c->activation, h);
+      }
       break;
     case DROPOUT:
       if (c->dropout > 0)
