@@ -95,6 +95,29 @@ START_TEST(test_arena_aligns_grows_and_folds) {
 }
 END_TEST
 
+/* Scratch that a rewind hands back, in a block of its own: the reset
+ * folds the arena to the most it held (not to what is left after the
+ * rewind), so the same step then needs no system allocation. */
+START_TEST(test_arena_folds_to_the_most_held) {
+  tg_arena a;
+  tg_arena_init(&a);
+  uint64_t allocs = 0;
+  for (int step = 0; step < 3; step++) {
+    ck_assert_ptr_nonnull(tg_arena_alloc(&a, 100000)); /* an output */
+    tg_arena_mark m = tg_arena_get_mark(&a);
+    ck_assert_ptr_nonnull(tg_arena_alloc(&a, 400000)); /* scratch: a block of its own at first */
+    tg_arena_rewind(&a, m);
+    ck_assert_ptr_nonnull(tg_arena_alloc(&a, 100000)); /* the next output */
+    if (step == 1)
+      allocs = a.sys_allocs;
+    tg_arena_reset(&a);
+  }
+  ck_assert_uint_eq(a.sys_allocs, allocs);
+  ck_assert_uint_ge(a.capacity, 500000);
+  tg_arena_release(&a);
+}
+END_TEST
+
 /* One training-like step: y = sum(tanh(x*W)) and backward. */
 static void step(tg_tape *tape, tg_tensor *W, tg_tensor *x) {
   tg_tensor *y = tg_sum(tape, tg_tanh(tape, tg_mul(tape, x, W)), NULL, 0, 0);
@@ -785,6 +808,7 @@ static Suite *make_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("arena");
   tcase_add_test(tc, test_arena_aligns_grows_and_folds);
+  tcase_add_test(tc, test_arena_folds_to_the_most_held);
   tcase_add_test(tc, test_steady_state_step_allocates_nothing);
   suite_add_tcase(s, tc);
   tc = tcase_create("tape");
