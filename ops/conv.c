@@ -206,11 +206,14 @@ static tg_real *thread_buf(const conv_job *j) {
   return j->scratch + (j->nth > 1 ? omp_get_thread_num() : 0) * (j->k + j->fn) * j->p;
 }
 
-TG_KERNEL void tg_relu_inplace(tg_real *y, int64_t n) {
+/* ReLU in place (winograd.h). The clones stay static: the resolver of a
+ * global cloned function would be exported from the shared library. */
+TG_KERNEL static void relu_kernel(tg_real *y, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; i++)
     y[i] = y[i] > 0 ? y[i] : 0;
 }
+void tg_relu_inplace(tg_real *y, int64_t n) { relu_kernel(y, n); }
 
 /* Images [n0, n1) of conv or conv_grad_x. */
 static void conv_images(void *arg, int64_t n0, int64_t n1) {
