@@ -33,6 +33,8 @@ static tg_arena_block *block_new(tg_arena *a, size_t size) {
   b->size = size;
   b->used = 0;
   a->capacity += size;
+  if (a->capacity > a->high)
+    a->high = a->capacity;
   a->sys_allocs++;
   return b;
 }
@@ -60,6 +62,7 @@ void tg_arena_release(tg_arena *a) {
   free_kept(a);
   a->head = NULL;
   a->in_use = 0;
+  a->high = 0;
 }
 
 void *tg_arena_alloc(tg_arena *a, size_t bytes) {
@@ -98,21 +101,25 @@ void tg_arena_retire(tg_arena *a) {
   }
   a->head = NULL;
   a->capacity = 0;
+  a->high = 0;
   a->in_use = 0;
 }
 
 void tg_arena_reset(tg_arena *a) {
   free_kept(a);
   tg_arena_block *b = a->head;
-  if (b && b->prev) {
-    /* Several blocks were needed: replace them by one that holds them all,
-     * so the next step of the same size fits without the system. */
-    size_t total = a->capacity;
+  const int fits = b && !b->prev && b->size >= a->high;
+  if (a->high > 0 && !fits) {
+    /* Several blocks were needed, or one that a rewind freed: replace
+     * them by one as large as the most the step held, so the next step
+     * of the same size fits without the system. */
+    size_t total = a->high;
     free_chain(a, b, NULL);
     a->head = block_new(a, total);
   } else if (b) {
     b->used = 0;
   }
+  a->high = a->capacity;
   a->in_use = 0;
 }
 

@@ -2,9 +2,10 @@
  *
  * Allocation bumps a pointer inside the current block; when a block is
  * full a bigger one is chained on. tg_arena_reset releases everything at
- * once, and if more than one block was needed it replaces them with a
- * single block as large as the whole step used, so a steady-state step
- * allocates from the system zero times. The arena never frees single
+ * once, and if more than one block was needed (or a rewind freed one) it
+ * replaces them with a single block as large as the most the step held,
+ * so a steady-state step allocates from the system zero times, scratch
+ * that an op rewinds included. The arena never frees single
  * allocations and knows nothing about tensors.
  */
 #ifndef TG_ARENA_H
@@ -22,13 +23,15 @@ typedef struct tg_arena {
   size_t in_use;        /* bytes handed out since the last reset */
   size_t peak;          /* largest in_use ever seen */
   size_t capacity;      /* bytes in all blocks */
+  size_t high;          /* the most capacity held since the last reset */
   uint64_t sys_allocs;  /* system allocations made so far */
   tg_arena_block *kept; /* blocks of earlier steps, kept unused by tg_arena_retire */
   size_t kept_bytes;    /* their size */
 } tg_arena;
 
 /* A mark remembers the arena's position so tg_arena_rewind can release
- * everything allocated after it (used by gradcheck's repeated evaluations). */
+ * everything allocated after it (gradcheck's repeated evaluations; ops'
+ * scratch, released when the op is done). */
 typedef struct tg_arena_mark {
   tg_arena_block *block;
   size_t used;

@@ -31,7 +31,7 @@ typedef struct add_ctx {
 } add_ctx;
 
 /* dst = a + b over [lo, hi); dst may be a. */
-static void add_chunk(void *arg, int64_t lo, int64_t hi) {
+TG_KERNEL static void add_chunk(void *arg, int64_t lo, int64_t hi) {
   add_ctx *c = arg;
   tg_real *dst = c->dst;
   const tg_real *a = c->a, *b = c->b;

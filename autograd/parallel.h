@@ -36,6 +36,13 @@
  * threads share even a tensor just above TG_PAR_MIN. */
 #define TG_GRAIN 16384
 
+/* The attribute of an elementwise kernel: the build targets plain x86-64
+ * (SSE2), so a kernel gets AVX2 and AVX-512 clones, chosen at load time.
+ * The clones do the same IEEE operations on wider vectors (the build does
+ * not contract a·b + c into FMAs), so their bits do not depend on the
+ * machine's vector width. */
+#define TG_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+
 typedef void (*tg_range_fn)(void *ctx, int64_t lo, int64_t hi);
 
 TG_API void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, void *ctx);

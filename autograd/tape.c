@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tape_internal.h"
 
@@ -266,6 +267,38 @@ int tg_threads(void) {
   return n > 0 ? n : omp_get_max_threads();
 }
 
+/* A busy machine. When another process holds a core, a thread of ours
+ * may not run for a whole time slice (milliseconds), and the region
+ * waits for it at its end: for the chunk it took, or only for its
+ * arrival. So the calling thread times its own share of each region:
+ * when it then waited more than 200 µs for the others, and the region
+ * took more than 1.5 times what this thread's pace would have taken for
+ * all of its chunks, the threads did not run side by side. That is the
+ * machine's state, not the loop's: every parallel loop then runs on the
+ * calling thread alone for 5 ms, twice as long after each such region
+ * that follows (up to a second), and tries the threads again after that
+ * (a region that runs well resets the length). The chunks are the same
+ * either way, so results do not change. */
+#define PAR_SERIAL_MIN_NS 5000000LL    /* 5 ms */
+#define PAR_SERIAL_MAX_NS 1000000000LL /* 1 s */
+#define PAR_WAITED_NS     200000LL     /* 200 µs */
+
+static int64_t par_serial_until; /* monotonic ns: one thread until then */
+static int64_t par_serial_for;   /* the last such period's length; 0: none */
+static int par_adaptive = 1;     /* tg_set_threads_adaptive */
+
+static int64_t wall_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+void tg_set_threads_adaptive(int on) {
+  __atomic_store_n(&par_adaptive, on != 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&par_serial_until, 0, __ATOMIC_RELAXED); /* a fresh start either way */
+  __atomic_store_n(&par_serial_for, 0, __ATOMIC_RELAXED);
+}
+
 void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, void *ctx) {
   if (n <= 0)
     return;
@@ -277,7 +310,10 @@ void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, voi
     grain = 1;
   const int64_t chunks = (n + grain - 1) / grain;
   const int nth = omp_in_parallel() ? 1 : tg_threads();
-  if (chunks < 2 || nth < 2) {
+  const int adaptive = __atomic_load_n(&par_adaptive, __ATOMIC_RELAXED);
+  const int64_t t0 = wall_ns();
+  if (chunks < 2 || nth < 2 ||
+      (adaptive && t0 < __atomic_load_n(&par_serial_until, __ATOMIC_RELAXED))) {
     for (int64_t c = 0; c < chunks; c++)
       run_chunk(c, n, grain, fn, ctx);
     return;
@@ -288,14 +324,33 @@ void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, voi
     blocks[b].next = chunks * b / nb;
     blocks[b].end = chunks * (b + 1) / nb;
   }
+  int64_t mine = 0; /* chunks this thread ran, and when it had no more */
+  int64_t done = 0;
 #pragma omp parallel num_threads(nb)
   {
     const int me = omp_get_thread_num();
+    int64_t ran = 0;
     for (int v = 0; v < nb; v++) {
       par_block *blk = &blocks[(me + v) % nb];
-      for (int64_t c; (c = __atomic_fetch_add(&blk->next, 1, __ATOMIC_RELAXED)) < blk->end;)
+      for (int64_t c; (c = __atomic_fetch_add(&blk->next, 1, __ATOMIC_RELAXED)) < blk->end; ran++)
         run_chunk(c, n, grain, fn, ctx);
     }
+    if (me == 0)
+      mine = ran, done = wall_ns();
+  }
+  if (mine == 0 || !adaptive)
+    return; /* (mine == 0: the others ran every chunk, no pace to compare) */
+  const int64_t end = wall_ns();
+  const double alone = (double)(done - t0) * (double)chunks / (double)mine;
+  if (end - done > PAR_WAITED_NS && (double)(end - t0) > 1.5 * alone) {
+    int64_t len = __atomic_load_n(&par_serial_for, __ATOMIC_RELAXED);
+    len = len < PAR_SERIAL_MIN_NS       ? PAR_SERIAL_MIN_NS
+          : 2 * len < PAR_SERIAL_MAX_NS ? 2 * len
+                                        : PAR_SERIAL_MAX_NS;
+    __atomic_store_n(&par_serial_for, len, __ATOMIC_RELAXED);
+    __atomic_store_n(&par_serial_until, end + len, __ATOMIC_RELAXED);
+  } else {
+    __atomic_store_n(&par_serial_for, 0, __ATOMIC_RELAXED);
   }
 }
 

@@ -171,12 +171,19 @@ TG_API void tg_tape_rewind(tg_tape *tape, tg_tape_mark m);
  * process, whichever thread calls ops afterwards; 0 restores the default.
  * Results never depend on the count (each kernel cuts its work into
  * chunks fixed by the shapes), only the speed does. On a machine shared
- * with other busy processes, fewer threads than cores can be faster: a
- * thread that loses its core makes the others take its chunks, which costs
- * little, but every op still waits for its last chunk (benchmarks/README.md,
- * bench_busy.py). Returns TG_OK, or TG_ERR_ARG for n < 0. */
+ * with other busy processes, a thread that loses its core makes the
+ * others take its chunks, but an op still waits for the chunk it had
+ * started, a whole time slice: so after a parallel loop that ran slower
+ * on its threads than one thread would have, every loop runs on the
+ * calling thread alone for a while (5 ms, doubling up to a second while
+ * it stays so), then tries the threads again (autograd/tape.c,
+ * bench_busy.py).
+ * tg_set_threads_adaptive(0) turns that off (every parallel loop then
+ * uses tg_threads() threads, as a scaling measurement wants), 1 turns it
+ * back on (the default). Returns TG_OK, or TG_ERR_ARG for n < 0. */
 TG_API tg_status tg_set_threads(int n);
 TG_API int tg_threads(void);
+TG_API void tg_set_threads_adaptive(int on);
 
 /* ---------------------------------------------------------------------
  * Profiling: where the time goes, per op kind (as torch.profiler's table)

@@ -70,22 +70,22 @@ static int is_image(tg_tape *tape, const char *layer, const char *name, const tg
  * Convolution, the book's Convolution.forward: the op conv, a fused
  * im2col-and-GEMM image by image whose definition is exactly the book's
  * col·Wᵀ + b moved to (N, FN, OH, OW) (ops.h). */
-tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
-                     int64_t pad) {
+static tg_tensor *conv2d(tg_tape *tape, const char *layer, int relu, tg_tensor *x, tg_tensor *W,
+                         tg_tensor *b, int64_t stride, int64_t pad) {
   /* x: (N, C, H, W); W: (FN, C, FH, FW); b: (FN,) or NULL -> (N, FN, OH, OW) */
-  if (!nn_begin(tape, "conv2d", 2, (tg_tensor *[]){x, W}, (const char *[]){"x", "W"}))
+  if (!nn_begin(tape, layer, 2, (tg_tensor *[]){x, W}, (const char *[]){"x", "W"}))
     return NULL;
-  if (!is_image(tape, "conv2d", "x", x, "(N, C, H, W)") ||
-      !is_image(tape, "conv2d", "W", W, "(FN, C, FH, FW)"))
+  if (!is_image(tape, layer, "x", x, "(N, C, H, W)") ||
+      !is_image(tape, layer, "W", W, "(FN, C, FH, FW)"))
     return NULL;
   const int64_t C = x->shape[1], FN = W->shape[0], FH = W->shape[2], FW = W->shape[3];
   if (W->shape[1] != C) {
-    tg_tape_fail(tape, TG_ERR_SHAPE, "conv2d", "x %s has %lld channels but W %s has %lld",
-                 TG_SHAPE(x), (long long)C, TG_SHAPE(W), (long long)W->shape[1]);
+    tg_tape_fail(tape, TG_ERR_SHAPE, layer, "x %s has %lld channels but W %s has %lld", TG_SHAPE(x),
+                 (long long)C, TG_SHAPE(W), (long long)W->shape[1]);
     return NULL;
   }
   if (b && (b->ndim != 1 || b->shape[0] != FN)) {
-    tg_tape_fail(tape, TG_ERR_SHAPE, "conv2d", "b %s does not fit W %s (b must be (%lld,))",
+    tg_tape_fail(tape, TG_ERR_SHAPE, layer, "b %s does not fit W %s (b must be (%lld,))",
                  TG_SHAPE(b), TG_SHAPE(W), (long long)FN);
     return NULL;
   }
@@ -93,9 +93,20 @@ tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, in
   snprintf(ctx, sizeof ctx, "x %s, W %s, stride %lld, pad %lld", TG_SHAPE(x), TG_SHAPE(W),
            (long long)stride, (long long)pad);
   int64_t OH, OW;
-  if (!window_check(tape, "conv2d", ctx, x, FH, FW, stride, pad, &OH, &OW))
+  if (!window_check(tape, layer, ctx, x, FH, FW, stride, pad, &OH, &OW))
     return NULL;
-  return tg_conv(tape, x, W, b, stride, pad); /* (N, FN, OH, OW) */
+  /* (N, FN, OH, OW) */
+  return relu ? tg_conv_relu(tape, x, W, b, stride, pad) : tg_conv(tape, x, W, b, stride, pad);
+}
+
+tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
+                     int64_t pad) {
+  return conv2d(tape, "conv2d", 0, x, W, b, stride, pad);
+}
+
+tg_tensor *tg_conv2d_relu(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
+                          int64_t pad) {
+  return conv2d(tape, "conv2d_relu", 1, x, W, b, stride, pad);
 }
 
 /* ------------------------------------------------------------------------

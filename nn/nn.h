@@ -98,6 +98,10 @@ TG_API tg_tensor *tg_weight_decay(tg_tape *tape, tg_tensor *const *W, int n, dou
 /* x (N, C, H, W), W (FN, C, FH, FW), b (FN,) or NULL -> (N, FN, OH, OW) */
 TG_API tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
                             int64_t pad);
+/* tg_relu(tg_conv2d(...)) as the fused op conv_relu: the same values and
+ * gradients, without the pre-activation tensor and ReLU's pass over it. */
+TG_API tg_tensor *tg_conv2d_relu(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b,
+                                 int64_t stride, int64_t pad);
 /* x (N, C, H, W) -> (N, C, OH, OW), windows size×size. Max-pooling's gradient goes to the first
  * maximum of each window in row-major order (tg_max's tie rule). */
 TG_API tg_tensor *tg_max_pool2d(tg_tape *tape, tg_tensor *x, int64_t size, int64_t stride,

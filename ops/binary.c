@@ -305,8 +305,8 @@ static tg_tensor *bc_apply(tg_tape *tape, const tg_op *op, int n, tg_tensor *con
 
 /* Defines name_rows, the row kernel of op `name` computing EXPR(u, v). */
 #define BINARY_ROWS(name, EXPR)                                                                    \
-  static void name##_rows(const tg_real *const *in, const int64_t *st, tg_real *restrict y,        \
-                          int64_t n) {                                                             \
+  TG_KERNEL static void name##_rows(const tg_real *const *in, const int64_t *st,                   \
+                                    tg_real *restrict y, int64_t n) {                              \
     BINARY_LOOPS(EXPR);                                                                            \
   }
 
@@ -534,7 +534,7 @@ typedef struct where_pos_ctx {
   tg_real *y;
 } where_pos_ctx;
 
-static void where_pos_chunk(void *arg, int64_t lo, int64_t hi) {
+TG_KERNEL static void where_pos_chunk(void *arg, int64_t lo, int64_t hi) {
   const where_pos_ctx *c = arg;
   const tg_real *restrict x = c->x, *restrict a = c->a;
   tg_real *restrict y = c->y;

@@ -193,6 +193,7 @@ typedef struct conv_job {
   mm_plan mm, mm_acc;        /* the per-image product; conv_grad_w's accumulating one */
   const tg_real *x, *w, *dy; /* x (N, C, H, W); W (FN, K); dy (N, FN, P) */
   const tg_real *bias;       /* conv: (FN,) or NULL */
+  int relu;                  /* conv_relu: y = max(y, 0) as each image is done */
   tg_real *out;              /* y (N, FN, P), dx (N, C, H, W) or dW (FN, K) */
   tg_real *part;             /* conv_grad_w: (groups, K, FN), dWᵀ of each group */
   tg_real *scratch;          /* (nth, K·P + P·FN) */
@@ -204,6 +205,15 @@ typedef struct conv_job {
 static tg_real *thread_buf(const conv_job *j) {
   return j->scratch + (j->nth > 1 ? omp_get_thread_num() : 0) * (j->k + j->fn) * j->p;
 }
+
+/* ReLU in place (winograd.h). The clones stay static: the resolver of a
+ * global cloned function would be exported from the shared library. */
+TG_KERNEL static void relu_kernel(tg_real *y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++)
+    y[i] = y[i] > 0 ? y[i] : 0;
+}
+void tg_relu_inplace(tg_real *y, int64_t n) { relu_kernel(y, n); }
 
 /* Images [n0, n1) of conv or conv_grad_x. */
 static void conv_images(void *arg, int64_t n0, int64_t n1) {
@@ -219,6 +229,8 @@ static void conv_images(void *arg, int64_t n0, int64_t n1) {
       for (int64_t f = 0; j->bias && f < j->fn; f++)
         for (int64_t i = 0; i < j->p; i++)
           y[f * j->p + i] += j->bias[f]; /* while y_n is in cache */
+      if (j->relu)
+        tg_relu_inplace(y, fnp);
     } else {
       tg_gemm_run(&j->mm, j->w, j->dy + n * fnp, buf); /* (FN, K)ᵀ·(FN, P) */
       fold_image(g, buf, j->out + n * chw);
@@ -251,14 +263,14 @@ static void conv_groups(void *arg, int64_t q0, int64_t q1) {
 
 /* Plans and runs a job on the threads (when the products are worth it),
  * scratch from the arena. Returns 0 after failing the tape. */
-static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
+static int conv_run(tg_tape *tape, const tg_op *op, conv_job *j) {
   if (tg_winograd_fits(j->g.fh, j->g.fw, j->g.stride, j->g.pad, j->g.c, j->fn))
     return tg_winograd_conv(tape, op,
                             j->kind == CONV_Y    ? TG_WG_Y
                             : j->kind == CONV_DX ? TG_WG_DX
                                                  : TG_WG_DW,
                             (const int64_t[]){j->g.n, j->g.c, j->g.h, j->g.w}, j->fn, j->g.pad,
-                            j->x, j->w, j->dy, j->bias, j->out);
+                            j->x, j->w, j->dy, j->bias, j->relu, j->out);
   const double flops = 2.0 * (double)j->g.n * (double)j->fn * (double)j->k * (double)j->p;
   /* A scratch slot per thread that may run (tg_parallel_for's rule: a
    * product of 5e6 flops is worth a second thread). */
@@ -305,9 +317,26 @@ static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
 static void conv_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
 static void conv_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
 static void conv_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
+static void conv_relu_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
 static const tg_op op_conv = {"conv", 3, 0, conv_backward};
+/* conv_relu decides, per output element, which side of ReLU's kink its
+ * pre-activation is on: y > 0. */
+static uint64_t conv_relu_decide(tg_tape *tape, int n, tg_tensor *const *in, const tg_tensor *out,
+                                 const int64_t *attr) {
+  (void)tape, (void)n, (void)in, (void)attr;
+  return tg_hash_signs(out->data, out->numel, 0);
+}
+static const tg_kinked_op op_conv_relu = {{"conv_relu", 3, TG_KINKED, conv_relu_backward},
+                                          conv_relu_decide};
 static const tg_op op_conv_grad_x = {"conv_grad_x", 2, 0, conv_grad_x_backward};
 static const tg_op op_conv_grad_w = {"conv_grad_w", 2, 0, conv_grad_w_backward};
+
+/* y = relu(conv(x, W) + b): conv's rule on where_pos(y, dy), the
+ * gradient that ReLU lets through (y > 0 exactly where the pre-activation
+ * is: the one kept tensor tells both). */
+static void conv_relu_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  conv_backward(tape, n, tg_where_pos(tape, n->out, gy), gx);
+}
 
 /* y = conv(x, W) + b: dx = conv_grad_x(dy, W), dW = conv_grad_w(x, dy),
  * db = Σ dy over (N, OH, OW) */
@@ -360,33 +389,57 @@ static int conv_dy_check(tg_tape *tape, const tg_op *op, const char *what, const
   return 0;
 }
 
-tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
-                   int64_t pad) {
+/* conv_run with its scratch (patches, transformed tiles, partial sums)
+ * handed back to the arena when it is done: the output, allocated before,
+ * stays. A step's convolutions then share one scratch area instead of
+ * each keeping its own until the reset (DeepConvNet: 11 MiB). */
+static int conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
+  const tg_tape_mark m = tg_tape_get_mark(tape);
+  if (!conv_run(tape, op, j))
+    return 0;
+  tg_tape_rewind(tape, m);
+  return 1;
+}
+
+/* conv and conv_relu: the same checks and the same job, relu or not. */
+static tg_tensor *conv_forward(tg_tape *tape, const tg_op *op, tg_tensor *x, tg_tensor *W,
+                               tg_tensor *b, int64_t stride, int64_t pad, int relu) {
   tg_tensor *in[3] = {x, W, b};
   const int nin = b ? 3 : 2;
-  if (!tg_op_begin(tape, &op_conv, nin, in))
+  if (!tg_op_begin(tape, op, nin, in))
     return NULL;
   char what[400];
   snprintf(what, sizeof what, "x %s, W %s%s%s", TG_SHAPE(x), TG_SHAPE(W), b ? ", b " : "",
            b ? TG_SHAPE(b) : "");
   if (x->ndim != 4 || W->ndim != 4 || W->shape[1] != x->shape[1])
-    return tg_op_fail(tape, &op_conv, TG_ERR_SHAPE,
+    return tg_op_fail(tape, op, TG_ERR_SHAPE,
                       "%s: need x (N, C, H, W) and W (FN, C, FH, FW) with the same C", what);
   if (b && (b->ndim != 1 || b->shape[0] != W->shape[0]))
-    return tg_op_fail(tape, &op_conv, TG_ERR_SHAPE, "%s: b must be (%lld,), one per filter", what,
+    return tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: b must be (%lld,), one per filter", what,
                       (long long)W->shape[0]);
-  conv_job j = {.kind = CONV_Y, .x = x->data, .w = W->data, .bias = b ? b->data : NULL};
-  if (!tg_conv_geom(tape, &op_conv, what, x->shape, W->shape[2], W->shape[3], stride, pad, &j.g))
+  conv_job j = {
+      .kind = CONV_Y, .x = x->data, .w = W->data, .bias = b ? b->data : NULL, .relu = relu};
+  if (!tg_conv_geom(tape, op, what, x->shape, W->shape[2], W->shape[3], stride, pad, &j.g))
     return NULL;
   j.fn = W->shape[0], j.k = j.g.cols, j.p = j.g.oh * j.g.ow;
   tg_tensor *y = tg_empty(tape, (int64_t[]){j.g.n, j.fn, j.g.oh, j.g.ow}, 4);
   if (!y)
     return NULL;
   j.out = y->data;
-  if (!conv_exec(tape, &op_conv, &j))
+  if (!conv_exec(tape, op, &j))
     return NULL;
   int64_t a[PATCH_NATTR];
-  return tg_op_record(tape, &op_conv, y, nin, in, tg_patch_attrs(&j.g, a), PATCH_NATTR);
+  return tg_op_record(tape, op, y, nin, in, tg_patch_attrs(&j.g, a), PATCH_NATTR);
+}
+
+tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
+                   int64_t pad) {
+  return conv_forward(tape, &op_conv, x, W, b, stride, pad, 0);
+}
+
+tg_tensor *tg_conv_relu(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
+                        int64_t pad) {
+  return conv_forward(tape, &op_conv_relu.op, x, W, b, stride, pad, 1);
 }
 
 tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int64_t *xshape,

@@ -184,6 +184,11 @@ TG_API tg_tensor *tg_col2im(tg_tape *tape, tg_tensor *col, const int64_t *xshape
  */
 TG_API tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
                           int64_t pad);
+/* relu(conv(x, W, b)) as one op: the ReLU applied to each image's output
+ * while it is in cache, and only y kept (its gradient is conv's on
+ * where_pos(y, dy)). Twin: tg_relu of tg_conv_composite. */
+TG_API tg_tensor *tg_conv_relu(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b,
+                               int64_t stride, int64_t pad);
 TG_API tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int64_t *xshape,
                                  int64_t stride, int64_t pad);
 TG_API tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh, int64_t fw,

@@ -22,10 +22,9 @@
 #define VM(name) vm_##name##_f
 #endif
 
-/* The build targets plain x86-64: the kernels get AVX2 and AVX-512
- * clones, chosen at load time. The clones round alike (vmath.h), so the
- * bits do not depend on the machine's vector width. */
-#define KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
+/* The kernels are TG_KERNELs (parallel.h); vmath.h's functions round
+ * alike in every clone. */
+#define KERNEL TG_KERNEL
 
 /* Defines name_chunk, the kernel of op `name`: y[i] = EXPR(v), v = x[i]. */
 typedef struct unary_ctx {

@@ -91,6 +91,7 @@ typedef struct wg_job {
   const tg_real *in;      /* (N, cin, h, w) */
   const tg_real *dy;      /* conv_grad_w: (N, FN, OH, OW) */
   const tg_real *bias;    /* conv, conv_grad_x: (cout,), zeros without one */
+  int relu;               /* conv: max(y, 0) after the bias */
   const tg_real *u;       /* (A², cin, cout): filters transformed */
   tg_real *out;           /* y, dx; conv_grad_w: dW (FN, C, 3, 3) */
   tg_real *part;          /* conv_grad_w: (groups, A², FN, C) */
@@ -292,6 +293,8 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
       /* y_n (cout, oh·ow) = tmpᵀ (column-major: cout × oh·ow) */
       libxsmm_otrans(j->out + n * cout * pout, tmp, sizeof(tg_real), (libxsmm_blasint)cout,
                      (libxsmm_blasint)pout, (libxsmm_blasint)cout, (libxsmm_blasint)pout);
+      if (j->relu)
+        tg_relu_inplace(j->out + n * cout * pout, cout * pout); /* while y_n is in cache */
     }
     return;
   }
@@ -333,10 +336,11 @@ static void wg_groups(void *ctx, int64_t g0, int64_t g1) {
 
 int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs, int64_t fn,
                      int64_t pad, const tg_real *x, const tg_real *w, const tg_real *dy,
-                     const tg_real *bias, tg_real *out) {
+                     const tg_real *bias, int relu, tg_real *out) {
   const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3];
   const int64_t OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
-  wg_job j = {.kind = kind, .n = N, .bias = kind == TG_WG_Y ? bias : NULL, .out = out};
+  wg_job j = {
+      .kind = kind, .n = N, .bias = kind == TG_WG_Y ? bias : NULL, .relu = relu, .out = out};
   if (kind == TG_WG_DX) /* a convolution of dy back to (H, W) */
     j.cin = fn, j.cout = C, j.h = OH, j.w = OW, j.pad = 2 - pad, j.oh = H, j.ow = W, j.in = dy;
   else

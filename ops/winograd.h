@@ -20,7 +20,8 @@ int tg_winograd_fits(int64_t fh, int64_t fw, int64_t stride, int64_t pad, int64_
 
 /* One of the three products, for x (N, C, H, W) = xs, W (FN, C, 3, 3),
  * stride 1 and pad (<= 2), OH = H + 2·pad − 2, OW likewise:
- *   TG_WG_Y:  out y (N, FN, OH, OW) = conv(x, W) (+ bias (FN,) if not NULL)
+ *   TG_WG_Y:  out y (N, FN, OH, OW) = conv(x, W) (+ bias (FN,) if not NULL),
+ *             then max(y, 0) when relu is 1
  *   TG_WG_DX: out dx (N, C, H, W) = conv_grad_x(dy (N, FN, OH, OW), W)
  *   TG_WG_DW: out dW (FN, C, 3, 3) = conv_grad_w(x, dy)
  * Operands that the kind does not read may be NULL. Scratch comes from
@@ -28,6 +29,9 @@ int tg_winograd_fits(int64_t fh, int64_t fw, int64_t stride, int64_t pad, int64_
  * 0 after failing the tape (as op), else 1. */
 int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs, int64_t fn,
                      int64_t pad, const tg_real *x, const tg_real *w, const tg_real *dy,
-                     const tg_real *bias, tg_real *out);
+                     const tg_real *bias, int relu, tg_real *out);
+
+/* y[i] = y[i] > 0 ? y[i] : 0 (ReLU as where_pos computes it), in place. */
+void tg_relu_inplace(tg_real *y, int64_t n);
 
 #endif

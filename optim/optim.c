@@ -214,7 +214,7 @@ void tg_optim_free(tg_optim *opt) {
  * kernels run on chunks of it (tg_parallel_for). */
 typedef struct update {
   tg_real *w;
-  const tg_real *g;
+  tg_real *g;
   tg_real *s0, *s1;
   tg_real lr, k1, k2, k3;
 } update;
@@ -225,40 +225,43 @@ typedef struct update {
   do {                                                                                             \
     const update *u_ = arg;                                                                        \
     tg_real *restrict w = u_->w, *restrict s0 = u_->s0, *restrict s1 = u_->s1;                     \
-    const tg_real *restrict g = u_->g;                                                             \
+    tg_real *restrict g = u_->g;                                                                   \
     (void)s0, (void)s1;                                                                            \
-    _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) { __VA_ARGS__ }                          \
+    _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) {                                        \
+      __VA_ARGS__                                                                                  \
+      g[i] = 0;                                                                                    \
+    }                                                                                              \
   } while (0)
 
-static void sgd(void *arg, int64_t lo, int64_t hi) {
+TG_KERNEL static void sgd(void *arg, int64_t lo, int64_t hi) {
   const update *u = arg;
   const tg_real lr = u->lr;
   UPDATE_LOOP(w[i] -= lr * g[i];);
 }
 
 /* s0 = v; k1 = momentum */
-static void momentum(void *arg, int64_t lo, int64_t hi) {
+TG_KERNEL static void momentum(void *arg, int64_t lo, int64_t hi) {
   const update *u = arg;
   const tg_real lr = u->lr, mom = u->k1;
   UPDATE_LOOP(s0[i] = mom * s0[i] - lr * g[i]; w[i] += s0[i];);
 }
 
 /* s0 = v; k1 = momentum, k2 = momentum², k3 = (1 + momentum)·lr */
-static void nesterov(void *arg, int64_t lo, int64_t hi) {
+TG_KERNEL static void nesterov(void *arg, int64_t lo, int64_t hi) {
   const update *u = arg;
   const tg_real lr = u->lr, mom = u->k1, mm = u->k2, c = u->k3;
   UPDATE_LOOP(s0[i] *= mom; s0[i] -= lr * g[i]; w[i] += mm * s0[i]; w[i] -= c * g[i];);
 }
 
 /* s0 = h */
-static void adagrad(void *arg, int64_t lo, int64_t hi) {
+TG_KERNEL static void adagrad(void *arg, int64_t lo, int64_t hi) {
   const update *u = arg;
   const tg_real lr = u->lr;
   UPDATE_LOOP(s0[i] += g[i] * g[i]; w[i] -= lr * g[i] / (R_SQRT(s0[i]) + OPT_EPS););
 }
 
 /* s0 = h; k1 = decay, k2 = 1 − decay */
-static void rmsprop(void *arg, int64_t lo, int64_t hi) {
+TG_KERNEL static void rmsprop(void *arg, int64_t lo, int64_t hi) {
   const update *u = arg;
   const tg_real lr = u->lr, decay = u->k1, omd = u->k2;
   UPDATE_LOOP(s0[i] *= decay; s0[i] += omd * g[i] * g[i];
@@ -266,7 +269,7 @@ static void rmsprop(void *arg, int64_t lo, int64_t hi) {
 }
 
 /* s0 = m, s1 = v; lr = the bias-corrected rate lr_t, k1 = 1 − β1, k2 = 1 − β2 */
-static void adam(void *arg, int64_t lo, int64_t hi) {
+TG_KERNEL static void adam(void *arg, int64_t lo, int64_t hi) {
   const update *u = arg;
   const tg_real lr_t = u->lr, omb1 = u->k1, omb2 = u->k2;
   UPDATE_LOOP(s0[i] += omb1 * (g[i] - s0[i]); s1[i] += omb2 * (g[i] * g[i] - s1[i]);
@@ -296,7 +299,7 @@ void tg_optim_step(tg_optim *opt) {
       continue;
     tg_tensor_bump(p);                /* written below, in place */
     tg_real *w = p->data;             /* p's shape */
-    const tg_real *g = p->grad->data; /* p's shape */
+    tg_real *g = p->grad->data;       /* p's shape, zeroed by the update */
     tg_tensor **st = opt->state.items + 1 + (int64_t)k * o->nslots;
     int64_t n = p->numel;
     update u = {w,
@@ -333,7 +336,20 @@ void tg_optim_step(tg_optim *opt) {
     if (kernel)
       tg_parallel_for(n, TG_GRAIN, n, kernel, &u);
   }
-  tg_params_zero_grad(opt->params);
+  /* The kernels zeroed the gradients they read, in the same pass (a
+   * separate memset is one more trip through memory for each); the rest
+   * of the list (parameters added later, or frozen) are zeroed here.
+   * trained[] is a subsequence of the list, in its order. */
+  const tg_params *ps = opt->params;
+  for (int i = 0, k = 0; i < ps->n; i++) {
+    tg_tensor *p = ps->items[i];
+    if (k < o->ntrained && o->trained[k] == p) {
+      k++;
+      if ((p->flags & TG_REQUIRES_GRAD) && p->grad)
+        continue; /* updated above */
+    }
+    tg_tensor_zero_grad(p);
+  }
 }
 
 void tg_optim_sync_step(tg_optim *opt) {

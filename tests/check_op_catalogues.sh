@@ -19,6 +19,7 @@ hostile_exempt='
 '
 # op: why no benchmark calls it
 bench_exempt='
+conv_relu: conv (benchmarked) plus ReLU on each image in cache; bench_train times it in the convnets
 bmm: one matmul_t (benchmarked) per batch element
 bmm_t: one matmul_t (benchmarked) per batch element
 var: a composition of mean, sub, mul and sum, each benchmarked

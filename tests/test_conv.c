@@ -617,6 +617,46 @@ END_TEST
   tg_zeros(tape, (int64_t[]){__VA_ARGS__},                                                         \
            (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
 
+/* The convolution ops hand their scratch back to the arena: after each,
+ * the arena holds what it held before plus the output (header and data,
+ * rounded to TG_ALIGN) and nothing else, on both paths (Winograd for 3×3
+ * with C >= 4, patches otherwise), forward and backward; and a step of
+ * them, repeated, allocates nothing from the system. */
+START_TEST(test_conv_scratch_released) {
+  tg_tape *tape = tg_tape_new();
+  const size_t header = (sizeof(tg_tensor) + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
+  uint64_t allocs = 0;
+  for (int step = 0; step < 3; step++) {
+    for (int wino = 0; wino < 2; wino++) {
+      const int64_t C = wino ? 8 : 3, k = wino ? 3 : 5;
+      tg_tensor *x = tu_leaf(tape, (int64_t[]){4, C, 12, 12}, 4, -1, 1);
+      tg_tensor *W = tu_leaf(tape, (int64_t[]){6, C, k, k}, 4, -1, 1);
+      size_t before = tg_tape_get_stats(tape).arena_in_use;
+      tg_tensor *y = tg_conv(tape, x, W, NULL, 1, 1);
+      ck_assert_msg(y != NULL, "%s", tg_tape_error(tape));
+      size_t want =
+          header + ((size_t)y->numel * sizeof(tg_real) + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
+      ck_assert_uint_eq(tg_tape_get_stats(tape).arena_in_use - before, want);
+      tg_tensor *g[2];
+      tg_tensor *xs[2] = {x, W};
+      before = tg_tape_get_stats(tape).arena_in_use;
+      ck_assert(tg_grad(tape, y, tu_ones_like(tape, y), 2, xs, g, 0) == TG_OK);
+      size_t grads = 0;
+      for (int i = 0; i < 2; i++)
+        grads +=
+            header + ((size_t)g[i]->numel * sizeof(tg_real) + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
+      /* the seed of ones (y's size), and gradients of x and W */
+      ck_assert_uint_eq(tg_tape_get_stats(tape).arena_in_use - before, want + grads);
+    }
+    if (step == 1)
+      allocs = tg_tape_get_stats(tape).sys_allocs;
+    tg_tape_reset(tape);
+  }
+  ck_assert_uint_eq(tg_tape_get_stats(tape).sys_allocs, allocs); /* none in the third step */
+  tg_tape_free(tape);
+}
+END_TEST
+
 START_TEST(test_layer_errors) {
   tg_tape *tape = tg_tape_new();
   EXPECT_FAIL(tape, tg_conv2d(tape, Z(100, 1, 28, 28), Z(30, 1, 5, 5), NULL, 2, 0),
@@ -752,6 +792,7 @@ static Suite *make_suite(void) {
   tcase_add_test(layers, test_gradcheck_pooling);
   tcase_add_test(layers, test_max_pool_ties);
   tcase_add_test(layers, test_lrn_forward_and_gradcheck);
+  tcase_add_test(layers, test_conv_scratch_released);
   suite_add_tcase(s, layers);
   TCase *book = tcase_create("book_backward");
   tcase_add_test(book, test_book_convolution_backward);

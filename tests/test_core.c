@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <omp.h>
+#include <time.h>
 
 #include "arena.h"
 
@@ -92,6 +93,29 @@ START_TEST(test_arena_aligns_grows_and_folds) {
   ck_assert_uint_eq(a.in_use, m.in_use);
   tg_arena_release(&a);
   ck_assert_uint_eq(a.capacity, 0);
+}
+END_TEST
+
+/* Scratch that a rewind hands back, in a block of its own: the reset
+ * folds the arena to the most it held (not to what is left after the
+ * rewind), so the same step then needs no system allocation. */
+START_TEST(test_arena_folds_to_the_most_held) {
+  tg_arena a;
+  tg_arena_init(&a);
+  uint64_t allocs = 0;
+  for (int step = 0; step < 3; step++) {
+    ck_assert_ptr_nonnull(tg_arena_alloc(&a, 100000)); /* an output */
+    tg_arena_mark m = tg_arena_get_mark(&a);
+    ck_assert_ptr_nonnull(tg_arena_alloc(&a, 400000)); /* scratch: a block of its own at first */
+    tg_arena_rewind(&a, m);
+    ck_assert_ptr_nonnull(tg_arena_alloc(&a, 100000)); /* the next output */
+    if (step == 1)
+      allocs = a.sys_allocs;
+    tg_arena_reset(&a);
+  }
+  ck_assert_uint_eq(a.sys_allocs, allocs);
+  ck_assert_uint_ge(a.capacity, 500000);
+  tg_arena_release(&a);
 }
 END_TEST
 
@@ -743,12 +767,13 @@ static void pf_fn(void *arg, int64_t lo, int64_t hi) {
     __atomic_add_fetch(&c->seen[i], 1, __ATOMIC_RELAXED);
   const int team = omp_get_num_threads();
   int old = __atomic_load_n(&c->team, __ATOMIC_RELAXED);
-  while (team > old && !__atomic_compare_exchange_n(&c->team, &old, team, 0, __ATOMIC_RELAXED,
-                                                     __ATOMIC_RELAXED))
+  while (team > old &&
+         !__atomic_compare_exchange_n(&c->team, &old, team, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
     ;
 }
 
 START_TEST(test_threads_and_parallel_for) {
+  tg_set_threads_adaptive(0); /* the team sizes asserted below, whatever the machine's load */
   ck_assert_int_eq(tg_set_threads(-1), TG_ERR_ARG);
   ck_assert_int_eq(tg_set_threads(0), TG_OK);
   ck_assert_int_eq(tg_threads(), omp_get_max_threads());
@@ -773,6 +798,68 @@ START_TEST(test_threads_and_parallel_for) {
       }
   }
   ck_assert_int_eq(tg_set_threads(0), TG_OK);
+  tg_set_threads_adaptive(1);
+}
+END_TEST
+
+/* A busy machine, staged: in the first region the second thread stalls
+ * 200 ms in its first chunk (as if another process held its core), so
+ * the region took far longer than the calling thread alone would have.
+ * The next 4 calls of the same site then run every chunk on the calling
+ * thread, in order, and nothing is lost or run twice. */
+typedef struct stall_ctx {
+  int calls;       /* tg_parallel_for calls so far */
+  int stalled;     /* set once the second thread has stalled */
+  int team[8];     /* per call: the largest team that ran a chunk */
+  int order_ok[8]; /* per call: chunks ran in ascending order */
+  int64_t last[8]; /* per call: the last chunk start seen */
+  int seen[8][64]; /* per call: times each item ran */
+} stall_ctx;
+
+static void stall_fn(void *arg, int64_t lo, int64_t hi) {
+  stall_ctx *c = arg;
+  const int k = c->calls;
+  if (k == 0 && omp_get_thread_num() == 1 &&
+      !__atomic_exchange_n(&c->stalled, 1, __ATOMIC_RELAXED)) {
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  /* The calling thread waits (up to 2 s) for the other to take a chunk,
+   * so that the first call does stall. */
+  for (int i = 0; k == 0 && omp_get_thread_num() == 0 && i < 2000 &&
+                  !__atomic_load_n(&c->stalled, __ATOMIC_RELAXED);
+       i++) {
+    struct timespec ts = {0, 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  for (int64_t i = lo; i < hi; i++)
+    __atomic_add_fetch(&c->seen[k][i], 1, __ATOMIC_RELAXED);
+  int team = omp_in_parallel() ? omp_get_num_threads() : 1;
+  if (team > __atomic_load_n(&c->team[k], __ATOMIC_RELAXED))
+    __atomic_store_n(&c->team[k], team, __ATOMIC_RELAXED);
+  if (team == 1) {
+    c->order_ok[k] &= lo > c->last[k];
+    c->last[k] = lo;
+  }
+}
+
+START_TEST(test_parallel_for_busy_machine) {
+  omp_set_dynamic(0);
+  ck_assert_int_eq(tg_set_threads(2), TG_OK);
+  tg_set_threads_adaptive(1);
+  stall_ctx c = {0};
+  for (int k = 0; k < 6; k++) {
+    c.calls = k, c.order_ok[k] = 1, c.last[k] = -1;
+    tg_parallel_for(64, 4, TG_PAR_MIN, stall_fn, &c);
+    for (int i = 0; i < 64; i++)
+      ck_assert_msg(c.seen[k][i] == 1, "call %d: item %d ran %d times", k, i, c.seen[k][i]);
+  }
+  ck_assert_msg(c.stalled && c.team[0] == 2, "the first call ran on %d thread(s)", c.team[0]);
+  for (int k = 1; k <= 4; k++)
+    ck_assert_msg(c.team[k] == 1 && c.order_ok[k],
+                  "call %d after the stall: a team of %d, chunks in order %d", k, c.team[k],
+                  c.order_ok[k]);
+  ck_assert_int_eq(tg_set_threads(0), TG_OK);
 }
 END_TEST
 
@@ -785,6 +872,7 @@ static Suite *make_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("arena");
   tcase_add_test(tc, test_arena_aligns_grows_and_folds);
+  tcase_add_test(tc, test_arena_folds_to_the_most_held);
   tcase_add_test(tc, test_steady_state_step_allocates_nothing);
   suite_add_tcase(s, tc);
   tc = tcase_create("tape");
@@ -804,6 +892,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_missing_reset_is_noticed);
   tcase_add_test(tc, test_backward_needs_a_seed_for_non_scalars);
   tcase_add_test(tc, test_threads_and_parallel_for);
+  tcase_add_test(tc, test_parallel_for_busy_machine);
   suite_add_tcase(s, tc);
   tc = tcase_create("higher-order");
   tcase_add_test(tc, test_second_derivative_of_tanh);

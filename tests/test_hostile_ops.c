@@ -98,7 +98,8 @@ NC(mean, 1, U1, tg_mean(T, in[0], (int[]){1}, 1, 1))
 NC(max, 1, U1, tg_max(T, in[0], (int[]){0}, 1, 0))
 NC(max_mask, 1, U1, tg_max_mask(T, in[0], (int[]){1}, 1))
 NC(argmax, 1, U1, tg_argmax(T, in[0], 1))
-NC(max_scatter, 2, (in[0] = L2(2, 3), in[1] = L1(2)), tg_max_scatter(T, in[0], in[1], (int[]){1}, 1))
+NC(max_scatter, 2, (in[0] = L2(2, 3), in[1] = L1(2)),
+   tg_max_scatter(T, in[0], in[1], (int[]){1}, 1))
 NC(sum_to, 1, U1, tg_sum_to(T, in[0], (int64_t[]){3}, 1))
 NC(reshape, 1, U1, tg_reshape(T, in[0], (int64_t[]){3, 2}, 2))
 NC(permute, 1, U1, tg_permute(T, in[0], (int[]){1, 0}))
@@ -116,6 +117,8 @@ NC(col2im, 1, in[0] = L2(16, 18), tg_col2im(T, in[0], (int64_t[]){1, 2, 4, 4}, 3
 NC(where_pos, 2, B2, tg_where_pos(T, in[0], in[1]))
 NC(conv, 3, (in[0] = L4(1, 2, 4, 4), in[1] = L4(3, 2, 3, 3), in[2] = L1(3)),
    tg_conv(T, in[0], in[1], in[2], 1, 1))
+NC(conv_relu, 3, (in[0] = L4(1, 2, 4, 4), in[1] = L4(3, 2, 3, 3), in[2] = L1(3)),
+   tg_conv_relu(T, in[0], in[1], in[2], 1, 1))
 NC(conv_grad_x, 2, (in[0] = L4(1, 3, 4, 4), in[1] = L4(3, 2, 3, 3)),
    tg_conv_grad_x(T, in[0], in[1], (int64_t[]){1, 2, 4, 4}, 1, 1))
 NC(conv_grad_w, 2, (in[0] = L4(1, 2, 4, 4), in[1] = L4(1, 3, 4, 4)),
@@ -142,6 +145,8 @@ NC(dropout, 1, U1, tg_dropout(T, in[0], 0.5))
 NC(weight_decay, 2, B2, tg_weight_decay(T, in, 2, 0.1))
 NC(conv2d, 3, (in[0] = L4(1, 2, 4, 4), in[1] = L4(3, 2, 3, 3), in[2] = L1(3)),
    tg_conv2d(T, in[0], in[1], in[2], 1, 1))
+NC(conv2d_relu, 3, (in[0] = L4(1, 2, 4, 4), in[1] = L4(3, 2, 3, 3), in[2] = L1(3)),
+   tg_conv2d_relu(T, in[0], in[1], in[2], 1, 1))
 NC(max_pool2d, 1, in[0] = L4(1, 2, 4, 4), tg_max_pool2d(T, in[0], 2, 2, 0))
 NC(avg_pool2d, 1, in[0] = L4(1, 2, 4, 4), tg_avg_pool2d(T, in[0], 2, 2, 0))
 NC(lrn, 1, in[0] = L4(1, 3, 2, 2), tg_lrn(T, in[0], 5, 1e-4, 0.75, 2))
@@ -214,6 +219,7 @@ static const null_case null_cases[] = {
     NROW(col2im, 1),
     NROW(where_pos, 2),
     NROW(conv, 3),
+    NROW(conv_relu, 3),
     NROW(conv_grad_x, 2),
     NROW(conv_grad_w, 2),
     NROW(relu, 1),
@@ -230,6 +236,7 @@ static const null_case null_cases[] = {
     NROW(dropout, 1),
     NROW(weight_decay, 2),
     NROW(conv2d, 3),
+    NROW(conv2d_relu, 3),
     NROW(max_pool2d, 1),
     NROW(avg_pool2d, 1),
     NROW(lrn, 1),
@@ -273,8 +280,8 @@ static int null_total(void) {
 }
 
 /* A NULL input at each position names the op and fails the tape; a NULL
- * tape returns NULL. The optional bias of affine, conv2d and conv is
- * legal. */
+ * tape returns NULL. The optional bias of affine, conv2d(_relu) and
+ * conv(_relu) is legal. */
 START_TEST(null_inputs) {
   int k = 0;
   int c = null_index(_i, &k);
@@ -287,8 +294,8 @@ START_TEST(null_inputs) {
     ck_assert_msg(nc->fn(B, NULL, -1) == NULL, "%s with a NULL tape returned a tensor", nc->name);
   } else {
     tg_tensor *y = nc->fn(B, B, k);
-    int optional = k == 2 && (!strcmp(nc->name, "affine") || !strcmp(nc->name, "conv2d") ||
-                              !strcmp(nc->name, "conv"));
+    int optional = k == 2 && (!strcmp(nc->name, "affine") || !strncmp(nc->name, "conv2d", 6) ||
+                              !strcmp(nc->name, "conv") || !strcmp(nc->name, "conv_relu"));
     if (optional) {
       ck_assert_msg(y != NULL, "%s without bias: %s", nc->name, tg_tape_error(B));
     } else {
@@ -467,6 +474,7 @@ BC(where_pos_mismatch, tg_where_pos(T, L2(2, 3), L2(3, 2)))
 BC(conv_channels, tg_conv(T, L4(1, 2, 5, 5), L4(3, 4, 3, 3), NULL, 1, 0))
 BC(conv_bias, tg_conv(T, L4(1, 2, 5, 5), L4(3, 2, 3, 3), L1(4), 1, 0))
 BC(conv_stride, tg_conv(T, L4(1, 2, 6, 6), L4(3, 2, 3, 3), NULL, 2, 0))
+BC(conv_relu_channels, tg_conv_relu(T, L4(1, 2, 5, 5), L4(3, 4, 3, 3), NULL, 1, 0))
 BC(conv_grad_x_dy, tg_conv_grad_x(T, L4(1, 3, 2, 2), L4(3, 2, 3, 3), (int64_t[]){1, 2, 5, 5}, 1, 0))
 BC(conv_grad_x_xshape,
    tg_conv_grad_x(T, L4(1, 3, 3, 3), L4(3, 2, 3, 3), (int64_t[]){1, 2, 1LL << 40, 1LL << 40}, 1, 0))
@@ -629,6 +637,7 @@ static const bad_case bad_cases[] = {
     BROW(conv_channels, "conv", "(1, 2, 5, 5)", "(3, 4, 3, 3)", "same C"),
     BROW(conv_bias, "conv", "b (4,)", "must be (3,)"),
     BROW(conv_stride, "conv", "not a multiple of stride 2"),
+    BROW(conv_relu_channels, "conv_relu", "(1, 2, 5, 5)", "(3, 4, 3, 3)", "same C"),
     BROW(conv_grad_x_dy, "conv_grad_x", "dy (1, 3, 2, 2)", "must be (1, 3, 3, 3)"),
     BROW(conv_grad_x_xshape, "conv_grad_x", "1099511627776"),
     BROW(conv_grad_w_dy, "conv_grad_w", "dy (2, 3, 3, 3)", "must be (1, FN, 3, 3)"),

@@ -389,6 +389,89 @@ START_TEST(test_config_errors) {
 END_TEST
 
 /* A few Adam steps on one fixed batch: SimpleConvNet's loss falls. */
+/* ------------------------------------------------------------------------
+ * ReLU then max-pooling, as max-pooling then ReLU (convnets.c) */
+
+/* max_pool(relu(x)) and relu(max_pool(x)) on inputs full of ties, zeros
+ * and all-negative windows: the same bits, and the same gradient bits for
+ * a seed that differs per output element. */
+START_TEST(test_relu_pool_commute) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *x = tu_leaf(tape, (int64_t[]){2, 3, 6, 6}, 4, 0, 1);
+  for (int64_t i = 0; i < x->numel; i++) /* -2, -1, 0, 1, 2: many equal maxima */
+    x->data[i] = (tg_real)(llround(x->data[i] * 4.9 - 2.45));
+  tg_tensor *gx[2], *y[2];
+  for (int order = 0; order < 2; order++) {
+    y[order] = order ? tg_relu(tape, tg_max_pool2d(tape, x, 2, 2, 0))
+                     : tg_max_pool2d(tape, tg_relu(tape, x), 2, 2, 0);
+    tg_tensor *seed = tg_empty(tape, y[order]->shape, y[order]->ndim);
+    ck_assert_ptr_nonnull(seed);
+    for (int64_t i = 0; i < seed->numel; i++)
+      seed->data[i] = (tg_real)(i % 7 + 1);
+    ck_assert(tg_grad(tape, y[order], seed, 1, &x, &gx[order], 0) == TG_OK);
+  }
+  ck_assert_msg(tu_same_bits(y[0], y[1]), "values differ");
+  ck_assert_msg(tu_same_bits(gx[0], gx[1]), "gradients differ");
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* SimpleConvNet and DeepConvNet (Dropout off) against their layers written
+ * out in the book's order, ReLU before each pooling: logits, loss and
+ * every parameter's gradient, to the bit. */
+static tg_tensor *book_order(tg_tape *tape, const tg_model *m, tg_tensor *x) {
+  tg_tensor *const *W = m->W, *const *b = m->b;
+  if (strcmp(m->cfg.kind, "simple-convnet") == 0) {
+    tg_tensor *h =
+        tg_max_pool2d(tape, tg_relu(tape, tg_conv2d(tape, x, W[0], b[0], 1, 0)), 2, 2, 0);
+    return tg_affine(tape, tg_relu(tape, tg_affine(tape, h, W[1], b[1])), W[2], b[2]);
+  }
+  static const int64_t pad[6] = {1, 1, 1, 2, 1, 1};
+  tg_tensor *h = x;
+  for (int k = 0; k < 6; k++) {
+    h = tg_relu(tape, tg_conv2d(tape, h, W[k], b[k], 1, pad[k]));
+    if (k % 2 == 1)
+      h = tg_max_pool2d(tape, h, 2, 2, 0);
+  }
+  return tg_affine(tape, tg_relu(tape, tg_affine(tape, h, W[6], b[6])), W[7], b[7]);
+}
+
+START_TEST(test_convnets_keep_the_book_order) {
+  const char *kinds[] = {"simple-convnet", "deep-convnet"};
+  for (int k = 0; k < 2; k++) {
+    tg_model_config cfg;
+    ck_assert_int_eq(tg_model_defaults(kinds[k], &cfg, NULL), TG_OK);
+    cfg.dropout = 0;
+    tg_rng rng;
+    tg_rng_seed(&rng, 3);
+    tg_model *m = tg_model_new(&cfg, &rng, NULL);
+    ck_assert_ptr_nonnull(m);
+    tg_tape *tape = tg_tape_new();
+    tg_tensor *x = tu_leaf(tape, (int64_t[]){3, 1, 28, 28}, 4, 0, 1);
+    tg_tensor *t = tg_empty(tape, (int64_t[]){3}, 1);
+    for (int i = 0; i < 3; i++)
+      t->data[i] = (tg_real)(3 * i + 1);
+    tg_tensor *logits[2], *loss[2], *grads[2][16];
+    int n = m->params.n;
+    ck_assert_int_le(n, 16);
+    for (int way = 0; way < 2; way++) {
+      logits[way] = way ? book_order(tape, m, x) : tg_model_forward(tape, m, x);
+      loss[way] = tg_softmax_cross_entropy(tape, logits[way], t);
+      ck_assert_msg(loss[way] &&
+                        tg_grad(tape, loss[way], NULL, n, m->params.items, grads[way], 0) == TG_OK,
+                    "%s: %s", kinds[k], tg_tape_error(tape));
+    }
+    ck_assert_msg(tu_same_bits(logits[0], logits[1]), "%s: logits differ", kinds[k]);
+    ck_assert_msg(tu_same_bits(loss[0], loss[1]), "%s: losses differ", kinds[k]);
+    for (int i = 0; i < n; i++)
+      ck_assert_msg(tu_same_bits(grads[0][i], grads[1][i]), "%s: gradients of %s differ", kinds[k],
+                    m->params.items[i]->name);
+    tg_tape_free(tape);
+    tg_model_free(m);
+  }
+}
+END_TEST
+
 START_TEST(test_simple_convnet_learns_a_batch) {
   tg_model *m = make("simple-convnet", 9);
   tg_optim_config oc = tg_optim_defaults(TG_ADAM);
@@ -446,6 +529,8 @@ static Suite *models_suite(void) {
   tcase_add_test(tc, test_check_input);
   tcase_add_test(tc, test_config_errors);
   tcase_add_test(tc, test_simple_convnet_learns_a_batch);
+  tcase_add_test(tc, test_relu_pool_commute);
+  tcase_add_test(tc, test_convnets_keep_the_book_order);
   suite_add_tcase(s, tc);
   return s;
 }

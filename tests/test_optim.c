@@ -591,6 +591,8 @@ START_TEST(test_sgd_state_and_frozen) {
   tg_optim_step(o);
   ck_assert_double_eq_tol(tg_at(a, 0), -0.01, 1e-7);
   ck_assert(tg_at(b, 0) == 0 && tg_at(late, 0) == 0);
+  for (int k = 0; k < 2; k++) /* every gradient of the list is zeroed, trained or not */
+    ck_assert(a->grad->data[k] == 0 && b->grad->data[k] == 0 && late->grad->data[k] == 0);
   tg_optim_free(o);
   tg_params_free(&p);
 }
@@ -613,6 +615,9 @@ static tg_real *three_steps(tg_optim_kind kind, int threads, int64_t *n) {
   for (int step = 0; step < 3; step++) {
     tu_fill_uniform(w->grad, &r, -1, 1);
     tg_optim_step(o);
+    for (int64_t k = 0; k < len; k++) /* zeroed by the update, chunk by chunk */
+      ck_assert_msg(w->grad->data[k] == 0, "%s: grad[%lld] = %g after the step",
+                    tg_optim_name(kind), (long long)k, (double)w->grad->data[k]);
   }
   tg_real *all = malloc((size_t)(len * o->state.n) * sizeof *all), *at = all;
   memcpy(at, w->data, (size_t)len * sizeof *all);
