@@ -116,10 +116,5 @@ TG_API void tg_shuffle(int64_t *order, int64_t n, tg_rng *rng);
 TG_API tg_tensor *tg_dataset_batch(tg_tape *tape, const tg_dataset *ds, const int64_t *order,
                                    int64_t start, int64_t count, int flatten, tg_tensor **labels);
 
-/* A hint, no result: asks the caches for the samples order[start..start+count)
- * (order NULL: the identity) that a later tg_dataset_batch will read, so
- * that their misses overlap other work (the training step before it).
- * Entries outside the set and a range outside [0, n) are skipped. */
-TG_API void tg_dataset_prefetch(const tg_dataset *ds, const int64_t *order, int64_t start, int64_t count);
 
 #endif

@@ -299,17 +299,3 @@ tg_tensor *tg_dataset_batch(tg_tape *tape, const tg_dataset *ds, const int64_t *
     *labels = t;
   return x;
 }
-
-void tg_dataset_prefetch(const tg_dataset *ds, const int64_t *order, int64_t start, int64_t count) {
-  if (!ds || !ds->pixels || !ds->labels || start < 0 || count < 1 || start > ds->n)
-    return;
-  const int64_t px = ds->rows * ds->cols, end = count > ds->n - start ? ds->n : start + count;
-  for (int64_t i = start; i < end; i++) {
-    int64_t s = order ? order[i] : i;
-    if (s < 0 || s >= ds->n)
-      continue;
-    for (int64_t k = 0; k < px; k += 64)
-      __builtin_prefetch(ds->pixels + s * px + k, 0, 3);
-    __builtin_prefetch(ds->labels + s, 0, 3);
-  }
-}

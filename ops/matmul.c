@@ -47,9 +47,13 @@
  * K, so larger products go to OpenBLAS in row tiles. Tile sizes within a
  * factor 2 of these run the same. The figures: benchmarks/README.md. */
 
-/* Below this many flops (2·M·N·K) a product stays on one thread: a
- * 2-thread fork/join costs more than it saves (TOOLCHAIN.md). */
-#define PAR_FLOPS 5e6
+/* Below this many flops (2·M·N·K) a product stays on one thread. The
+ * fork/join alone pays off from about 5e6 (TOOLCHAIN.md), but a split
+ * product leaves half of its result (and of its operands' cache lines) on
+ * the other core, and the ops after it pay to bring them back: at 5e6 a
+ * TwoLayerNet step (products of 7.8e6) took 142 us on 2 threads against
+ * 111 on 1 (the update alone 3 -> 36 us), at 2e7 110 on both. */
+#define PAR_FLOPS 2e7
 /* JIT tiles: at most MB rows and NB columns of C; K in one piece up to
  * K_WHOLE, else in even chunks of at most K_CHUNK, so the B panel a tile
  * streams (K_CHUNK x NB) stays in L2. */
@@ -283,8 +287,8 @@ static int gemm(tg_tape *tape, int ta, int tb, int64_t M, int64_t N, int64_t K, 
    * tiles enough for each thread (slices need one tile: never both), else
    * before the threads start. */
   const int64_t work = flops_work(flops);
-  const int own_columns = p.b_t && work >= TG_PAR_MIN && !omp_in_parallel() &&
-                          p.tn >= tg_threads() && p.tn > 1;
+  const int own_columns =
+      p.b_t && work >= TG_PAR_MIN && !omp_in_parallel() && p.tn >= tg_threads() && p.tn > 1;
   if (own_columns) {
     tg_parallel_for(p.tn, 1, work, column_tiles, &p);
   } else {

@@ -347,7 +347,6 @@ static int micro_batch(train_opts *o, tg_tape *tape, tg_model *m, const tg_datas
                        long long epoch, double *loss) {
   tg_tensor *t = NULL;
   tg_tensor *x = tg_dataset_batch(tape, train, order, a, n, 0, &t); /* (n, 1, rows, cols) */
-  tg_dataset_prefetch(train, order, a + n, n);                      /* the next one's rows */
   if (x && (o->augment.crop_pad || o->augment.flip)) {
     tg_tensor *ax = tg_empty(tape, x->shape, x->ndim); /* (n, 1, rows, cols) */
     if (ax)
