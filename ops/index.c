@@ -72,7 +72,8 @@ typedef struct concat_ctx {
   tg_real *y;
 } concat_ctx;
 
-static void concat_rows(const concat_ctx *c, int64_t lo, int64_t hi) {
+static void concat_rows(void *ctx, int64_t lo, int64_t hi) {
+  const concat_ctx *c = ctx;
   for (int64_t o = lo; o < hi; o++) {
     tg_real *yo = c->y + o * c->row;
     for (int i = 0; i < c->n; i++) {
@@ -102,13 +103,7 @@ static tg_tensor *concat_prim(tg_tape *tape, tg_tensor *const *xs, int n, int ax
   int64_t outer = prod(ys, 0, axis);
   for (int i = 0; i < n; i++)
     c.inner[i] = xs[i]->numel / outer;
-  if (y->numel >= TG_PAR_MIN && outer > 1) {
-#pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < outer; o++)
-      concat_rows(&c, o, o + 1);
-  } else {
-    concat_rows(&c, 0, outer);
-  }
+  tg_parallel_for(outer, tg_grain_of(c.row), y->numel, concat_rows, &c);
   const int64_t attr[CAT_NATTR] = {[CAT_AXIS] = axis, [CAT_STACK] = stack};
   return tg_op_record(tape, op, y, n, xs, attr, CAT_NATTR);
 }
@@ -248,7 +243,8 @@ typedef struct ix_ctx {
 } ix_ctx;
 
 /* index_select rows r in [lo, hi) of y viewed as (pre·m, post). */
-static void select_rows(const ix_ctx *c, int64_t lo, int64_t hi) {
+static void select_rows(void *ctx, int64_t lo, int64_t hi) {
+  const ix_ctx *c = ctx;
   for (int64_t r = lo; r < hi; r++) {
     int64_t p = r / c->m, j = r % c->m, i = (int64_t)c->idx[j];
     memcpy(c->y + r * c->post, c->x + (p * c->n + i) * c->post, (size_t)c->post * sizeof *c->y);
@@ -258,7 +254,8 @@ static void select_rows(const ix_ctx *c, int64_t lo, int64_t hi) {
 /* index_add over outer slabs [lo, hi): y (pre, n, post) += src (pre, m,
  * post) scattered by idx, in index order (repeated indices sum in a fixed
  * order whatever the thread count). */
-static void add_slabs(const ix_ctx *c, int64_t lo, int64_t hi) {
+static void add_slabs(void *ctx, int64_t lo, int64_t hi) {
+  const ix_ctx *c = ctx;
   for (int64_t p = lo; p < hi; p++)
     for (int64_t j = 0; j < c->m; j++) {
       const tg_real *restrict s = c->x + (p * c->m + j) * c->post;
@@ -300,14 +297,8 @@ tg_tensor *tg_index_select(tg_tape *tape, tg_tensor *x, int axis, tg_tensor *idx
   if (!y)
     return NULL;
   const int64_t post = prod(x->shape, ax + 1, x->ndim), rows = y->numel / post;
-  const ix_ctx c = {x->data, idx->data, y->data, idx->numel, n, post};
-  if (y->numel >= TG_PAR_MIN) {
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++)
-      select_rows(&c, r, r + 1);
-  } else {
-    select_rows(&c, 0, rows);
-  }
+  ix_ctx c = {x->data, idx->data, y->data, idx->numel, n, post};
+  tg_parallel_for(rows, tg_grain_of(post), y->numel, select_rows, &c);
   const int64_t attr[IX_NATTR] = {[IX_AXIS] = ax};
   return tg_op_record(tape, op, y, 2, in, attr, IX_NATTR);
 }
@@ -345,14 +336,8 @@ tg_tensor *tg_index_add(tg_tape *tape, tg_tensor *src, int axis, tg_tensor *idx,
   if (!y || !index_check(tape, op, idx, n, ax, y))
     return NULL;
   const int64_t pre = prod(ys, 0, ax), post = prod(ys, ax + 1, nd);
-  const ix_ctx c = {src->data, idx->data, y->data, idx->numel, n, post};
-  if (src->numel >= TG_PAR_MIN && pre > 1) {
-#pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < pre; p++)
-      add_slabs(&c, p, p + 1);
-  } else {
-    add_slabs(&c, 0, pre);
-  }
+  ix_ctx c = {src->data, idx->data, y->data, idx->numel, n, post};
+  tg_parallel_for(pre, tg_grain_of(idx->numel * post), src->numel, add_slabs, &c);
   const int64_t attr[IX_NATTR] = {[IX_AXIS] = ax};
   return tg_op_record(tape, op, y, 2, in, attr, IX_NATTR);
 }
