@@ -5,16 +5,23 @@
  */
 #include "testutil.h"
 
+/* The tape's DOT text, malloc'd. */
+static char *dot_of(const tg_tape *tape) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(tg_tape_write_dot(tape, f), TG_OK);
+  fclose(f);
+  return buf;
+}
+
 START_TEST(test_dot_export) {
   tg_tape *tape = tg_tape_new();
   tg_tensor *W = tg_tensor_new((int64_t[]){3}, 1, 1, "W", NULL);
   tg_tensor *y = tg_tanh(tape, tg_exp(tape, W));
   ck_assert_ptr_nonnull(y);
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  ck_assert_int_eq(tg_tape_write_dot(tape, f), TG_OK);
-  fclose(f);
+  char *buf = dot_of(tape);
   ck_assert_msg(strstr(buf, "digraph tape"), "%s", buf);
   ck_assert_msg(strstr(buf, "#0 exp"), "%s", buf);
   ck_assert_msg(strstr(buf, "#1 tanh"), "%s", buf);
@@ -34,11 +41,7 @@ START_TEST(test_dot_export_conv_without_bias) {
   tg_tensor *W = tu_leaf(tape, (int64_t[]){3, 2, 3, 3}, 4, -1, 1);
   tg_tensor *y = tg_sum(tape, tg_conv(tape, x, W, NULL, 1, 0), NULL, 0, 0);
   ck_assert_msg(y && tg_backward(tape, y, NULL) == TG_OK, "%s", tg_tape_error(tape));
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  ck_assert_int_eq(tg_tape_write_dot(tape, f), TG_OK);
-  fclose(f);
+  char *buf = dot_of(tape);
   ck_assert_msg(strstr(buf, "#0 conv"), "%s", buf);
   ck_assert_msg(!strstr(buf, "[label=\"2\"]"), "a third input drawn: %s", buf);
   free(buf);
@@ -59,11 +62,7 @@ START_TEST(test_dot_export_double_backward_of_conv) {
   tg_tensor *p = tg_add(tape, tg_sum(tape, tg_mul(tape, g[0], g[0]), NULL, 0, 0),
                         tg_sum(tape, tg_mul(tape, g[1], g[1]), NULL, 0, 0));
   ck_assert_msg(p && tg_backward(tape, p, NULL) == TG_OK, "%s", tg_tape_error(tape));
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  ck_assert_int_eq(tg_tape_write_dot(tape, f), TG_OK);
-  fclose(f);
+  char *buf = dot_of(tape);
   ck_assert_msg(strstr(buf, " conv_grad_x\\n") && strstr(buf, " conv_grad_w\\n"), "%s", buf);
   free(buf);
   tg_tape_free(tape);
