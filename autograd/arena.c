@@ -25,17 +25,28 @@ static char *block_base(tg_arena_block *b) { return (char *)b + HEADER; }
 
 void tg_arena_init(tg_arena *a) { *a = (tg_arena){0}; }
 
+static void free_spare(tg_arena *a) {
+  free(a->spare);
+  a->spare = NULL;
+}
+
 static tg_arena_block *block_new(tg_arena *a, size_t size) {
-  tg_arena_block *b = aligned_alloc(TG_ALIGN, HEADER + size);
-  if (!b)
-    return NULL;
+  tg_arena_block *b = a->spare && a->spare->size >= size ? a->spare : NULL;
+  if (b) {
+    a->spare = NULL;
+    size = b->size;
+  } else {
+    b = aligned_alloc(TG_ALIGN, HEADER + size);
+    if (!b)
+      return NULL;
+    a->sys_allocs++;
+  }
   b->prev = NULL;
   b->size = size;
   b->used = 0;
   a->capacity += size;
   if (a->capacity > a->high)
     a->high = a->capacity;
-  a->sys_allocs++;
   return b;
 }
 
@@ -60,6 +71,7 @@ static void free_kept(tg_arena *a) {
 void tg_arena_release(tg_arena *a) {
   free_chain(a, a->head, NULL);
   free_kept(a);
+  free_spare(a);
   a->head = NULL;
   a->in_use = 0;
   a->high = 0;
@@ -89,6 +101,7 @@ void *tg_arena_alloc(tg_arena *a, size_t bytes) {
 }
 
 void tg_arena_retire(tg_arena *a) {
+  free_spare(a);
   /* The chain moves, whole, in front of the kept blocks. */
   tg_arena_block *b = a->head;
   if (b) {
@@ -107,6 +120,7 @@ void tg_arena_retire(tg_arena *a) {
 
 void tg_arena_reset(tg_arena *a) {
   free_kept(a);
+  free_spare(a);
   tg_arena_block *b = a->head;
   const int fits = b && !b->prev && b->size >= a->high;
   if (a->high > 0 && !fits) {
@@ -128,13 +142,19 @@ tg_arena_mark tg_arena_get_mark(const tg_arena *a) {
 }
 
 void tg_arena_rewind(tg_arena *a, tg_arena_mark m) {
-  /* Blocks chained on after the mark are freed; they will be folded at the
-   * next reset anyway, and freeing keeps repeated rewinds from growing. */
+  /* Blocks chained on after the mark are freed but the largest, kept as
+   * the spare: a repeated evaluation (gradcheck's) then runs in memory
+   * already mapped, while repeated rewinds still cannot grow the arena. */
   tg_arena_block *b = a->head;
   while (b && b != m.block) {
     tg_arena_block *p = b->prev;
     a->capacity -= b->size;
-    free(b);
+    if (!a->spare || b->size > a->spare->size) {
+      free(a->spare);
+      a->spare = b;
+    } else {
+      free(b);
+    }
     b = p;
   }
   a->head = b;

@@ -19,19 +19,24 @@
 typedef struct tg_arena_block tg_arena_block;
 
 typedef struct tg_arena {
-  tg_arena_block *head; /* current block; older ones follow ->prev */
-  size_t in_use;        /* bytes handed out since the last reset */
-  size_t peak;          /* largest in_use ever seen */
-  size_t capacity;      /* bytes in all blocks */
-  size_t high;          /* the most capacity held since the last reset */
-  uint64_t sys_allocs;  /* system allocations made so far */
-  tg_arena_block *kept; /* blocks of earlier steps, kept unused by tg_arena_retire */
-  size_t kept_bytes;    /* their size */
+  tg_arena_block *head;  /* current block; older ones follow ->prev */
+  size_t in_use;         /* bytes handed out since the last reset */
+  size_t peak;           /* largest in_use ever seen */
+  size_t capacity;       /* bytes in all blocks */
+  size_t high;           /* the most capacity held since the last reset */
+  uint64_t sys_allocs;   /* system allocations made so far */
+  tg_arena_block *kept;  /* blocks of earlier steps, kept unused by tg_arena_retire */
+  size_t kept_bytes;     /* their size */
+  tg_arena_block *spare; /* the largest block a rewind released, for the next block needed */
 } tg_arena;
 
 /* A mark remembers the arena's position so tg_arena_rewind can release
  * everything allocated after it (gradcheck's repeated evaluations; ops'
- * scratch, released when the op is done). */
+ * scratch, released when the op is done). Of the blocks a rewind
+ * releases, the largest is kept as a spare that the next block needed
+ * reuses when it fits, so the same evaluation repeated from the same mark
+ * allocates from the system (and faults its pages in) once, not every
+ * time; reset, retire and release free the spare. */
 typedef struct tg_arena_mark {
   tg_arena_block *block;
   size_t used;

@@ -10,7 +10,6 @@
  */
 #include <getopt.h>
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 #include "bench_util.h"
@@ -89,7 +88,7 @@ int main(int argc, char **argv) {
     }
   }
   if (threads > 0)
-    omp_set_num_threads((int)threads);
+    tg_set_threads((int)threads);
 
   run r = {.batch = batch};
   tg_error err = {0};
@@ -171,7 +170,7 @@ int main(int argc, char **argv) {
   }
   tg_tape_reset(r.tape);
 
-  const int nthreads = omp_get_max_threads();
+  const int nthreads = tg_threads();
   series sp = plain, sa = aug, sl = alone; /* json_line sorts; keep copies */
   double mp = median(&sp), ma = median(&sa), ml = median(&sl);
   if (!json_only) {

@@ -31,7 +31,6 @@
  * threads.
  */
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -729,7 +728,7 @@ int main(int argc, char **argv) {
       return EXIT_FAILURE;
     }
   }
-  const int threads = omp_get_max_threads();
+  const int threads = tg_threads();
   say("bench_layers: tg_real = %s, %d OpenMP threads, %s budget per figure\n", TG_REAL_NAME,
       threads, b.seconds < 0.2 ? "quick" : "full");
   say("  %-40s %9s %3s %10s %10s %10s\n", "figure", "elements", "thr", "median us", "min us",

@@ -19,7 +19,6 @@
  */
 #include <float.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,7 +253,7 @@ static void validate(const mm_case *m, const tg_tensor *a, const tg_tensor *b, c
 static void bench_case(const mm_case *m, int threads, const budget *b, tg_tape *tape, tg_rng *rng) {
   tg_tensor *a = operand(m->M, m->K, m->ta, rng), *bb = operand(m->K, m->N, m->tb, rng);
   const double flops = 2.0 * (double)m->M * (double)m->N * (double)m->K;
-  omp_set_num_threads(threads);
+  tg_set_threads(threads);
   tg_tensor *c = tg_matmul_t(tape, a, bb, m->ta, m->tb);
   if (!c)
     die(m->what, tape);
@@ -299,7 +298,7 @@ static void bench_matmul(const budget *b, int threads) {
     if (threads > 1)
       bench_case(&cases[i], threads, b, tape, &rng);
   }
-  omp_set_num_threads(threads);
+  tg_set_threads(0); /* back to the default */
   tg_tape_free(tape);
 }
 
@@ -320,7 +319,7 @@ int main(int argc, char **argv) {
       return EXIT_FAILURE;
     }
   }
-  const int threads = omp_get_max_threads();
+  const int threads = tg_threads();
   say("bench_ops: tg_real = %s, %d OpenMP threads, %s budget per figure\n", TG_REAL_NAME, threads,
       b.seconds < 0.5 ? "quick" : "full");
   int found = 0;

@@ -39,7 +39,6 @@
  */
 #include <getopt.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,8 +330,8 @@ int main(int argc, char **argv) {
   opts o;
   parse(argc, argv, &o);
   if (o.threads > 0)
-    omp_set_num_threads((int)o.threads);
-  const int threads = omp_get_max_threads();
+    tg_set_threads((int)o.threads);
+  const int threads = tg_threads();
   bench b;
   const char *optname;
   bench_new(&b, &o, &optname);

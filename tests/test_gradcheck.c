@@ -318,6 +318,47 @@ START_TEST(test_wrong_relu_rule_is_not_a_kink) {
 }
 END_TEST
 
+/* The same wrong relu inside a small convnet (conv → relu → 2×2 max-pool),
+ * checked as `tapegrad gradcheck` checks a model: its parameters, along
+ * every element. Channel 0's bias keeps all its pre-activations negative,
+ * so its pooling windows hold only zeros and the wrong rule sends
+ * gradient into W[0] and b[0] where the true one is 0; the kink
+ * machinery must not excuse it. The right relu passes on the same point. */
+typedef struct convnet_ctx {
+  tg_tensor *x; /* (1, 2, 6, 6) */
+  int bad;
+} convnet_ctx;
+
+static tg_tensor *fn_convnet(tg_tape *tape, tg_tensor *const *in, void *arg) {
+  const convnet_ctx *c = arg;
+  tg_tensor *h = tg_conv2d(tape, c->x, in[0], in[1], 1, 0); /* (1, 3, 4, 4) */
+  tg_tensor *r = !h ? NULL : c->bad ? fn_bad_relu(tape, &h, NULL) : tg_relu(tape, h);
+  return tg_max_pool2d(tape, r, 2, 2, 0); /* (1, 3, 2, 2) */
+}
+
+START_TEST(test_wrong_relu_rule_in_a_convnet) {
+  tg_tape *tape = tg_tape_new();
+  tg_rng *rng = tg_tape_rng(tape);
+  convnet_ctx c = {tg_empty(tape, (int64_t[]){1, 2, 6, 6}, 4), 0};
+  tu_fill_uniform(c.x, rng, 0, 1);
+  tg_tensor *in[] = {
+      tg_requires_grad(tape, tg_empty(tape, (int64_t[]){3, 2, 3, 3}, 4)),
+      tg_requires_grad(tape, tg_from_values(tape, (int64_t[]){3}, 1, (double[]){-20, 0.3, -0.2}))};
+  tu_fill_signed(in[0], rng, 0.1, 1);
+  tg_gradcheck_report r[2];
+  ck_assert_msg(tg_gradcheck(tape, fn_convnet, &c, 2, in, NULL, r) == TG_OK, "%s",
+                tg_tape_error(tape));
+  ck_assert_msg(tg_gradcheck_worst(r, 2) <= TU_GRAD_TOL, "right relu: worst %g",
+                tg_gradcheck_worst(r, 2));
+  c.bad = 1;
+  ck_assert_msg(tg_gradcheck(tape, fn_convnet, &c, 2, in, NULL, r) == TG_OK, "%s",
+                tg_tape_error(tape));
+  ck_assert_msg(r[0].worst_rel > 0.5 && r[1].worst_rel > 0.5, "wrong rule passed: W %g, b %g",
+                r[0].worst_rel, r[1].worst_rel);
+  tg_tape_free(tape);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * A function that takes a gradient itself: L = f + |∂f/∂x|², f = Σ c ⊙
  * tanh(x)³ (a gradient penalty). */
@@ -370,6 +411,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_kink_of_max_pool);
   tcase_add_test(tc, test_smooth_has_no_kinks);
   tcase_add_test(tc, test_wrong_relu_rule_is_not_a_kink);
+  tcase_add_test(tc, test_wrong_relu_rule_in_a_convnet);
   tcase_add_test(tc, test_function_that_takes_a_gradient);
   suite_add_tcase(s, tc);
   return s;

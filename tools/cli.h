@@ -68,6 +68,7 @@ typedef struct gradcheck_opts {
   tg_model_config model; /* the kind's defaults with the flags applied */
   long long batch;
   long long seed;
+  long long input_size; /* images of input_size x input_size; 0: the model's */
   double tol;
   int help;
 } gradcheck_opts;

@@ -71,8 +71,10 @@ int cmd_gradcheck(int argc, char **argv) {
      * so its rounding is up to a few hundred times larger; a wrong rule
      * errs by O(1). */
     double kink_tol = fmin(100 * tol, 1);
-    printf("%s, batch %lld, %s build, tolerance %g (%g where a step crossed a kink)\n", cfg.kind,
-           batch, TG_REAL_NAME, tol, kink_tol);
+    printf("%s, batch %lld of (%lld, %lld, %lld), %s build, tolerance %g (%g where a step "
+           "crossed a kink)\n",
+           cfg.kind, batch, (long long)cfg.input[0], (long long)cfg.input[1],
+           (long long)cfg.input[2], TG_REAL_NAME, tol, kink_tol);
     int64_t kinks = 0;
     double worst = 0, kink_worst = 0;
     for (int i = 0; i < n; i++) {

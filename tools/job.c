@@ -4,7 +4,6 @@
  * too (o->dist NULL: one process, nothing exchanged). It must not hold
  * the training loop (train.c) nor call MPI itself: dist.h only.
  */
-#include <omp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,15 +119,8 @@ int check_job(train_opts *o, const tg_model *m) {
   snprintf(sched, sizeof sched, "%s warmup=%.17g step=%.17g gamma=%.17g epochs=%.17g",
            tg_schedule_name(o->sched.kind), o->sched.warmup, o->sched.step_size, o->sched.gamma,
            o->sched.epochs);
-  long long v[9] = {(long long)o->seed,
-                    o->batch,
-                    o->shards,
-                    o->epochs,
-                    o->limit,
-                    o->eval_train,
-                    o->val,
-                    o->patience,
-                    omp_get_max_threads()};
+  long long v[9] = {(long long)o->seed, o->batch, o->shards,   o->epochs,   o->limit,
+                    o->eval_train,      o->val,   o->patience, tg_threads()};
   for (int i = 0; i < 9; i++)
     snprintf(nums[i], sizeof nums[i], "%lld", v[i]);
   size_t len = 0;

@@ -58,8 +58,8 @@ int cli_real(FILE *err, const char *cmd, const char *name, const char *s, double
   return 1;
 }
 
-/* Parses the hidden list "100,100" into cfg. */
-static int parse_hidden(FILE *err, const char *s, tg_model_config *cfg) {
+/* Parses the hidden list "100,100" into cfg, for subcommand cmd. */
+static int parse_hidden(FILE *err, const char *cmd, const char *s, tg_model_config *cfg) {
   int n = 0;
   const char *p = s;
   while (*p) {
@@ -68,19 +68,19 @@ static int parse_hidden(FILE *err, const char *s, tg_model_config *cfg) {
     size_t len = strcspn(p, ",");
     if (len == 0 || len >= sizeof item || n == TG_MODEL_MAX_HIDDEN ||
         (p[len] == ',' && !p[len + 1])) {
-      fprintf(err, "tapegrad train: --hidden: '%s' is not a list of up to %d sizes\n", s,
+      fprintf(err, "tapegrad %s: --hidden: '%s' is not a list of up to %d sizes\n", cmd, s,
               TG_MODEL_MAX_HIDDEN);
       return 0;
     }
     memcpy(item, p, len);
     item[len] = '\0';
-    if (!cli_int(err, "train", "hidden", item, 1, 100000, &v))
+    if (!cli_int(err, cmd, "hidden", item, 1, 100000, &v))
       return 0;
     cfg->hidden[n++] = v;
     p += len + (p[len] == ',');
   }
   if (n == 0) {
-    fprintf(err, "tapegrad train: --hidden: empty list\n");
+    fprintf(err, "tapegrad %s: --hidden: empty list\n", cmd);
     return 0;
   }
   cfg->n_hidden = n;
@@ -341,7 +341,7 @@ static int train_option(FILE *err, int c, const char *arg, train_opts *o, train_
     o->seed = (unsigned long long)v;
     return 1;
   case O_HIDDEN:
-    return parse_hidden(err, arg, &s->overrides);
+    return parse_hidden(err, "train", arg, &s->overrides);
   case O_ACT:
     return copy_word(err, "activation", arg, s->overrides.activation,
                      sizeof s->overrides.activation, acts);
@@ -636,12 +636,26 @@ int eval_parse(int argc, char **argv, train_opts *o, FILE *err) {
 void gradcheck_usage(FILE *f) {
   fprintf(f, "usage: tapegrad gradcheck [--model NAME] [--batch-size N] [--seed S]\n"
              "                          [--batchnorm] [--dropout P] [--weight-decay L]\n"
-             "                          [--tolerance X]\n"
+             "                          [--hidden LIST] [--input-size N] [--tolerance X]\n"
              "Checks backward against central differences for every parameter of the\n"
-             "model on a random batch and prints the worst relative error of each.\n");
+             "model on a random batch and prints the worst relative error of each.\n"
+             "--input-size N checks on N x N images instead of the model's own size\n"
+             "(alexnet fits sizes 67, 99, ..., 227: the same layers on a smaller image).\n");
 }
 
-enum { G_MODEL = 256, G_BATCH, G_SEED, G_TOL, G_BN, G_DROPOUT, G_WD, G_HELP, G_END };
+enum {
+  G_MODEL = 256,
+  G_BATCH,
+  G_SEED,
+  G_TOL,
+  G_BN,
+  G_DROPOUT,
+  G_WD,
+  G_HIDDEN,
+  G_INPUT,
+  G_HELP,
+  G_END
+};
 
 static const struct option gradcheck_options[] = {{"model", required_argument, 0, G_MODEL},
                                                   {"batch-size", required_argument, 0, G_BATCH},
@@ -650,6 +664,8 @@ static const struct option gradcheck_options[] = {{"model", required_argument, 0
                                                   {"batchnorm", no_argument, 0, G_BN},
                                                   {"dropout", required_argument, 0, G_DROPOUT},
                                                   {"weight-decay", required_argument, 0, G_WD},
+                                                  {"hidden", required_argument, 0, G_HIDDEN},
+                                                  {"input-size", required_argument, 0, G_INPUT},
                                                   {"help", no_argument, 0, G_HELP},
                                                   {0, 0, 0, 0}};
 
@@ -672,6 +688,10 @@ static int gradcheck_option(FILE *err, int c, const char *arg, gradcheck_opts *g
     return cli_real(err, "gradcheck", "dropout", arg, 0, 0.99, &g->model.dropout);
   case G_WD:
     return cli_real(err, "gradcheck", "weight-decay", arg, 0, 1e3, &g->model.weight_decay);
+  case G_HIDDEN:
+    return parse_hidden(err, "gradcheck", arg, &g->model);
+  case G_INPUT:
+    return cli_int(err, "gradcheck", "input-size", arg, 1, 4096, &g->input_size);
   }
   return 0;
 }
@@ -712,5 +732,11 @@ int gradcheck_parse(int argc, char **argv, gradcheck_opts *g, FILE *err) {
   g->model.batchnorm = flags.batchnorm;
   g->model.dropout = flags.dropout;
   g->model.weight_decay = flags.weight_decay;
+  if (given[G_HIDDEN - 256]) {
+    g->model.n_hidden = flags.n_hidden;
+    memcpy(g->model.hidden, flags.hidden, sizeof g->model.hidden);
+  }
+  if (g->input_size > 0)
+    g->model.input[1] = g->model.input[2] = g->input_size;
   return EXIT_OK;
 }

@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <omp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -677,7 +676,7 @@ int cmd_train(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (o.threads > 0)
-    omp_set_num_threads(o.threads);
+    tg_set_threads(o.threads);
   if (job) {
     tg_error err = {0};
     o.dist = tg_dist_new(NULL, NULL, &(tg_dist_options){.timeout = o.dist_timeout}, &err);
