@@ -110,6 +110,13 @@ TG_API int tg_dist_allgather(tg_dist *d, const void *mine, int64_t bytes, void *
  * (in pieces of at most the bucket size, so any size works). */
 TG_API int tg_dist_broadcast(tg_dist *d, void *buf, int64_t bytes, int root, tg_error *err);
 
+/* Collective: whether every rank holds the same bytes in the tensors of
+ * the n lists (weights, buffers, optimizer state), compared by a 64-bit
+ * checksum. TG_OK on every rank when all agree; otherwise TG_ERR_ARG on
+ * every rank, with a message naming the first rank that differs from
+ * rank 0 and both checksums. Every rank must pass the same lists' shapes. */
+TG_API int tg_dist_check_same(tg_dist *d, const tg_params *const *lists, int n, tg_error *err);
+
 /* ---------------------------------------------------------------------
  * Shards: a global batch as V micro-batches */
 
