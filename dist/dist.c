@@ -212,14 +212,24 @@ int tg_dist_sendrecv(tg_dist *d, const tg_real *send, int64_t sn, int dest, tg_r
 #ifdef TG_HAVE_MPI
   /* Counts stay below the bucket (at most 1 GiB), so they fit an int. */
   MPI_Datatype t = sizeof(tg_real) == sizeof(double) ? MPI_DOUBLE : MPI_FLOAT;
+  double t0 = now_s();
   MPI_CHECK(
       MPI_Sendrecv(send, (int)sn, t, dest, 0, recv, (int)rn, t, src, 0, d->comm, MPI_STATUS_IGNORE),
       err);
+  d->exchange_s += now_s() - t0;
+  d->sent_bytes += sn * (int64_t)sizeof(tg_real);
   return TG_OK;
 #else
   (void)d, (void)send, (void)sn, (void)dest, (void)recv, (void)rn, (void)src;
   return tg_error_set(err, TG_ERR_ARG, "dist: no other rank to exchange with (built without MPI)");
 #endif
+}
+
+void tg_dist_exchanged(const tg_dist *d, double *seconds, int64_t *bytes) {
+  if (seconds)
+    *seconds = d ? d->exchange_s : 0;
+  if (bytes)
+    *bytes = d ? d->sent_bytes : 0;
 }
 
 int tg_dist_allgather(tg_dist *d, const void *mine, int64_t bytes, void *all, tg_error *err) {

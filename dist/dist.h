@@ -100,6 +100,11 @@ TG_API int tg_dist_check_config(tg_dist *d, const tg_dist_field *fields, int n, 
  * rank must pass the same n. */
 TG_API int tg_dist_allreduce(tg_dist *d, tg_real *x, int64_t n, tg_error *err);
 
+/* What this rank's allreduces have done since tg_dist_new: seconds spent
+ * in their messages (waiting for a late peer included) and bytes sent.
+ * Either pointer may be NULL; zeros for NULL or one rank. */
+TG_API void tg_dist_exchanged(const tg_dist *d, double *seconds, int64_t *bytes);
+
 /* Collective: every rank's `bytes` bytes at mine land, in rank order, in
  * all (size·bytes). Moves bytes, adds nothing: callers that sum the
  * pieces choose the order (integers, exactly; reals, in rank order). */

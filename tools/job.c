@@ -61,6 +61,36 @@ int same_weights(train_opts *o, tg_model *m, tg_optim *opt, long long epoch) {
   return 0;
 }
 
+/* Ranks leave each exchange together, so a rank that reaches the next one
+ * before the slowest waits there for it: its wait in step s is the ranks'
+ * largest compute time of step s minus its own, and the rest of its time
+ * in the exchanges is the messages themselves. */
+void step_split(train_opts *o, double *compute, int64_t steps, double exchange, double out[3]) {
+  int N = tg_dist_size(o->dist);
+  int64_t w = steps + 1; /* a rank's row: its steps, then its exchange total */
+  double *all = malloc((size_t)N * (size_t)w * sizeof *all); /* (N, steps + 1) */
+  tg_error err = {0};
+  compute[steps] = exchange;
+  if (!all || tg_dist_allgather(o->dist, compute, w * (int64_t)sizeof *all, all, &err) != TG_OK)
+    tg_dist_abort(o->dist, all ? err.msg : "tapegrad train: out of memory");
+  out[0] = out[1] = out[2] = 0;
+  for (int64_t s = 0; s < steps; s++) {
+    double slowest = 0;
+    for (int r = 0; r < N; r++)
+      slowest = all[r * w + s] > slowest ? all[r * w + s] : slowest;
+    for (int r = 0; r < N; r++) {
+      out[0] += all[r * w + s];
+      out[2] += slowest - all[r * w + s];
+    }
+  }
+  for (int r = 0; r < N; r++)
+    out[1] += all[r * w + steps];
+  out[1] -= out[2];
+  for (int k = 0; k < 3; k++)
+    out[k] /= N;
+  free(all);
+}
+
 /* Collective: rank 0's ok, on every rank; a failure is everyone's. */
 int from_root(train_opts *o, int ok) {
   tg_error err = {0};
