@@ -53,7 +53,7 @@ static void time_it(tg_dist *d, tg_real *x, int64_t n, int use_mpi, const budget
     double t = now_s() - t0;
     /* Every rank must agree on whether to go on: rank 0's clock decides. */
     tg_real go = tg_dist_rank(d) == 0 ? (tg_real)(rep < 0 || more(s, b, start)) : 0;
-    if (rep >= 0)
+    if (rep >= 0 && s->n < MAX_SAMPLES) /* the last repeat after `more` said no */
       s->v[s->n++] = t;
     if (tg_dist_allreduce(d, &go, 1, &err) != TG_OK)
       fail(d, err.msg);
