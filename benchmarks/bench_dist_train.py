@@ -55,10 +55,23 @@ Options: --build DIR (default build), --models LIST, --configs LIST (the
 names above), --limit MODEL=N,... (defaults below), --batch N, --repeats N
 (default 3), --json (adds one JSON line per figure: {"bench":"dist_train",
 "name":...,"samples_per_s":...,"min":...,"max":...} and the ratios).
+
+--project ALPHA_US,BETA_NS (from bench_dist's cost model line) adds a
+projection to 8-64 nodes, each computing the 2-rank runs' micro-batch
+(batch/2 samples, the measured compute time per step of tg-n2-shm), the
+gradient buffer of n bytes (tg-n2-shm's bytes per step: at 2 ranks each
+sends n) exchanged by
+
+  ring                         T = 2(N-1) alpha + 2(N-1)/N n beta
+  recursive halving/doubling   T = 2 log2(N) alpha + 2(N-1)/N n beta
+
+and the efficiency compute / (compute + T): the share of N nodes' time
+spent computing (speed-up over one node = N x efficiency).
 """
 
 import argparse
 import json
+import math
 import os
 import shutil
 import socket
@@ -87,6 +100,7 @@ def parse_args():
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--project", default="", help="ALPHA_US,BETA_NS: project to 8-64 nodes")
     # internal: one PyTorch process (RANK WORLD PORT MODEL LIMIT BATCH)
     p.add_argument("--torch-worker", nargs=6, help=argparse.SUPPRESS)
     return p.parse_args()
@@ -248,6 +262,32 @@ def run_config(kind, config, a):
     return n / res["seconds"][1], {"torch": res["torch"]}, None
 
 
+def project(a, models, splits):
+    alpha, beta = (float(v) for v in a.project.split(","))
+    alpha, beta = alpha * 1e-6, beta * 1e-9  # seconds, seconds per byte
+    nodes = [8, 16, 32, 64]
+    print(f"  projection: alpha {1e6 * alpha:g} us, beta {1e9 * beta:g} ns/byte; each node computes "
+          f"{a.batch // 2} samples a step; efficiency = compute / (compute + exchange)")
+    print(f"  {'model':<16} {'compute ms':>10} {'MiB':>6}  " + "  ".join(f"{'ring/rhd N=' + str(n):>15}" for n in nodes))
+    out = []
+    for kind in models:
+        sp = [s for s in splits.get((kind, "tg-n2-shm"), []) if s and "compute" in s]
+        if not sp:
+            continue
+        c = 1e-3 * statistics.median(s["compute"] for s in sp)
+        n = sp[0]["bytes"]
+        cols = []
+        for N in nodes:
+            band = 2 * (N - 1) / N * n * beta
+            eff = {"ring": c / (c + 2 * (N - 1) * alpha + band),
+                   "rhd": c / (c + 2 * math.log2(N) * alpha + band)}
+            cols.append(f"{eff['ring']:7.2f}/{eff['rhd']:<7.2f}")
+            out += [{"bench": "dist_train", "name": f"{kind}/projected-{alg}-n{N}", "efficiency": round(e, 3)}
+                    for alg, e in eff.items()]
+        print(f"  {kind:<16} {1e3 * c:10.3f} {n / 2**20:6.2f}  " + "  ".join(f"{x:>15}" for x in cols))
+    return out
+
+
 def main():
     a = parse_args()
     if a.torch_worker:
@@ -314,6 +354,8 @@ def main():
             ratios.append(("over-ddp", t2 / d2))
         print(f"  {kind:<16} " + "  ".join(f"{k} {r:.2f}" for k, r in ratios))
         records += [{"bench": "dist_train", "name": f"{kind}/{k}", "ratio": round(r, 3)} for k, r in ratios]
+    if a.project:
+        records += project(a, models, splits)
     if a.json:
         for rec in records:
             print(json.dumps(rec))
