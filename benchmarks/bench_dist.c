@@ -12,6 +12,12 @@
  * table and one JSON line per figure: median time, algorithm bandwidth
  * (bytes / time) and bus bandwidth (2(N−1)/N · bytes / time, what each
  * link carries). --models a,b limits the models; --seconds the budget.
+ *
+ * Then the cost model T = r·α + 2(N−1)/N · bytes · β, with r the messages
+ * per rank of one exchange (2·log2 N for a power-of-two N, 2(N−1)
+ * otherwise): α from a 2-element exchange (T/r), β the least-squares slope
+ * of the models' median times over 2(N−1)/N · bytes. README "Distributed
+ * training" projects to more nodes from these two figures.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +59,7 @@ static void time_it(tg_dist *d, tg_real *x, int64_t n, int use_mpi, const budget
     double t = now_s() - t0;
     /* Every rank must agree on whether to go on: rank 0's clock decides. */
     tg_real go = tg_dist_rank(d) == 0 ? (tg_real)(rep < 0 || more(s, b, start)) : 0;
-    if (rep >= 0)
+    if (rep >= 0 && s->n < MAX_SAMPLES) /* the last repeat after `more` said no */
       s->v[s->n++] = t;
     if (tg_dist_allreduce(d, &go, 1, &err) != TG_OK)
       fail(d, err.msg);
@@ -82,6 +88,8 @@ int main(int argc, char **argv) {
     printf("%d rank%s, tg_real %s\n%-16s %12s %10s | %11s %9s %9s | %11s %9s\n", N,
            N > 1 ? "s" : "", TG_REAL_NAME, "model", "elements", "MiB", "tree us", "alg GB/s",
            "bus GB/s", "MPI_Allr us", "bus GB/s");
+  double fx[64], fy[64]; /* the models' (2(N−1)/N · bytes, median seconds) */
+  int nfit = 0;
   for (const char *const *k = tg_model_kinds(); *k; k++) {
     if (only && !strstr(only, *k))
       continue;
@@ -121,6 +129,10 @@ int main(int argc, char **argv) {
     if (rank == 0) {
       double t = median(&tree), bus = N > 1 ? 2.0 * (N - 1) / N : 1;
       double tr = have_ref ? median(&ref) : 0;
+      if (nfit < 64 && N > 1) {
+        fx[nfit] = 2.0 * (N - 1) / N * bytes;
+        fy[nfit++] = t;
+      }
       printf("%-16s %12lld %10.2f | %11.1f %9.2f %9.2f | %11.1f %9.2f\n", *k, (long long)n,
              bytes / 1048576, 1e6 * t, bytes / t / 1e9, bus * bytes / t / 1e9, 1e6 * tr,
              tr > 0 ? bus * bytes / tr / 1e9 : 0);
@@ -133,6 +145,32 @@ int main(int argc, char **argv) {
       }
     }
     tg_model_free(m);
+  }
+  /* The cost model's α (2 elements: latency alone) and β (the slope). */
+  static series tiny;
+  tg_real two[2] = {0, 0};
+  time_it(d, two, 2, 0, &b, &tiny);
+  if (rank == 0 && N > 1) {
+    int r = 0;
+    for (int k = 1; k < N; k <<= 1)
+      r += 2;
+    if (N & (N - 1))
+      r = 2 * (N - 1);
+    double mx = 0, my = 0, sxy = 0, sxx = 0;
+    for (int i = 0; i < nfit; i++)
+      mx += fx[i] / nfit, my += fy[i] / nfit;
+    for (int i = 0; i < nfit; i++)
+      sxy += (fx[i] - mx) * (fy[i] - my), sxx += (fx[i] - mx) * (fx[i] - mx);
+    double alpha = median(&tiny) / r, beta = sxx > 0 ? sxy / sxx : 0;
+    /* median() sorted the samples: v[0] is the fastest, the machine
+     * without its other load. */
+    printf("cost model, %d messages per exchange: alpha %.1f us (fastest %.1f us; 2 elements "
+           "%.1f us), beta %.3f ns/byte (%.2f GB/s; slope over %d models)\n",
+           r, 1e6 * alpha, 1e6 * tiny.v[0] / r, 1e6 * median(&tiny), 1e9 * beta,
+           beta > 0 ? 1e-9 / beta : 0, nfit);
+    printf("{\"bench\":\"dist\",\"name\":\"cost_model-np%d\",\"alpha_us\":%.3f,"
+           "\"alpha_min_us\":%.3f,\"beta_ns_per_byte\":%.4f,\"messages\":%d}\n",
+           N, 1e6 * alpha, 1e6 * tiny.v[0] / r, 1e9 * beta, r);
   }
   tg_dist_free(d);
   return 0;

@@ -1,5 +1,5 @@
-/* dist.c — the job: joining MPI, the configuration check, the watchdog,
- * and the one point-to-point exchange the sums in reduce.c are built on.
+/* dist.c — the job: joining MPI, the configuration and weights checks,
+ * the watchdog, and the one point-to-point exchange the sums in reduce.c are built on.
  *
  * Every MPI call goes through a communicator whose errors return, and is
  * checked: a failure becomes a tg_error naming the call. This file never
@@ -212,14 +212,24 @@ int tg_dist_sendrecv(tg_dist *d, const tg_real *send, int64_t sn, int dest, tg_r
 #ifdef TG_HAVE_MPI
   /* Counts stay below the bucket (at most 1 GiB), so they fit an int. */
   MPI_Datatype t = sizeof(tg_real) == sizeof(double) ? MPI_DOUBLE : MPI_FLOAT;
+  double t0 = now_s();
   MPI_CHECK(
       MPI_Sendrecv(send, (int)sn, t, dest, 0, recv, (int)rn, t, src, 0, d->comm, MPI_STATUS_IGNORE),
       err);
+  d->exchange_s += now_s() - t0;
+  d->sent_bytes += sn * (int64_t)sizeof(tg_real);
   return TG_OK;
 #else
   (void)d, (void)send, (void)sn, (void)dest, (void)recv, (void)rn, (void)src;
   return tg_error_set(err, TG_ERR_ARG, "dist: no other rank to exchange with (built without MPI)");
 #endif
+}
+
+void tg_dist_exchanged(const tg_dist *d, double *seconds, int64_t *bytes) {
+  if (seconds)
+    *seconds = d ? d->exchange_s : 0;
+  if (bytes)
+    *bytes = d ? d->sent_bytes : 0;
 }
 
 int tg_dist_allgather(tg_dist *d, const void *mine, int64_t bytes, void *all, tg_error *err) {
@@ -340,4 +350,39 @@ done:
 #else
   return TG_OK;
 #endif
+}
+
+/* ------------------------------------------------------------------------
+ * The weights check */
+
+int tg_dist_check_same(tg_dist *d, const tg_params *const *lists, int n, tg_error *err) {
+  if (n < 0 || (n > 0 && !lists))
+    return tg_error_set(err, TG_ERR_ARG, "dist: check_same: %d lists at NULL", n);
+  int N = tg_dist_size(d);
+  if (N == 1)
+    return TG_OK;
+  /* FNV-1a over every byte: one flipped bit anywhere changes it. */
+  uint64_t h = 1469598103934665603u;
+  for (int l = 0; l < n; l++)
+    for (int i = 0; lists[l] && i < lists[l]->n; i++) {
+      const tg_tensor *t = lists[l]->items[i];
+      const unsigned char *b = (const unsigned char *)t->data;
+      for (size_t k = 0; k < (size_t)t->numel * sizeof(tg_real); k++)
+        h = (h ^ b[k]) * 1099511628211u;
+    }
+  uint64_t *all = malloc((size_t)N * sizeof *all);
+  if (!all)
+    return tg_error_set(err, TG_ERR_MEMORY, "dist: check_same: out of memory");
+  int status = tg_dist_allgather(d, &h, sizeof h, all, err);
+  int first = 0;
+  for (int r = 1; status == TG_OK && r < N && !first; r++)
+    if (all[r] != all[0])
+      first = r;
+  if (first)
+    status = tg_error_set(err, TG_ERR_ARG,
+                          "dist: the ranks' weights differ: rank %d is the first that differs "
+                          "from rank 0 (checksums %016llx, %016llx)",
+                          first, (unsigned long long)all[first], (unsigned long long)all[0]);
+  free(all);
+  return status;
 }

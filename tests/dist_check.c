@@ -5,6 +5,13 @@
  *                                    on every rank, the bits of the
  *                                    pairwise tree over ranks computed
  *                                    here element by element
+ *   dist_check same none|R1,R2,... 0
+ *                                    every rank builds the same weights,
+ *                                    except that ranks R1, R2, ... flip
+ *                                    the last bit of one element:
+ *                                    tg_dist_check_same passes with none,
+ *                                    and otherwise fails on every rank
+ *                                    naming the lowest of them
  *   dist_check stall none|stop|kill TIMEOUT
  *                                    ten steps; at step 3 the last rank
  *                                    stops (SIGSTOP) or dies (SIGKILL):
@@ -74,6 +81,39 @@ static int bits(tg_dist *d, int64_t n) {
   return bad != 0 || (N == 4 && n >= 1000 && order_matters == 0);
 }
 
+static int same(tg_dist *d, const char *ranks) {
+  int me = tg_dist_rank(d), N = tg_dist_size(d), first = 0, mine = 0;
+  for (const char *p = ranks; strcmp(ranks, "none") != 0 && *p;) {
+    int r = (int)strtol(p, (char **)&p, 10);
+    first = first && first < r ? first : r;
+    mine |= r == me;
+    p += *p == ',';
+  }
+  tg_params w = {0}, b = {0};
+  tg_error err = {0};
+  tg_tensor *W = tg_params_new(&w, "W", (int64_t[]){37, 11}, 2, 1, &err); /* (37, 11) */
+  tg_tensor *m = tg_params_new(&b, "m", (int64_t[]){5}, 1, 0, &err);      /* (5,) */
+  if (!W || !m)
+    tg_dist_abort(d, err.msg);
+  contribution(0, W->numel, W->data);
+  contribution(1, m->numel, m->data);
+  if (mine) { /* one bit of one element, in the second list */
+    unsigned char *byte = (unsigned char *)&m->data[3];
+    byte[0] ^= 1;
+  }
+  const tg_params *lists[] = {&w, &b};
+  int st = tg_dist_check_same(d, lists, 2, &err);
+  char want[64];
+  snprintf(want, sizeof want, "rank %d is the first that differs", first);
+  int ok = first ? st == TG_ERR_ARG && strstr(err.msg, want) : st == TG_OK;
+  if (me == 0 || !ok)
+    printf("[rank %d] %d ranks, %s differ: %s\n", me, N, ranks,
+           st == TG_OK ? "all the same" : err.msg);
+  tg_params_free(&w);
+  tg_params_free(&b);
+  return !ok;
+}
+
 static int stall(tg_dist *d, const char *how) {
   int last = tg_dist_rank(d) == tg_dist_size(d) - 1;
   tg_real x[16] = {0};
@@ -92,15 +132,17 @@ static int stall(tg_dist *d, const char *how) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4 || (strcmp(argv[1], "bits") != 0 && strcmp(argv[1], "stall") != 0)) {
-    fprintf(stderr, "usage: dist_check bits N BUCKET_BYTES | stall none|stop|kill TIMEOUT\n");
+  if (argc != 4 || (strcmp(argv[1], "bits") != 0 && strcmp(argv[1], "stall") != 0 &&
+                    strcmp(argv[1], "same") != 0)) {
+    fprintf(stderr, "usage: dist_check bits N BUCKET_BYTES | same none|R1,R2,... 0 | "
+                    "stall none|stop|kill TIMEOUT\n");
     return 2;
   }
   int is_bits = strcmp(argv[1], "bits") == 0;
   tg_dist_options o = {0};
   if (is_bits)
     o.bucket_bytes = atoll(argv[3]);
-  else
+  else if (strcmp(argv[1], "stall") == 0)
     o.timeout = atof(argv[3]);
   tg_error err = {0};
   tg_dist *d = tg_dist_new(&argc, &argv, &o, &err);
@@ -110,7 +152,9 @@ int main(int argc, char **argv) {
   }
   if (tg_dist_size(d) > 64)
     tg_dist_abort(d, "dist_check: at most 64 ranks");
-  int rc = is_bits ? bits(d, atoll(argv[2])) : stall(d, argv[2]);
+  int rc = is_bits                        ? bits(d, atoll(argv[2]))
+           : strcmp(argv[1], "same") == 0 ? same(d, argv[2])
+                                          : stall(d, argv[2]);
   if (rc != 0)
     tg_dist_abort(d, "dist_check: FAILED");
   tg_dist_free(d);

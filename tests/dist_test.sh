@@ -3,13 +3,14 @@
 #
 # usage: dist_test.sh MPIRUN DIST_CHECK DIST_TRAIN TAPEGRAD MKDATA
 # Checks: the fixed-order allreduce gives the pairwise tree's bits at 1-4
-# ranks; 2 ranks with 2 or 4 shards end with the weights of 1 process with
+# ranks; the weights check names the first rank whose weights differ; 2 ranks with 2 or 4 shards end with the weights of 1 process with
 # the same shards, byte for byte (SGD and Adam, with Batch Norm), both in
 # the example (dist_train) and in `tapegrad train`, whose checkpoints are
 # compared (also Dropout + Batch Norm, SimpleConvNet, and a resume at
 # another rank count); ranks started with different configurations fail
 # naming the field; a rank stopped or killed ends the job non-zero within
-# the watchdog's timeout.
+# the watchdog's timeout; so does a rank of `tapegrad train` stopped with
+# SIGSTOP, and no stopped process outlives the test.
 # Every job runs under `timeout`, so a hang is a failure, never a wait.
 # Exit 77 (skipped) when there is no mpirun.
 set -u
@@ -55,6 +56,24 @@ for np in 1 2 3 4; do
   done
 done
 run 4 "$check" bits 100003 0 >/dev/null 2>&1 || fail "allreduce bits, 4 ranks, one bucket"
+
+# --- the weights check -----------------------------------------------------------
+# Ranks whose weights differ in one bit: every rank fails, and rank 0 names
+# the lowest of them (dist_check checks each rank's message itself).
+for c in "2 none" "2 1" "4 none" "4 2,3" "4 3,1" "3 2"; do
+  np=${c% *}
+  which=${c#* }
+  run "$np" "$check" same "$which" 0 >"$tmp/out" 2>&1 || {
+    cat "$tmp/out"
+    fail "weights check, $np ranks, ranks $which differ"
+  }
+  first=$(echo "$which" | tr ',' '\n' | sort -n | head -1)
+  if [ "$which" != none ] && ! grep -q "rank $first is the first that differs" "$tmp/out"; then
+    cat "$tmp/out"
+    fail "weights check, $np ranks, ranks $which differ: rank $first not named"
+  fi
+done
+grep -m1 "first that differs" "$tmp/out"
 
 # --- N ranks reproduce one process ---------------------------------------------
 for opt in sgd adam; do
@@ -173,42 +192,67 @@ else
   echo "SKIPPED (not passed): a failed save on rank 0 (cannot mount a small tmpfs)"
 fi
 
-# Rank 1 killed (SIGKILL) mid-training: the job exits non-zero within the
-# watchdog's 10 s, and the last checkpoint loads and resumes.
-tgrun 2 --epochs 100000 --dist-timeout 10 --save "$tmp/k.ckpt" >"$tmp/out" 2>&1 &
-job=$!
-i=0
-while [ ! -f "$tmp/k.ckpt" ] && [ "$i" -lt 600 ]; do
-  sleep 0.1
-  i=$((i + 1))
-done
+# Rank 1 killed (SIGKILL) or stopped (SIGSTOP) mid-training: the job exits
+# non-zero within the watchdog's timeout (plus a margin for mpirun to end
+# it), and the last checkpoint loads and resumes. A stopped rank is caught
+# by the other rank's watchdog alone: MPI sees nothing wrong with it.
 victim=""
-for f in /proc/[0-9]*/environ; do # the job's rank 1, found by its environment
-  p=${f#/proc/}
-  p=${p%/environ}
-  if tr '\0' '\n' <"$f" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" &&
-    tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$tmp/k.ckpt"; then
-    victim=$p
-  fi
-done
-start=$(date +%s)
-if [ -n "$victim" ] && kill -KILL "$victim"; then
-  wait "$job"
-  rc=$?
-  took=$(($(date +%s) - start))
-  if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$took" -ge 30 ]; then
-    fail "tapegrad train, rank 1 killed: exit $rc after $took s"
-  elif ! timeout 60 "$tg" eval --checkpoint "$tmp/k.ckpt" --data "$tmp/data" >/dev/null 2>&1 ||
-    ! tgrun 0 --resume "$tmp/k.ckpt" --epochs 1 >/dev/null 2>&1; then
-    fail "tapegrad train, rank 1 killed: the last checkpoint does not load or resume"
+trap 'if [ -n "$victim" ] && tr "\0" "\n" 2>/dev/null <"/proc/$victim/cmdline" | grep -qF "$tmp"; then
+  kill -CONT "$victim"; kill -KILL "$victim"; fi
+  umount "$tmp/full" 2>/dev/null; rm -rf "$tmp"' EXIT
+rank1_dies() { # SIGNAL WATCHDOG_SECONDS
+  sig=$1
+  dog=$2
+  ck="$tmp/$sig.ckpt"
+  tgrun 2 --epochs 100000 --dist-timeout "$dog" --save "$ck" >"$tmp/out" 2>&1 &
+  job=$!
+  i=0
+  while [ ! -f "$ck" ] && [ "$i" -lt 600 ]; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+  victim=""
+  for f in /proc/[0-9]*/environ; do # the job's rank 1, found by its environment
+    p=${f#/proc/}
+    p=${p%/environ}
+    if tr '\0' '\n' 2>/dev/null <"$f" | grep -qx "OMPI_COMM_WORLD_RANK=1" &&
+      tr '\0' '\n' 2>/dev/null <"/proc/$p/cmdline" | grep -qF "$ck"; then
+      victim=$p
+    fi
+  done
+  start=$(date +%s)
+  if [ -n "$victim" ] && kill -"$sig" "$victim"; then
+    wait "$job"
+    rc=$?
+    took=$(($(date +%s) - start))
+    sleep 1 # mpirun has ended its ranks; a stopped one must not linger
+    if tr '\0' '\n' 2>/dev/null <"/proc/$victim/cmdline" | grep -qF "$ck"; then
+      fail "tapegrad train, rank 1 got SIG$sig: it outlived the job ($(grep State "/proc/$victim/status"))"
+      kill -CONT "$victim"
+      kill -KILL "$victim"
+    fi
+    if [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$took" -ge $((dog + 20)) ]; then
+      cat "$tmp/out"
+      fail "tapegrad train, rank 1 got SIG$sig: exit $rc after $took s (watchdog $dog s)"
+    elif [ "$sig" = STOP ] && ! grep -q "no step completed in $dog s" "$tmp/out"; then
+      cat "$tmp/out"
+      fail "tapegrad train, rank 1 got SIG$sig: the job ended, but not by the watchdog"
+    elif ! timeout 60 "$tg" eval --checkpoint "$ck" --data "$tmp/data" >/dev/null 2>&1 ||
+      ! tgrun 0 --resume "$ck" --epochs 1 >/dev/null 2>&1; then
+      fail "tapegrad train, rank 1 got SIG$sig: the last checkpoint does not load or resume"
+    else
+      echo "ok: tapegrad train, rank 1 got SIG$sig: exit $rc after $took s (watchdog $dog s)," \
+        "the checkpoint resumes"
+    fi
   else
-    echo "ok: tapegrad train, rank 1 killed: exit $rc after $took s, the checkpoint resumes"
+    kill "$job" 2>/dev/null
+    wait "$job"
+    fail "tapegrad train, rank 1 got SIG$sig: no checkpoint or no rank 1"
   fi
-else
-  kill "$job" 2>/dev/null
-  wait "$job"
-  fail "tapegrad train, rank 1 killed: no checkpoint or no rank 1 to kill"
-fi
+  victim=""
+}
+rank1_dies KILL 10
+rank1_dies STOP 5
 
 # Ranks with different options: a named error on every rank, no hang.
 run 1 "$tg" train --data "$tmp/data" --epochs 1 --quiet --seed 1 : \

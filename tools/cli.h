@@ -107,6 +107,11 @@ int from_root(train_opts *o, int ok);
 /* Collective: whether every rank holds rank 0's weights, buffers and
  * optimizer state (a checksum); rank 0 names the first that differs. */
 int same_weights(train_opts *o, tg_model *m, tg_optim *opt, long long epoch);
+/* Collective: an epoch's steps split into compute, exchange and wait
+ * seconds (out[0..2], means over the ranks), from this rank's compute
+ * seconds per step, compute (steps + 1,: the last slot is scratch), and
+ * its seconds inside the exchanges. */
+void step_split(train_opts *o, double *compute, int64_t steps, double exchange, double out[3]);
 /* Whether mpirun (Open MPI, MPICH's Hydra, PMIx) started this process. */
 int under_mpirun(void);
 /* Collective: compares the settings (m NULL: the command line's, before

@@ -44,43 +44,50 @@ int all_ok(train_opts *o, int ok) {
   return all;
 }
 
-/* FNV-1a over the bytes of the weights, buffers and optimizer state. */
-static uint64_t state_checksum(tg_model *m, tg_optim *opt) {
-  tg_params *lists[] = {&m->params, &m->buffers, &opt->state};
-  uint64_t h = 1469598103934665603u;
-  for (int l = 0; l < 3; l++)
-    for (int i = 0; i < lists[l]->n; i++) {
-      const unsigned char *b = (const unsigned char *)lists[l]->items[i]->data;
-      for (size_t k = 0; k < (size_t)lists[l]->items[i]->numel * sizeof(tg_real); k++)
-        h = (h ^ b[k]) * 1099511628211u;
-    }
-  return h;
+/* Collective: whether every rank holds the weights, buffers and optimizer
+ * state of rank 0; if not, rank 0 names the first rank that differs. */
+int same_weights(train_opts *o, tg_model *m, tg_optim *opt, long long epoch) {
+  const tg_params *lists[] = {&m->params, &m->buffers, &opt->state};
+  tg_error err = {0};
+  int st = tg_dist_check_same(o->dist, lists, 3, &err);
+  if (st == TG_OK)
+    return 1;
+  if (st != TG_ERR_ARG)
+    tg_dist_abort(o->dist, err.msg);
+  if (tg_dist_rank(o->dist) == 0)
+    say(o, "train", "after epoch %lld: %s: the ranks are out of step", epoch, err.msg);
+  o->failed_together = 1;
+  return 0;
 }
 
-/* Collective: whether every rank holds the weights of rank 0; if not,
- * every rank says which is the first to differ. */
-int same_weights(train_opts *o, tg_model *m, tg_optim *opt, long long epoch) {
-  int n = tg_dist_size(o->dist);
-  if (n == 1)
-    return 1;
-  uint64_t mine = state_checksum(m, opt), *all = malloc((size_t)n * sizeof *all);
+/* Ranks leave each exchange together, so a rank that reaches the next one
+ * before the slowest waits there for it: its wait in step s is the ranks'
+ * largest compute time of step s minus its own, and the rest of its time
+ * in the exchanges is the messages themselves. */
+void step_split(train_opts *o, double *compute, int64_t steps, double exchange, double out[3]) {
+  int N = tg_dist_size(o->dist);
+  int64_t w = steps + 1; /* a rank's row: its steps, then its exchange total */
+  double *all = malloc((size_t)N * (size_t)w * sizeof *all); /* (N, steps + 1) */
   tg_error err = {0};
-  if (!all || tg_dist_allgather(o->dist, &mine, sizeof mine, all, &err) != TG_OK)
+  compute[steps] = exchange;
+  if (!all || tg_dist_allgather(o->dist, compute, w * (int64_t)sizeof *all, all, &err) != TG_OK)
     tg_dist_abort(o->dist, all ? err.msg : "tapegrad train: out of memory");
-  int differs = 0;
-  for (int r = 1; r < n && !differs; r++)
-    if (all[r] != all[0])
-      differs = r;
-  if (differs) {
-    if (tg_dist_rank(o->dist) == 0)
-      say(o, "train",
-          "after epoch %lld the weights of rank %d differ from rank 0's (checksums %016llx, "
-          "%016llx): the ranks are out of step",
-          epoch, differs, (unsigned long long)all[differs], (unsigned long long)all[0]);
-    o->failed_together = 1;
+  out[0] = out[1] = out[2] = 0;
+  for (int64_t s = 0; s < steps; s++) {
+    double slowest = 0;
+    for (int r = 0; r < N; r++)
+      slowest = all[r * w + s] > slowest ? all[r * w + s] : slowest;
+    for (int r = 0; r < N; r++) {
+      out[0] += all[r * w + s];
+      out[2] += slowest - all[r * w + s];
+    }
   }
+  for (int r = 0; r < N; r++)
+    out[1] += all[r * w + steps];
+  out[1] -= out[2];
+  for (int k = 0; k < 3; k++)
+    out[k] /= N;
   free(all);
-  return !differs;
 }
 
 /* Collective: rank 0's ok, on every rank; a failure is everyone's. */

@@ -403,6 +403,9 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
   int V = o->shards ? (int)o->shards : tg_dist_size(o->dist);
   int64_t *order = malloc((size_t)train.n * sizeof *order);
   double *shares = malloc((size_t)tg_dist_size(o->dist) * sizeof *shares); /* (N,) */
+  int64_t steps = (train.n + o->batch - 1) / o->batch;
+  /* A job's compute seconds per step, for the step split: (steps + 1,) */
+  double *split = tg_dist_size(o->dist) > 1 ? malloc((size_t)(steps + 1) * sizeof *split) : NULL;
   /* This run's epochs, for --plot: (7, epochs) */
   double *hist = o->plot && speak ? malloc(7 * (size_t)o->epochs * sizeof *hist) : NULL;
   curves cv = {.has_val = o->val > 0, .title = o->model.kind};
@@ -416,7 +419,8 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
   tg_dist_shards *sh = tg_dist_shards_new(o->dist, &m->params, &m->buffers, V, &err);
   FILE *metrics = NULL;
   int rc = EXIT_OK;
-  if (!order || !shares || !tape || (o->plot && speak && !hist) || !sh) {
+  if (!order || !shares || !tape || (o->plot && speak && !hist) || !sh ||
+      (tg_dist_size(o->dist) > 1 && !split)) {
     say(o, "train", "%s", sh || !err.msg[0] ? "out of memory" : err.msg);
     rc = EXIT_FAIL;
     goto done;
@@ -438,7 +442,6 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
     goto done;
   }
   int tty = speak && !o->quiet && isatty(2);
-  int64_t steps = (train.n + o->batch - 1) / o->batch;
   long long last = o->start_epoch + o->epochs;
   int first, mine; /* this rank's micro-batches */
   tg_dist_shard_range(sh, &first, &mine);
@@ -462,7 +465,12 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
       order[i] = i;
     tg_shuffle(order, train.n, tg_tape_rng(tape));
     double t0 = now(), loss_sum = 0; /* this rank's shares of the batches' losses */
+    double x0, x1, in_step0, in_step1, split_s[3] = {0}; /* seconds in exchanges */
+    int64_t b0, b1;                                      /* bytes sent */
+    tg_dist_exchanged(o->dist, &x0, &b0);
     for (int64_t s = 0; s < steps; s++) {
+      double step_t0 = now();
+      tg_dist_exchanged(o->dist, &in_step0, NULL);
       int64_t start = s * o->batch;
       int64_t count = train.n - start < o->batch ? train.n - start : o->batch;
       tg_dist_shard_begin(sh);
@@ -490,9 +498,20 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
       }
       tg_schedule_apply(&o->sched, opt, (epoch - 1) * steps + s, steps);
       tg_optim_step(opt);
+      tg_dist_exchanged(o->dist, &in_step1, NULL);
+      if (split)
+        split[s] = now() - step_t0 - (in_step1 - in_step0);
       progress(tty, epoch, last, s + 1, steps, loss_sum / (double)(s + 1));
     }
     double seconds = now() - t0;
+    tg_dist_exchanged(o->dist, &x1, &b1);
+    char sjson[160] = ""; /* a job's step split */
+    if (split) {
+      step_split(o, split, steps, x1 - x0, split_s);
+      snprintf(sjson, sizeof sjson,
+               ",\"compute_s\":%.3f,\"exchange_s\":%.3f,\"wait_s\":%.3f,\"bytes_per_step\":%lld",
+               split_s[0], split_s[1], split_s[2], (long long)((b1 - b0) / steps));
+    }
     /* The ranks' shares of the loss, added in rank order. */
     double train_loss = 0, tr_l, tr_acc, te_l, te_acc, va_l = 0, va_acc = 0;
     if (tg_dist_allgather(o->dist, &loss_sum, sizeof loss_sum, shares, &err) != TG_OK) {
@@ -531,8 +550,8 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
     }
     if (speak && o->json)
       printf("{\"epoch\":%lld,\"train_loss\":%.6f,\"train_acc\":%.4f,\"test_acc\":%.4f,"
-             "\"seconds\":%.3f,\"lr\":%.6g%s}\n",
-             epoch, train_loss, tr_acc, te_acc, seconds, lr, vjson);
+             "\"seconds\":%.3f,\"lr\":%.6g%s%s}\n",
+             epoch, train_loss, tr_acc, te_acc, seconds, lr, vjson, sjson);
     else if (speak)
       printf("epoch %3lld  train loss %.4f  train acc %.4f%s  test acc %.4f  lr %.3g  %.2f s\n",
              epoch, train_loss, tr_acc, vtext, te_acc, lr, seconds);
@@ -591,6 +610,7 @@ done:
   tg_tape_free(tape);
   free(hist);
   free(shares);
+  free(split);
   free(order);
   tg_dataset_free(&train);
   tg_dataset_free(&val);
