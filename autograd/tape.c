@@ -275,10 +275,12 @@ int tg_threads(void) {
  * took more than 1.5 times what this thread's pace would have taken for
  * all of its chunks, the threads did not run side by side. That is the
  * machine's state, not the loop's: every parallel loop then runs on the
- * calling thread alone for 5 ms, twice as long after each such region
- * that follows (up to a second), and tries the threads again after that
- * (a region that runs well resets the length). The chunks are the same
- * either way, so results do not change. */
+ * calling thread alone for 5 ms, and tries the threads again after that;
+ * a stall soon after (within 4 periods' lengths) doubles the period, up
+ * to a second, so a machine that stays busy costs one stalled region a
+ * second. (Resetting the length at the first region that ran well kept
+ * a steady competitor's cost high: SimpleConvNet at 2.3x.) The chunks are
+ * the same either way, so results do not change. */
 #define PAR_SERIAL_MIN_NS 5000000LL    /* 5 ms */
 #define PAR_SERIAL_MAX_NS 1000000000LL /* 1 s */
 #define PAR_WAITED_NS     200000LL     /* 200 µs */
@@ -343,14 +345,15 @@ void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, voi
   const int64_t end = wall_ns();
   const double alone = (double)(done - t0) * (double)chunks / (double)mine;
   if (end - done > PAR_WAITED_NS && (double)(end - t0) > 1.5 * alone) {
+    /* A stall soon after the last serial period (within 4 of its
+     * lengths): the machine is still busy, twice as long this time. */
+    const int64_t last = __atomic_load_n(&par_serial_until, __ATOMIC_RELAXED);
     int64_t len = __atomic_load_n(&par_serial_for, __ATOMIC_RELAXED);
-    len = len < PAR_SERIAL_MIN_NS       ? PAR_SERIAL_MIN_NS
-          : 2 * len < PAR_SERIAL_MAX_NS ? 2 * len
-                                        : PAR_SERIAL_MAX_NS;
+    len = len == 0 || end - last > 4 * len ? PAR_SERIAL_MIN_NS
+          : 2 * len < PAR_SERIAL_MAX_NS    ? 2 * len
+                                           : PAR_SERIAL_MAX_NS;
     __atomic_store_n(&par_serial_for, len, __ATOMIC_RELAXED);
     __atomic_store_n(&par_serial_until, end + len, __ATOMIC_RELAXED);
-  } else {
-    __atomic_store_n(&par_serial_for, 0, __ATOMIC_RELAXED);
   }
 }
 
