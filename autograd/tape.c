@@ -275,7 +275,8 @@ int tg_threads(void) {
  * took more than 1.5 times what this thread's pace would have taken for
  * all of its chunks, the threads did not run side by side. That is the
  * machine's state, not the loop's: every parallel loop then runs on the
- * calling thread alone for 5 ms, and tries the threads again after that;
+ * calling thread alone for 5 ms (and at least the next 4 loops, however
+ * slowly they come: under valgrind), and tries the threads again after;
  * a stall soon after (within 4 periods' lengths) doubles the period, up
  * to a second, so a machine that stays busy costs one stalled region a
  * second. (Resetting the length at the first region that ran well kept
@@ -284,9 +285,11 @@ int tg_threads(void) {
 #define PAR_SERIAL_MIN_NS 5000000LL    /* 5 ms */
 #define PAR_SERIAL_MAX_NS 1000000000LL /* 1 s */
 #define PAR_WAITED_NS     200000LL     /* 200 µs */
+#define PAR_SERIAL_CALLS  4            /* the period lasts at least this many loops too */
 
 static int64_t par_serial_until; /* monotonic ns: one thread until then */
 static int64_t par_serial_for;   /* the last such period's length; 0: none */
+static int par_serial_calls;     /* and for at least this many more loops */
 static int par_adaptive = 1;     /* tg_set_threads_adaptive */
 
 static int64_t wall_ns(void) {
@@ -299,6 +302,7 @@ void tg_set_threads_adaptive(int on) {
   __atomic_store_n(&par_adaptive, on != 0, __ATOMIC_RELAXED);
   __atomic_store_n(&par_serial_until, 0, __ATOMIC_RELAXED); /* a fresh start either way */
   __atomic_store_n(&par_serial_for, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&par_serial_calls, 0, __ATOMIC_RELAXED);
 }
 
 void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, void *ctx) {
@@ -315,7 +319,9 @@ void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, voi
   const int adaptive = __atomic_load_n(&par_adaptive, __ATOMIC_RELAXED);
   const int64_t t0 = wall_ns();
   if (chunks < 2 || nth < 2 ||
-      (adaptive && t0 < __atomic_load_n(&par_serial_until, __ATOMIC_RELAXED))) {
+      (adaptive && ((__atomic_load_n(&par_serial_calls, __ATOMIC_RELAXED) > 0 &&
+                     __atomic_fetch_sub(&par_serial_calls, 1, __ATOMIC_RELAXED) > 0) ||
+                    t0 < __atomic_load_n(&par_serial_until, __ATOMIC_RELAXED)))) {
     for (int64_t c = 0; c < chunks; c++)
       run_chunk(c, n, grain, fn, ctx);
     return;
@@ -354,6 +360,7 @@ void tg_parallel_for(int64_t n, int64_t grain, int64_t work, tg_range_fn fn, voi
                                            : PAR_SERIAL_MAX_NS;
     __atomic_store_n(&par_serial_for, len, __ATOMIC_RELAXED);
     __atomic_store_n(&par_serial_until, end + len, __ATOMIC_RELAXED);
+    __atomic_store_n(&par_serial_calls, PAR_SERIAL_CALLS, __ATOMIC_RELAXED);
   }
 }
 
