@@ -106,6 +106,21 @@ static void first_grads(tg_tape *tape, conv_fn f, geom g, tg_tensor *x, tg_tenso
                 tg_tape_error(tape));
 }
 
+/* dx, dW and db of the fused op f against its twin (returned in gc), each
+ * named by prefix and what. */
+static void same_grads(tg_tape *tape, conv_fn f, conv_fn twin, geom g, tg_tensor *x, tg_tensor *W,
+                       tg_tensor *b, tg_tensor *dy, const char *prefix, int k, tg_tensor **gc) {
+  static const char *const what[3] = {"dx", "dW", "db"};
+  tg_tensor *gf[3];
+  first_grads(tape, f, g, x, W, b, dy, gf);
+  first_grads(tape, twin, g, x, W, b, dy, gc);
+  for (int i = 0; i < 3; i++) {
+    char name[40];
+    snprintf(name, sizeof name, "%s%s", prefix, what[i]);
+    same_values(gf[i], gc[i], TWIN_TOL, name, k);
+  }
+}
+
 /* ------------------------------------------------------------------------
  * The twin */
 
@@ -120,21 +135,13 @@ START_TEST(test_conv_matches_composite) {
                 tg_conv_composite(tape, x, W, NULL, g.stride, g.pad), TWIN_TOL, "conv", k);
     same_values(tg_conv(tape, x, W, b, g.stride, g.pad),
                 tg_conv_composite(tape, x, W, b, g.stride, g.pad), TWIN_TOL, "conv + b", k);
-    tg_tensor *gf[3], *gc[3];
-    first_grads(tape, tg_conv, g, x, W, b, dy, gf);
-    first_grads(tape, tg_conv_composite, g, x, W, b, dy, gc);
-    same_values(gf[0], gc[0], TWIN_TOL, "dx", k);
-    same_values(gf[1], gc[1], TWIN_TOL, "dW", k);
-    same_values(gf[2], gc[2], TWIN_TOL, "db", k);
+    tg_tensor *gc[3];
+    same_grads(tape, tg_conv, tg_conv_composite, g, x, W, b, dy, "", k, gc);
     /* conv_relu against ReLU after the composite: values and gradients. */
     same_values(tg_conv_relu(tape, x, W, b, g.stride, g.pad),
                 conv_relu_composite(tape, x, W, b, g.stride, g.pad), TWIN_TOL, "conv_relu", k);
-    tg_tensor *rf[3], *rc[3];
-    first_grads(tape, tg_conv_relu, g, x, W, b, dy, rf);
-    first_grads(tape, conv_relu_composite, g, x, W, b, dy, rc);
-    same_values(rf[0], rc[0], TWIN_TOL, "conv_relu dx", k);
-    same_values(rf[1], rc[1], TWIN_TOL, "conv_relu dW", k);
-    same_values(rf[2], rc[2], TWIN_TOL, "conv_relu db", k);
+    tg_tensor *rc[3];
+    same_grads(tape, tg_conv_relu, conv_relu_composite, g, x, W, b, dy, "conv_relu ", k, rc);
     /* The gradient ops called directly give the same. */
     same_values(tg_conv_grad_x(tape, dy, W, x->shape, g.stride, g.pad), gc[0], TWIN_TOL,
                 "conv_grad_x", k);
