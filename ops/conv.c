@@ -261,10 +261,27 @@ static void conv_groups(void *arg, int64_t q0, int64_t q1) {
   }
 }
 
+/* tg_set_conv_winograd's mode. */
+static int winograd_mode = TG_WINOGRAD_AUTO;
+
+tg_status tg_set_conv_winograd(int mode) {
+  if (mode != TG_WINOGRAD_AUTO && mode != TG_WINOGRAD_ALWAYS && mode != TG_WINOGRAD_NEVER)
+    return TG_ERR_ARG;
+  __atomic_store_n(&winograd_mode, mode, __ATOMIC_RELAXED);
+  return TG_OK;
+}
+
+static int use_winograd(const conv_job *j) {
+  const int mode = __atomic_load_n(&winograd_mode, __ATOMIC_RELAXED);
+  return mode != TG_WINOGRAD_NEVER &&
+         tg_winograd_fits(j->g.fh, j->g.fw, j->g.stride, j->g.pad, j->g.c, j->fn) &&
+         (mode == TG_WINOGRAD_ALWAYS || j->g.n * j->p >= TG_WINOGRAD_MIN_OUTPUTS);
+}
+
 /* Plans and runs a job on the threads (when the products are worth it),
  * scratch from the arena. Returns 0 after failing the tape. */
 static int conv_run(tg_tape *tape, const tg_op *op, conv_job *j) {
-  if (tg_winograd_fits(j->g.fh, j->g.fw, j->g.stride, j->g.pad, j->g.c, j->fn))
+  if (use_winograd(j))
     return tg_winograd_conv(tape, op,
                             j->kind == CONV_Y    ? TG_WG_Y
                             : j->kind == CONV_DX ? TG_WG_DX

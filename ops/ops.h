@@ -193,6 +193,22 @@ TG_API tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, con
                                  int64_t stride, int64_t pad);
 TG_API tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh, int64_t fw,
                                  int64_t stride, int64_t pad);
+/* Which algorithm the three ops use for 3×3 filters at stride 1 (with pad
+ * <= 2 and at least 4 channels in and out), process-wide:
+ *   TG_WINOGRAD_AUTO (the default): Winograd's F(2×2, 3×3) (ops/winograd.c,
+ *     2.25 times fewer multiplications) when the call has at least
+ *     TG_WINOGRAD_MIN_OUTPUTS output positions (images × OH × OW), else
+ *     the direct product: below that, transforming the filters costs more
+ *     than the product saves (AlexNet's 3×3 maps at batch 1: 4 times slower);
+ *   TG_WINOGRAD_ALWAYS: Winograd whenever the geometry fits;
+ *   TG_WINOGRAD_NEVER: always the direct product, whose rounding error is
+ *     the smaller (Winograd's transforms add a few ulp per output).
+ * Results are deterministic in every mode, and never depend on the thread
+ * count; they differ between the two algorithms by rounding only. Returns
+ * TG_OK, or TG_ERR_ARG for another mode. */
+enum { TG_WINOGRAD_AUTO = 0, TG_WINOGRAD_ALWAYS = 1, TG_WINOGRAD_NEVER = 2 };
+#define TG_WINOGRAD_MIN_OUTPUTS 256
+TG_API tg_status tg_set_conv_winograd(int mode);
 
 /* ---------------------------------------------------------------------
  * Joining and indexing along one axis (ops/index.c). Axes count from the

@@ -17,6 +17,7 @@
  */
 #include <omp.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "nn.h"
 #include "testutil.h"
@@ -37,7 +38,8 @@ typedef struct geom {
  * as the padded input, one image (one group of dW), 11 images (groups of
  * unequal size), 40 channels at stride 2; then 3×3 filters at stride 1
  * with at least 4 channels in and out, which run as Winograd convolutions
- * (ops/winograd.c): odd channel counts, odd and even heights and widths
+ * (ops/winograd.c; the fixture sets TG_WINOGRAD_ALWAYS, and the twin test
+ * runs them again with the direct product): odd channel counts, odd and even heights and widths
  * (output blocks cut by the edge), pads 0, 1 and 2, one and three
  * images, one output element; and three large enough to run on threads,
  * the last Winograd's with 13 blocks of images in 8 groups for dW (the
@@ -124,11 +126,22 @@ static void same_grads(tg_tape *tape, conv_fn f, conv_fn twin, geom g, tg_tensor
 /* ------------------------------------------------------------------------
  * The twin */
 
+/* 3×3 filters at stride 1 with at least 4 channels in and out, the
+ * geometries tg_set_conv_winograd chooses an algorithm for. */
+static int winograd_geometry(geom g) {
+  return g.fh == 3 && g.fw == 3 && g.stride == 1 && g.c >= 4 && g.fn >= 4;
+}
+
+/* Each geometry with the Winograd kernels wherever they fit (the suite's
+ * fixture), then those that fit again with the direct product. */
 START_TEST(test_conv_matches_composite) {
   tg_tape *tape = tg_tape_new();
   tg_tape_seed(tape, 41);
-  for (int k = 0; k < NGEOMS; k++) {
-    geom g = GEOMS[k];
+  for (int k = 0; k < 2 * NGEOMS; k++) {
+    geom g = GEOMS[k % NGEOMS];
+    if (k >= NGEOMS && !winograd_geometry(g))
+      continue;
+    tg_set_conv_winograd(k < NGEOMS ? TG_WINOGRAD_ALWAYS : TG_WINOGRAD_NEVER);
     tg_tensor *x = rand_x(tape, g, 1), *W = rand_w(tape, g, 1), *dy = rand_dy(tape, g, 0);
     tg_tensor *b = rand_t(tape, (int64_t[]){g.fn}, 1, 1);
     same_values(tg_conv(tape, x, W, NULL, g.stride, g.pad),
@@ -149,6 +162,59 @@ START_TEST(test_conv_matches_composite) {
                 "conv_grad_w", k);
     tg_tape_reset(tape);
   }
+  tg_set_conv_winograd(TG_WINOGRAD_ALWAYS);
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* y, dx and dW of one geometry under the current mode, each in its own
+ * tensor. */
+static void conv_three(tg_tape *tape, geom g, tg_tensor *x, tg_tensor *W, tg_tensor *dy,
+                       tg_tensor **out) {
+  out[0] = tg_conv(tape, x, W, NULL, g.stride, g.pad);
+  out[1] = tg_conv_grad_x(tape, dy, W, x->shape, g.stride, g.pad);
+  out[2] = tg_conv_grad_w(tape, x, dy, g.fh, g.fw, g.stride, g.pad);
+  for (int i = 0; i < 3; i++)
+    ck_assert_msg(out[i] != NULL, "%s", tg_tape_error(tape));
+}
+
+static int same_bits(const tg_tensor *a, const tg_tensor *b) {
+  return a->numel == b->numel && memcmp(a->data, b->data, (size_t)a->numel * sizeof(tg_real)) == 0;
+}
+
+/* TG_WINOGRAD_AUTO runs the direct product below TG_WINOGRAD_MIN_OUTPUTS
+ * output positions and Winograd's from there, for all three ops: its bits
+ * are those of NEVER for 9 outputs and of ALWAYS for 288 (two images of
+ * 12×12), which differ from each other by rounding. */
+START_TEST(test_winograd_mode_dispatch) {
+  ck_assert_int_eq(tg_set_conv_winograd(3), TG_ERR_ARG);
+  ck_assert_int_eq(tg_set_conv_winograd(-1), TG_ERR_ARG);
+  const geom small = {1, 4, 3, 3, 5, 3, 3, 1, 1}, large = {2, 4, 12, 12, 5, 3, 3, 1, 1};
+  ck_assert(1 * 3 * 3 < TG_WINOGRAD_MIN_OUTPUTS && 2 * 12 * 12 >= TG_WINOGRAD_MIN_OUTPUTS);
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 47);
+  for (int big = 0; big < 2; big++) {
+    const geom g = big ? large : small;
+    tg_tensor *x = rand_x(tape, g, 0), *W = rand_w(tape, g, 0), *dy = rand_dy(tape, g, 0);
+    tg_tensor *always[3], *never[3], *aut[3];
+    ck_assert_int_eq(tg_set_conv_winograd(TG_WINOGRAD_ALWAYS), TG_OK);
+    conv_three(tape, g, x, W, dy, always);
+    ck_assert_int_eq(tg_set_conv_winograd(TG_WINOGRAD_NEVER), TG_OK);
+    conv_three(tape, g, x, W, dy, never);
+    ck_assert_int_eq(tg_set_conv_winograd(TG_WINOGRAD_AUTO), TG_OK);
+    conv_three(tape, g, x, W, dy, aut);
+    for (int i = 0; i < 3; i++) {
+      same_values(always[i], never[i], TWIN_TOL, "ALWAYS against NEVER", i);
+      ck_assert_msg(!same_bits(always[i], never[i]),
+                    "op %d, %s: the two algorithms gave the same bits, so the test cannot tell "
+                    "them apart",
+                    i, big ? "large" : "small");
+      ck_assert_msg(same_bits(aut[i], big ? always[i] : never[i]),
+                    "op %d: AUTO did not run %s for %d outputs", i,
+                    big ? "Winograd" : "the direct product", big ? 288 : 9);
+    }
+  }
+  tg_set_conv_winograd(TG_WINOGRAD_ALWAYS);
   tg_tape_free(tape);
 }
 END_TEST
@@ -516,11 +582,19 @@ START_TEST(test_pool_2x2_kernel_against_loop) {
 }
 END_TEST
 
+/* Winograd's kernels wherever the geometry fits, however few outputs:
+ * the small geometries above test its edge cases, which AUTO would send
+ * to the direct product. */
+static void winograd_always(void) { tg_set_conv_winograd(TG_WINOGRAD_ALWAYS); }
+static void winograd_auto(void) { tg_set_conv_winograd(TG_WINOGRAD_AUTO); }
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("fused");
   TCase *tc = tcase_create("fused");
   tcase_set_timeout(tc, 120);
+  tcase_add_checked_fixture(tc, winograd_always, winograd_auto);
   tcase_add_test(tc, test_conv_matches_composite);
+  tcase_add_test(tc, test_winograd_mode_dispatch);
   tcase_add_test(tc, test_second_order_matches_composite);
   tcase_add_test(tc, test_gradcheck_fused_ops);
   tcase_add_test(tc, test_thread_count_independent);
