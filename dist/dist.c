@@ -185,10 +185,30 @@ void tg_dist_free(tg_dist *d) {
 int tg_dist_rank(const tg_dist *d) { return d ? d->rank : 0; }
 int tg_dist_size(const tg_dist *d) { return d ? d->size : 1; }
 
+#ifdef TG_HAVE_MPI
+/* Ends the process ABORT_GRACE_S after tg_dist_abort started, whatever
+ * MPI_Abort does meanwhile. */
+#define ABORT_GRACE_S 2
+static void *abort_reaper(void *arg) {
+  (void)arg;
+  nanosleep(&(struct timespec){.tv_sec = ABORT_GRACE_S}, NULL);
+  _Exit(1);
+}
+#endif
+
 _Noreturn void tg_dist_abort(tg_dist *d, const char *msg) {
   fprintf(stderr, "[rank %d] %s\n", tg_dist_rank(d), msg ? msg : "dist: aborted");
   fflush(stderr);
 #ifdef TG_HAVE_MPI
+  /* MPI_Abort called by the watchdog while the main thread waits inside
+   * MPI can itself wait forever (MPICH 4.0 on UCX: both threads block on
+   * MPICH's own lock, and the job hangs with a peer stopped). So a thread
+   * ends this process after a grace period, and the launcher ends the job,
+   * as Open MPI's and MPICH's do for any rank that exits without
+   * MPI_Finalize. */
+  pthread_t reaper;
+  if (pthread_create(&reaper, NULL, abort_reaper, NULL) == 0)
+    pthread_detach(reaper);
   MPI_Abort(d && d->comm != MPI_COMM_NULL ? d->comm : MPI_COMM_WORLD, 1);
 #endif
   /* MPI_Abort should not return; if it does, this process still ends. */
