@@ -39,9 +39,12 @@ cleanup() {
 trap cleanup EXIT
 ip netns add $a 2>"$tmp/err" && ip netns add $b 2>>"$tmp/err" || skip "cannot make namespaces: $(cat "$tmp/err")"
 ip link add $a type veth peer name $b 2>"$tmp/err" || skip "cannot make a veth pair: $(cat "$tmp/err")"
+# Each end is then named tgv in its namespace: Hydra names one interface
+# for every host.
 ip link set $a netns $a && ip link set $b netns $b &&
-  ip -n $a addr add 10.77.0.1/24 dev $a && ip -n $b addr add 10.77.0.2/24 dev $b &&
-  ip -n $a link set $a up && ip -n $b link set $b up &&
+  ip -n $a link set $a name tgv && ip -n $b link set $b name tgv &&
+  ip -n $a addr add 10.77.0.1/24 dev tgv && ip -n $b addr add 10.77.0.2/24 dev tgv &&
+  ip -n $a link set tgv up && ip -n $b link set tgv up &&
   ip -n $a link set lo up && ip -n $b link set lo up || {
   echo "FAIL: cannot configure the veth pair"
   exit 1
@@ -60,7 +63,20 @@ echo "agent: no host \$host" >&2
 exit 1
 EOF
 chmod +x "$tmp/agent"
-printf '10.77.0.1 slots=1\n10.77.0.2 slots=1\n' >"$tmp/hosts"
+if "$mpirun" --version 2>&1 | grep -q HYDRA; then
+  # MPICH: Hydra's proxies start through the agent as through rsh, and reach
+  # mpiexec and each other on tgv; UCX would see one machine and use shared
+  # memory, so TCP only, on tgv.
+  printf '10.77.0.1:1\n10.77.0.2:1\n' >"$tmp/hosts"
+  export UCX_TLS=tcp,self UCX_NET_DEVICES=tgv
+  set -- -f "$tmp/hosts" -launcher rsh -launcher-exec "$tmp/agent" -iface tgv
+else
+  # Open MPI: its daemon starts through the agent; control and messages on
+  # the veth subnet.
+  printf '10.77.0.1 slots=1\n10.77.0.2 slots=1\n' >"$tmp/hosts"
+  set -- --allow-run-as-root --hostfile "$tmp/hosts" --bind-to none --mca plm_rsh_agent "$tmp/agent" \
+    --mca btl self,tcp --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24
+fi
 
 fails=0
 fail() {
@@ -73,13 +89,11 @@ timeout -k 5 120 "$tg" train $args --save "$tmp/one.ckpt" >"$tmp/out" 2>&1 || {
   cat "$tmp/out"
   fail "1 process"
 }
-before=$(ip netns exec $a cat "/sys/class/net/$a/statistics/tx_bytes")
-timeout -k 5 120 ip netns exec $a "$mpirun" --allow-run-as-root --hostfile "$tmp/hosts" -np 2 \
-  --bind-to none --mca plm_rsh_agent "$tmp/agent" --mca btl self,tcp \
-  --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24 \
-  "$tg" train $args --save "$tmp/two.ckpt" >"$tmp/out" 2>&1
+before=$(ip netns exec $a cat /sys/class/net/tgv/statistics/tx_bytes)
+timeout -k 5 120 ip netns exec $a "$mpirun" "$@" -np 2 "$tg" train $args --save "$tmp/two.ckpt" \
+  >"$tmp/out" 2>&1
 rc=$?
-after=$(ip netns exec $a cat "/sys/class/net/$a/statistics/tx_bytes")
+after=$(ip netns exec $a cat /sys/class/net/tgv/statistics/tx_bytes)
 # 530 samples in batches of 100: 6 steps an epoch, 2 epochs.
 need=$(sed -n 's/.*"bytes_per_step":\([0-9]*\).*/\1/p' "$tmp/out" | head -1)
 need=$((${need:-1} * 12))

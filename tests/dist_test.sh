@@ -25,15 +25,27 @@ if [ -z "$mpirun" ] || ! command -v "$mpirun" >/dev/null 2>&1; then
   exit 77
 fi
 
-# Shared memory between ranks, as root in a container (TOOLCHAIN.md).
+# Open MPI's mpirun, or MPICH's (Hydra's mpiexec), whichever the library
+# was built with (tests/meson.build). Open MPI: shared memory between
+# ranks, as root in a container (TOOLCHAIN.md); Hydra runs as root, more
+# ranks than cores and unbound by default. Each names a rank in its
+# environment.
+if "$mpirun" --version 2>&1 | grep -q HYDRA; then
+  set -- # no Open MPI options
+  rank_var=PMI_RANK
+else
+  set -- --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader
+  rank_var=OMPI_COMM_WORLD_RANK
+fi
+launch_opts="$*"
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
-# Open MPI leaks at finalize; ASan's leak check is for our code's tests.
+# MPI leaks at finalize; ASan's leak check is for our code's tests.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 run() {
   np=$1
   shift
-  timeout -k 5 120 "$mpirun" --allow-run-as-root --oversubscribe --bind-to none \
-    --mca btl self,vader -np "$np" "$@"
+  # shellcheck disable=SC2086 # launch_opts holds words without blanks
+  timeout -k 5 120 "$mpirun" $launch_opts -np "$np" "$@"
 }
 
 tmp=$(mktemp -d)
@@ -215,7 +227,7 @@ rank1_dies() { # SIGNAL WATCHDOG_SECONDS
   for f in /proc/[0-9]*/environ; do # the job's rank 1, found by its environment
     p=${f#/proc/}
     p=${p%/environ}
-    if tr '\0' '\n' 2>/dev/null <"$f" | grep -qx "OMPI_COMM_WORLD_RANK=1" &&
+    if tr '\0' '\n' 2>/dev/null <"$f" | grep -qx "$rank_var=1" &&
       tr '\0' '\n' 2>/dev/null <"/proc/$p/cmdline" | grep -qF "$ck"; then
       victim=$p
     fi
