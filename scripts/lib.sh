@@ -24,15 +24,16 @@ common_option() {
   esac
 }
 
-# Expands "all" in configs to float, double and asan; an unknown name
+# Expands "all" in configs to float, double and asan (mpich only when
+# named); an unknown name
 # exits 2 with a message that starts with PROG.
 expand_configs() { # PROG
   local c expanded=()
   for c in "${configs[@]}"; do
     case "$c" in
     all) expanded+=(float double asan) ;;
-    float | double | asan) expanded+=("$c") ;;
-    *) echo "$1: unknown configuration '$c' (float, double, asan, all)" >&2; exit 2 ;;
+    float | double | asan | mpich) expanded+=("$c") ;;
+    *) echo "$1: unknown configuration '$c' (float, double, asan, mpich, all)" >&2; exit 2 ;;
     esac
   done
   configs=("${expanded[@]}")

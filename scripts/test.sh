@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh — sets everything up, then builds and tests every configuration:
-# float, double and ASan+UBSan (see setup.sh), and prints one line
+# float, double and ASan+UBSan (see setup.sh; with --config mpich also the
+# distributed tests on MPICH), and prints one line
 # "N passed, M failed" per configuration and, last, in total. On request it
 # also runs the float suites under valgrind's memcheck (--valgrind, or only
 # some suites with --valgrind-suites) and the libFuzzer targets for a fixed
@@ -17,7 +18,8 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: scripts/test.sh [options] [-- MESON_TEST_ARGS...]
-  --config NAME     float, double, asan or all (repeatable; default all)
+  --config NAME     float, double, asan, mpich or all (repeatable; default all;
+                    mpich: the 'dist' suite built on MPICH, not in all)
   --build-prefix P  build directory name prefix (default build)
   --no-apt          do not install packages
   --valgrind        also run the float suites under valgrind's memcheck
@@ -110,7 +112,11 @@ for c in "${configs[@]}"; do
     continue
   fi
   echo "=== $c: built in $((SECONDS - t0)) s"
-  run_tests "$c" "$dir"
+  if [ "$c" = mpich ]; then
+    run_tests "$c" "$dir" --suite dist
+  else
+    run_tests "$c" "$dir"
+  fi
   if [ "$c" = float ] && [ "$valgrind" = 1 ]; then
     run_tests valgrind "$dir" --setup=valgrind "${vg_suites[@]}"
   fi
