@@ -1,5 +1,6 @@
 /* augment.h — data augmentation for image batches, on the fly: random
- * crops of a zero-padded image and random horizontal flips.
+ * crops of a zero-padded image, random horizontal flips and random
+ * erasing of a rectangle.
  *
  * Every sample's draw comes from its own generator, seeded from a key the
  * caller makes of (seed, epoch, sample index), so an augmented batch is
@@ -12,23 +13,34 @@
 
 #include "tape.h"
 
-/* What to do to each image: crop_pad > 0 pads every side with crop_pad
- * zeros and takes a random crop of the image's size (offsets uniform in
- * [0, 2·crop_pad] each way); flip mirrors left-right with probability ½
- * (after the crop). A zeroed struct does nothing. */
+/* What to do to each image, in this order: crop_pad > 0 pads every side
+ * with crop_pad zeros and takes a random crop of the image's size (offsets
+ * uniform in [0, 2·crop_pad] each way); flip mirrors left-right with
+ * probability ½; erase > 0 is the probability of random erasing (Zhong et
+ * al., 2017): a rectangle of 2% to 40% of the image's area (uniform), its
+ * aspect ratio h/w log-uniform in [0.3, 1/0.3], placed uniformly where it
+ * fits (10 tries, else nothing is erased), filled with values uniform in
+ * [0, 1), the range of the pixels tg_dataset_batch makes. A zeroed struct
+ * does nothing. */
 typedef struct tg_augment {
   int crop_pad;
   int flip;
+  double erase; /* probability in [0, 1]; 0: never */
 } tg_augment;
 
-/* Parses "crop:P", "flip", or both joined by a comma (in either order;
- * P in 1..64) into a (zeroed first). TG_OK, or TG_ERR_ARG with err saying
- * which part is wrong. */
+/* Parses a comma-separated list of "crop:P" (P in 1..64), "flip" and
+ * "erase" or "erase:P" (P in (0, 1], default 0.5), each at most once, in
+ * any order, into a (zeroed first). TG_OK, or TG_ERR_ARG with err naming
+ * the part that is wrong. */
 TG_API tg_status tg_augment_parse(const char *spec, tg_augment *a, tg_error *err);
 
-/* Writes spec back ("crop:2,flip", "flip", "none") into buf of cap bytes;
- * TG_OK or TG_ERR_ARG when it does not fit. */
+/* Writes spec back ("crop:2,flip,erase:0.5", "flip", "none") into buf of
+ * cap bytes, so that tg_augment_parse gives a back exactly; TG_OK or
+ * TG_ERR_ARG when it does not fit. */
 TG_API tg_status tg_augment_format(const tg_augment *a, char *buf, size_t cap);
+
+/* Whether a does anything at all. */
+TG_API int tg_augment_active(const tg_augment *a);
 
 /* The key of sample `index` in the epoch whose seed is epoch_seed: mixes
  * both, so neighbouring samples and epochs draw independent streams. */

@@ -394,11 +394,13 @@ if cmp -s "$work/c2.ckpt" "$work/c12.ckpt"; then ok; else bad "simple-convnet: r
 # --- augmentation ------------------------------------------------------------
 expect 2 "--augment: 'rotate' is unknown" -- "$tg" train --augment rotate
 expect 2 "--augment: 'crop:0'" -- "$tg" train --augment crop:0
+expect 2 "--augment: 'erase:1.5': the probability" -- "$tg" train --augment crop:2,erase:1.5
 expect 2 "--augment cannot be combined with --resume" -- \
   "$tg" train --data "$d" --resume "$work/noval.ckpt" --augment flip
 # The same seed gives the same weights at 1 and 2 threads; augmenting
-# changes them; resuming an augmented run is the unbroken run.
-aug=("${common[@]}" --model simple-convnet --limit 200 --augment crop:2,flip)
+# changes them; resuming an augmented run is the unbroken run (the
+# checkpoint carries the spec, erase's probability included).
+aug=("${common[@]}" --model simple-convnet --limit 200 --augment crop:2,flip,erase:0.7)
 for t in 1 2; do
   "$tg" train "${aug[@]}" --epochs 2 --threads $t --save "$work/aug$t.ckpt" >/dev/null 2>&1 ||
     bad "train --augment --threads $t"

@@ -117,7 +117,7 @@ int under_mpirun(void) {
 int check_job(train_opts *o, const tg_model *m) {
   if (tg_dist_size(o->dist) == 1)
     return EXIT_OK;
-  char model[1024] = "", optim[256], nums[9][32], sched[256], aug[32] = "", params[4096] = "";
+  char model[1024] = "", optim[256], nums[9][32], sched[256], aug[64] = "", params[4096] = "";
   tg_model_config_write(&o->model, model, sizeof model);
   tg_augment_format(&o->augment, aug, sizeof aug);
   const tg_optim_config *c = &o->optim;

@@ -52,7 +52,7 @@ int session_meta_write(const train_opts *o, long long epochs_done, char *buf, si
     return TG_ERR_ARG;
   const tg_optim_config *c = &o->optim;
   const tg_schedule *sc = &o->sched;
-  char aug[32];
+  char aug[64];
   if (tg_augment_format(&o->augment, aug, sizeof aug) != TG_OK)
     return TG_ERR_ARG;
   int n = snprintf(buf, cap,
@@ -346,7 +346,7 @@ static int micro_batch(train_opts *o, tg_tape *tape, tg_model *m, const tg_datas
                        long long epoch, double *loss) {
   tg_tensor *t = NULL;
   tg_tensor *x = tg_dataset_batch(tape, train, order, a, n, 0, &t); /* (n, 1, rows, cols) */
-  if (x && (o->augment.crop_pad || o->augment.flip)) {
+  if (x && tg_augment_active(&o->augment)) {
     tg_tensor *ax = tg_empty(tape, x->shape, x->ndim); /* (n, 1, rows, cols) */
     if (ax)
       tg_augment_batch(&o->augment, x->data, ax->data, n, train->rows, train->cols,
