@@ -40,11 +40,12 @@
 #include "gemm.h"
 #include "winograd.h"
 
-/* F(2×2, 3×3): output blocks of m = 2, input tiles of A = 4. It
- * multiplies 2.25x less than direct convolution and its transforms hold
- * only 0, ±1 and ±1/2, so it rounds about as direct convolution does;
- * F(4×4, 3×3) multiplies 4x less but its constants reach 8 and 1/24. */
-#define WG_M  2
+/* F(4×4, 3×3): output blocks of m = 4, input tiles of A = 6. It
+ * multiplies 4x less than direct convolution (F(2×2, 3×3): 2.25x) and
+ * moves 2.25 transformed values per output instead of 4; its constants
+ * reach 8 and 1/24, so it rounds a few times worse than direct
+ * convolution (tests/test_fused.c measures it). */
+#define WG_M  4
 #define WG_A  (WG_M + 2)
 #define WG_A2 (WG_A * WG_A)
 
@@ -54,29 +55,8 @@
 /* conv_grad_w's partial sums (as conv.c's CONV_GROUPS). */
 #define WG_GROUPS 8
 
-/* The filter transform G (A, 3) (interpolation points 0, 1, −1, ∞) and
- * its transpose GT (3, A); the input and output transforms are written
- * out below. */
-static const tg_real G[WG_A][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-static const tg_real GT[3][WG_A] = {{1, 0.5, 0.5, 0}, {0, 0.5, -0.5, 0}, {0, 0.5, 0.5, 1}};
-
-/* The transforms work on channels-last copies of the planes ((rows,
- * columns, channels), made by libxsmm's transpose kernels), the loop over
- * channels innermost and vectorised (omp simd: without it GCC gives up on
- * the sixteen streams). AVX2 clones as in conv.c (the build targets plain
- * x86-64). */
-#define TRANSFORM __attribute__((target_clones("avx2", "default")))
-
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-
-/* Σ_i k[i]·x[i] for short constant rows k. */
-static tg_real dot(const tg_real *k, const tg_real *x, int n) {
-  tg_real acc = 0;
-  for (int i = 0; i < n; i++)
-    acc += k[i] * x[i];
-  return acc;
-}
 
 typedef struct wg_job {
   int kind;
@@ -110,33 +90,6 @@ int tg_winograd_fits(int64_t fh, int64_t fw, int64_t stride, int64_t pad, int64_
 /* ------------------------------------------------------------------------
  * Transforms */
 
-/* U (A², cin, cout) at [ξ][i][o] = (G g Gᵀ)_ξ for the filter g (3×3) at
- * strides (gs_row, gs_col) between its taps. */
-static void filter_tf(const tg_real *g, int64_t gs_row, int64_t gs_col, tg_real *u, int64_t ld) {
-  tg_real t[WG_A][3];
-  for (int i = 0; i < WG_A; i++)
-    for (int b = 0; b < 3; b++)
-      t[i][b] = G[i][0] * g[b * gs_col] + G[i][1] * g[gs_row + b * gs_col] +
-                G[i][2] * g[2 * gs_row + b * gs_col];
-  for (int i = 0; i < WG_A; i++)
-    for (int j = 0; j < WG_A; j++)
-      u[(i * WG_A + j) * ld] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
-}
-
-/* The filters W (FN, C, 3, 3) transformed: for conv, U_ξ (C, FN); for
- * conv_grad_x, U_ξ (FN, C) from W rotated by 180°. */
-static void filters(const wg_job *j, const tg_real *w, tg_real *u) {
-  const int64_t ld = j->cout * j->cin;
-  for (int64_t i = 0; i < j->cin; i++)
-    for (int64_t o = 0; o < j->cout; o++) {
-      tg_real *dst = u + i * j->cout + o;
-      if (j->kind == TG_WG_Y) /* W[o, i] */
-        filter_tf(w + (o * j->cin + i) * 9, 3, 1, dst, ld);
-      else /* W[i, o, 2 − a, 2 − b] */
-        filter_tf(w + (i * j->cout + o) * 9 + 8, -3, -1, dst, ld);
-    }
-}
-
 /* The planes src (ch, rows, cols) into dst (·, ld, ch) from row r0,
  * column c0 on (channels last; the rest of dst is the caller's), through
  * tmp (rows·cols, ch): one libxsmm transpose per image, not one per row
@@ -150,17 +103,79 @@ static void to_channels_last(const tg_real *src, int64_t ch, int64_t rows, int64
     memcpy(dst + ((r0 + r) * ld + c0) * ch, tmp + r * cols * ch, (size_t)(cols * ch) * sizeof *dst);
 }
 
-/* The transforms of F(2×2, 3×3) written out in scalars, so that the
- * compiler vectorises the loops over channels around them. In one
- * dimension: Bᵀ d = (d0 − d2, d1 + d2, d2 − d1, d1 − d3); A g = (g0, g0 +
- * g1, g0 − g1, −g1) (conv_grad_w's dy); Aᵀ m = (m0 + m1 + m2, m1 − m2 −
- * m3). X(r, q) reads row r, column q of the tile; BT4 applies Bᵀ to four
- * values into o0..o3. */
-#define BT4(o, d0, d1, d2, d3)                                                                     \
-  const tg_real o##0 = (d0) - (d2), o##1 = (d1) + (d2), o##2 = (d2) - (d1), o##3 = (d1) - (d3)
-#define A2(o, g0, g1)                                                                              \
-  const tg_real o##0 = (g0), o##1 = (g0) + (g1), o##2 = (g0) - (g1), o##3 = -(g1)
-#define AT4(o, m0, m1, m2, m3) const tg_real o##0 = (m0) + (m1) + (m2), o##1 = (m1) - (m2) - (m3)
+/* The transforms work on channels-last copies of the planes ((rows,
+ * columns, channels), made by libxsmm's transpose kernels), WG_VL
+ * channels (64 bytes) at a time in GCC's vector type: a tile's chunk is
+ * loaded into vector variables, transformed there and stored, each line
+ * one vector operation. (Written as loops over channels around scalar
+ * code, as for F(2×2), the compiler kept the 36 streams' pointers live,
+ * spilled them, and for F(4×4) built vectors lane by lane.) Clones as
+ * TG_KERNEL (the build targets plain x86-64). */
+#define TRANSFORM __attribute__((target_clones("avx512f", "avx2", "default")))
+#define WG_VL     (64 / (int)sizeof(tg_real))
+
+typedef tg_real vec __attribute__((vector_size(64)));
+
+/* *v = p[0..w), zeros past w. (Through pointers: a vector returned by
+ * value would change the ABI between the clones.) */
+static inline void vload_part(vec *v, const tg_real *p, int w) {
+  if (w == WG_VL) {
+    memcpy(v, p, sizeof *v);
+    return;
+  }
+  tg_real t[WG_VL] = {0};
+  memcpy(t, p, (size_t)w * sizeof *p);
+  memcpy(v, t, sizeof *v);
+}
+
+/* p[0..w) = v[0..w). */
+static inline void vstore_part(tg_real *p, const vec *v, int w) {
+  if (w == WG_VL) /* a constant size: one vector store */
+    memcpy(p, v, sizeof *v);
+  else
+    memcpy(p, v, (size_t)w * sizeof *p);
+}
+
+/* The one-dimensional transforms of F(4×4, 3×3) on six (Bᵀ), four (A)
+ * or six (Aᵀ) vectors at stride is (in) and os (out):
+ *   Bᵀ d = (4d0 − 5d2 + d4, −4(d1 + d2) + d3 + d4, 4(d1 − d2) − d3 + d4,
+ *           2(d3 − d1) − d2 + d4, 2(d1 − d3) − d2 + d4, 4d1 − 5d3 + d5)
+ *   A g  = (g0, g0 + g1 + g2 + g3, g0 − g1 + g2 − g3,
+ *           g0 + 2g1 + 4g2 + 8g3, g0 − 2g1 + 4g2 − 8g3, g3)
+ *   Aᵀ m = (m0 + m1 + m2 + m3 + m4, m1 − m2 + 2(m3 − m4),
+ *           m1 + m2 + 4(m3 + m4), m1 − m2 + 8(m3 − m4) + m5) */
+static inline void bt6(const vec *d, int is, vec *o, int os) {
+  const vec d0 = d[0], d1 = d[is], d2 = d[2 * is], d3 = d[3 * is], d4 = d[4 * is], d5 = d[5 * is];
+  const tg_real four = 4, five = 5, two = 2;
+  o[0] = four * d0 - five * d2 + d4;
+  o[os] = (d3 + d4) - four * (d1 + d2);
+  o[2 * os] = four * (d1 - d2) + (d4 - d3);
+  o[3 * os] = two * (d3 - d1) + (d4 - d2);
+  o[4 * os] = two * (d1 - d3) + (d4 - d2);
+  o[5 * os] = four * d1 - five * d3 + d5;
+}
+
+static inline void a4(const vec *g, int is, vec *o, int os) {
+  const vec g0 = g[0], g1 = g[is], g2 = g[2 * is], g3 = g[3 * is];
+  const tg_real two = 2, four = 4, eight = 8;
+  const vec e = g0 + g2, f = g1 + g3, e4 = g0 + four * g2, f4 = two * g1 + eight * g3;
+  o[0] = g0;
+  o[os] = e + f;
+  o[2 * os] = e - f;
+  o[3 * os] = e4 + f4;
+  o[4 * os] = e4 - f4;
+  o[5 * os] = g3;
+}
+
+static inline void at6(const vec *m, int is, vec *o, int os) {
+  const tg_real two = 2, four = 4, eight = 8;
+  const vec p = m[is] + m[2 * is], q = m[is] - m[2 * is];
+  const vec r = m[3 * is] + m[4 * is], s = m[3 * is] - m[4 * is];
+  o[0] = m[0] + p + r;
+  o[os] = q + two * s;
+  o[2 * os] = p + four * r;
+  o[3 * os] = q + eight * s + m[5 * is];
+}
 
 /* Bᵀ D B for every tile of one image xp (hp, wp, C) into v[ξ·ldv + t·C]. */
 TRANSFORM static void input_tf(const wg_job *j, const tg_real *restrict xp, tg_real *restrict v,
@@ -168,26 +183,21 @@ TRANSFORM static void input_tf(const wg_job *j, const tg_real *restrict xp, tg_r
   const int64_t C = j->cin, rs = j->wp * C;
   for (int64_t ty = 0; ty < j->th; ty++)
     for (int64_t tx = 0; tx < j->tw; tx++) {
-      const tg_real *restrict s = xp + (ty * WG_M * j->wp + tx * WG_M) * C;
-      tg_real *restrict d = v + (ty * j->tw + tx) * C;
-#define X(r, q) s[(r)*rs + (q)*C + c]
-#pragma omp simd simdlen(8)
-      for (int64_t c = 0; c < C; c++) {
-        BT4(a, X(0, 0), X(0, 1), X(0, 2), X(0, 3)); /* rows: D B */
-        BT4(b, X(1, 0), X(1, 1), X(1, 2), X(1, 3));
-        BT4(e, X(2, 0), X(2, 1), X(2, 2), X(2, 3));
-        BT4(f, X(3, 0), X(3, 1), X(3, 2), X(3, 3));
-        BT4(o0, a0, b0, e0, f0); /* columns: Bᵀ (D B) */
-        BT4(o1, a1, b1, e1, f1);
-        BT4(o2, a2, b2, e2, f2);
-        BT4(o3, a3, b3, e3, f3);
-        d[0 * ldv + c] = o00, d[1 * ldv + c] = o10, d[2 * ldv + c] = o20, d[3 * ldv + c] = o30;
-        d[4 * ldv + c] = o01, d[5 * ldv + c] = o11, d[6 * ldv + c] = o21, d[7 * ldv + c] = o31;
-        d[8 * ldv + c] = o02, d[9 * ldv + c] = o12, d[10 * ldv + c] = o22, d[11 * ldv + c] = o32;
-        d[12 * ldv + c] = o03, d[13 * ldv + c] = o13, d[14 * ldv + c] = o23;
-        d[15 * ldv + c] = o33;
+      const tg_real *s = xp + (ty * WG_M * j->wp + tx * WG_M) * C;
+      tg_real *d = v + (ty * j->tw + tx) * C;
+      for (int64_t c0 = 0; c0 < C; c0 += WG_VL) {
+        const int w = (int)min64(WG_VL, C - c0);
+        vec in[WG_A2], t[WG_A2], o[WG_A2]; /* [r·A + q] */
+        for (int r = 0; r < WG_A; r++)
+          for (int q = 0; q < WG_A; q++)
+            vload_part(&in[r * WG_A + q], s + r * rs + q * C + c0, w);
+        for (int r = 0; r < WG_A; r++) /* rows: D B */
+          bt6(in + r * WG_A, 1, t + r * WG_A, 1);
+        for (int q = 0; q < WG_A; q++) /* columns: Bᵀ (D B) */
+          bt6(t + q, WG_A, o + q, WG_A);
+        for (int x = 0; x < WG_A2; x++)
+          vstore_part(d + x * ldv + c0, &o[x], w);
       }
-#undef X
     }
 }
 
@@ -198,21 +208,20 @@ TRANSFORM static void grad_tf(const wg_job *j, const tg_real *restrict dp, tg_re
   const int64_t K = j->cout, wq = j->tw * WG_M, rs = wq * K;
   for (int64_t ty = 0; ty < j->th; ty++)
     for (int64_t tx = 0; tx < j->tw; tx++) {
-      const tg_real *restrict s = dp + (ty * WG_M * wq + tx * WG_M) * K;
-      tg_real *restrict d = m + (ty * j->tw + tx) * K;
-#pragma omp simd simdlen(8)
-      for (int64_t k = 0; k < K; k++) {
-        A2(a, s[k], s[K + k]); /* rows: dy Aᵀ */
-        A2(b, s[rs + k], s[rs + K + k]);
-        A2(o0, a0, b0); /* columns: A (dy Aᵀ) */
-        A2(o1, a1, b1);
-        A2(o2, a2, b2);
-        A2(o3, a3, b3);
-        d[0 * ldm + k] = o00, d[1 * ldm + k] = o10, d[2 * ldm + k] = o20, d[3 * ldm + k] = o30;
-        d[4 * ldm + k] = o01, d[5 * ldm + k] = o11, d[6 * ldm + k] = o21, d[7 * ldm + k] = o31;
-        d[8 * ldm + k] = o02, d[9 * ldm + k] = o12, d[10 * ldm + k] = o22, d[11 * ldm + k] = o32;
-        d[12 * ldm + k] = o03, d[13 * ldm + k] = o13, d[14 * ldm + k] = o23;
-        d[15 * ldm + k] = o33;
+      const tg_real *s = dp + (ty * WG_M * wq + tx * WG_M) * K;
+      tg_real *d = m + (ty * j->tw + tx) * K;
+      for (int64_t k0 = 0; k0 < K; k0 += WG_VL) {
+        const int w = (int)min64(WG_VL, K - k0);
+        vec in[WG_M * WG_M], t[WG_M * WG_A], o[WG_A2];
+        for (int r = 0; r < WG_M; r++)
+          for (int q = 0; q < WG_M; q++)
+            vload_part(&in[r * WG_M + q], s + r * rs + q * K + k0, w);
+        for (int r = 0; r < WG_M; r++) /* rows: dy Aᵀ, (m, A) */
+          a4(in + r * WG_M, 1, t + r * WG_A, 1);
+        for (int q = 0; q < WG_A; q++) /* columns: A (dy Aᵀ) */
+          a4(t + q, WG_A, o + q, WG_A);
+        for (int x = 0; x < WG_A2; x++)
+          vstore_part(d + x * ldm + k0, &o[x], w);
       }
     }
 }
@@ -222,42 +231,110 @@ TRANSFORM static void grad_tf(const wg_job *j, const tg_real *restrict dp, tg_re
 TRANSFORM static void output_tf(const wg_job *j, const tg_real *restrict m, int64_t ldm,
                                 tg_real *restrict yp) {
   const int64_t K = j->cout, rs = j->tw * WG_M * K;
-  const tg_real *restrict bias = j->bias;
   for (int64_t ty = 0; ty < j->th; ty++)
     for (int64_t tx = 0; tx < j->tw; tx++) {
-      const tg_real *restrict s = m + (ty * j->tw + tx) * K;
-      tg_real *restrict d = yp + ty * WG_M * rs + tx * WG_M * K;
-#define M(i, q) s[((i)*WG_A + (q)) * ldm + k]
-#pragma omp simd simdlen(8)
-      for (int64_t k = 0; k < K; k++) {
-        AT4(a, M(0, 0), M(0, 1), M(0, 2), M(0, 3)); /* rows: M A */
-        AT4(b, M(1, 0), M(1, 1), M(1, 2), M(1, 3));
-        AT4(e, M(2, 0), M(2, 1), M(2, 2), M(2, 3));
-        AT4(f, M(3, 0), M(3, 1), M(3, 2), M(3, 3));
-        AT4(o0, a0, b0, e0, f0); /* columns: Aᵀ (M A) */
-        AT4(o1, a1, b1, e1, f1);
-        d[k] = o00 + bias[k], d[K + k] = o10 + bias[k]; /* o<column><row> */
-        d[rs + k] = o01 + bias[k], d[rs + K + k] = o11 + bias[k];
+      const tg_real *s = m + (ty * j->tw + tx) * K;
+      tg_real *d = yp + ty * WG_M * rs + tx * WG_M * K;
+      for (int64_t k0 = 0; k0 < K; k0 += WG_VL) {
+        const int w = (int)min64(WG_VL, K - k0);
+        vec in[WG_A2], t[WG_A * WG_M], o[WG_M * WG_M];
+        vec b;
+        vload_part(&b, j->bias + k0, w);
+        for (int x = 0; x < WG_A2; x++)
+          vload_part(&in[x], s + x * ldm + k0, w);
+        for (int r = 0; r < WG_A; r++) /* rows: M A, (A, m) */
+          at6(in + r * WG_A, 1, t + r * WG_M, 1);
+        for (int q = 0; q < WG_M; q++) /* columns: Aᵀ (M A) */
+          at6(t + q, WG_M, o + q, WG_M);
+        for (int r = 0; r < WG_M; r++)
+          for (int q = 0; q < WG_M; q++) {
+            const vec y = o[r * WG_M + q] + b;
+            vstore_part(d + r * rs + q * K + k0, &y, w);
+          }
       }
-#undef M
     }
 }
 
-/* dW (FN, C, 3, 3) = Gᵀ M G for M (A², FN, C). */
-static void grad_w_out(const wg_job *j, const tg_real *m, tg_real *dw) {
-  const int64_t rc = j->cout * j->cin;
-  for (int64_t e = 0; e < rc; e++) {
-    tg_real in[WG_A][WG_A], t[3][WG_A];
-    for (int i = 0; i < WG_A; i++)
-      for (int c = 0; c < WG_A; c++)
-        in[c][i] = m[(i * WG_A + c) * rc + e]; /* transposed */
-    for (int a = 0; a < 3; a++)
-      for (int c = 0; c < WG_A; c++)
-        t[a][c] = dot(GT[a], in[c], WG_A); /* (Gᵀ M)[a][c] */
-    for (int a = 0; a < 3; a++)
-      for (int b = 0; b < 3; b++)
-        dw[e * 9 + a * 3 + b] = dot(GT[b], t[a], WG_A);
+/* The filter transform G (A, 3) (interpolation points 0, −1, 1, 1/2,
+ * −1/2, ∞, Lavin and Gray's) on three vectors g, and its transpose Gᵀ
+ * (3, A) on six, m, at stride is (in) and os (out):
+ *   G g  = (g0/4, −(g0 + g1 + g2)/6, −(g0 − g1 + g2)/6,
+ *           g0/24 + g1/12 + g2/6, g0/24 − g1/12 + g2/6, g2)
+ *   Gᵀ m = (m0/4 − (m1 + m2)/6 + (m3 + m4)/24, (m2 − m1)/6 + (m3 − m4)/12,
+ *           (m3 + m4 − m1 − m2)/6 + m5) */
+static inline void g3(const vec *g, int is, vec *o, int os) {
+  const tg_real k4 = (tg_real)1 / 4, k6 = (tg_real)1 / 6, k12 = (tg_real)1 / 12;
+  const tg_real k24 = (tg_real)1 / 24;
+  const vec g0 = g[0], g1 = g[is], g2 = g[2 * is], e = g0 + g2;
+  const vec p = k24 * g0 + k6 * g2, q = k12 * g1;
+  o[0] = k4 * g0;
+  o[os] = -k6 * (e + g1);
+  o[2 * os] = -k6 * (e - g1);
+  o[3 * os] = p + q;
+  o[4 * os] = p - q;
+  o[5 * os] = g2;
+}
+
+static inline void gt6(const vec *m, int is, vec *o, int os) {
+  const tg_real k4 = (tg_real)1 / 4, k6 = (tg_real)1 / 6, k12 = (tg_real)1 / 12;
+  const tg_real k24 = (tg_real)1 / 24;
+  const vec p = m[is] + m[2 * is], q = m[2 * is] - m[is];
+  const vec r = m[3 * is] + m[4 * is], s = m[3 * is] - m[4 * is];
+  o[0] = k4 * m[0] - k6 * p + k24 * r;
+  o[os] = k6 * q + k12 * s;
+  o[2 * os] = k6 * (r - p) + m[5 * is];
+}
+
+/* U (A², ld) = G g Gᵀ for the filters taps (9, ld), each column e one
+ * filter's taps in row-major order. */
+TRANSFORM static void filters_tf(const tg_real *restrict taps, tg_real *restrict u, int64_t ld) {
+  for (int64_t e0 = 0; e0 < ld; e0 += WG_VL) {
+    const int w = (int)min64(WG_VL, ld - e0);
+    vec in[9], t[WG_A * 3], o[WG_A2];
+    for (int x = 0; x < 9; x++)
+      vload_part(&in[x], taps + x * ld + e0, w);
+    for (int b = 0; b < 3; b++) /* columns: G g, (A, 3) */
+      g3(in + b, 3, t + b, 3);
+    for (int a = 0; a < WG_A; a++) /* rows: (G g) Gᵀ */
+      g3(t + a * 3, 1, o + a * WG_A, 1);
+    for (int x = 0; x < WG_A2; x++)
+      vstore_part(u + x * ld + e0, &o[x], w);
   }
+}
+
+/* The filters W (FN, C, 3, 3) transformed: for conv, U_ξ (C, FN); for
+ * conv_grad_x, U_ξ (FN, C) from W rotated by 180°. taps (9, cin·cout)
+ * is scratch. */
+static void filters(const wg_job *j, const tg_real *w, tg_real *u, tg_real *taps) {
+  const int64_t ld = j->cout * j->cin;
+  for (int64_t i = 0; i < j->cin; i++)
+    for (int64_t o = 0; o < j->cout; o++)
+      for (int x = 0; x < 9; x++)
+        taps[x * ld + i * j->cout + o] = j->kind == TG_WG_Y
+                                             ? w[(o * j->cin + i) * 9 + x] /* W[o, i] */
+                                             : w[(i * j->cout + o) * 9 + 8 - x];
+  filters_tf(taps, u, ld);
+}
+
+/* dW (FN, C, 3, 3) = Gᵀ M G for M (A², FN, C), through taps (9, FN·C). */
+TRANSFORM static void grad_w_out(const wg_job *j, const tg_real *restrict m, tg_real *restrict taps,
+                                 tg_real *restrict dw) {
+  const int64_t rc = j->cout * j->cin;
+  for (int64_t e0 = 0; e0 < rc; e0 += WG_VL) {
+    const int w = (int)min64(WG_VL, rc - e0);
+    vec in[WG_A2], t[3 * WG_A], o[9];
+    for (int x = 0; x < WG_A2; x++)
+      vload_part(&in[x], m + x * rc + e0, w);
+    for (int q = 0; q < WG_A; q++) /* columns: Gᵀ M, (3, A) */
+      gt6(in + q, WG_A, t + q, WG_A);
+    for (int a = 0; a < 3; a++) /* rows: (Gᵀ M) G */
+      gt6(t + a * WG_A, 1, o + a * 3, 1);
+    for (int x = 0; x < 9; x++)
+      vstore_part(taps + x * rc + e0, &o[x], w);
+  }
+  for (int64_t e = 0; e < rc; e++)
+    for (int x = 0; x < 9; x++)
+      dw[e * 9 + x] = taps[x * rc + e];
 }
 
 /* ------------------------------------------------------------------------
@@ -334,6 +411,13 @@ static void wg_groups(void *ctx, int64_t g0, int64_t g1) {
   }
 }
 
+/* part (groups, size): part[0] += part[1] + ... in group order. */
+TRANSFORM static void sum_groups(tg_real *restrict part, int64_t groups, int64_t size) {
+  for (int64_t g = 1; g < groups; g++)
+    for (int64_t e = 0; e < size; e++)
+      part[e] += part[g * size + e];
+}
+
 int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs, int64_t fn,
                      int64_t pad, const tg_real *x, const tg_real *w, const tg_real *dy,
                      const tg_real *bias, int relu, tg_real *out) {
@@ -379,19 +463,21 @@ int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs
     return 0;
   j.scratch = s->data;
   if (kind != TG_WG_DW) {
-    tg_tensor *u = tg_empty(tape, (int64_t[]){WG_A2 * j.cin * j.cout + j.cout}, 1);
+    /* U (A², cin, cout), taps (9, cin·cout), zeros (cout,) */
+    tg_tensor *u = tg_empty(tape, (int64_t[]){(WG_A2 + 9) * j.cin * j.cout + j.cout}, 1);
     if (!u)
       return 0;
-    filters(&j, w, u->data);
+    filters(&j, w, u->data, u->data + WG_A2 * j.cin * j.cout);
     j.u = u->data;
-    tg_real *zero = u->data + WG_A2 * j.cin * j.cout; /* (cout,) */
+    tg_real *zero = u->data + (WG_A2 + 9) * j.cin * j.cout;
     if (!j.bias) {
       memset(zero, 0, (size_t)j.cout * sizeof *zero);
       j.bias = zero;
     }
   } else {
     j.groups = min64(j.blocks, WG_GROUPS);
-    tg_tensor *t = tg_empty(tape, (int64_t[]){j.groups, WG_A2 * fn * C}, 2);
+    /* the partial sums, then taps (9, FN·C) for grad_w_out */
+    tg_tensor *t = tg_empty(tape, (int64_t[]){j.groups * WG_A2 * fn * C + 9 * fn * C}, 1);
     if (!t)
       return 0;
     j.part = t->data;
@@ -402,11 +488,8 @@ int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs
     tg_parallel_for(j.blocks, 1, work, wg_blocks, &j);
   if (kind == TG_WG_DW) { /* Σ_g part_g in group order, then Gᵀ M G */
     const int64_t size = WG_A2 * fn * C;
-    tg_real *restrict sum = j.part;
-    for (int64_t g = 1; g < j.groups; g++)
-      for (int64_t e = 0; e < size; e++)
-        sum[e] += j.part[g * size + e];
-    grad_w_out(&j, sum, out);
+    sum_groups(j.part, j.groups, size);
+    grad_w_out(&j, j.part, j.part + j.groups * size, out);
   }
   return 1;
 }
