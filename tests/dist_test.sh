@@ -31,13 +31,12 @@ fi
 # ranks than cores and unbound by default. Each names a rank in its
 # environment.
 if "$mpirun" --version 2>&1 | grep -q HYDRA; then
-  set -- # no Open MPI options
+  launch_opts=""
   rank_var=PMI_RANK
 else
-  set -- --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader
+  launch_opts="--allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader"
   rank_var=OMPI_COMM_WORLD_RANK
 fi
-launch_opts="$*"
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 # MPI leaks at finalize; ASan's leak check is for our code's tests.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
