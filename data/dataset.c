@@ -248,6 +248,20 @@ TG_KERNEL static void scale_row(const uint8_t *restrict src, tg_real *restrict d
     dst[k] = (tg_real)src[k] / (tg_real)255;
 }
 
+void tg_dataset_prefetch(const tg_dataset *ds, const int64_t *order, int64_t start, int64_t count) {
+  if (!ds || !ds->pixels || !ds->labels)
+    return;
+  const int64_t px = ds->rows * ds->cols;
+  for (int64_t i = start < 0 ? 0 : start; i < start + count && i < ds->n; i++) {
+    int64_t s = order ? order[i] : i;
+    if (s < 0 || s >= ds->n)
+      continue;
+    for (int64_t k = 0; k < px; k += 64)
+      __builtin_prefetch(ds->pixels + s * px + k, 0, 2);
+    __builtin_prefetch(ds->labels + s, 0, 2);
+  }
+}
+
 tg_tensor *tg_dataset_batch(tg_tape *tape, const tg_dataset *ds, const int64_t *order,
                             int64_t start, int64_t count, int flatten, tg_tensor **labels) {
   if (labels)

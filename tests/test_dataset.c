@@ -312,6 +312,31 @@ START_TEST(test_batch_values_and_shapes) {
 }
 END_TEST
 
+/* Prefetching is a hint: over every odd range (past either end, bad order
+ * entries, an empty set, NULL) it returns, and a batch gathered after it
+ * holds the same bits as one gathered before. */
+START_TEST(test_prefetch_is_only_a_hint) {
+  tg_tape *tape = tg_tape_new();
+  tg_dataset ds = mem_set(6, 4, 11), empty = {0};
+  const int64_t order[6] = {5, 2, 0, 4, 1, 3}, bad[4] = {-7, 9, INT64_MAX, 1};
+  tg_tensor *before = tg_dataset_batch(tape, &ds, order, 0, 6, 1, NULL);
+  ck_assert_ptr_nonnull(before);
+  tg_dataset_prefetch(&ds, order, 0, 6);
+  tg_dataset_prefetch(&ds, order, 4, 100);
+  tg_dataset_prefetch(&ds, NULL, -3, 5);
+  tg_dataset_prefetch(&ds, NULL, 6, 1);
+  tg_dataset_prefetch(&ds, bad, 0, 4);
+  tg_dataset_prefetch(&ds, order, 0, 0);
+  tg_dataset_prefetch(&empty, NULL, 0, 1);
+  tg_dataset_prefetch(NULL, order, 0, 6);
+  tg_tensor *after = tg_dataset_batch(tape, &ds, order, 0, 6, 1, NULL);
+  ck_assert_ptr_nonnull(after);
+  ck_assert_mem_eq(before->data, after->data, 6 * 44 * sizeof(tg_real));
+  tg_tape_free(tape);
+  tg_dataset_free(&ds);
+}
+END_TEST
+
 START_TEST(test_shuffle_is_a_seeded_permutation) {
   tg_rng r;
   int64_t a[100], b[100];
@@ -460,6 +485,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_dataset_open_mnist_digits_from_env);
   tcase_add_test(tc, test_dataset_open_mnist_digits_user_dir);
   tcase_add_test(tc, test_batch_values_and_shapes);
+  tcase_add_test(tc, test_prefetch_is_only_a_hint);
   tcase_add_test(tc, test_shuffle_is_a_seeded_permutation);
   tcase_add_test(tc, test_split);
   suite_add_tcase(s, tc);

@@ -346,6 +346,8 @@ static int micro_batch(train_opts *o, tg_tape *tape, tg_model *m, const tg_datas
                        long long epoch, double *loss) {
   tg_tensor *t = NULL;
   tg_tensor *x = tg_dataset_batch(tape, train, order, a, n, 0, &t); /* (n, 1, rows, cols) */
+  /* The same part of the next batch is read while this one computes. */
+  tg_dataset_prefetch(train, order, a + o->batch, n);
   if (x && tg_augment_active(&o->augment)) {
     tg_tensor *ax = tg_empty(tape, x->shape, x->ndim); /* (n, 1, rows, cols) */
     if (ax)
