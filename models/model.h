@@ -25,6 +25,10 @@ typedef struct tg_model_config {
   int batchnorm;       /* 1: Batch Norm after each hidden affine */
   double dropout;      /* ratio after each hidden activation; 0: none */
   double weight_decay; /* λ of ½λΣ‖W‖² */
+  /* ε of the loss's label smoothing: softmax cross-entropy against the
+   * targets (1 − ε)·one-hot + ε/classes (PyTorch's label_smoothing);
+   * 0 <= ε < 1, 0: none. */
+  double label_smoothing;
 } tg_model_config;
 
 typedef struct tg_model tg_model;

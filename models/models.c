@@ -193,6 +193,9 @@ static int validate(const tg_model_config *c, tg_error *err) {
     return tg_error_set(err, TG_ERR_ARG, "dropout ratio %g (want 0 <= ratio < 1)", c->dropout);
   if (!(c->weight_decay >= 0 && isfinite(c->weight_decay)))
     return tg_error_set(err, TG_ERR_ARG, "weight decay %g (want >= 0)", c->weight_decay);
+  if (!(c->label_smoothing >= 0 && c->label_smoothing < 1))
+    return tg_error_set(err, TG_ERR_ARG, "label smoothing %g (want 0 <= epsilon < 1)",
+                        c->label_smoothing);
   return TG_OK;
 }
 
@@ -317,6 +320,12 @@ tg_tensor *tg_model_forward(tg_tape *tape, tg_model *m, tg_tensor *x) {
 }
 
 tg_tensor *tg_model_loss(tg_tape *tape, tg_model *m, tg_tensor *logits, tg_tensor *labels) {
+  const double eps = m->cfg.label_smoothing;
+  if (eps > 0 && labels) { /* labels (N,) or rows (N, C) -> smoothed rows (N, C) */
+    tg_tensor *rows = labels->ndim == 1 ? tg_one_hot(tape, labels, m->cfg.classes) : labels;
+    labels = tg_add_scalar(tape, tg_mul_scalar(tape, rows, (tg_real)(1 - eps)),
+                           (tg_real)(eps / (double)m->cfg.classes));
+  }
   tg_tensor *loss = tg_softmax_cross_entropy(tape, logits, labels);
   if (m->cfg.weight_decay > 0)
     loss = tg_add(tape, loss, tg_weight_decay(tape, m->W, m->n_layers, m->cfg.weight_decay));
@@ -338,6 +347,10 @@ tg_status tg_model_config_write(const tg_model_config *c, char *buf, size_t cap)
                    c->kind, (long long)c->input[0], (long long)c->input[1], (long long)c->input[2],
                    (long long)c->classes, hidden, c->activation, c->init, c->init_std, c->batchnorm,
                    c->dropout, c->weight_decay);
+  /* Written only when used, so that the configurations (and checkpoints)
+   * of models without it stay as they were. */
+  if (n >= 0 && (size_t)n < cap && c->label_smoothing > 0)
+    n += snprintf(buf + n, cap - (size_t)n, "label_smoothing=%.17g\n", c->label_smoothing);
   return n >= 0 && (size_t)n < cap ? TG_OK : TG_ERR_ARG;
 }
 
@@ -417,6 +430,8 @@ tg_status tg_model_config_read(const char *text, tg_model_config *c, tg_error *e
       ok = parse_double(val, &c->dropout);
     } else if (strcmp(key, "weight_decay") == 0) {
       ok = parse_double(val, &c->weight_decay);
+    } else if (strcmp(key, "label_smoothing") == 0) {
+      ok = parse_double(val, &c->label_smoothing);
     }
     if (!ok)
       return tg_error_set(err, TG_ERR_FORMAT, "model config: bad value '%s' for %s", val, key);

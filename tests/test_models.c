@@ -388,6 +388,75 @@ START_TEST(test_config_errors) {
 }
 END_TEST
 
+/* Label smoothing ε: the loss is −(1/N) Σ_i Σ_k q_ik log softmax(z_i)_k
+ * with q = (1 − ε)·one-hot + ε/C, and its gradient in the logits is
+ * (softmax(z) − q)/N; both computed here in a plain double loop. The
+ * configuration carries ε through its text, and ε outside [0, 1) is an
+ * error. */
+START_TEST(test_label_smoothing) {
+  enum { N = 3, C = 10 };
+  const double eps = 0.1;
+  tg_model_config c;
+  tg_error err = {0};
+  ck_assert_int_eq(tg_model_defaults("two-layer-net", &c, NULL), TG_OK);
+  c.label_smoothing = eps;
+  tg_rng rng;
+  tg_rng_seed(&rng, 1);
+  tg_model *m = tg_model_new(&c, &rng, &err);
+  ck_assert_msg(m != NULL, "%s", err.msg);
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *z = tg_tensor_new((int64_t[]){N, C}, 2, 1, "z", NULL); /* (N, C) logits */
+  tg_tensor *t = tg_tensor_new((int64_t[]){N}, 1, 0, "t", NULL);    /* (N,) labels */
+  for (int i = 0; i < N * C; i++)
+    z->data[i] = (tg_real)(0.37 * ((i * 7) % 11) - 1.5);
+  const int label[N] = {2, 9, 0};
+  for (int i = 0; i < N; i++)
+    t->data[i] = (tg_real)label[i];
+  tg_tensor *loss = tg_model_loss(tape, m, z, t);
+  ck_assert_msg(loss != NULL, "%s", tg_tape_error(tape));
+  ck_assert_int_eq(tg_backward(tape, loss, NULL), TG_OK);
+  double want = 0;
+  for (int i = 0; i < N; i++) {
+    double mx = -INFINITY, sum = 0;
+    for (int k = 0; k < C; k++)
+      mx = fmax(mx, (double)z->data[i * C + k]);
+    for (int k = 0; k < C; k++)
+      sum += exp((double)z->data[i * C + k] - mx);
+    for (int k = 0; k < C; k++) {
+      double logp = (double)z->data[i * C + k] - mx - log(sum);
+      double q = (k == label[i] ? 1 - eps : 0) + eps / C;
+      want -= q * logp / N;
+      double g = (exp(logp) - q) / N;
+      ck_assert_msg(fabs((double)z->grad->data[i * C + k] - g) < 1e-6,
+                    "dz[%d][%d] = %.9g, want %.9g", i, k, (double)z->grad->data[i * C + k], g);
+    }
+  }
+  ck_assert_msg(fabs(tg_at(loss, 0) - want) < 1e-6 * fabs(want), "loss %.9g, want %.9g",
+                tg_at(loss, 0), want);
+
+  char text[512];
+  ck_assert_int_eq(tg_model_config_write(&c, text, sizeof text), TG_OK);
+  ck_assert_ptr_nonnull(strstr(text, "label_smoothing=0.1"));
+  tg_model_config back;
+  ck_assert_int_eq(tg_model_config_read(text, &back, &err), TG_OK);
+  ck_assert(back.label_smoothing == eps);
+  c.label_smoothing = 0; /* unused: not written, as before it existed */
+  ck_assert_int_eq(tg_model_config_write(&c, text, sizeof text), TG_OK);
+  ck_assert_ptr_null(strstr(text, "label_smoothing"));
+  const double bad[] = {1, -0.1, NAN};
+  for (int i = 0; i < 3; i++) {
+    c.label_smoothing = bad[i];
+    err = (tg_error){0};
+    ck_assert_ptr_null(tg_model_new(&c, &rng, &err));
+    ck_assert_msg(strstr(err.msg, "label smoothing"), "%s", err.msg);
+  }
+  tg_tape_free(tape);
+  tg_tensor_free(z);
+  tg_tensor_free(t);
+  tg_model_free(m);
+}
+END_TEST
+
 /* A few Adam steps on one fixed batch: SimpleConvNet's loss falls. */
 /* ------------------------------------------------------------------------
  * ReLU then max-pooling, as max-pooling then ReLU (convnets.c) */
@@ -528,6 +597,7 @@ static Suite *models_suite(void) {
   tcase_add_test(tc, test_fit_input_refuses);
   tcase_add_test(tc, test_check_input);
   tcase_add_test(tc, test_config_errors);
+  tcase_add_test(tc, test_label_smoothing);
   tcase_add_test(tc, test_simple_convnet_learns_a_batch);
   tcase_add_test(tc, test_relu_pool_commute);
   tcase_add_test(tc, test_convnets_keep_the_book_order);

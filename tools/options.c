@@ -171,6 +171,7 @@ void train_usage(FILE *f) {
              "  --init I            he, xavier or std (with --init-std)\n"
              "  --init-std X        std of the normal init\n"
              "  --weight-decay L    add ½L·Σ‖W‖² to the loss\n"
+             "  --label-smoothing E cross-entropy against (1 − E)·one-hot + E/classes\n"
              "  --dropout P         Dropout ratio after each hidden activation\n"
              "  --batchnorm         Batch Norm after each hidden affine\n"
              "  --limit N           train on the first N samples only\n"
@@ -233,6 +234,7 @@ enum {
   O_INIT,
   O_INIT_STD,
   O_WD,
+  O_SMOOTH,
   O_DROPOUT,
   O_BN,
   O_LIMIT,
@@ -275,6 +277,7 @@ static const struct option train_options[] = {
     {"init", required_argument, 0, O_INIT},
     {"init-std", required_argument, 0, O_INIT_STD},
     {"weight-decay", required_argument, 0, O_WD},
+    {"label-smoothing", required_argument, 0, O_SMOOTH},
     {"dropout", required_argument, 0, O_DROPOUT},
     {"batchnorm", no_argument, 0, O_BN},
     {"limit", required_argument, 0, O_LIMIT},
@@ -304,10 +307,10 @@ static const struct option train_options[] = {
     {0, 0, 0, 0}};
 
 /* Options that a checkpoint fixes: an error to give them with --resume. */
-static const int fixed_by_checkpoint[] = {O_MODEL, O_OPTIM,   O_LR,       O_SEED,    O_HIDDEN,
-                                          O_ACT,   O_INIT,    O_INIT_STD, O_WD,      O_DROPOUT,
-                                          O_BN,    O_BATCH,   O_SCHEDULE, O_WARMUP,  O_STEP_SIZE,
-                                          O_GAMMA, O_SEPOCHS, O_VAL,      O_AUGMENT, O_SHARDS};
+static const int fixed_by_checkpoint[] = {
+    O_MODEL,     O_OPTIM, O_LR,      O_SEED, O_HIDDEN,  O_ACT,      O_INIT,
+    O_INIT_STD,  O_WD,    O_DROPOUT, O_BN,   O_BATCH,   O_SCHEDULE, O_WARMUP,
+    O_STEP_SIZE, O_GAMMA, O_SEPOCHS, O_VAL,  O_AUGMENT, O_SHARDS,   O_SMOOTH};
 
 /* One option's value into o, overrides or the locals of train_parse. */
 typedef struct train_parse_state {
@@ -354,6 +357,8 @@ static int train_option(FILE *err, int c, const char *arg, train_opts *o, train_
     return cli_real(err, "train", "init-std", arg, 1e-9, 10, &s->overrides.init_std);
   case O_WD:
     return cli_real(err, "train", "weight-decay", arg, 0, 1e3, &s->overrides.weight_decay);
+  case O_SMOOTH:
+    return cli_real(err, "train", "label-smoothing", arg, 0, 0.999, &s->overrides.label_smoothing);
   case O_DROPOUT:
     return cli_real(err, "train", "dropout", arg, 0, 0.99, &s->overrides.dropout);
   case O_BN:
@@ -542,6 +547,8 @@ int train_parse(int argc, char **argv, train_opts *o, FILE *err) {
   }
   if (given[O_WD - 256])
     o->model.weight_decay = s.overrides.weight_decay;
+  if (given[O_SMOOTH - 256])
+    o->model.label_smoothing = s.overrides.label_smoothing;
   if (given[O_DROPOUT - 256])
     o->model.dropout = s.overrides.dropout;
   if (given[O_BN - 256])
