@@ -177,7 +177,8 @@ static tg_tensor *forward_net(tg_tape *tape, tg_model *m, tg_tensor *x) {
         /* conv, ReLU, max-pool with windows that tile: the pooling fused
          * into the convolution, ReLU after it (they commute: see ACT). */
         const layer *p = &nt->l[i + 2];
-        h = tg_relu(tape, tg_conv2d_max_pool(tape, h, m->W[k], m->b[k], l->stride, l->pad, p->size));
+        h = tg_relu(tape,
+                    tg_conv2d_max_pool(tape, h, m->W[k], m->b[k], l->stride, l->pad, p->size));
         i += 2;
       } else if (relu && nt->l[i + 1].kind == ACT && nt->l[i + 2].kind != MAXPOOL) {
         /* ReLU fused into the convolution (ReLU before a pooling runs

@@ -203,9 +203,13 @@ typedef struct conv_job {
   int64_t groups;            /* conv_grad_w: min(N, CONV_GROUPS) */
 } conv_job;
 
-/* This thread's scratch: (K, P) rows, then (P, FN) for dyᵀ. */
+/* A thread's scratch: (K, P) rows, then (P, FN) for dyᵀ, then with
+ * conv_pool_grad_w (FN, P) for the scattered dy. */
+static int64_t slot_size(const conv_job *j) {
+  return (j->k + (j->pool && j->kind == CONV_DW ? 2 : 1) * j->fn) * j->p;
+}
 static tg_real *thread_buf(const conv_job *j) {
-  return j->scratch + (j->nth > 1 ? omp_get_thread_num() : 0) * (j->k + j->fn) * j->p;
+  return j->scratch + (j->nth > 1 ? omp_get_thread_num() : 0) * slot_size(j);
 }
 
 /* ReLU in place (winograd.h). The clones stay static: the resolver of a
@@ -223,30 +227,70 @@ void tg_relu_inplace(tg_real *y, int64_t n) { relu_kernel(y, n); }
  * wins only when strictly greater, a NaN when the best is not one) and
  * arg its index i·s + j in the window. The loops run across a row of
  * windows, so they vectorize. */
-SHORT_RUNS static void pool_image(const tg_real *restrict y, int64_t fn, int64_t oh, int64_t ow,
-                                  int64_t s, tg_real *restrict m, tg_real *restrict arg) {
+static inline __attribute__((always_inline)) void pool_body(const tg_real *restrict y, int64_t fn,
+                                                            int64_t oh, int64_t ow, const int64_t s,
+                                                            tg_real *restrict m,
+                                                            tg_real *restrict arg) {
   const int64_t ph = oh / s, pw = ow / s;
-  for (int64_t r = 0; r < fn * ph; r++) { /* r: filter r / ph, window row r % ph */
-    const tg_real *restrict y0 = y + (r / ph * oh + r % ph * s) * ow;
-    tg_real *restrict mr = m + r * pw, *restrict ar = arg + r * pw;
-    for (int64_t q = 0; q < pw; q++)
-      mr[q] = y0[q * s], ar[q] = 0;
-    for (int64_t e = 1; e < s * s; e++) {
-      const tg_real *restrict ye = y0 + e / s * ow + e % s;
+  for (int64_t f = 0; f < fn; f++)
+    for (int64_t i = 0; i < ph; i++) {
+      const tg_real *restrict y0 = y + (f * oh + i * s) * ow;
+      tg_real *restrict mr = m + (f * ph + i) * pw, *restrict ar = arg + (f * ph + i) * pw;
+      for (int64_t q = 0; q < pw; q++)
+        mr[q] = y0[q * s], ar[q] = 0;
+      for (int64_t e = 1; e < s * s; e++) {
+        const tg_real *restrict ye = y0 + e / s * ow + e % s;
 #pragma omp simd
-      for (int64_t q = 0; q < pw; q++) {
-        const tg_real v = ye[q * s], b = mr[q];
-        const int gt = v > b || (v != v && b == b);
-        mr[q] = gt ? v : b;
-        ar[q] = gt ? (tg_real)e : ar[q];
+        for (int64_t q = 0; q < pw; q++) {
+          const tg_real v = ye[q * s], b = mr[q];
+          const int gt = v > b || (v != v && b == b);
+          mr[q] = gt ? v : b;
+          ar[q] = gt ? (tg_real)e : ar[q];
+        }
       }
+    }
+}
+
+/* 2×2 windows (the book's pools): each window's four elements in
+ * registers, one pass along the row (the general loop above stores and
+ * reloads the best after each element, and took a quarter of
+ * SimpleConvNet's step). The same rule, element by element in row-major
+ * order. */
+static inline __attribute__((always_inline)) void pool_2x2(const tg_real *restrict y, int64_t fn,
+                                                           int64_t oh, int64_t ow,
+                                                           tg_real *restrict m,
+                                                           tg_real *restrict arg) {
+  const int64_t rows = fn * oh / 2, pw = ow / 2; /* window rows: (f, i) in order */
+  for (int64_t r = 0; r < rows; r++) {
+    const tg_real *restrict y0 = y + 2 * r * ow, *restrict y1 = y0 + ow;
+    tg_real *restrict mr = m + r * pw, *restrict ar = arg + r * pw;
+#pragma omp simd
+    for (int64_t q = 0; q < pw; q++) {
+      const tg_real v[4] = {y0[2 * q], y0[2 * q + 1], y1[2 * q], y1[2 * q + 1]};
+      tg_real b = v[0], e = 0;
+      for (int k = 1; k < 4; k++) {
+        const int gt = v[k] > b || (v[k] != v[k] && b == b);
+        b = gt ? v[k] : b;
+        e = gt ? (tg_real)k : e;
+      }
+      mr[q] = b, ar[q] = e;
     }
   }
 }
 
-/* The position in an (OH, OW) plane of window (i, q)'s element e. */
+SHORT_RUNS static void pool_image(const tg_real *restrict y, int64_t fn, int64_t oh, int64_t ow,
+                                  int64_t s, tg_real *restrict m, tg_real *restrict arg) {
+  if (s == 2)
+    pool_2x2(y, fn, oh, ow, m, arg);
+  else
+    pool_body(y, fn, oh, ow, s, m, arg);
+}
+
+/* The position in an (OH, OW) plane of window (i, q)'s element e (2×2
+ * without a division: the scatters' inner loops are made of this). */
 static inline int64_t pool_at(int64_t i, int64_t q, int64_t e, int64_t s, int64_t ow) {
-  return (i * s + e / s) * ow + q * s + e % s;
+  const int64_t r = s == 2 ? e >> 1 : e / s, c = s == 2 ? e & 1 : e % s;
+  return (i * s + r) * ow + q * s + c;
 }
 
 /* g (planes, OH, OW) = dy (planes, PH, PW) at each window's maximum
@@ -268,21 +312,6 @@ static void gather_planes(const tg_real *restrict g, const tg_real *restrict arg
     for (int64_t i = 0; i < ph; i++)
       for (int64_t q = 0; q < pw; q++, dy++, arg++)
         *dy = g[pool_at(i, q, (int64_t)*arg, s, ow)];
-}
-
-/* dyt (P, FN) = pool_scatter(dy_n, arg_n)ᵀ for one image: dy_n (FN, PH,
- * PW) at each window's maximum, 0 elsewhere, written straight into the
- * transposed layout conv_grad_w's product takes. */
-static void scatter_t(const tg_real *restrict dy, const tg_real *restrict arg, int64_t fn,
-                      int64_t oh, int64_t ow, int64_t s, tg_real *restrict dyt) {
-  const int64_t ph = oh / s, pw = ow / s;
-  memset(dyt, 0, (size_t)(oh * ow * fn) * sizeof *dyt);
-  for (int64_t f = 0; f < fn; f++)
-    for (int64_t i = 0; i < ph; i++)
-      for (int64_t q = 0; q < pw; q++) {
-        const int64_t k = (f * ph + i) * pw + q;
-        dyt[pool_at(i, q, (int64_t)arg[k], s, ow) * fn + f] = dy[k];
-      }
 }
 
 /* Images [n0, n1) of conv or conv_grad_x. */
@@ -320,7 +349,8 @@ static void conv_groups(void *arg, int64_t q0, int64_t q1) {
   const conv_job *j = arg;
   const conv_geom *g = &j->g;
   const int64_t chw = g->c * g->h * g->w, P = j->p, FN = j->fn;
-  const int64_t fnp = FN * P / (j->pool ? j->pool * j->pool : 1); /* dy_n's size */
+  /* dy_n's size: FN·P, or FN·PH·PW with pool */
+  const int64_t fnp = FN * P / (j->pool ? j->pool * j->pool : 1);
   tg_real *buf = thread_buf(j);              /* (K, P) */
   tg_real *restrict dyt = buf + j->k * j->p; /* (P, FN) */
   for (int64_t q = q0; q < q1; q++) {
@@ -330,11 +360,12 @@ static void conv_groups(void *arg, int64_t q0, int64_t q1) {
       /* dyt = dyᵀ by libxsmm's transpose kernels (in its column-major
        * terms a P × FN matrix): a plain loop wrote one element at a time
        * with a stride and took a tenth of SimpleConvNet's step. */
-      if (j->pool)
-        scatter_t(dy, j->arg + n * fnp, FN, g->oh, g->ow, j->pool, dyt);
-      else
-        libxsmm_otrans(dyt, dy, sizeof(tg_real), (libxsmm_blasint)P, (libxsmm_blasint)FN,
-                       (libxsmm_blasint)P, (libxsmm_blasint)FN);
+      if (j->pool) { /* dy_n scattered to the maxima first, in order */
+        scatter_planes(dy, j->arg + n * fnp, FN, g->oh, g->ow, j->pool, dyt + P * FN);
+        dy = dyt + P * FN;
+      }
+      libxsmm_otrans(dyt, dy, sizeof(tg_real), (libxsmm_blasint)P, (libxsmm_blasint)FN,
+                     (libxsmm_blasint)P, (libxsmm_blasint)FN);
       unfold_image(g, j->x + n * chw, buf);
       tg_gemm_run(n == g->n * q / j->groups ? &j->mm : &j->mm_acc, buf, dyt, dwt);
     }
@@ -396,7 +427,7 @@ static int conv_run(tg_tape *tape, const tg_op *op, conv_job *j) {
     tg_op_fail(tape, op, TG_ERR_SHAPE, "a product dimension exceeds 2^31-1");
     return 0;
   }
-  tg_tensor *s = tg_empty(tape, (int64_t[]){nth, (j->k + j->fn) * j->p}, 2);
+  tg_tensor *s = tg_empty(tape, (int64_t[]){nth, slot_size(j)}, 2);
   if (!s)
     return 0;
   j->scratch = s->data;
@@ -638,10 +669,10 @@ enum { POOL_SIZE = PATCH_NATTR, POOL_NATTR }; /* attr: the patch slots, then s *
  *   pool_scatter: dy (N, C, PH, PW) -> (N, C, oh, ow), S(dy)
  *   pool_gather: g (N, C, OH, OW) -> (N, C, PH, PW), Sᵀ(g) */
 static tg_tensor *conv_pool_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, tg_tensor *arg,
-                                      int64_t fh, int64_t fw, int64_t stride, int64_t pad,
-                                      int64_t size);
+                                   int64_t fh, int64_t fw, int64_t stride, int64_t pad,
+                                   int64_t size);
 static tg_tensor *pool_scatter(tg_tape *tape, tg_tensor *dy, tg_tensor *arg, int64_t size,
-                                  int64_t oh, int64_t ow);
+                               int64_t oh, int64_t ow);
 static tg_tensor *pool_gather(tg_tape *tape, tg_tensor *g, tg_tensor *arg, int64_t size);
 
 static void conv_max_pool_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
@@ -656,8 +687,7 @@ static uint64_t conv_max_pool_decide(tg_tape *tape, int n, tg_tensor *const *in,
   return tg_hash_bytes(0, in[2]->data, (size_t)in[2]->numel * sizeof(tg_real));
 }
 static const tg_kinked_op op_conv_max_pool = {
-    {"conv_max_pool", 4, TG_KINKED | TG_NONDIFF(2), conv_max_pool_backward},
-    conv_max_pool_decide};
+    {"conv_max_pool", 4, TG_KINKED | TG_NONDIFF(2), conv_max_pool_backward}, conv_max_pool_decide};
 static const tg_op op_conv_pool_grad_w = {"conv_pool_grad_w", 3, TG_NONDIFF(2),
                                           conv_pool_grad_w_backward};
 static const tg_op op_pool_scatter = {"pool_scatter", 2, TG_NONDIFF(1), pool_scatter_backward};
@@ -679,7 +709,7 @@ static void conv_max_pool_backward(tg_tape *tape, const tg_node *n, tg_tensor *g
                            x->shape, a[PATCH_STRIDE], a[PATCH_PAD]);
   if (tg_op_needs_grad(n, 1))
     gx[1] = conv_pool_grad_w(tape, x, gy, arg, w->shape[2], w->shape[3], a[PATCH_STRIDE],
-                                a[PATCH_PAD], s);
+                             a[PATCH_PAD], s);
   if (tg_op_needs_grad(n, 3))
     gx[3] = tg_sum(tape, gy, (const int[]){0, 2, 3}, 3, 0);
 }
@@ -704,8 +734,7 @@ static void pool_scatter_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy
 
 static void pool_gather_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   if (tg_op_needs_grad(n, 0))
-    gx[0] = pool_scatter(tape, gy, n->in[1], n->attr[0], n->in[0]->shape[2],
-                            n->in[0]->shape[3]);
+    gx[0] = pool_scatter(tape, gy, n->in[1], n->attr[0], n->in[0]->shape[2], n->in[0]->shape[3]);
 }
 
 /* Fails unless s >= 1 tiles oh × ow exactly. */
@@ -730,8 +759,8 @@ static int arg_fits(tg_tape *tape, const tg_op *op, const char *what, const tg_t
   return 0;
 }
 
-tg_tensor *tg_conv_max_pool(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b,
-                            int64_t stride, int64_t pad, int64_t size) {
+tg_tensor *tg_conv_max_pool(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
+                            int64_t pad, int64_t size) {
   const tg_op *op = &op_conv_max_pool.op;
   if (!tg_op_begin(tape, op, b ? 3 : 2, (tg_tensor *[]){x, W, b}))
     return NULL;
@@ -764,15 +793,14 @@ tg_tensor *tg_conv_max_pool(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor
 }
 
 static tg_tensor *conv_pool_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, tg_tensor *arg,
-                                      int64_t fh, int64_t fw, int64_t stride, int64_t pad,
-                                      int64_t size) {
+                                   int64_t fh, int64_t fw, int64_t stride, int64_t pad,
+                                   int64_t size) {
   const tg_op *op = &op_conv_pool_grad_w;
   tg_tensor *in[3] = {x, dy, arg};
   if (!tg_op_begin(tape, op, 3, in))
     return NULL;
   char what[400];
-  snprintf(what, sizeof what, "x %s, dy %s, pool %lld", TG_SHAPE(x), TG_SHAPE(dy),
-           (long long)size);
+  snprintf(what, sizeof what, "x %s, dy %s, pool %lld", TG_SHAPE(x), TG_SHAPE(dy), (long long)size);
   if (x->ndim != 4)
     return tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: x must be (N, C, H, W)", what);
   conv_job j = {.kind = CONV_DW, .x = x->data, .dy = dy->data, .arg = arg->data, .pool = size};
@@ -820,7 +848,7 @@ static int pool_pair_check(tg_tape *tape, const tg_op *op, const tg_tensor *g, c
 }
 
 static tg_tensor *pool_scatter(tg_tape *tape, tg_tensor *dy, tg_tensor *arg, int64_t size,
-                                  int64_t oh, int64_t ow) {
+                               int64_t oh, int64_t ow) {
   tg_tensor *in[2] = {dy, arg};
   if (!tg_op_begin(tape, &op_pool_scatter, 2, in))
     return NULL;

@@ -455,7 +455,6 @@ START_TEST(test_errors_name_the_op) {
 }
 END_TEST
 
-
 /* ------------------------------------------------------------------------
  * conv_max_pool: the pooling fused into the convolution */
 
@@ -472,10 +471,10 @@ typedef struct pgeom {
  * which run as Winograd convolutions (the fixture), pooled after. The
  * last two are large enough to run on threads. */
 static const pgeom PGEOMS[] = {
-    {{1, 1, 28, 28, 30, 5, 5, 1, 0}, 2}, {{2, 3, 12, 8, 7, 5, 5, 1, 0}, 2},
-    {{2, 2, 36, 20, 9, 5, 5, 1, 0}, 2},  {{1, 2, 9, 9, 3, 3, 3, 2, 0}, 2},
-    {{2, 3, 11, 8, 4, 3, 3, 1, 1}, 1},   {{2, 2, 11, 10, 5, 3, 2, 1, 0}, 3},
-    {{2, 5, 9, 9, 6, 3, 3, 1, 1}, 3},    {{3, 5, 8, 8, 6, 3, 3, 1, 1}, 2},
+    {{1, 1, 28, 28, 30, 5, 5, 1, 0}, 2},  {{2, 3, 12, 8, 7, 5, 5, 1, 0}, 2},
+    {{2, 2, 36, 20, 9, 5, 5, 1, 0}, 2},   {{1, 2, 9, 9, 3, 3, 3, 2, 0}, 2},
+    {{2, 3, 11, 8, 4, 3, 3, 1, 1}, 1},    {{2, 2, 11, 10, 5, 3, 2, 1, 0}, 3},
+    {{2, 5, 9, 9, 6, 3, 3, 1, 1}, 3},     {{3, 5, 8, 8, 6, 3, 3, 1, 1}, 2},
     {{16, 3, 20, 20, 12, 5, 5, 1, 0}, 2}, {{20, 8, 12, 12, 16, 3, 3, 1, 1}, 2},
 };
 enum { NPGEOMS = sizeof PGEOMS / sizeof PGEOMS[0], NPSMALL = NPGEOMS - 2 };
@@ -655,8 +654,8 @@ START_TEST(test_conv_max_pool_threads) {
           ref[o] = tg_empty(keep, out[o]->shape, out[o]->ndim);
           memcpy(ref[o]->data, out[o]->data, (size_t)out[o]->numel * sizeof(tg_real));
         } else {
-          ck_assert_msg(same_bits(ref[o], out[o]), "geometry %d, output %d: %d threads differ",
-                        k, o, threads[t]);
+          ck_assert_msg(same_bits(ref[o], out[o]), "geometry %d, output %d: %d threads differ", k,
+                        o, threads[t]);
         }
       }
       tg_tape_free(tape);
