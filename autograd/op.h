@@ -21,7 +21,7 @@
 #include "parallel.h" /* TG_PAR_MIN, tg_parallel_for */
 #include "tape.h"
 
-#define TG_MAX_INPUTS 3
+#define TG_MAX_INPUTS 4
 #define TG_MAX_ATTRS  12
 
 typedef struct tg_node tg_node;

@@ -172,7 +172,15 @@ static tg_tensor *forward_net(tg_tape *tape, tg_model *m, tg_tensor *x) {
     const layer *l = &nt->l[i];
     switch (l->kind) {
     case CONV:
-      if (relu && nt->l[i + 1].kind == ACT && nt->l[i + 2].kind != MAXPOOL) {
+      if (relu && nt->l[i + 1].kind == ACT && nt->l[i + 2].kind == MAXPOOL &&
+          nt->l[i + 2].pad == 0 && nt->l[i + 2].stride == nt->l[i + 2].size) {
+        /* conv, ReLU, max-pool with windows that tile: the pooling fused
+         * into the convolution, ReLU after it (they commute: see ACT). */
+        const layer *p = &nt->l[i + 2];
+        h = tg_relu(tape,
+                    tg_conv2d_max_pool(tape, h, m->W[k], m->b[k], l->stride, l->pad, p->size));
+        i += 2;
+      } else if (relu && nt->l[i + 1].kind == ACT && nt->l[i + 2].kind != MAXPOOL) {
         /* ReLU fused into the convolution (ReLU before a pooling runs
          * after it instead, below: cheaper still). */
         h = tg_conv2d_relu(tape, h, m->W[k], m->b[k], l->stride, l->pad);

@@ -71,7 +71,7 @@ static int is_image(tg_tape *tape, const char *layer, const char *name, const tg
  * im2col-and-GEMM image by image whose definition is exactly the book's
  * col·Wᵀ + b moved to (N, FN, OH, OW) (ops.h). */
 static tg_tensor *conv2d(tg_tape *tape, const char *layer, int relu, tg_tensor *x, tg_tensor *W,
-                         tg_tensor *b, int64_t stride, int64_t pad) {
+                         tg_tensor *b, int64_t stride, int64_t pad, int64_t pool) {
   /* x: (N, C, H, W); W: (FN, C, FH, FW); b: (FN,) or NULL -> (N, FN, OH, OW) */
   if (!nn_begin(tape, layer, 2, (tg_tensor *[]){x, W}, (const char *[]){"x", "W"}))
     return NULL;
@@ -95,18 +95,36 @@ static tg_tensor *conv2d(tg_tape *tape, const char *layer, int relu, tg_tensor *
   int64_t OH, OW;
   if (!window_check(tape, layer, ctx, x, FH, FW, stride, pad, &OH, &OW))
     return NULL;
+  if (pool) { /* size×size windows at stride size over (OH, OW) */
+    char pctx[500];
+    snprintf(pctx, sizeof pctx, "%s, pool %lld", ctx, (long long)pool);
+    if (pool < 1) {
+      tg_tape_fail(tape, TG_ERR_ARG, layer, "the window size must be >= 1 (%s)", pctx);
+      return NULL;
+    }
+    int64_t PH, PW;
+    if (!out_size(tape, layer, pctx, "height", OH, pool, pool, 0, &PH) ||
+        !out_size(tape, layer, pctx, "width", OW, pool, pool, 0, &PW))
+      return NULL;
+    return tg_conv_max_pool(tape, x, W, b, stride, pad, pool); /* (N, FN, PH, PW) */
+  }
   /* (N, FN, OH, OW) */
   return relu ? tg_conv_relu(tape, x, W, b, stride, pad) : tg_conv(tape, x, W, b, stride, pad);
 }
 
 tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
                      int64_t pad) {
-  return conv2d(tape, "conv2d", 0, x, W, b, stride, pad);
+  return conv2d(tape, "conv2d", 0, x, W, b, stride, pad, 0);
 }
 
 tg_tensor *tg_conv2d_relu(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
                           int64_t pad) {
-  return conv2d(tape, "conv2d_relu", 1, x, W, b, stride, pad);
+  return conv2d(tape, "conv2d_relu", 1, x, W, b, stride, pad, 0);
+}
+
+tg_tensor *tg_conv2d_max_pool(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b,
+                              int64_t stride, int64_t pad, int64_t size) {
+  return conv2d(tape, "conv2d_max_pool", 0, x, W, b, stride, pad, size);
 }
 
 /* ------------------------------------------------------------------------

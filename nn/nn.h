@@ -102,6 +102,12 @@ TG_API tg_tensor *tg_conv2d(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor
  * gradients, without the pre-activation tensor and ReLU's pass over it. */
 TG_API tg_tensor *tg_conv2d_relu(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b,
                                  int64_t stride, int64_t pad);
+/* tg_max_pool2d(tg_conv2d(...), size, size, 0) as the fused op
+ * conv_max_pool: the same values and gradients (the first maximum of
+ * each window), without the convolution's (N, FN, OH, OW) output. The
+ * windows must tile OH×OW, as max_pool2d's must. */
+TG_API tg_tensor *tg_conv2d_max_pool(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b,
+                                     int64_t stride, int64_t pad, int64_t size);
 /* x (N, C, H, W) -> (N, C, OH, OW), windows size×size. Max-pooling's gradient goes to the first
  * maximum of each window in row-major order (tg_max's tie rule). */
 TG_API tg_tensor *tg_max_pool2d(tg_tape *tape, tg_tensor *x, int64_t size, int64_t stride,

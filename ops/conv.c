@@ -194,6 +194,8 @@ typedef struct conv_job {
   const tg_real *x, *w, *dy; /* x (N, C, H, W); W (FN, K); dy (N, FN, P) */
   const tg_real *bias;       /* conv: (FN,) or NULL */
   int relu;                  /* conv_relu: y = max(y, 0) as each image is done */
+  int64_t pool;              /* conv_max_pool, conv_pool_grad_w: the window size, or 0 */
+  tg_real *arg;              /* with pool: (N, FN, OH/pool, OW/pool), each window's argmax */
   tg_real *out;              /* y (N, FN, P), dx (N, C, H, W) or dW (FN, K) */
   tg_real *part;             /* conv_grad_w: (groups, K, FN), dWᵀ of each group */
   tg_real *scratch;          /* (nth, K·P + P·FN) */
@@ -201,9 +203,13 @@ typedef struct conv_job {
   int64_t groups;            /* conv_grad_w: min(N, CONV_GROUPS) */
 } conv_job;
 
-/* This thread's scratch: (K, P) rows, then (P, FN) for dyᵀ. */
+/* A thread's scratch: (K, P) rows, then (P, FN) for dyᵀ, then with
+ * conv_pool_grad_w (FN, P) for the scattered dy. */
+static int64_t slot_size(const conv_job *j) {
+  return (j->k + (j->pool && j->kind == CONV_DW ? 2 : 1) * j->fn) * j->p;
+}
 static tg_real *thread_buf(const conv_job *j) {
-  return j->scratch + (j->nth > 1 ? omp_get_thread_num() : 0) * (j->k + j->fn) * j->p;
+  return j->scratch + (j->nth > 1 ? omp_get_thread_num() : 0) * slot_size(j);
 }
 
 /* ReLU in place (winograd.h). The clones stay static: the resolver of a
@@ -215,6 +221,99 @@ TG_KERNEL static void relu_kernel(tg_real *y, int64_t n) {
 }
 void tg_relu_inplace(tg_real *y, int64_t n) { relu_kernel(y, n); }
 
+/* The pooling of conv_max_pool on one image's output y (FN, OH, OW),
+ * windows s×s that tile it: m (FN, OH/s, OW/s) the first maximum of each
+ * window in row-major order (better()'s rule, tg_max's: a later element
+ * wins only when strictly greater, a NaN when the best is not one) and
+ * arg its index i·s + j in the window. The loops run across a row of
+ * windows, so they vectorize. */
+static inline __attribute__((always_inline)) void pool_body(const tg_real *restrict y, int64_t fn,
+                                                            int64_t oh, int64_t ow, const int64_t s,
+                                                            tg_real *restrict m,
+                                                            tg_real *restrict arg) {
+  const int64_t ph = oh / s, pw = ow / s;
+  for (int64_t f = 0; f < fn; f++)
+    for (int64_t i = 0; i < ph; i++) {
+      const tg_real *restrict y0 = y + (f * oh + i * s) * ow;
+      tg_real *restrict mr = m + (f * ph + i) * pw, *restrict ar = arg + (f * ph + i) * pw;
+      for (int64_t q = 0; q < pw; q++)
+        mr[q] = y0[q * s], ar[q] = 0;
+      for (int64_t e = 1; e < s * s; e++) {
+        const tg_real *restrict ye = y0 + e / s * ow + e % s;
+#pragma omp simd
+        for (int64_t q = 0; q < pw; q++) {
+          const tg_real v = ye[q * s], b = mr[q];
+          const int gt = v > b || (v != v && b == b);
+          mr[q] = gt ? v : b;
+          ar[q] = gt ? (tg_real)e : ar[q];
+        }
+      }
+    }
+}
+
+/* 2×2 windows (the book's pools): each window's four elements in
+ * registers, one pass along the row (the general loop above stores and
+ * reloads the best after each element, and took a quarter of
+ * SimpleConvNet's step). The same rule, element by element in row-major
+ * order. */
+static inline __attribute__((always_inline)) void pool_2x2(const tg_real *restrict y, int64_t fn,
+                                                           int64_t oh, int64_t ow,
+                                                           tg_real *restrict m,
+                                                           tg_real *restrict arg) {
+  const int64_t rows = fn * oh / 2, pw = ow / 2; /* window rows: (f, i) in order */
+  for (int64_t r = 0; r < rows; r++) {
+    const tg_real *restrict y0 = y + 2 * r * ow, *restrict y1 = y0 + ow;
+    tg_real *restrict mr = m + r * pw, *restrict ar = arg + r * pw;
+#pragma omp simd
+    for (int64_t q = 0; q < pw; q++) {
+      const tg_real v[4] = {y0[2 * q], y0[2 * q + 1], y1[2 * q], y1[2 * q + 1]};
+      tg_real b = v[0], e = 0;
+      for (int k = 1; k < 4; k++) {
+        const int gt = v[k] > b || (v[k] != v[k] && b == b);
+        b = gt ? v[k] : b;
+        e = gt ? (tg_real)k : e;
+      }
+      mr[q] = b, ar[q] = e;
+    }
+  }
+}
+
+SHORT_RUNS static void pool_image(const tg_real *restrict y, int64_t fn, int64_t oh, int64_t ow,
+                                  int64_t s, tg_real *restrict m, tg_real *restrict arg) {
+  if (s == 2)
+    pool_2x2(y, fn, oh, ow, m, arg);
+  else
+    pool_body(y, fn, oh, ow, s, m, arg);
+}
+
+/* The position in an (OH, OW) plane of window (i, q)'s element e (2×2
+ * without a division: the scatters' inner loops are made of this). */
+static inline int64_t pool_at(int64_t i, int64_t q, int64_t e, int64_t s, int64_t ow) {
+  const int64_t r = s == 2 ? e >> 1 : e / s, c = s == 2 ? e & 1 : e % s;
+  return (i * s + r) * ow + q * s + c;
+}
+
+/* g (planes, OH, OW) = dy (planes, PH, PW) at each window's maximum
+ * (arg), 0 elsewhere: pool_scatter's kernel; gather its adjoint, dy =
+ * g at the maxima. */
+static void scatter_planes(const tg_real *restrict dy, const tg_real *restrict arg, int64_t planes,
+                           int64_t oh, int64_t ow, int64_t s, tg_real *restrict g) {
+  const int64_t ph = oh / s, pw = ow / s;
+  memset(g, 0, (size_t)(planes * oh * ow) * sizeof *g);
+  for (int64_t c = 0; c < planes; c++, g += oh * ow)
+    for (int64_t i = 0; i < ph; i++)
+      for (int64_t q = 0; q < pw; q++, dy++, arg++)
+        g[pool_at(i, q, (int64_t)*arg, s, ow)] = *dy;
+}
+static void gather_planes(const tg_real *restrict g, const tg_real *restrict arg, int64_t planes,
+                          int64_t oh, int64_t ow, int64_t s, tg_real *restrict dy) {
+  const int64_t ph = oh / s, pw = ow / s;
+  for (int64_t c = 0; c < planes; c++, g += oh * ow)
+    for (int64_t i = 0; i < ph; i++)
+      for (int64_t q = 0; q < pw; q++, dy++, arg++)
+        *dy = g[pool_at(i, q, (int64_t)*arg, s, ow)];
+}
+
 /* Images [n0, n1) of conv or conv_grad_x. */
 static void conv_images(void *arg, int64_t n0, int64_t n1) {
   const conv_job *j = arg;
@@ -223,7 +322,9 @@ static void conv_images(void *arg, int64_t n0, int64_t n1) {
   tg_real *buf = thread_buf(j); /* (K, P) */
   for (int64_t n = n0; n < n1; n++) {
     if (j->kind == CONV_Y) {
-      tg_real *restrict y = j->out + n * fnp;
+      /* conv_max_pool: y_n in the scratch after the patches, pooled
+       * from there into out */
+      tg_real *restrict y = j->pool ? buf + j->k * j->p : j->out + n * fnp;
       unfold_image(g, j->x + n * chw, buf); /* (K, P) */
       tg_gemm_run(&j->mm, j->w, buf, y);    /* (FN, K)·(K, P) */
       for (int64_t f = 0; j->bias && f < j->fn; f++)
@@ -231,6 +332,10 @@ static void conv_images(void *arg, int64_t n0, int64_t n1) {
           y[f * j->p + i] += j->bias[f]; /* while y_n is in cache */
       if (j->relu)
         tg_relu_inplace(y, fnp);
+      if (j->pool) {
+        const int64_t pooled = fnp / (j->pool * j->pool);
+        pool_image(y, j->fn, g->oh, g->ow, j->pool, j->out + n * pooled, j->arg + n * pooled);
+      }
     } else {
       tg_gemm_run(&j->mm, j->w, j->dy + n * fnp, buf); /* (FN, K)ᵀ·(FN, P) */
       fold_image(g, buf, j->out + n * chw);
@@ -243,16 +348,22 @@ static void conv_images(void *arg, int64_t n0, int64_t n1) {
 static void conv_groups(void *arg, int64_t q0, int64_t q1) {
   const conv_job *j = arg;
   const conv_geom *g = &j->g;
-  const int64_t chw = g->c * g->h * g->w, fnp = j->fn * j->p, P = j->p, FN = j->fn;
+  const int64_t chw = g->c * g->h * g->w, P = j->p, FN = j->fn;
+  /* dy_n's size: FN·P, or FN·PH·PW with pool */
+  const int64_t fnp = FN * P / (j->pool ? j->pool * j->pool : 1);
   tg_real *buf = thread_buf(j);              /* (K, P) */
   tg_real *restrict dyt = buf + j->k * j->p; /* (P, FN) */
   for (int64_t q = q0; q < q1; q++) {
     tg_real *dwt = j->part + q * j->k * FN; /* (K, FN) */
     for (int64_t n = g->n * q / j->groups; n < g->n * (q + 1) / j->groups; n++) {
-      const tg_real *dy = j->dy + n * fnp; /* (FN, P) */
+      const tg_real *dy = j->dy + n * fnp; /* (FN, P), or (FN, PH, PW) with pool */
       /* dyt = dyᵀ by libxsmm's transpose kernels (in its column-major
        * terms a P × FN matrix): a plain loop wrote one element at a time
        * with a stride and took a tenth of SimpleConvNet's step. */
+      if (j->pool) { /* dy_n scattered to the maxima first, in order */
+        scatter_planes(dy, j->arg + n * fnp, FN, g->oh, g->ow, j->pool, dyt + P * FN);
+        dy = dyt + P * FN;
+      }
       libxsmm_otrans(dyt, dy, sizeof(tg_real), (libxsmm_blasint)P, (libxsmm_blasint)FN,
                      (libxsmm_blasint)P, (libxsmm_blasint)FN);
       unfold_image(g, j->x + n * chw, buf);
@@ -281,13 +392,28 @@ static int use_winograd(const conv_job *j) {
 /* Plans and runs a job on the threads (when the products are worth it),
  * scratch from the arena. Returns 0 after failing the tape. */
 static int conv_run(tg_tape *tape, const tg_op *op, conv_job *j) {
-  if (use_winograd(j))
-    return tg_winograd_conv(tape, op,
-                            j->kind == CONV_Y    ? TG_WG_Y
-                            : j->kind == CONV_DX ? TG_WG_DX
-                                                 : TG_WG_DW,
-                            (const int64_t[]){j->g.n, j->g.c, j->g.h, j->g.w}, j->fn, j->g.pad,
-                            j->x, j->w, j->dy, j->bias, j->relu, j->out);
+  if (use_winograd(j)) {
+    /* The pooled ops take Winograd's fewer products over the fusion:
+     * the whole (N, FN, OH, OW) map in arena scratch, pooled after or
+     * scattered before. */
+    const int64_t planes = j->g.n * j->fn, full[4] = {j->g.n, j->fn, j->g.oh, j->g.ow};
+    tg_tensor *t = j->pool ? tg_empty(tape, full, 4) : NULL;
+    if (j->pool && !t)
+      return 0;
+    if (j->pool && j->kind == CONV_DW)
+      scatter_planes(j->dy, j->arg, planes, j->g.oh, j->g.ow, j->pool, t->data);
+    if (!tg_winograd_conv(tape, op,
+                          j->kind == CONV_Y    ? TG_WG_Y
+                          : j->kind == CONV_DX ? TG_WG_DX
+                                               : TG_WG_DW,
+                          (const int64_t[]){j->g.n, j->g.c, j->g.h, j->g.w}, j->fn, j->g.pad, j->x,
+                          j->w, t && j->kind == CONV_DW ? t->data : j->dy, j->bias, j->relu,
+                          t && j->kind == CONV_Y ? t->data : j->out))
+      return 0;
+    if (j->pool && j->kind == CONV_Y)
+      pool_image(t->data, planes, j->g.oh, j->g.ow, j->pool, j->out, j->arg);
+    return 1;
+  }
   const double flops = 2.0 * (double)j->g.n * (double)j->fn * (double)j->k * (double)j->p;
   /* A scratch slot per thread that may run (tg_parallel_for's rule: a
    * product of 5e6 flops is worth a second thread). */
@@ -301,7 +427,7 @@ static int conv_run(tg_tape *tape, const tg_op *op, conv_job *j) {
     tg_op_fail(tape, op, TG_ERR_SHAPE, "a product dimension exceeds 2^31-1");
     return 0;
   }
-  tg_tensor *s = tg_empty(tape, (int64_t[]){nth, (j->k + j->fn) * j->p}, 2);
+  tg_tensor *s = tg_empty(tape, (int64_t[]){nth, slot_size(j)}, 2);
   if (!s)
     return 0;
   j->scratch = s->data;
@@ -513,6 +639,246 @@ tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh
     return NULL;
   int64_t a[PATCH_NATTR];
   return tg_op_record(tape, &op_conv_grad_w, dw, 2, in, tg_patch_attrs(&j.g, a), PATCH_NATTR);
+}
+
+/* ------------------------------------------------------------------------
+ * conv_max_pool: max_pool2d(conv(x, W, b), s, s, 0) image by image, each
+ * image's conv output pooled while it is in cache, so the (N, FN, OH, OW)
+ * map is never written (SimpleConvNet: 6.9 MB at batch 100, written and
+ * read back in forward, and again in backward by max's scatter and db's
+ * sum). The op keeps arg (N, FN, PH, PW), the index of each window's
+ * first maximum (a constant input, filled by the forward), and its
+ * gradient is conv's on S(dy) = pool_scatter(dy, arg), dy at each
+ * window's maximum:
+ *
+ *   dx = conv_grad_x(S(dy), W)      (materialised: not in the hot path)
+ *   dW = conv_pool_grad_w(x, dy, arg) = conv_grad_w(x, S(dy)), S applied
+ *        per image straight into the product's transposed operand
+ *   db = Σ dy over (N, PH, PW)     (S moves values, it does not add them)
+ *
+ * pool_scatter and pool_gather are S and its adjoint Sᵀ (each the other's
+ * gradient), and conv_pool_grad_w's rule is written with them, conv and
+ * conv_grad_x, so second derivatives work. The twin is max_pool2d of
+ * tg_conv_composite (tests/test_fused.c). */
+
+enum { POOL_SIZE = PATCH_NATTR, POOL_NATTR }; /* attr: the patch slots, then s */
+
+/* The three ops behind conv_max_pool's gradient, private to this file:
+ * their arg always comes from conv_max_pool (indices in [0, s²)).
+ *   conv_pool_grad_w: x (N, C, H, W), dy (N, FN, PH, PW) -> dW (FN, C, fh, fw)
+ *   pool_scatter: dy (N, C, PH, PW) -> (N, C, oh, ow), S(dy)
+ *   pool_gather: g (N, C, OH, OW) -> (N, C, PH, PW), Sᵀ(g) */
+static tg_tensor *conv_pool_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, tg_tensor *arg,
+                                   int64_t fh, int64_t fw, int64_t stride, int64_t pad,
+                                   int64_t size);
+static tg_tensor *pool_scatter(tg_tape *tape, tg_tensor *dy, tg_tensor *arg, int64_t size,
+                               int64_t oh, int64_t ow);
+static tg_tensor *pool_gather(tg_tape *tape, tg_tensor *g, tg_tensor *arg, int64_t size);
+
+static void conv_max_pool_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
+static void conv_pool_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy,
+                                      tg_tensor **gx);
+static void pool_scatter_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
+static void pool_gather_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
+/* conv_max_pool decides where each window's maximum is: arg (input 2). */
+static uint64_t conv_max_pool_decide(tg_tape *tape, int n, tg_tensor *const *in,
+                                     const tg_tensor *out, const int64_t *attr) {
+  (void)tape, (void)n, (void)out, (void)attr;
+  return tg_hash_bytes(0, in[2]->data, (size_t)in[2]->numel * sizeof(tg_real));
+}
+static const tg_kinked_op op_conv_max_pool = {
+    {"conv_max_pool", 4, TG_KINKED | TG_NONDIFF(2), conv_max_pool_backward}, conv_max_pool_decide};
+static const tg_op op_conv_pool_grad_w = {"conv_pool_grad_w", 3, TG_NONDIFF(2),
+                                          conv_pool_grad_w_backward};
+static const tg_op op_pool_scatter = {"pool_scatter", 2, TG_NONDIFF(1), pool_scatter_backward};
+static const tg_op op_pool_gather = {"pool_gather", 2, TG_NONDIFF(1), pool_gather_backward};
+
+/* The conv output's height and width (before pooling) from the attrs. */
+static int64_t attr_oh(const int64_t *a) {
+  return (a[PATCH_H] + 2 * a[PATCH_PAD] - a[PATCH_FH]) / a[PATCH_STRIDE] + 1;
+}
+static int64_t attr_ow(const int64_t *a) {
+  return (a[PATCH_W] + 2 * a[PATCH_PAD] - a[PATCH_FW]) / a[PATCH_STRIDE] + 1;
+}
+
+static void conv_max_pool_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  tg_tensor *x = n->in[0], *w = n->in[1], *arg = n->in[2];
+  const int64_t *a = n->attr, s = a[POOL_SIZE];
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = tg_conv_grad_x(tape, pool_scatter(tape, gy, arg, s, attr_oh(a), attr_ow(a)), w,
+                           x->shape, a[PATCH_STRIDE], a[PATCH_PAD]);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = conv_pool_grad_w(tape, x, gy, arg, w->shape[2], w->shape[3], a[PATCH_STRIDE],
+                             a[PATCH_PAD], s);
+  if (tg_op_needs_grad(n, 3))
+    gx[3] = tg_sum(tape, gy, (const int[]){0, 2, 3}, 3, 0);
+}
+
+/* dW = conv_grad_w(x, S(dy)): ⟨H, dW⟩ = ⟨conv(x, H), S(dy)⟩, so
+ * dx = conv_grad_x(S(dy), H) and d(dy) = Sᵀ(conv(x, H)). */
+static void conv_pool_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy,
+                                      tg_tensor **gx) {
+  tg_tensor *x = n->in[0], *dy = n->in[1], *arg = n->in[2];
+  const int64_t *a = n->attr, s = a[POOL_SIZE];
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = tg_conv_grad_x(tape, pool_scatter(tape, dy, arg, s, attr_oh(a), attr_ow(a)), gy,
+                           x->shape, a[PATCH_STRIDE], a[PATCH_PAD]);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = pool_gather(tape, tg_conv(tape, x, gy, NULL, a[PATCH_STRIDE], a[PATCH_PAD]), arg, s);
+}
+
+static void pool_scatter_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = pool_gather(tape, gy, n->in[1], n->attr[0]);
+}
+
+static void pool_gather_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = pool_scatter(tape, gy, n->in[1], n->attr[0], n->in[0]->shape[2], n->in[0]->shape[3]);
+}
+
+/* Fails unless s >= 1 tiles oh × ow exactly. */
+static int pool_fits(tg_tape *tape, const tg_op *op, const char *what, int64_t s, int64_t oh,
+                     int64_t ow) {
+  if (s >= 1 && oh % s == 0 && ow % s == 0)
+    return 1;
+  tg_op_fail(tape, op, TG_ERR_SHAPE,
+             "%s: %lld×%lld pooling windows (stride %lld) do not tile the %lld×%lld map", what,
+             (long long)s, (long long)s, (long long)s, (long long)oh, (long long)ow);
+  return 0;
+}
+
+/* Fails unless arg is (N, C, PH, PW) of the pooled shape. */
+static int arg_fits(tg_tape *tape, const tg_op *op, const char *what, const tg_tensor *arg,
+                    const int64_t *pooled) {
+  if (arg->ndim == 4 && memcmp(arg->shape, pooled, 4 * sizeof *pooled) == 0)
+    return 1;
+  tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: arg %s must be (%lld, %lld, %lld, %lld)", what,
+             TG_SHAPE(arg), (long long)pooled[0], (long long)pooled[1], (long long)pooled[2],
+             (long long)pooled[3]);
+  return 0;
+}
+
+tg_tensor *tg_conv_max_pool(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b, int64_t stride,
+                            int64_t pad, int64_t size) {
+  const tg_op *op = &op_conv_max_pool.op;
+  if (!tg_op_begin(tape, op, b ? 3 : 2, (tg_tensor *[]){x, W, b}))
+    return NULL;
+  char what[400];
+  snprintf(what, sizeof what, "x %s, W %s%s%s, pool %lld", TG_SHAPE(x), TG_SHAPE(W),
+           b ? ", b " : "", b ? TG_SHAPE(b) : "", (long long)size);
+  if (x->ndim != 4 || W->ndim != 4 || W->shape[1] != x->shape[1])
+    return tg_op_fail(tape, op, TG_ERR_SHAPE,
+                      "%s: need x (N, C, H, W) and W (FN, C, FH, FW) with the same C", what);
+  if (b && (b->ndim != 1 || b->shape[0] != W->shape[0]))
+    return tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: b must be (%lld,), one per filter", what,
+                      (long long)W->shape[0]);
+  conv_job j = {.kind = CONV_Y, .x = x->data, .w = W->data, .bias = b ? b->data : NULL};
+  if (!tg_conv_geom(tape, op, what, x->shape, W->shape[2], W->shape[3], stride, pad, &j.g) ||
+      !pool_fits(tape, op, what, size, j.g.oh, j.g.ow))
+    return NULL;
+  j.fn = W->shape[0], j.k = j.g.cols, j.p = j.g.oh * j.g.ow, j.pool = size;
+  const int64_t pooled[4] = {j.g.n, j.fn, j.g.oh / size, j.g.ow / size};
+  tg_tensor *y = tg_empty(tape, pooled, 4), *arg = tg_empty(tape, pooled, 4);
+  if (!y || !arg)
+    return NULL;
+  j.out = y->data, j.arg = arg->data;
+  if (!conv_exec(tape, op, &j))
+    return NULL;
+  tg_tensor *in[4] = {x, W, arg, b};
+  int64_t a[POOL_NATTR];
+  tg_patch_attrs(&j.g, a);
+  a[POOL_SIZE] = size;
+  return tg_op_record(tape, op, y, b ? 4 : 3, in, a, POOL_NATTR);
+}
+
+static tg_tensor *conv_pool_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, tg_tensor *arg,
+                                   int64_t fh, int64_t fw, int64_t stride, int64_t pad,
+                                   int64_t size) {
+  const tg_op *op = &op_conv_pool_grad_w;
+  tg_tensor *in[3] = {x, dy, arg};
+  if (!tg_op_begin(tape, op, 3, in))
+    return NULL;
+  char what[400];
+  snprintf(what, sizeof what, "x %s, dy %s, pool %lld", TG_SHAPE(x), TG_SHAPE(dy), (long long)size);
+  if (x->ndim != 4)
+    return tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: x must be (N, C, H, W)", what);
+  conv_job j = {.kind = CONV_DW, .x = x->data, .dy = dy->data, .arg = arg->data, .pool = size};
+  if (!tg_conv_geom(tape, op, what, x->shape, fh, fw, stride, pad, &j.g) ||
+      !pool_fits(tape, op, what, size, j.g.oh, j.g.ow))
+    return NULL;
+  const int64_t fn = dy->ndim == 4 ? dy->shape[1] : 0;
+  const int64_t pooled[4] = {j.g.n, fn, j.g.oh / size, j.g.ow / size};
+  if (dy->ndim != 4 || memcmp(dy->shape, pooled, sizeof pooled) != 0 || fn < 1)
+    return tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: dy must be (%lld, FN, %lld, %lld)", what,
+                      (long long)pooled[0], (long long)pooled[2], (long long)pooled[3]);
+  if (!arg_fits(tape, op, what, arg, pooled))
+    return NULL;
+  j.fn = fn, j.k = j.g.cols, j.p = j.g.oh * j.g.ow;
+  tg_tensor *dw = tg_empty(tape, (int64_t[]){fn, x->shape[1], fh, fw}, 4); /* (FN, C, FH, FW) */
+  if (!dw)
+    return NULL;
+  j.out = dw->data;
+  if (!conv_exec(tape, op, &j))
+    return NULL;
+  int64_t a[POOL_NATTR];
+  tg_patch_attrs(&j.g, a);
+  a[POOL_SIZE] = size;
+  return tg_op_record(tape, op, dw, 3, in, a, POOL_NATTR);
+}
+
+/* pool_scatter and pool_gather: the shared checks; dy (N, C, PH, PW) is
+ * the pooled shape of g (N, C, OH, OW). */
+static int pool_pair_check(tg_tape *tape, const tg_op *op, const tg_tensor *g, const tg_tensor *dy,
+                           const tg_tensor *arg, int64_t size) {
+  char what[300];
+  snprintf(what, sizeof what, "%s %s, %s %s, pool %lld", op == &op_pool_scatter ? "dy" : "g",
+           TG_SHAPE(op == &op_pool_scatter ? dy : g), op == &op_pool_scatter ? "to" : "dy",
+           op == &op_pool_scatter ? TG_SHAPE(g) : TG_SHAPE(dy), (long long)size);
+  if (!pool_fits(tape, op, what, size, g->shape[2], g->shape[3])) /* g is 4-D */
+    return 0;
+  const int64_t pooled[4] = {g->shape[0], g->shape[1], g->shape[2] / size, g->shape[3] / size};
+  if (dy->ndim != 4 || memcmp(dy->shape, pooled, sizeof pooled) != 0) {
+    tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: the pooled tensor must be (%lld, %lld, %lld, %lld)",
+               what, (long long)pooled[0], (long long)pooled[1], (long long)pooled[2],
+               (long long)pooled[3]);
+    return 0;
+  }
+  return arg_fits(tape, op, what, arg, pooled);
+}
+
+static tg_tensor *pool_scatter(tg_tape *tape, tg_tensor *dy, tg_tensor *arg, int64_t size,
+                               int64_t oh, int64_t ow) {
+  tg_tensor *in[2] = {dy, arg};
+  if (!tg_op_begin(tape, &op_pool_scatter, 2, in))
+    return NULL;
+  if (dy->ndim != 4 || size < 1 || oh < size || ow < size)
+    return tg_op_fail(tape, &op_pool_scatter, TG_ERR_SHAPE,
+                      "dy %s to %lld×%lld, pool %lld: need dy (N, C, PH, PW) and windows "
+                      "inside the map",
+                      TG_SHAPE(dy), (long long)oh, (long long)ow, (long long)size);
+  tg_tensor *g = tg_empty(tape, (int64_t[]){dy->shape[0], dy->shape[1], oh, ow}, 4);
+  if (!g || !pool_pair_check(tape, &op_pool_scatter, g, dy, arg, size))
+    return NULL;
+  scatter_planes(dy->data, arg->data, dy->shape[0] * dy->shape[1], oh, ow, size, g->data);
+  return tg_op_record(tape, &op_pool_scatter, g, 2, in, (const int64_t[]){size}, 1);
+}
+
+static tg_tensor *pool_gather(tg_tape *tape, tg_tensor *g, tg_tensor *arg, int64_t size) {
+  tg_tensor *in[2] = {g, arg};
+  if (!tg_op_begin(tape, &op_pool_gather, 2, in))
+    return NULL;
+  if (g->ndim != 4 || size < 1)
+    return tg_op_fail(tape, &op_pool_gather, TG_ERR_SHAPE,
+                      "g %s, pool %lld: need g (N, C, OH, OW) and a window size >= 1", TG_SHAPE(g),
+                      (long long)size);
+  tg_tensor *dy = tg_empty(
+      tape, (int64_t[]){g->shape[0], g->shape[1], g->shape[2] / size, g->shape[3] / size}, 4);
+  if (!dy || !pool_pair_check(tape, &op_pool_gather, g, dy, arg, size))
+    return NULL;
+  gather_planes(g->data, arg->data, g->shape[0] * g->shape[1], g->shape[2], g->shape[3], size,
+                dy->data);
+  return tg_op_record(tape, &op_pool_gather, dy, 2, in, (const int64_t[]){size}, 1);
 }
 
 /* The definition the three fused ops are tested against: the book's

@@ -55,12 +55,11 @@ static void concat_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_t
   }
 }
 static const tg_op op_concat[TG_MAX_INPUTS + 1] = {
-    {"concat", 0, TG_COMPOSITE, NULL},
-    {"concat", 1, 0, concat_backward},
-    {"concat", 2, 0, concat_backward},
-    {"concat", 3, 0, concat_backward},
+    {"concat", 0, TG_COMPOSITE, NULL}, {"concat", 1, 0, concat_backward},
+    {"concat", 2, 0, concat_backward}, {"concat", 3, 0, concat_backward},
+    {"concat", 4, 0, concat_backward},
 };
-_Static_assert(TG_MAX_INPUTS == 3, "op_concat has one descriptor per input count");
+_Static_assert(TG_MAX_INPUTS == 4, "op_concat has one descriptor per input count");
 /* Names the public ops in their own messages. */
 static const tg_op op_stack = {"stack", 0, TG_COMPOSITE, NULL};
 

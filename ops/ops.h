@@ -189,6 +189,16 @@ TG_API tg_tensor *tg_conv(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *
  * where_pos(y, dy)). Twin: tg_relu of tg_conv_composite. */
 TG_API tg_tensor *tg_conv_relu(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b,
                                int64_t stride, int64_t pad);
+/* Max-pooling of conv(x, W, b) in size×size windows at stride size, as
+ * one op: each image's convolution pooled while it is in cache, so y (N,
+ * FN, OH/size, OW/size) is all that is written; the op keeps the index of
+ * each window's first maximum for its gradient (conv's on dy scattered to
+ * the maxima, one image at a time). The windows must tile the
+ * convolution's OH×OW output (else an error naming the op and the
+ * shapes). Twin: tg_max_pool2d(tg_conv_composite(...), size, size, 0),
+ * with its tie rule (the first maximum in row-major order). */
+TG_API tg_tensor *tg_conv_max_pool(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b,
+                                   int64_t stride, int64_t pad, int64_t size);
 TG_API tg_tensor *tg_conv_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, const int64_t *xshape,
                                  int64_t stride, int64_t pad);
 TG_API tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh, int64_t fw,

@@ -20,6 +20,7 @@ hostile_exempt='
 # op: why no benchmark calls it
 bench_exempt='
 conv_relu: conv (benchmarked) plus ReLU on each image in cache; bench_train times it in the convnets
+conv_max_pool: conv (benchmarked) plus a 2x2 pooling on each image in cache; bench_train times it in simple-convnet
 bmm: one matmul_t (benchmarked) per batch element
 bmm_t: one matmul_t (benchmarked) per batch element
 var: a composition of mean, sub, mul and sum, each benchmarked

@@ -100,6 +100,8 @@ NC(conv, 3, (in[0] = L4(1, 2, 4, 4), in[1] = L4(3, 2, 3, 3), in[2] = L1(3)),
    tg_conv(T, in[0], in[1], in[2], 1, 1))
 NC(conv_relu, 3, (in[0] = L4(1, 2, 4, 4), in[1] = L4(3, 2, 3, 3), in[2] = L1(3)),
    tg_conv_relu(T, in[0], in[1], in[2], 1, 1))
+NC(conv_max_pool, 3, (in[0] = L4(1, 2, 4, 4), in[1] = L4(3, 2, 3, 3), in[2] = L1(3)),
+   tg_conv_max_pool(T, in[0], in[1], in[2], 1, 1, 2))
 NC(conv_grad_x, 2, (in[0] = L4(1, 3, 4, 4), in[1] = L4(3, 2, 3, 3)),
    tg_conv_grad_x(T, in[0], in[1], (int64_t[]){1, 2, 4, 4}, 1, 1))
 NC(conv_grad_w, 2, (in[0] = L4(1, 2, 4, 4), in[1] = L4(1, 3, 4, 4)),
@@ -201,6 +203,7 @@ static const null_case null_cases[] = {
     NROW(where_pos, 2),
     NROW(conv, 3),
     NROW(conv_relu, 3),
+    NROW(conv_max_pool, 3),
     NROW(conv_grad_x, 2),
     NROW(conv_grad_w, 2),
     NROW(relu, 1),
@@ -276,7 +279,8 @@ START_TEST(null_inputs) {
   } else {
     tg_tensor *y = nc->fn(B, B, k);
     int optional = k == 2 && (!strcmp(nc->name, "affine") || !strncmp(nc->name, "conv2d", 6) ||
-                              !strcmp(nc->name, "conv") || !strcmp(nc->name, "conv_relu"));
+                              !strcmp(nc->name, "conv") || !strcmp(nc->name, "conv_relu") ||
+                              !strcmp(nc->name, "conv_max_pool"));
     if (optional) {
       ck_assert_msg(y != NULL, "%s without bias: %s", nc->name, tg_tape_error(B));
     } else {
@@ -456,6 +460,7 @@ BC(conv_channels, tg_conv(T, L4(1, 2, 5, 5), L4(3, 4, 3, 3), NULL, 1, 0))
 BC(conv_bias, tg_conv(T, L4(1, 2, 5, 5), L4(3, 2, 3, 3), L1(4), 1, 0))
 BC(conv_stride, tg_conv(T, L4(1, 2, 6, 6), L4(3, 2, 3, 3), NULL, 2, 0))
 BC(conv_relu_channels, tg_conv_relu(T, L4(1, 2, 5, 5), L4(3, 4, 3, 3), NULL, 1, 0))
+BC(conv_max_pool_tile, tg_conv_max_pool(T, L4(1, 2, 5, 5), L4(3, 2, 3, 3), NULL, 1, 1, 2))
 BC(conv_grad_x_dy, tg_conv_grad_x(T, L4(1, 3, 2, 2), L4(3, 2, 3, 3), (int64_t[]){1, 2, 5, 5}, 1, 0))
 BC(conv_grad_x_xshape,
    tg_conv_grad_x(T, L4(1, 3, 3, 3), L4(3, 2, 3, 3), (int64_t[]){1, 2, 1LL << 40, 1LL << 40}, 1, 0))
@@ -619,6 +624,7 @@ static const bad_case bad_cases[] = {
     BROW(conv_bias, "conv", "b (4,)", "must be (3,)"),
     BROW(conv_stride, "conv", "not a multiple of stride 2"),
     BROW(conv_relu_channels, "conv_relu", "(1, 2, 5, 5)", "(3, 4, 3, 3)", "same C"),
+    BROW(conv_max_pool_tile, "conv_max_pool", "(1, 2, 5, 5)", "do not tile the 5×5"),
     BROW(conv_grad_x_dy, "conv_grad_x", "dy (1, 3, 2, 2)", "must be (1, 3, 3, 3)"),
     BROW(conv_grad_x_xshape, "conv_grad_x", "1099511627776"),
     BROW(conv_grad_w_dy, "conv_grad_w", "dy (2, 3, 3, 3)", "must be (1, FN, 3, 3)"),
