@@ -701,12 +701,21 @@ static int64_t attr_ow(const int64_t *a) {
   return (a[PATCH_W] + 2 * a[PATCH_PAD] - a[PATCH_FW]) / a[PATCH_STRIDE] + 1;
 }
 
+/* conv_grad_x(S(dy), W) for node n, whose inputs 0 and 2 are x and arg:
+ * x's gradient in both conv_max_pool (W the filters) and
+ * conv_pool_grad_w (W the incoming gradient of dW). */
+static tg_tensor *grad_x_at_maxima(tg_tape *tape, const tg_node *n, tg_tensor *dy, tg_tensor *W) {
+  const int64_t *a = n->attr;
+  return tg_conv_grad_x(tape,
+                        pool_scatter(tape, dy, n->in[2], a[POOL_SIZE], attr_oh(a), attr_ow(a)), W,
+                        n->in[0]->shape, a[PATCH_STRIDE], a[PATCH_PAD]);
+}
+
 static void conv_max_pool_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   tg_tensor *x = n->in[0], *w = n->in[1], *arg = n->in[2];
   const int64_t *a = n->attr, s = a[POOL_SIZE];
   if (tg_op_needs_grad(n, 0))
-    gx[0] = tg_conv_grad_x(tape, pool_scatter(tape, gy, arg, s, attr_oh(a), attr_ow(a)), w,
-                           x->shape, a[PATCH_STRIDE], a[PATCH_PAD]);
+    gx[0] = grad_x_at_maxima(tape, n, gy, w);
   if (tg_op_needs_grad(n, 1))
     gx[1] = conv_pool_grad_w(tape, x, gy, arg, w->shape[2], w->shape[3], a[PATCH_STRIDE],
                              a[PATCH_PAD], s);
@@ -718,11 +727,10 @@ static void conv_max_pool_backward(tg_tape *tape, const tg_node *n, tg_tensor *g
  * dx = conv_grad_x(S(dy), H) and d(dy) = Sᵀ(conv(x, H)). */
 static void conv_pool_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy,
                                       tg_tensor **gx) {
-  tg_tensor *x = n->in[0], *dy = n->in[1], *arg = n->in[2];
+  tg_tensor *x = n->in[0], *arg = n->in[2];
   const int64_t *a = n->attr, s = a[POOL_SIZE];
   if (tg_op_needs_grad(n, 0))
-    gx[0] = tg_conv_grad_x(tape, pool_scatter(tape, dy, arg, s, attr_oh(a), attr_ow(a)), gy,
-                           x->shape, a[PATCH_STRIDE], a[PATCH_PAD]);
+    gx[0] = grad_x_at_maxima(tape, n, n->in[1], gy);
   if (tg_op_needs_grad(n, 1))
     gx[1] = pool_gather(tape, tg_conv(tape, x, gy, NULL, a[PATCH_STRIDE], a[PATCH_PAD]), arg, s);
 }
