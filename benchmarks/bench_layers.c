@@ -5,7 +5,7 @@
  * (a) Ops at 1e3, 1e5 and 4e6 elements (in L1, in L2, in memory): the
  *     unary and binary ops, a bias broadcast, where, where_pos, a
  *     comparison, reductions over the last and the first axis and over
- *     2×2 pooling windows, permute, transpose, broadcast_to, slice, pad;
+ *     2×2 pooling windows, permute, transpose, broadcast_to, slice, pad, flip;
  *     forward (with GB/s) and forward+backward through the tape. GB/s
  *     counts the bytes the forward kernel must move: every input element
  *     read once and every output element written once. A memcpy of the
@@ -201,6 +201,11 @@ static double f_pad(const tg_tensor *const *in, int64_t i) {
   return c < 0 || c >= ROW ? 0 : X(0, r * ROW + c);
 }
 
+static tg_tensor *r_flip(tg_tape *t, tg_tensor *const *in) { return tg_flip(t, in[0], -1); }
+static double f_flip(const tg_tensor *const *in, int64_t i) {
+  return X(0, i / ROW * ROW + (ROW - 1 - i % ROW));
+}
+
 /* Joining and gathering (ops/index.c): rows of ROW */
 static void s_rows2(int64_t n, int64_t s[MAX_IN][6], int *nd) {
   s[0][0] = s[1][0] = n / ROW, s[0][1] = s[1][1] = ROW, nd[0] = nd[1] = 2;
@@ -324,6 +329,7 @@ static const op_case ops[] = {
     {"broadcast_to", 1, 0, 1, -1, s_row, r_bcast, f_bcast},
     {"slice", 1, 0, 1, 0.5, s_rows, r_slice, f_slice},
     {"pad", 1, 0, 1, 1.04, s_rows, r_pad, f_pad},
+    {"flip", 1, 0, 1, 1, s_rows, r_flip, f_flip},
     {"concat", 2, 0, 1, 2, s_rows2, r_concat, f_concat},
     {"stack", 2, 0, 1, 2, NULL, r_stack, f_stack},
     {"index_select", 1, 0, 1, 1, s_rows, r_index_select, f_reversed_rows},

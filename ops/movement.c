@@ -1,13 +1,13 @@
 /* movement.c — ops that move elements without arithmetic: reshape (a
  * view), permute and transpose, broadcast_to, slice and its adjoint pad,
- * and detach.
+ * flip, and detach.
  *
  * Kernels first simplify the index map (size-1 axes dropped, axes that
  * stay neighbours merged), so the common layouts reduce to a few
  * contiguous runs: memcpy for runs, a tiled 2-D transpose for permutations
  * that change the innermost axis (NCHW <-> NHWC is a batched transpose).
  * Backward rules are the adjoint movements (reshape back, inverse permute,
- * sum_to, pad <-> slice), written with ops. Nothing here computes on
+ * sum_to, pad <-> slice, flip itself), written with ops. Nothing here computes on
  * values, allocates from the system, or records detach.
  *
  * Threads: every loop below is over independent runs or tiles, handed to
@@ -466,6 +466,67 @@ tg_tensor *tg_pad(tg_tape *tape, tg_tensor *x, const int64_t *before, const int6
     return NULL;
   copy_box(x->data, x->shape, zero, y->data, ys, attr + PAD_BEFORE, x->shape, x->ndim);
   return tg_op_record(tape, &op_pad, y, 1, &x, attr, PAD_NATTR);
+}
+
+/* ------------------------------------------------------------------------
+ * flip: one axis in reverse order */
+
+/* x seen as (outer, n, inner). With inner > 1, item r = o·n + i of
+ * [0, outer·n) copies a run of inner elements to row n − 1 − i of the same
+ * o; with inner = 1 (the last axis), item o reverses a row of n. */
+typedef struct flip_ctx {
+  const tg_real *x;
+  tg_real *y;
+  int64_t n, inner;
+} flip_ctx;
+
+static void flip_runs(void *arg, int64_t lo, int64_t hi) {
+  const flip_ctx *c = arg;
+  const int64_t n = c->n, L = c->inner;
+  for (int64_t r = lo; r < hi; r++)
+    memcpy(c->y + (r / n * n + (n - 1 - r % n)) * L, c->x + r * L, (size_t)L * sizeof *c->y);
+}
+
+static void flip_last(void *arg, int64_t lo, int64_t hi) {
+  const flip_ctx *c = arg;
+  const int64_t n = c->n;
+  for (int64_t o = lo; o < hi; o++) {
+    const tg_real *restrict x = c->x + o * n;
+    tg_real *restrict y = c->y + o * n;
+    for (int64_t j = 0; j < n; j++)
+      y[j] = x[n - 1 - j];
+  }
+}
+
+/* flip: dx = flip(dy) on the same axis */
+static void flip_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
+  gx[0] = tg_flip(tape, gy, (int)n->attr[0]);
+}
+static const tg_op op_flip = {"flip", 1, 0, flip_backward};
+
+tg_tensor *tg_flip(tg_tape *tape, tg_tensor *x, int axis) {
+  if (!tg_op_begin(tape, &op_flip, 1, &x))
+    return NULL;
+  if (axis < -x->ndim || axis >= x->ndim)
+    return tg_op_fail(tape, &op_flip, TG_ERR_SHAPE, "axis %d is out of range for x %s", axis,
+                      TG_SHAPE(x));
+  const int ax = axis < 0 ? axis + x->ndim : axis;
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < ax; d++)
+    outer *= x->shape[d];
+  for (int d = ax + 1; d < x->ndim; d++)
+    inner *= x->shape[d];
+  tg_tensor *y = tg_empty(tape, x->shape, x->ndim); /* y: x.shape */
+  if (!y)
+    return NULL;
+  const int64_t n = x->shape[ax];
+  flip_ctx c = {x->data, y->data, n, inner};
+  if (inner > 1)
+    tg_parallel_for(outer * n, tg_grain_of(inner), x->numel, flip_runs, &c);
+  else
+    tg_parallel_for(outer, tg_grain_of(n), x->numel, flip_last, &c);
+  const int64_t attr[1] = {ax};
+  return tg_op_record(tape, &op_flip, y, 1, &x, attr, 1);
 }
 
 /* ------------------------------------------------------------------------

@@ -131,6 +131,9 @@ TG_API tg_tensor *tg_sum_to(tg_tape *tape, tg_tensor *g, const int64_t *shape, i
  *          mean 0/shape; negative values count from the end.
  *   pad: zeros before[i] and after[i] around axis i (>= 0); the adjoint of
  *        slice.
+ *   flip: y[.., i, ..] = x[.., n − 1 − i, ..] on one axis (negative counts
+ *         from the end), as torch.flip on one dimension; flip(x, -1) of
+ *         images (N, C, H, W) mirrors them left to right.
  *   detach: the same values as a constant: no gradient flows back.
  */
 TG_API tg_tensor *tg_reshape(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim);
@@ -139,6 +142,7 @@ TG_API tg_tensor *tg_transpose(tg_tape *tape, tg_tensor *x);
 TG_API tg_tensor *tg_broadcast_to(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim);
 TG_API tg_tensor *tg_slice(tg_tape *tape, tg_tensor *x, const int64_t *start, const int64_t *stop);
 TG_API tg_tensor *tg_pad(tg_tape *tape, tg_tensor *x, const int64_t *before, const int64_t *after);
+TG_API tg_tensor *tg_flip(tg_tape *tape, tg_tensor *x, int axis);
 TG_API tg_tensor *tg_detach(tg_tape *tape, tg_tensor *x);
 
 /* ---------------------------------------------------------------------

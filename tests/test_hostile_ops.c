@@ -88,6 +88,7 @@ NC(transpose, 1, U1, tg_transpose(T, in[0]))
 NC(broadcast_to, 1, U1, tg_broadcast_to(T, in[0], (int64_t[]){4, 2, 3}, 3))
 NC(slice, 1, U1, tg_slice(T, in[0], (int64_t[]){0, 1}, (int64_t[]){1, 3}))
 NC(pad, 1, U1, tg_pad(T, in[0], (int64_t[]){1, 0}, (int64_t[]){0, 2}))
+NC(flip, 1, U1, tg_flip(T, in[0], -1))
 NC(detach, 1, U1, tg_detach(T, in[0]))
 NC(matmul, 2, (in[0] = L2(2, 3), in[1] = L2(3, 4)), tg_matmul(T, in[0], in[1]))
 NC(matmul_t, 2, (in[0] = L2(3, 2), in[1] = L2(4, 3)), tg_matmul_t(T, in[0], in[1], 1, 1))
@@ -193,6 +194,7 @@ static const null_case null_cases[] = {
     NROW(broadcast_to, 1),
     NROW(slice, 1),
     NROW(pad, 1),
+    NROW(flip, 1),
     NROW(detach, 1),
     NROW(matmul, 2),
     NROW(matmul_t, 2),
@@ -472,6 +474,8 @@ BC(slice_past_end, tg_slice(T, L2(2, 3), NULL, (int64_t[]){2, 4}))
 BC(slice_before_start, tg_slice(T, L2(2, 3), (int64_t[]){-3, 0}, NULL))
 BC(slice_int64_min, tg_slice(T, L2(2, 3), (int64_t[]){INT64_MIN, 0}, NULL))
 BC(slice_int64_max, tg_slice(T, L2(2, 3), NULL, (int64_t[]){INT64_MAX, 3}))
+BC(flip_axis, tg_flip(T, L2(2, 3), 2))
+BC(flip_axis_negative, tg_flip(T, L2(2, 3), -3))
 BC(pad_negative, tg_pad(T, L2(2, 3), (int64_t[]){0, -1}, NULL))
 BC(pad_huge, tg_pad(T, L2(2, 3), (int64_t[]){INT64_MAX, 0}, NULL))
 BC(pad_overflow, tg_pad(T, L2(2, 3), (int64_t[]){1LL << 40, 0}, (int64_t[]){0, 1LL << 40}))
@@ -637,6 +641,8 @@ static const bad_case bad_cases[] = {
     BROW(slice_before_start, "slice", "axis 0", "[-3:2]"),
     BROW(slice_int64_min, "slice", "axis 0"),
     BROW(slice_int64_max, "slice", "axis 0"),
+    BROW(flip_axis, "flip", "axis 2", "(2, 3)"),
+    BROW(flip_axis_negative, "flip", "axis -3", "(2, 3)"),
     BROW(pad_negative, "pad", "axis 1", "(2, 3)"),
     BROW(pad_huge, "pad", "axis 0", "too large"),
     BROW(pad_overflow, "pad", "too many elements"),

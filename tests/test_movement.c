@@ -394,6 +394,54 @@ START_TEST(test_slice_pad_gradcheck) {
 END_TEST
 
 /* ------------------------------------------------------------------------
+ * flip */
+
+static tg_tensor *flip_fn(tg_tape *tape, tg_tensor *const *in, void *ctx) {
+  return tg_flip(tape, in[0], *(const int *)ctx);
+}
+
+/* Every axis of a (3, 4, 5) tensor, by its index and counted from the end,
+ * against the element it must come from; flipping twice gives x's bits. */
+START_TEST(test_flip_forward) {
+  tg_tape *tape = tg_tape_new();
+  const int64_t n[3] = {3, 4, 5};
+  tg_tensor *x = iota(tape, n, 3);
+  for (int axis = -3; axis < 3; axis++) {
+    const int ax = axis < 0 ? axis + 3 : axis;
+    tg_tensor *y = tg_flip(tape, x, axis);
+    ck_assert_msg(y, "flip axis %d: %s", axis, tg_tape_error(tape));
+    assert_shape(y, n, 3);
+    for (int64_t i = 0; i < 3; i++)
+      for (int64_t j = 0; j < 4; j++)
+        for (int64_t k = 0; k < 5; k++) {
+          int64_t s[3] = {i, j, k};
+          s[ax] = n[ax] - 1 - s[ax];
+          ck_assert_msg(y->data[(i * 4 + j) * 5 + k] == x->data[(s[0] * 4 + s[1]) * 5 + s[2]],
+                        "flip axis %d: element (%lld, %lld, %lld)", axis, (long long)i,
+                        (long long)j, (long long)k);
+        }
+    ck_assert_msg(tu_same_bits(tg_flip(tape, y, axis), x), "flip twice on axis %d", axis);
+  }
+  /* A length-1 axis and a 1-D tensor. */
+  tg_tensor *one = iota(tape, (int64_t[]){1, 7}, 2);
+  ck_assert(tu_same_bits(tg_flip(tape, one, 0), one));
+  tg_tensor *v = tg_flip(tape, iota(tape, (int64_t[]){4}, 1), 0);
+  tu_assert_values(v, ((double[]){3.5, 2.5, 1.5, 0.5}), 0);
+  tg_tape_free(tape);
+}
+END_TEST
+
+START_TEST(test_flip_gradcheck) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 39);
+  tg_tensor *x = tu_leaf(tape, (int64_t[]){2, 3, 4}, 3, -1, 1);
+  for (int axis = -1; axis < 3; axis++)
+    tu_assert_gradcheck(tape, flip_fn, &axis, 1, &x, TU_GRAD_TOL);
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
  * detach */
 
 START_TEST(test_detach_cuts_the_gradient) {
@@ -552,6 +600,8 @@ static tg_tensor *move(tg_tape *tape, tg_tensor *x, int which) {
   case 3:
     return tg_broadcast_to(tape, tg_reshape(tape, x, (int64_t[]){2, 1, 12}, 3),
                            (int64_t[]){2, 3, 12}, 3);
+  case 4:
+    return tg_flip(tape, x, 1);
   default:
     return tg_transpose(tape, x);
   }
@@ -570,7 +620,7 @@ static tg_tensor *grad_of_moved_square(tg_tape *tape, tg_tensor *const *in, void
 START_TEST(test_double_backward) {
   tg_tape *tape = tg_tape_new();
   tg_tape_seed(tape, 38);
-  for (int w = 0; w < 5; w++) {
+  for (int w = 0; w < 6; w++) {
     tg_tensor *x = tu_leaf(tape, (int64_t[]){2, 3, 4}, 3, -1, 1);
     struct dd_ctx c = {w};
     tu_assert_gradcheck(tape, grad_of_moved_square, &c, 1, &x, TU_GRAD_TOL);
@@ -580,14 +630,15 @@ START_TEST(test_double_backward) {
 END_TEST
 
 /* Above TG_PAR_MIN, one thread against two, bit for bit: a tiled
- * transpose, copied runs, both kinds of broadcast run, slice and pad. */
+ * transpose, copied runs, both kinds of broadcast run, slice, pad, and
+ * flip of runs and of the last axis. */
 START_TEST(test_threads_bit_identical) {
   tg_tape *tape = tg_tape_new();
   tg_tensor *x = iota(tape, (int64_t[]){300, 401}, 2), *r = iota(tape, (int64_t[]){60, 50, 41}, 3);
   tg_tensor *col = iota(tape, (int64_t[]){400, 1}, 2), *row = iota(tape, (int64_t[]){401}, 1);
-  static const char *const names[] = {"transpose",     "runs",  "broadcast column",
-                                      "broadcast row", "slice", "pad"};
-  tg_tensor *y[2][6];
+  static const char *const names[] = {"transpose", "runs", "broadcast column", "broadcast row",
+                                      "slice",     "pad",  "flip runs",        "flip last"};
+  tg_tensor *y[2][8];
   for (int t = 0; t < 2; t++) {
     omp_set_num_threads(t + 1);
     y[t][0] = tg_permute(tape, x, (int[]){1, 0});
@@ -596,8 +647,10 @@ START_TEST(test_threads_bit_identical) {
     y[t][3] = tg_broadcast_to(tape, row, (int64_t[]){300, 401}, 2);
     y[t][4] = tg_slice(tape, x, (int64_t[]){1, 2}, (int64_t[]){299, 400});
     y[t][5] = tg_pad(tape, x, (int64_t[]){1, 2}, (int64_t[]){3, 4});
+    y[t][6] = tg_flip(tape, r, 1);
+    y[t][7] = tg_flip(tape, x, -1);
   }
-  for (int k = 0; k < 6; k++) {
+  for (int k = 0; k < 8; k++) {
     ck_assert_msg(y[0][k] && y[0][k]->numel >= TG_PAR_MIN, "%s: %s", names[k], tg_tape_error(tape));
     ck_assert_msg(tu_same_bits(y[0][k], y[1][k]), "%s: 1 and 2 threads differ", names[k]);
   }
@@ -616,6 +669,7 @@ static Suite *make_suite(void) {
   tcase_add_test(fwd, test_slice_forward);
   tcase_add_test(fwd, test_pad_forward);
   tcase_add_test(fwd, test_slice_pad_adjoint);
+  tcase_add_test(fwd, test_flip_forward);
   tcase_add_test(fwd, test_detach_cuts_the_gradient);
   tcase_add_test(fwd, test_threads_bit_identical);
   suite_add_tcase(s, fwd);
@@ -624,6 +678,7 @@ static Suite *make_suite(void) {
   tcase_add_test(grad, test_permute_gradcheck);
   tcase_add_test(grad, test_broadcast_to_gradcheck);
   tcase_add_test(grad, test_slice_pad_gradcheck);
+  tcase_add_test(grad, test_flip_gradcheck);
   suite_add_tcase(s, grad);
   TCase *err = tcase_create("errors");
   tcase_add_test(err, test_errors);
