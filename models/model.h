@@ -79,6 +79,14 @@ TG_API void tg_model_free(tg_model *m);
  * naming the model and both shapes; no image is resized otherwise. */
 TG_API tg_tensor *tg_model_forward(tg_tape *tape, tg_model *m, tg_tensor *x);
 
+/* Test-time augmentation: log-probabilities (N, classes), the log of the
+ * mean of the softmax of the logits for x and for x mirrored left to
+ * right (flip of the image's last axis), as one prediction. They can
+ * stand in for logits: argmax, accuracy and softmax_cross_entropy read
+ * them the same way. Mirroring suits clothes (Fashion-MNIST), not digits.
+ * x as tg_model_forward takes it. */
+TG_API tg_tensor *tg_model_forward_flip_tta(tg_tape *tape, tg_model *m, tg_tensor *x);
+
 /* Whether samples of shape `sample` ((C, H, W), (H, W) for one channel,
  * or (D,) flat) are inputs tg_model_forward takes. TG_OK, or TG_ERR_SHAPE
  * with "samples (1, 14, 14) do not fit two-layer-net, which takes

@@ -319,6 +319,19 @@ tg_tensor *tg_model_forward(tg_tape *tape, tg_model *m, tg_tensor *x) {
   return m->forward(tape, m, fit_input(tape, &m->cfg, x));
 }
 
+tg_tensor *tg_model_forward_flip_tta(tg_tape *tape, tg_model *m, tg_tensor *x) {
+  if (!m) {
+    tg_tape_fail(tape, TG_ERR_NULL, "model_forward_flip_tta", "model is NULL");
+    return NULL;
+  }
+  tg_tensor *fx = fit_input(tape, &m->cfg, x); /* (N, C, H, W) */
+  tg_tensor *views[2] = {tg_log_softmax(tape, m->forward(tape, m, fx), -1),
+                         tg_log_softmax(tape, m->forward(tape, m, tg_flip(tape, fx, -1)), -1)};
+  /* log ½(p + q) from log p and log q, without leaving the log domain. */
+  tg_tensor *lse = tg_logsumexp(tape, tg_stack(tape, views, 2, 0), (int[]){0}, 1, 0);
+  return tg_add_scalar(tape, lse, (tg_real)-log(2.0));
+}
+
 tg_tensor *tg_model_loss(tg_tape *tape, tg_model *m, tg_tensor *logits, tg_tensor *labels) {
   const double eps = m->cfg.label_smoothing;
   if (eps > 0 && labels) { /* labels (N,) or rows (N, C) -> smoothed rows (N, C) */

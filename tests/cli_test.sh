@@ -53,6 +53,9 @@ expect 2 "needs a value" -- "$tg" train --epochs
 expect 2 "unexpected argument" -- "$tg" train extra
 expect 2 "checkpoint" -- "$tg" eval
 expect 2 "unknown option" -- "$tg" eval --checkpoint x --frob
+expect 2 "--tta: unknown value 'mirror' (flip, none)" -- "$tg" train --tta mirror
+expect 2 "--tta: unknown value 'mirror' (flip, none)" -- "$tg" eval --checkpoint x --tta mirror
+expect 2 "--tta: unknown value 'mirror' (flip, none)" -- "$tg" predict --checkpoint x --tta mirror x.png
 expect 2 "model" -- "$tg" gradcheck --model nope
 expect 0 "" -- "$tg" train --help
 expect 0 "" -- "$tg" eval --help
@@ -246,6 +249,15 @@ if [ "$(grep -c '^epoch' "$work/out")" = 3 ] &&
   grep -q "stopped after epoch 3: validation accuracy has not improved for 2 epochs" \
     "$work/out"; then ok; else bad "--patience 2: $(cat "$work/out")"; fi
 
+# --tta flip: train's test evaluation and eval's agree on the saved model,
+# and eval says it used the mirror images.
+"$tg" train "${common[@]}" --epochs 1 --tta flip --save "$work/tta.ckpt" --json >"$work/json" 2>"$work/err"
+tta_test=$(python3 -c 'import json,sys; print("%.4f" % json.loads(open(sys.argv[1]).readline())["test_acc"])' "$work/json" 2>/dev/null)
+expect 0 "" -- "$tg" eval --checkpoint "$work/tta.ckpt" --data "$d" --tta flip --json
+if [ -n "$tta_test" ] && grep -q "\"test_acc\":$tta_test,.*\"tta\":\"flip\"" "$work/out"; then ok; else
+  bad "--tta flip: train's test_acc '$tta_test', eval: $(cat "$work/out" "$work/err")"
+fi
+
 # --- predict -----------------------------------------------------------------
 expect 0 "" -- "$tg" predict --help
 expect 2 "--checkpoint FILE is required" -- "$tg" predict x.png
@@ -290,21 +302,23 @@ expect 0 "" -- "$tg" predict --checkpoint "$work/pred.ckpt" --top 1 "${pngs[@]}"
 if [ "$(grep -c . "$work/out")" = 10 ] && [ "$(awk '{ if ($2 == NR - 1) n++ } END { print n + 0 }' \
   "$work/out")" -lt 5 ]; then ok; else bad "predict without --invert: $(cat "$work/out")"; fi
 # The test set's IDX file: 28x28 needs no resampling, so predict's top
-# classes score what eval scores.
-expect 0 "" -- "$tg" predict --checkpoint "$work/pred.ckpt" --top 1 --json \
-  "$d/t10k-images-idx3-ubyte"
-pred_acc=$(python3 - "$work/out" "$d/t10k-labels-idx1-ubyte.gz" <<'PY'
+# classes score what eval scores; with --tta flip on both as well.
+for tta in none flip; do
+  expect 0 "" -- "$tg" predict --checkpoint "$work/pred.ckpt" --top 1 --json --tta $tta \
+    "$d/t10k-images-idx3-ubyte"
+  pred_acc=$(python3 - "$work/out" "$d/t10k-labels-idx1-ubyte.gz" <<'PY'
 import gzip, json, sys
 labels = gzip.open(sys.argv[2]).read()[8:]
 rows = [json.loads(l) for l in open(sys.argv[1])]
 assert [r["index"] for r in rows] == list(range(len(labels)))
 print("%.4f" % (sum(r["class"] == labels[r["index"]] for r in rows) / len(labels)))
 PY
-)
-expect 0 "" -- "$tg" eval --checkpoint "$work/pred.ckpt" --data "$d" --json
-if grep -q "\"test_acc\":$pred_acc," "$work/out"; then ok; else
-  bad "predict on the test IDX: accuracy $pred_acc, eval: $(cat "$work/out")"
-fi
+  )
+  expect 0 "" -- "$tg" eval --checkpoint "$work/pred.ckpt" --data "$d" --json --tta $tta
+  if grep -q "\"test_acc\":$pred_acc[,}]" "$work/out"; then ok; else
+    bad "predict --tta $tta on the test IDX: accuracy $pred_acc, eval: $(cat "$work/out")"
+  fi
+done
 # Names come from the checkpoint's data set unless --names says.
 expect 0 "" -- "$tg" predict --checkpoint "$work/pred.ckpt" --names fashion --invert --top 1 \
   "$work/bar7.png"

@@ -457,6 +457,74 @@ START_TEST(test_label_smoothing) {
 }
 END_TEST
 
+/* Flip test-time augmentation, on TwoLayerNet with images of odd width
+ * (3 × 5 × 7, so a mirror moves every column but the middle one): the
+ * result is log ½(softmax(f(x)) + softmax(f(x'))) for x' the images
+ * mirrored by a plain loop, computed here in double from two plain
+ * forwards; a batch and its mirror image give the same bits (the two
+ * views, swapped); flat input gives the bits of the (N, C, H, W) one. */
+START_TEST(test_flip_tta) {
+  enum { N = 4, C = 3, H = 5, W = 7, K = 10 };
+  tg_model_config c;
+  ck_assert_int_eq(tg_model_defaults("two-layer-net", &c, NULL), TG_OK);
+  c.input[0] = C;
+  c.input[1] = H;
+  c.input[2] = W;
+  tg_rng rng;
+  tg_rng_seed(&rng, 5);
+  tg_error err = {0};
+  tg_model *m = tg_model_new(&c, &rng, &err);
+  ck_assert_msg(m != NULL, "%s", err.msg);
+  tg_tape *tape = tg_tape_new();
+  tg_tape_set_train(tape, 0);
+  tg_tape_set_grad(tape, 0);
+  tg_tensor *x = tg_tensor_new((int64_t[]){N, C, H, W}, 4, 0, "x", NULL);
+  tg_tensor *xm = tg_tensor_new((int64_t[]){N, C, H, W}, 4, 0, "x mirrored", NULL);
+  for (int i = 0; i < N * C * H * W; i++)
+    x->data[i] = (tg_real)(((i * 37) % 101) / 50.0 - 1);
+  for (int r = 0; r < N * C * H; r++)
+    for (int j = 0; j < W; j++)
+      xm->data[r * W + j] = x->data[r * W + (W - 1 - j)];
+
+  tg_tensor *a = tg_model_forward(tape, m, x), *b = tg_model_forward(tape, m, xm);
+  tg_tensor *y = tg_model_forward_flip_tta(tape, m, x);
+  ck_assert_msg(a && b && y, "%s", tg_tape_error(tape));
+  assert_shape(y, 2, (int64_t[]){N, K});
+  for (int i = 0; i < N; i++) {
+    double ma = -INFINITY, mb = -INFINITY, sa = 0, sb = 0;
+    for (int k = 0; k < K; k++) {
+      ma = fmax(ma, (double)a->data[i * K + k]);
+      mb = fmax(mb, (double)b->data[i * K + k]);
+    }
+    for (int k = 0; k < K; k++) {
+      sa += exp((double)a->data[i * K + k] - ma);
+      sb += exp((double)b->data[i * K + k] - mb);
+    }
+    for (int k = 0; k < K; k++) {
+      double p = exp((double)a->data[i * K + k] - ma) / sa;
+      double q = exp((double)b->data[i * K + k] - mb) / sb;
+      double want = log(0.5 * (p + q));
+      ck_assert_msg(fabs((double)y->data[i * K + k] - want) < 1e-5 * (1 + fabs(want)),
+                    "tta[%d][%d] = %.9g, want %.9g", i, k, (double)y->data[i * K + k], want);
+    }
+  }
+  tg_tensor *ym = tg_model_forward_flip_tta(tape, m, xm);
+  ck_assert_msg(ym && tu_same_bits(y, ym), "a batch and its mirror image differ");
+  tg_tensor *flat =
+      tg_model_forward_flip_tta(tape, m, tg_reshape(tape, x, (int64_t[]){N, C * H * W}, 2));
+  ck_assert_msg(flat && tu_same_bits(y, flat), "flat input differs");
+
+  ck_assert_ptr_null(tg_model_forward_flip_tta(tape, NULL, x));
+  ck_assert_msg(strstr(tg_tape_error(tape), "model_forward_flip_tta") &&
+                    strstr(tg_tape_error(tape), "model is NULL"),
+                "%s", tg_tape_error(tape));
+  tg_tape_free(tape);
+  tg_tensor_free(x);
+  tg_tensor_free(xm);
+  tg_model_free(m);
+}
+END_TEST
+
 /* A few Adam steps on one fixed batch: SimpleConvNet's loss falls. */
 /* ------------------------------------------------------------------------
  * ReLU then max-pooling, as max-pooling then ReLU (convnets.c) */
@@ -615,6 +683,7 @@ static Suite *models_suite(void) {
   tcase_add_test(tc, test_check_input);
   tcase_add_test(tc, test_config_errors);
   tcase_add_test(tc, test_label_smoothing);
+  tcase_add_test(tc, test_flip_tta);
   tcase_add_test(tc, test_simple_convnet_learns_a_batch);
   tcase_add_test(tc, test_relu_pool_commute);
   tcase_add_test(tc, test_convnets_keep_the_book_order);

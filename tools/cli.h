@@ -23,6 +23,15 @@ int cli_int(FILE *err, const char *cmd, const char *name, const char *s, long lo
             long long *out);
 int cli_real(FILE *err, const char *cmd, const char *name, const char *s, double lo, double hi,
              double *out);
+/* --tta: "flip" (1) or "none" (0) into *tta. */
+int cli_tta(FILE *err, const char *cmd, const char *s, int *tta);
+
+/* The scores the program predicts from, (N, classes): the model's logits,
+ * or with tta the log-probabilities averaged over x and its mirror image
+ * (tg_model_forward_flip_tta). Both read as logits. */
+static inline tg_tensor *cli_scores(tg_tape *tape, tg_model *m, tg_tensor *x, int tta) {
+  return tta ? tg_model_forward_flip_tta(tape, m, x) : tg_model_forward(tape, m, x);
+}
 
 /* A training or evaluation run's settings, from the command line or a
  * checkpoint. */
@@ -49,6 +58,7 @@ typedef struct train_opts {
   const char *confusion;     /* eval: the confusion matrix picture */
   const char *misclassified; /* eval: the worst-classified test images */
   long long patience;        /* stop after this many epochs without gain; 0 = never */
+  int tta;                   /* evaluate with the mirror images too (--tta flip) */
   double best_val_acc;       /* the best so far (-1: none yet), and its epoch */
   long long best_epoch;
   int json;

@@ -117,7 +117,7 @@ int under_mpirun(void) {
 int check_job(train_opts *o, const tg_model *m) {
   if (tg_dist_size(o->dist) == 1)
     return EXIT_OK;
-  char model[1024] = "", optim[256], nums[9][32], sched[256], aug[64] = "", params[4096] = "";
+  char model[1024] = "", optim[256], nums[10][32], sched[256], aug[64] = "", params[4096] = "";
   tg_model_config_write(&o->model, model, sizeof model);
   tg_augment_format(&o->augment, aug, sizeof aug);
   const tg_optim_config *c = &o->optim;
@@ -126,9 +126,9 @@ int check_job(train_opts *o, const tg_model *m) {
   snprintf(sched, sizeof sched, "%s warmup=%.17g step=%.17g gamma=%.17g epochs=%.17g",
            tg_schedule_name(o->sched.kind), o->sched.warmup, o->sched.step_size, o->sched.gamma,
            o->sched.epochs);
-  long long v[9] = {(long long)o->seed, o->batch, o->shards,   o->epochs,   o->limit,
-                    o->eval_train,      o->val,   o->patience, tg_threads()};
-  for (int i = 0; i < 9; i++)
+  long long v[10] = {(long long)o->seed, o->batch, o->shards,   o->epochs,    o->limit,
+                     o->eval_train,      o->val,   o->patience, tg_threads(), o->tta};
+  for (int i = 0; i < 10; i++)
     snprintf(nums[i], sizeof nums[i], "%lld", v[i]);
   size_t len = 0;
   for (int l = 0; m && l < 2; l++) {
@@ -154,6 +154,7 @@ int check_job(train_opts *o, const tg_model *m) {
                                   {"val", nums[6]},
                                   {"patience", nums[7]},
                                   {"threads", nums[8]},
+                                  {"tta", nums[9]},
                                   {"schedule", sched},
                                   {"augment", aug},
                                   {"data", o->data ? o->data : ""},

@@ -58,6 +58,15 @@ int cli_real(FILE *err, const char *cmd, const char *name, const char *s, double
   return 1;
 }
 
+int cli_tta(FILE *err, const char *cmd, const char *s, int *tta) {
+  if (strcmp(s, "flip") && strcmp(s, "none")) {
+    fprintf(err, "tapegrad %s: --tta: unknown value '%s' (flip, none)\n", cmd, s);
+    return 0;
+  }
+  *tta = strcmp(s, "flip") == 0;
+  return 1;
+}
+
 /* Parses the hidden list "100,100" into cfg, for subcommand cmd. */
 static int parse_hidden(FILE *err, const char *cmd, const char *s, tg_model_config *cfg) {
   int n = 0;
@@ -214,6 +223,9 @@ void train_usage(FILE *f) {
              "                      improved for K epochs\n"
              "  --plot FILE         draw loss and accuracy per epoch (train, validation,\n"
              "                      test) to FILE.png or FILE.svg after every epoch\n"
+             "  --tta flip          evaluate (validation, test) on each image and its mirror\n"
+             "                      image, averaging the probabilities; for clothes, not\n"
+             "                      digits (default none)\n"
              "  --json              one JSON object per epoch on stdout, nothing else\n"
              "  --quiet             no progress bar\n"
              "  --profile           after training, the time, calls and bytes of each kind\n"
@@ -257,6 +269,7 @@ enum {
   O_SAVE_BEST,
   O_PATIENCE,
   O_PLOT,
+  O_TTA,
   O_JSON,
   O_QUIET,
   O_PROFILE,
@@ -300,6 +313,7 @@ static const struct option train_options[] = {
     {"save-best", required_argument, 0, O_SAVE_BEST},
     {"patience", required_argument, 0, O_PATIENCE},
     {"plot", required_argument, 0, O_PLOT},
+    {"tta", required_argument, 0, O_TTA},
     {"json", no_argument, 0, O_JSON},
     {"quiet", no_argument, 0, O_QUIET},
     {"profile", no_argument, 0, O_PROFILE},
@@ -425,6 +439,8 @@ static int train_option(FILE *err, int c, const char *arg, train_opts *o, train_
   }
   case O_VAL:
     return cli_int(err, "train", "val", arg, 1, 1LL << 40, &o->val);
+  case O_TTA:
+    return cli_tta(err, "train", arg, &o->tta);
   case O_SAVE_BEST:
     o->save_best = arg;
     return 1;
@@ -582,15 +598,17 @@ int train_parse(int argc, char **argv, train_opts *o, FILE *err) {
 
 void eval_usage(FILE *f) {
   fprintf(f, "usage: tapegrad eval --checkpoint FILE [--data D] [--json]\n"
-             "                     [--confusion FILE] [--misclassified FILE]\n"
+             "                     [--confusion FILE] [--misclassified FILE] [--tta flip]\n"
              "  --confusion FILE      draw the test set's confusion matrix (.png or .svg),\n"
              "                        with the data set's class names\n"
              "  --misclassified FILE  draw the worst-classified test images (the lowest\n"
              "                        probability of the true class) with true and\n"
-             "                        predicted labels\n");
+             "                        predicted labels\n"
+             "  --tta flip            predict each image and its mirror image and average\n"
+             "                        the probabilities (for clothes, not digits)\n");
 }
 
-enum { E_CHECKPOINT = 256, E_DATA, E_JSON, E_HELP, E_CONFUSION, E_MISCLASSIFIED, E_END };
+enum { E_CHECKPOINT = 256, E_DATA, E_JSON, E_HELP, E_CONFUSION, E_MISCLASSIFIED, E_TTA, E_END };
 
 static const struct option eval_options[] = {
     {"checkpoint", required_argument, 0, E_CHECKPOINT},
@@ -598,6 +616,7 @@ static const struct option eval_options[] = {
     {"json", no_argument, 0, E_JSON},
     {"confusion", required_argument, 0, E_CONFUSION},
     {"misclassified", required_argument, 0, E_MISCLASSIFIED},
+    {"tta", required_argument, 0, E_TTA},
     {"help", no_argument, 0, E_HELP},
     {0, 0, 0, 0}};
 
@@ -626,6 +645,9 @@ int eval_parse(int argc, char **argv, train_opts *o, FILE *err) {
       if (!picture_name(err, "eval", c == E_CONFUSION ? "confusion" : "misclassified", optarg))
         return EXIT_USAGE;
       *(c == E_CONFUSION ? &o->confusion : &o->misclassified) = optarg;
+    } else if (c == E_TTA) {
+      if (!cli_tta(err, "eval", optarg, &o->tta))
+        return EXIT_USAGE;
     } else
       o->json = 1;
   }

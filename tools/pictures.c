@@ -208,7 +208,7 @@ int eval_pictures(const train_opts *o, tg_model *m, const tg_dataset *test, tg_e
   for (int64_t start = 0; start < test->n; start += 100) {
     int64_t count = test->n - start < 100 ? test->n - start : 100;
     tg_tensor *x = tg_dataset_batch(tape, test, NULL, start, count, 0, NULL);
-    tg_tensor *logits = tg_model_forward(tape, m, x); /* (count, k) */
+    tg_tensor *logits = cli_scores(tape, m, x, o->tta); /* (count, k) */
     if (!logits) {
       st = tg_error_set(err, tg_tape_status(tape), "%s", tg_tape_error(tape));
       goto done;

@@ -31,6 +31,8 @@ void predict_usage(FILE *f) {
              "                      paper): invert them, transparency counts as white\n"
              "  --names N           class names: fashion (Fashion-MNIST's ten), digits,\n"
              "                      or none; default: from the checkpoint's data set\n"
+             "  --tta flip          predict each image and its mirror image and average the\n"
+             "                      probabilities (for clothes, not digits)\n"
              "  --json              one JSON object per input, in input order: file, class,\n"
              "                      name, top (a list of {class, name, p}); an input that\n"
              "                      cannot be read gives {file, error}\n"
@@ -41,17 +43,18 @@ void predict_usage(FILE *f) {
 typedef struct predict_opts {
   const char *checkpoint;
   long long top;
-  int invert, json, help;
+  int invert, json, help, tta;
   const char *names; /* NULL: from the checkpoint */
   int first_input;   /* argv index of the first IMAGE */
 } predict_opts;
 
 static int predict_parse(int argc, char **argv, predict_opts *p, FILE *err) {
-  enum { P_CHECKPOINT = 256, P_TOP, P_INVERT, P_NAMES, P_JSON, P_HELP };
+  enum { P_CHECKPOINT = 256, P_TOP, P_INVERT, P_NAMES, P_TTA, P_JSON, P_HELP };
   static const struct option table[] = {{"checkpoint", required_argument, 0, P_CHECKPOINT},
                                         {"top", required_argument, 0, P_TOP},
                                         {"invert", no_argument, 0, P_INVERT},
                                         {"names", required_argument, 0, P_NAMES},
+                                        {"tta", required_argument, 0, P_TTA},
                                         {"json", no_argument, 0, P_JSON},
                                         {"help", no_argument, 0, P_HELP},
                                         {0, 0, 0, 0}};
@@ -79,6 +82,10 @@ static int predict_parse(int argc, char **argv, predict_opts *p, FILE *err) {
         return EXIT_USAGE;
       }
       p->names = optarg;
+      break;
+    case P_TTA:
+      if (!cli_tta(err, "predict", optarg, &p->tta))
+        return EXIT_USAGE;
       break;
     case P_JSON:
       p->json = 1;
@@ -298,7 +305,7 @@ int cmd_predict(int argc, char **argv) {
     for (int64_t start = 0; ds.labels && start < in.n; start += 100) {
       int64_t count = in.n - start < 100 ? in.n - start : 100;
       tg_tensor *x = tg_dataset_batch(tape, &ds, NULL, start, count, 0, NULL);
-      tg_tensor *logits = tg_model_forward(tape, m, x); /* (count, classes) */
+      tg_tensor *logits = cli_scores(tape, m, x, p.tta); /* (count, classes) */
       if (!logits) {
         fprintf(stderr, "tapegrad predict: %s: %s\n", argv[a], tg_tape_error(tape));
         rc = EXIT_FAIL;

@@ -172,12 +172,13 @@ int session_meta_read(const char *meta, train_opts *o, long long *epochs_done, t
 /* ------------------------------------------------------------------------
  * Evaluation: loss and accuracy over a whole set, eval mode, no grad */
 
-/* Over the first `limit` samples of ds (0: all), in batches of `batch`;
- * rank r of a job takes the r-th of N contiguous parts. The correct
+/* Over the first `limit` samples of ds (0: all), in batches of `batch`,
+ * with the mirror images too when tta is 1 (cli_scores); rank r of a job
+ * takes the r-th of N contiguous parts. The correct
  * answers are counted as integers and the losses added in rank order, so
  * every rank ends with the same loss and accuracy. */
 static int evaluate(tg_tape *tape, tg_model *m, tg_dist *d, const tg_dataset *ds, int64_t limit,
-                    int64_t batch, double *loss, double *acc) {
+                    int64_t batch, int tta, double *loss, double *acc) {
   int was_train = tg_tape_set_train(tape, 0), was_grad = tg_tape_set_grad(tape, 0);
   int was_prof = tg_tape_set_profile(tape, 0); /* --profile: the training steps only */
   int flatten = 0, N = tg_dist_size(d), r = tg_dist_rank(d);
@@ -192,7 +193,7 @@ static int evaluate(tg_tape *tape, tg_model *m, tg_dist *d, const tg_dataset *ds
     int64_t count = hi - start < batch ? hi - start : batch;
     tg_tensor *t = NULL;
     tg_tensor *x = tg_dataset_batch(tape, ds, NULL, start, count, flatten, &t);
-    tg_tensor *logits = tg_model_forward(tape, m, x);
+    tg_tensor *logits = cli_scores(tape, m, x, tta);
     tg_tensor *l = tg_softmax_cross_entropy(tape, logits, t);
     if (!l) {
       st = tg_tape_status(tape);
@@ -524,9 +525,10 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
     for (int r = 0; r < tg_dist_size(o->dist); r++)
       train_loss += shares[r];
     train_loss /= (double)steps;
-    if (evaluate(tape, m, o->dist, &train, o->eval_train, o->batch, &tr_l, &tr_acc) != TG_OK ||
-        (o->val && evaluate(tape, m, o->dist, &val, 0, o->batch, &va_l, &va_acc) != TG_OK) ||
-        evaluate(tape, m, o->dist, &test, 0, o->batch, &te_l, &te_acc) != TG_OK) {
+    if (evaluate(tape, m, o->dist, &train, o->eval_train, o->batch, 0, &tr_l, &tr_acc) != TG_OK ||
+        (o->val &&
+         evaluate(tape, m, o->dist, &val, 0, o->batch, o->tta, &va_l, &va_acc) != TG_OK) ||
+        evaluate(tape, m, o->dist, &test, 0, o->batch, o->tta, &te_l, &te_acc) != TG_OK) {
       say(o, "train", "evaluation: %s", tg_tape_error(tape));
       rc = EXIT_FAIL;
       goto done;
@@ -764,17 +766,19 @@ int cmd_eval(int argc, char **argv) {
   if (rc == EXIT_OK) {
     tg_tape *tape = tg_tape_new();
     double loss, acc;
-    if (!tape || evaluate(tape, m, NULL, &test, 0, o.batch, &loss, &acc) != TG_OK) {
+    if (!tape || evaluate(tape, m, NULL, &test, 0, o.batch, o.tta, &loss, &acc) != TG_OK) {
       say(&o, "eval", "%s", tape ? tg_tape_error(tape) : "out of memory");
       rc = EXIT_FAIL;
     } else if ((o.confusion || o.misclassified) && eval_pictures(&o, m, &test, &err) != TG_OK) {
       say(&o, "eval", "%s", err.msg);
       rc = EXIT_FAIL;
     } else if (o.json) {
-      printf("{\"test_acc\":%.4f,\"test_loss\":%.6f}\n", acc, loss);
+      printf("{\"test_acc\":%.4f,\"test_loss\":%.6f%s}\n", acc, loss,
+             o.tta ? ",\"tta\":\"flip\"" : "");
     } else {
-      printf("%s after %lld epochs: test accuracy %.4f, test loss %.4f (%lld samples)\n",
-             o.model.kind, o.start_epoch, acc, loss, (long long)test.n);
+      printf("%s after %lld epochs: test accuracy %.4f, test loss %.4f (%lld samples%s)\n",
+             o.model.kind, o.start_epoch, acc, loss, (long long)test.n,
+             o.tta ? ", each with its mirror image" : "");
     }
     tg_tape_free(tape);
   }
