@@ -314,6 +314,45 @@ static void gather_planes(const tg_real *restrict g, const tg_real *restrict arg
         *dy = g[pool_at(i, q, (int64_t)*arg, s, ow)];
 }
 
+void tg_max_pool_planes(const tg_real *y, int64_t planes, int64_t oh, int64_t ow, int64_t s,
+                        tg_real *m, tg_real *arg) {
+  pool_image(y, planes, oh, ow, s, m, arg);
+}
+void tg_pool_scatter_planes(const tg_real *dy, const tg_real *arg, int64_t planes, int64_t oh,
+                            int64_t ow, int64_t s, tg_real *g) {
+  scatter_planes(dy, arg, planes, oh, ow, s, g);
+}
+
+/* pool_scatter's and pool_gather's loops over the planes (images ×
+ * channels) of a whole batch, on the threads: each plane is computed the
+ * same way whichever chunk it falls in, so the result does not depend on
+ * the thread count. (On the calling thread alone, they and the pooling
+ * left DeepConvNet's second thread idle for a sixth of its step.) */
+typedef struct planes_job {
+  int gather;         /* 0: scatter src = dy into dst = g; 1: gather src = g into dst = dy */
+  int64_t oh, ow, s;  /* the full planes (OH, OW) and the window size */
+  const tg_real *src; /* (planes, OH, OW) or (planes, OH/s, OW/s) */
+  const tg_real *arg; /* (planes, OH/s, OW/s) */
+  tg_real *dst;
+} planes_job;
+
+static void planes_chunk(void *ctx, int64_t p0, int64_t p1) {
+  const planes_job *j = ctx;
+  const int64_t full = j->oh * j->ow, pooled = full / (j->s * j->s), np = p1 - p0;
+  if (j->gather)
+    gather_planes(j->src + p0 * full, j->arg + p0 * pooled, np, j->oh, j->ow, j->s,
+                  j->dst + p0 * pooled);
+  else
+    scatter_planes(j->src + p0 * pooled, j->arg + p0 * pooled, np, j->oh, j->ow, j->s,
+                   j->dst + p0 * full);
+}
+
+static void planes_run(int gather, const tg_real *src, const tg_real *arg, int64_t planes,
+                       int64_t oh, int64_t ow, int64_t s, tg_real *dst) {
+  planes_job j = {.gather = gather, .oh = oh, .ow = ow, .s = s, .src = src, .arg = arg, .dst = dst};
+  tg_parallel_for(planes, tg_grain_of(oh * ow), planes * oh * ow, planes_chunk, &j);
+}
+
 /* Images [n0, n1) of conv or conv_grad_x. */
 static void conv_images(void *arg, int64_t n0, int64_t n1) {
   const conv_job *j = arg;
@@ -392,28 +431,13 @@ static int use_winograd(const conv_job *j) {
 /* Plans and runs a job on the threads (when the products are worth it),
  * scratch from the arena. Returns 0 after failing the tape. */
 static int conv_run(tg_tape *tape, const tg_op *op, conv_job *j) {
-  if (use_winograd(j)) {
-    /* The pooled ops take Winograd's fewer products over the fusion:
-     * the whole (N, FN, OH, OW) map in arena scratch, pooled after or
-     * scattered before. */
-    const int64_t planes = j->g.n * j->fn, full[4] = {j->g.n, j->fn, j->g.oh, j->g.ow};
-    tg_tensor *t = j->pool ? tg_empty(tape, full, 4) : NULL;
-    if (j->pool && !t)
-      return 0;
-    if (j->pool && j->kind == CONV_DW)
-      scatter_planes(j->dy, j->arg, planes, j->g.oh, j->g.ow, j->pool, t->data);
-    if (!tg_winograd_conv(tape, op,
-                          j->kind == CONV_Y    ? TG_WG_Y
-                          : j->kind == CONV_DX ? TG_WG_DX
-                                               : TG_WG_DW,
-                          (const int64_t[]){j->g.n, j->g.c, j->g.h, j->g.w}, j->fn, j->g.pad, j->x,
-                          j->w, t && j->kind == CONV_DW ? t->data : j->dy, j->bias, j->relu,
-                          t && j->kind == CONV_Y ? t->data : j->out))
-      return 0;
-    if (j->pool && j->kind == CONV_Y)
-      pool_image(t->data, planes, j->g.oh, j->g.ow, j->pool, j->out, j->arg);
-    return 1;
-  }
+  if (use_winograd(j)) /* the pooled ops pool or scatter image by image in its blocks */
+    return tg_winograd_conv(tape, op,
+                            j->kind == CONV_Y    ? TG_WG_Y
+                            : j->kind == CONV_DX ? TG_WG_DX
+                                                 : TG_WG_DW,
+                            (const int64_t[]){j->g.n, j->g.c, j->g.h, j->g.w}, j->fn, j->g.pad,
+                            j->x, j->w, j->dy, j->bias, j->relu, j->pool, j->arg, j->out);
   const double flops = 2.0 * (double)j->g.n * (double)j->fn * (double)j->k * (double)j->p;
   /* A scratch slot per thread that may run (tg_parallel_for's rule: a
    * product of 5e6 flops is worth a second thread). */
@@ -868,7 +892,7 @@ static tg_tensor *pool_scatter(tg_tape *tape, tg_tensor *dy, tg_tensor *arg, int
   tg_tensor *g = tg_empty(tape, (int64_t[]){dy->shape[0], dy->shape[1], oh, ow}, 4);
   if (!g || !pool_pair_check(tape, &op_pool_scatter, g, dy, arg, size))
     return NULL;
-  scatter_planes(dy->data, arg->data, dy->shape[0] * dy->shape[1], oh, ow, size, g->data);
+  planes_run(0, dy->data, arg->data, dy->shape[0] * dy->shape[1], oh, ow, size, g->data);
   return tg_op_record(tape, &op_pool_scatter, g, 2, in, (const int64_t[]){size}, 1);
 }
 
@@ -884,8 +908,8 @@ static tg_tensor *pool_gather(tg_tape *tape, tg_tensor *g, tg_tensor *arg, int64
       tape, (int64_t[]){g->shape[0], g->shape[1], g->shape[2] / size, g->shape[3] / size}, 4);
   if (!dy || !pool_pair_check(tape, &op_pool_gather, g, dy, arg, size))
     return NULL;
-  gather_planes(g->data, arg->data, g->shape[0] * g->shape[1], g->shape[2], g->shape[3], size,
-                dy->data);
+  planes_run(1, g->data, arg->data, g->shape[0] * g->shape[1], g->shape[2], g->shape[3], size,
+             dy->data);
   return tg_op_record(tape, &op_pool_gather, dy, 2, in, (const int64_t[]){size}, 1);
 }
 
