@@ -369,12 +369,18 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
   tg_real *m = v + WG_A2 * ldv;     /* (A², nb, cout) */
   tg_real *plane = m + WG_A2 * ldm; /* (hp, wp, cin) or (th·m, tw·m, cout) */
   tg_real *tmp = plane + j->plane;  /* (h·w, cin) or (oh·ow, cout) */
-  /* with pool: y_n or the scattered dy_n (cout, oh·ow), each image's */
+  /* with pool: y_n or the scattered dy_n, (cout, oh·ow), or for dx the
+   * scattered input (cin, h·w), each image's */
   tg_real *full = tmp + max64(j->h * j->w * cin, j->oh * j->ow * cout);
   const int64_t pooled = j->pool ? cout * (j->oh / j->pool) * (j->ow / j->pool) : 0;
+  const int64_t pin = j->pool ? cin * (j->h / j->pool) * (j->w / j->pool) : 0;
   for (int64_t n = n0; n < n1; n++) {
-    to_channels_last(j->in + n * cin * j->h * j->w, cin, j->h, j->w, tmp, plane, j->pad, j->pad,
-                     j->hp, j->wp);
+    const tg_real *in = j->in + n * cin * j->h * j->w;
+    if (j->pool && j->kind == TG_WG_DX) { /* dy_n at its windows' maxima */
+      tg_pool_scatter_planes(j->in + n * pin, j->arg + n * pin, cin, j->h, j->w, j->pool, full);
+      in = full;
+    }
+    to_channels_last(in, cin, j->h, j->w, tmp, plane, j->pad, j->pad, j->hp, j->wp);
     input_tf(j, plane, v + (n - n0) * t1 * cin, ldv);
   }
   const int64_t pout = j->oh * j->ow;
@@ -386,12 +392,13 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
       for (int64_t r = 0; r < j->oh; r++) /* tmp (oh·ow, cout): the valid part */
         memcpy(tmp + r * j->ow * cout, plane + r * wq * cout, (size_t)(j->ow * cout) * sizeof *tmp);
       /* y_n (cout, oh·ow) = tmpᵀ (column-major: cout × oh·ow) */
-      tg_real *y = j->pool ? full : j->out + n * cout * pout;
+      const int pool = j->pool && j->kind == TG_WG_Y;
+      tg_real *y = pool ? full : j->out + n * cout * pout;
       libxsmm_otrans(y, tmp, sizeof(tg_real), (libxsmm_blasint)cout, (libxsmm_blasint)pout,
                      (libxsmm_blasint)cout, (libxsmm_blasint)pout);
       if (j->relu)
         tg_relu_inplace(y, cout * pout); /* while y_n is in cache */
-      if (j->pool)
+      if (pool)
         tg_max_pool_planes(y, cout, j->oh, j->ow, j->pool, j->out + n * pooled,
                            j->arg + n * pooled);
     }
@@ -459,8 +466,7 @@ int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs
   const int64_t OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
   wg_job j = {
       .kind = kind, .n = N, .bias = kind == TG_WG_Y ? bias : NULL, .relu = relu, .out = out};
-  if (kind != TG_WG_DX)
-    j.pool = pool, j.arg = arg;
+  j.pool = pool, j.arg = arg;
   if (kind == TG_WG_DX) /* a convolution of dy back to (H, W) */
     j.cin = fn, j.cout = C, j.h = OH, j.w = OW, j.pad = 2 - pad, j.oh = H, j.ow = W, j.in = dy;
   else
@@ -493,7 +499,8 @@ int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs
   const int nth = j.nth = omp_in_parallel() || work < TG_PAR_MIN ? 1 : tg_threads();
   j.plane = max64(j.hp * j.wp * j.cin, j.th * WG_M * j.tw * WG_M * j.cout);
   j.per_thread = WG_A2 * (j.cin + j.cout) * nb + j.plane +
-                 max64(j.h * j.w * j.cin, j.oh * j.ow * j.cout) + (pool ? j.oh * j.ow * j.cout : 0);
+                 max64(j.h * j.w * j.cin, j.oh * j.ow * j.cout) +
+                 (pool ? max64(j.oh * j.ow * j.cout, j.h * j.w * j.cin) : 0);
   tg_tensor *s = tg_empty(tape, (int64_t[]){nth, j.per_thread}, 2);
   if (!s)
     return 0;

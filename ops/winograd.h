@@ -28,7 +28,8 @@ int tg_winograd_fits(int64_t fh, int64_t fw, int64_t stride, int64_t pad, int64_
  * are pooled, each image while it is in cache: TG_WG_Y writes out
  * (N, FN, OH/pool, OW/pool) = the windows' maxima and arg (same shape)
  * their indices (tg_max_pool_planes); TG_WG_DW reads dy (N, FN, OH/pool,
- * OW/pool) and arg, and uses tg_pool_scatter_planes(dy) as its dy.
+ * OW/pool) and arg, and uses tg_pool_scatter_planes(dy) as its dy;
+ * TG_WG_DX likewise (conv_pool_grad_x).
  * Operands that the kind does not read may be NULL. Scratch comes from
  * the tape's arena. Results do not depend on the thread count. Returns
  * 0 after failing the tape (as op), else 1. */
