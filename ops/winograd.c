@@ -302,10 +302,11 @@ static inline void gt6(const vec *m, int is, vec *o, int os) {
 }
 
 /* U (A², ld) = G g Gᵀ for the filters taps (9, ld), each column e one
- * filter's taps in row-major order. */
-TRANSFORM static void filters_tf(const tg_real *restrict taps, tg_real *restrict u, int64_t ld) {
-  for (int64_t e0 = 0; e0 < ld; e0 += WG_VL) {
-    const int w = (int)min64(WG_VL, ld - e0);
+ * filter's taps in row-major order: columns [e0, e1). */
+TRANSFORM static void filters_tf(const tg_real *restrict taps, tg_real *restrict u, int64_t ld,
+                                 int64_t e0, int64_t e1) {
+  for (; e0 < e1; e0 += WG_VL) {
+    const int w = (int)min64(WG_VL, e1 - e0);
     vec in[9], t[WG_A * 3], o[WG_A2];
     for (int x = 0; x < 9; x++)
       vload_part(&in[x], taps + x * ld + e0, w);
@@ -320,16 +321,26 @@ TRANSFORM static void filters_tf(const tg_real *restrict taps, tg_real *restrict
 
 /* The filters W (FN, C, 3, 3) transformed: for conv, U_ξ (C, FN); for
  * conv_grad_x, U_ξ (FN, C) from W rotated by 180°. taps (9, cin·cout)
- * is scratch. */
-static void filters(const wg_job *j, const tg_real *w, tg_real *u, tg_real *taps) {
+ * is scratch. Columns e = i·cout + o in [e0, e1), a chunk of
+ * tg_parallel_for (on the calling thread alone they idled the other
+ * thread as long as a small layer's products took). */
+typedef struct filters_job {
+  const wg_job *j;
+  const tg_real *w;
+  tg_real *u, *taps;
+} filters_job;
+
+static void filters(void *ctx, int64_t e0, int64_t e1) {
+  const filters_job *f = ctx;
+  const wg_job *j = f->j;
   const int64_t ld = j->cout * j->cin;
-  for (int64_t i = 0; i < j->cin; i++)
-    for (int64_t o = 0; o < j->cout; o++)
-      for (int x = 0; x < 9; x++)
-        taps[x * ld + i * j->cout + o] = j->kind == TG_WG_Y
-                                             ? w[(o * j->cin + i) * 9 + x] /* W[o, i] */
-                                             : w[(i * j->cout + o) * 9 + 8 - x];
-  filters_tf(taps, u, ld);
+  for (int64_t e = e0; e < e1; e++) {
+    const int64_t i = e / j->cout, o = e % j->cout;
+    for (int x = 0; x < 9; x++)
+      f->taps[x * ld + e] = j->kind == TG_WG_Y ? f->w[(o * j->cin + i) * 9 + x] /* W[o, i] */
+                                               : f->w[(i * j->cout + o) * 9 + 8 - x];
+  }
+  filters_tf(f->taps, f->u, ld, e0, e1);
 }
 
 /* dW (FN, C, 3, 3) = Gᵀ M G for M (A², FN, C), through taps (9, FN·C). */
@@ -510,7 +521,10 @@ int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs
     tg_tensor *u = tg_empty(tape, (int64_t[]){(WG_A2 + 9) * j.cin * j.cout + j.cout}, 1);
     if (!u)
       return 0;
-    filters(&j, w, u->data, u->data + WG_A2 * j.cin * j.cout);
+    /* columns in chunks of whole vectors; ~100 operations per column */
+    const int64_t ld = j.cin * j.cout;
+    tg_parallel_for(ld, 16 * WG_VL, 100 * ld, filters,
+                    &(filters_job){&j, w, u->data, u->data + WG_A2 * ld});
     j.u = u->data;
     tg_real *zero = u->data + (WG_A2 + 9) * j.cin * j.cout;
     if (!j.bias) {
