@@ -400,12 +400,20 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
       tg_gemm_run(&j->mm[last][0], v + x * ldv, j->u + x * cin * cout, m + x * ldm);
     for (int64_t n = n0; n < n1; n++) {
       output_tf(j, m + (n - n0) * t1 * cout, ldm, plane);
-      for (int64_t r = 0; r < j->oh; r++) /* tmp (oh·ow, cout): the valid part */
-        memcpy(tmp + r * j->ow * cout, plane + r * wq * cout, (size_t)(j->ow * cout) * sizeof *tmp);
-      /* y_n (cout, oh·ow) = tmpᵀ (column-major: cout × oh·ow) */
+      /* valid (oh·ow, cout): the plane's first oh rows when its width is
+       * ow (the tiles cover it exactly), else those rows' first ow
+       * columns copied */
+      const tg_real *valid = plane;
+      if (wq != j->ow) {
+        for (int64_t r = 0; r < j->oh; r++)
+          memcpy(tmp + r * j->ow * cout, plane + r * wq * cout,
+                 (size_t)(j->ow * cout) * sizeof *tmp);
+        valid = tmp;
+      }
+      /* y_n (cout, oh·ow) = validᵀ (column-major: cout × oh·ow) */
       const int pool = j->pool && j->kind == TG_WG_Y;
       tg_real *y = pool ? full : j->out + n * cout * pout;
-      libxsmm_otrans(y, tmp, sizeof(tg_real), (libxsmm_blasint)cout, (libxsmm_blasint)pout,
+      libxsmm_otrans(y, valid, sizeof(tg_real), (libxsmm_blasint)cout, (libxsmm_blasint)pout,
                      (libxsmm_blasint)cout, (libxsmm_blasint)pout);
       if (j->relu)
         tg_relu_inplace(y, cout * pout); /* while y_n is in cache */
