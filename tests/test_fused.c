@@ -569,9 +569,9 @@ START_TEST(test_conv_max_pool_matches_composite) {
 }
 END_TEST
 
-/* Second order through conv_max_pool's rule (conv_pool_grad_w,
- * pool_scatter, pool_gather and their own rules) against the composite's,
- * as second_grads. */
+/* Second order through conv_max_pool's rule (conv_pool_grad_x,
+ * conv_pool_grad_w, pool_gather and their own rules) against the
+ * composite's, as second_grads. */
 static void pool_second(tg_tape *tape, pool_fn f, pgeom p, tg_tensor *x, tg_tensor *W, tg_tensor *b,
                         tg_tensor *r, tg_tensor *u, tg_tensor *v, tg_tensor **out) {
   tg_tensor *y = tg_tanh(tape, f(tape, x, W, b, p));
