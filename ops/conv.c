@@ -203,8 +203,9 @@ typedef struct conv_job {
   int64_t groups;            /* conv_grad_w: min(N, CONV_GROUPS) */
 } conv_job;
 
-/* A thread's scratch: (K, P) rows, then (P, FN) for dyᵀ, then with
- * conv_pool_grad_w (FN, P) for the scattered dy. */
+/* A thread's scratch: (K, P) rows, then (P, FN) for dyᵀ (or, pooled, for
+ * y_n or conv_pool_grad_x's scattered dy_n), then with conv_pool_grad_w
+ * (FN, P) for the scattered dy. */
 static int64_t slot_size(const conv_job *j) {
   return (j->k + (j->pool && j->kind == CONV_DW ? 2 : 1) * j->fn) * j->p;
 }
@@ -296,8 +297,37 @@ static inline int64_t pool_at(int64_t i, int64_t q, int64_t e, int64_t s, int64_
 /* g (planes, OH, OW) = dy (planes, PH, PW) at each window's maximum
  * (arg), 0 elsewhere: pool_scatter's kernel; gather its adjoint, dy =
  * g at the maxima. */
-static void scatter_planes(const tg_real *restrict dy, const tg_real *restrict arg, int64_t planes,
-                           int64_t oh, int64_t ow, int64_t s, tg_real *restrict g) {
+/* 2×2 windows (the book's pools, and pool_scatter's hot path in
+ * DeepConvNet's backward): each window's four elements written at once,
+ * dy where arg points and 0 elsewhere, one pass along a row of windows
+ * that vectorizes (the general loop below clears the plane first, then
+ * stores one element at a time). */
+static inline __attribute__((always_inline)) void scatter_2x2(const tg_real *restrict dy,
+                                                              const tg_real *restrict arg,
+                                                              int64_t planes, int64_t oh,
+                                                              int64_t ow, tg_real *restrict g) {
+  const int64_t rows = planes * oh / 2, pw = ow / 2; /* window rows */
+  for (int64_t r = 0; r < rows; r++) {
+    tg_real *restrict g0 = g + 2 * r * ow, *restrict g1 = g0 + ow;
+    const tg_real *restrict d = dy + r * pw, *restrict a = arg + r * pw;
+#pragma omp simd
+    for (int64_t q = 0; q < pw; q++) {
+      const tg_real v = d[q], e = a[q];
+      g0[2 * q] = e == 0 ? v : 0;
+      g0[2 * q + 1] = e == 1 ? v : 0;
+      g1[2 * q] = e == 2 ? v : 0;
+      g1[2 * q + 1] = e == 3 ? v : 0;
+    }
+  }
+}
+
+SHORT_RUNS static void scatter_planes(const tg_real *restrict dy, const tg_real *restrict arg,
+                                      int64_t planes, int64_t oh, int64_t ow, int64_t s,
+                                      tg_real *restrict g) {
+  if (s == 2) {
+    scatter_2x2(dy, arg, planes, oh, ow, g);
+    return;
+  }
   const int64_t ph = oh / s, pw = ow / s;
   memset(g, 0, (size_t)(planes * oh * ow) * sizeof *g);
   for (int64_t c = 0; c < planes; c++, g += oh * ow)
@@ -312,6 +342,45 @@ static void gather_planes(const tg_real *restrict g, const tg_real *restrict arg
     for (int64_t i = 0; i < ph; i++)
       for (int64_t q = 0; q < pw; q++, dy++, arg++)
         *dy = g[pool_at(i, q, (int64_t)*arg, s, ow)];
+}
+
+void tg_max_pool_planes(const tg_real *y, int64_t planes, int64_t oh, int64_t ow, int64_t s,
+                        tg_real *m, tg_real *arg) {
+  pool_image(y, planes, oh, ow, s, m, arg);
+}
+void tg_pool_scatter_planes(const tg_real *dy, const tg_real *arg, int64_t planes, int64_t oh,
+                            int64_t ow, int64_t s, tg_real *g) {
+  scatter_planes(dy, arg, planes, oh, ow, s, g);
+}
+
+/* pool_scatter's and pool_gather's loops over the planes (images ×
+ * channels) of a whole batch, on the threads: each plane is computed the
+ * same way whichever chunk it falls in, so the result does not depend on
+ * the thread count. (On the calling thread alone, they and the pooling
+ * left DeepConvNet's second thread idle for a sixth of its step.) */
+typedef struct planes_job {
+  int gather;         /* 0: scatter src = dy into dst = g; 1: gather src = g into dst = dy */
+  int64_t oh, ow, s;  /* the full planes (OH, OW) and the window size */
+  const tg_real *src; /* (planes, OH, OW) or (planes, OH/s, OW/s) */
+  const tg_real *arg; /* (planes, OH/s, OW/s) */
+  tg_real *dst;
+} planes_job;
+
+static void planes_chunk(void *ctx, int64_t p0, int64_t p1) {
+  const planes_job *j = ctx;
+  const int64_t full = j->oh * j->ow, pooled = full / (j->s * j->s), np = p1 - p0;
+  if (j->gather)
+    gather_planes(j->src + p0 * full, j->arg + p0 * pooled, np, j->oh, j->ow, j->s,
+                  j->dst + p0 * pooled);
+  else
+    scatter_planes(j->src + p0 * pooled, j->arg + p0 * pooled, np, j->oh, j->ow, j->s,
+                   j->dst + p0 * full);
+}
+
+static void planes_run(int gather, const tg_real *src, const tg_real *arg, int64_t planes,
+                       int64_t oh, int64_t ow, int64_t s, tg_real *dst) {
+  planes_job j = {.gather = gather, .oh = oh, .ow = ow, .s = s, .src = src, .arg = arg, .dst = dst};
+  tg_parallel_for(planes, tg_grain_of(oh * ow), planes * oh * ow, planes_chunk, &j);
 }
 
 /* Images [n0, n1) of conv or conv_grad_x. */
@@ -337,7 +406,14 @@ static void conv_images(void *arg, int64_t n0, int64_t n1) {
         pool_image(y, j->fn, g->oh, g->ow, j->pool, j->out + n * pooled, j->arg + n * pooled);
       }
     } else {
-      tg_gemm_run(&j->mm, j->w, j->dy + n * fnp, buf); /* (FN, K)ᵀ·(FN, P) */
+      const tg_real *dy = j->dy + n * fnp; /* (FN, P) */
+      if (j->pool) { /* conv_pool_grad_x: dy_n (FN, PH, PW) scattered to the maxima first */
+        const int64_t pooled = fnp / (j->pool * j->pool);
+        scatter_planes(j->dy + n * pooled, j->arg + n * pooled, j->fn, g->oh, g->ow, j->pool,
+                       buf + j->k * j->p);
+        dy = buf + j->k * j->p;
+      }
+      tg_gemm_run(&j->mm, j->w, dy, buf); /* (FN, K)ᵀ·(FN, P) */
       fold_image(g, buf, j->out + n * chw);
     }
   }
@@ -392,28 +468,13 @@ static int use_winograd(const conv_job *j) {
 /* Plans and runs a job on the threads (when the products are worth it),
  * scratch from the arena. Returns 0 after failing the tape. */
 static int conv_run(tg_tape *tape, const tg_op *op, conv_job *j) {
-  if (use_winograd(j)) {
-    /* The pooled ops take Winograd's fewer products over the fusion:
-     * the whole (N, FN, OH, OW) map in arena scratch, pooled after or
-     * scattered before. */
-    const int64_t planes = j->g.n * j->fn, full[4] = {j->g.n, j->fn, j->g.oh, j->g.ow};
-    tg_tensor *t = j->pool ? tg_empty(tape, full, 4) : NULL;
-    if (j->pool && !t)
-      return 0;
-    if (j->pool && j->kind == CONV_DW)
-      scatter_planes(j->dy, j->arg, planes, j->g.oh, j->g.ow, j->pool, t->data);
-    if (!tg_winograd_conv(tape, op,
-                          j->kind == CONV_Y    ? TG_WG_Y
-                          : j->kind == CONV_DX ? TG_WG_DX
-                                               : TG_WG_DW,
-                          (const int64_t[]){j->g.n, j->g.c, j->g.h, j->g.w}, j->fn, j->g.pad, j->x,
-                          j->w, t && j->kind == CONV_DW ? t->data : j->dy, j->bias, j->relu,
-                          t && j->kind == CONV_Y ? t->data : j->out))
-      return 0;
-    if (j->pool && j->kind == CONV_Y)
-      pool_image(t->data, planes, j->g.oh, j->g.ow, j->pool, j->out, j->arg);
-    return 1;
-  }
+  if (use_winograd(j)) /* the pooled ops pool or scatter image by image in its blocks */
+    return tg_winograd_conv(tape, op,
+                            j->kind == CONV_Y    ? TG_WG_Y
+                            : j->kind == CONV_DX ? TG_WG_DX
+                                                 : TG_WG_DW,
+                            (const int64_t[]){j->g.n, j->g.c, j->g.h, j->g.w}, j->fn, j->g.pad,
+                            j->x, j->w, j->dy, j->bias, j->relu, j->pool, j->arg, j->out);
   const double flops = 2.0 * (double)j->g.n * (double)j->fn * (double)j->k * (double)j->p;
   /* A scratch slot per thread that may run (tg_parallel_for's rule: a
    * product of 5e6 flops is worth a second thread). */
@@ -651,23 +712,29 @@ tg_tensor *tg_conv_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, int64_t fh
  * gradient is conv's on S(dy) = pool_scatter(dy, arg), dy at each
  * window's maximum:
  *
- *   dx = conv_grad_x(S(dy), W)      (materialised: not in the hot path)
- *   dW = conv_pool_grad_w(x, dy, arg) = conv_grad_w(x, S(dy)), S applied
- *        per image straight into the product's transposed operand
+ *   dx = conv_pool_grad_x(dy, W, arg) = conv_grad_x(S(dy), W)
+ *   dW = conv_pool_grad_w(x, dy, arg) = conv_grad_w(x, S(dy))
  *   db = Σ dy over (N, PH, PW)     (S moves values, it does not add them)
  *
- * pool_scatter and pool_gather are S and its adjoint Sᵀ (each the other's
- * gradient), and conv_pool_grad_w's rule is written with them, conv and
- * conv_grad_x, so second derivatives work. The twin is max_pool2d of
+ * with S applied per image, into the product's operand in cache: S(dy)
+ * is never materialised (DeepConvNet: it was written and read back, 10 MB
+ * per step, for dx alone). pool_scatter and pool_gather are S and its
+ * adjoint Sᵀ (each the other's gradient), and the two private ops' rules
+ * are written with them, conv and each other, so second derivatives
+ * work. The twin is max_pool2d of
  * tg_conv_composite (tests/test_fused.c). */
 
 enum { POOL_SIZE = PATCH_NATTR, POOL_NATTR }; /* attr: the patch slots, then s */
 
 /* The three ops behind conv_max_pool's gradient, private to this file:
  * their arg always comes from conv_max_pool (indices in [0, s²)).
+ *   conv_pool_grad_x: dy (N, FN, PH, PW), W (FN, C, fh, fw) -> dx (N, C, H, W)
  *   conv_pool_grad_w: x (N, C, H, W), dy (N, FN, PH, PW) -> dW (FN, C, fh, fw)
  *   pool_scatter: dy (N, C, PH, PW) -> (N, C, oh, ow), S(dy)
  *   pool_gather: g (N, C, OH, OW) -> (N, C, PH, PW), Sᵀ(g) */
+static tg_tensor *conv_pool_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, tg_tensor *arg,
+                                   const int64_t *xshape, int64_t stride, int64_t pad,
+                                   int64_t size);
 static tg_tensor *conv_pool_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, tg_tensor *arg,
                                    int64_t fh, int64_t fw, int64_t stride, int64_t pad,
                                    int64_t size);
@@ -676,6 +743,8 @@ static tg_tensor *pool_scatter(tg_tape *tape, tg_tensor *dy, tg_tensor *arg, int
 static tg_tensor *pool_gather(tg_tape *tape, tg_tensor *g, tg_tensor *arg, int64_t size);
 
 static void conv_max_pool_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
+static void conv_pool_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy,
+                                      tg_tensor **gx);
 static void conv_pool_grad_w_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy,
                                       tg_tensor **gx);
 static void pool_scatter_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx);
@@ -688,27 +757,20 @@ static uint64_t conv_max_pool_decide(tg_tape *tape, int n, tg_tensor *const *in,
 }
 static const tg_kinked_op op_conv_max_pool = {
     {"conv_max_pool", 4, TG_KINKED | TG_NONDIFF(2), conv_max_pool_backward}, conv_max_pool_decide};
+static const tg_op op_conv_pool_grad_x = {"conv_pool_grad_x", 3, TG_NONDIFF(2),
+                                          conv_pool_grad_x_backward};
 static const tg_op op_conv_pool_grad_w = {"conv_pool_grad_w", 3, TG_NONDIFF(2),
                                           conv_pool_grad_w_backward};
 static const tg_op op_pool_scatter = {"pool_scatter", 2, TG_NONDIFF(1), pool_scatter_backward};
 static const tg_op op_pool_gather = {"pool_gather", 2, TG_NONDIFF(1), pool_gather_backward};
-
-/* The conv output's height and width (before pooling) from the attrs. */
-static int64_t attr_oh(const int64_t *a) {
-  return (a[PATCH_H] + 2 * a[PATCH_PAD] - a[PATCH_FH]) / a[PATCH_STRIDE] + 1;
-}
-static int64_t attr_ow(const int64_t *a) {
-  return (a[PATCH_W] + 2 * a[PATCH_PAD] - a[PATCH_FW]) / a[PATCH_STRIDE] + 1;
-}
 
 /* conv_grad_x(S(dy), W) for node n, whose inputs 0 and 2 are x and arg:
  * x's gradient in both conv_max_pool (W the filters) and
  * conv_pool_grad_w (W the incoming gradient of dW). */
 static tg_tensor *grad_x_at_maxima(tg_tape *tape, const tg_node *n, tg_tensor *dy, tg_tensor *W) {
   const int64_t *a = n->attr;
-  return tg_conv_grad_x(tape,
-                        pool_scatter(tape, dy, n->in[2], a[POOL_SIZE], attr_oh(a), attr_ow(a)), W,
-                        n->in[0]->shape, a[PATCH_STRIDE], a[PATCH_PAD]);
+  return conv_pool_grad_x(tape, dy, W, n->in[2], n->in[0]->shape, a[PATCH_STRIDE], a[PATCH_PAD],
+                          a[POOL_SIZE]);
 }
 
 static void conv_max_pool_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
@@ -721,6 +783,19 @@ static void conv_max_pool_backward(tg_tape *tape, const tg_node *n, tg_tensor *g
                              a[PATCH_PAD], s);
   if (tg_op_needs_grad(n, 3))
     gx[3] = tg_sum(tape, gy, (const int[]){0, 2, 3}, 3, 0);
+}
+
+/* dx = conv_grad_x(S(dy), W), linear in each: ⟨G, dx⟩ = ⟨conv(G, W),
+ * S(dy)⟩, so d(dy) = Sᵀ(conv(G, W)) and dW = conv_grad_w(G, S(dy)). */
+static void conv_pool_grad_x_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy,
+                                      tg_tensor **gx) {
+  tg_tensor *dy = n->in[0], *w = n->in[1], *arg = n->in[2];
+  const int64_t *a = n->attr, s = a[POOL_SIZE];
+  if (tg_op_needs_grad(n, 0))
+    gx[0] = pool_gather(tape, tg_conv(tape, gy, w, NULL, a[PATCH_STRIDE], a[PATCH_PAD]), arg, s);
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = conv_pool_grad_w(tape, gy, dy, arg, w->shape[2], w->shape[3], a[PATCH_STRIDE],
+                             a[PATCH_PAD], s);
 }
 
 /* dW = conv_grad_w(x, S(dy)): ⟨H, dW⟩ = ⟨conv(x, H), S(dy)⟩, so
@@ -800,6 +875,43 @@ tg_tensor *tg_conv_max_pool(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor
   return tg_op_record(tape, op, y, b ? 4 : 3, in, a, POOL_NATTR);
 }
 
+static tg_tensor *conv_pool_grad_x(tg_tape *tape, tg_tensor *dy, tg_tensor *W, tg_tensor *arg,
+                                   const int64_t *xshape, int64_t stride, int64_t pad,
+                                   int64_t size) {
+  const tg_op *op = &op_conv_pool_grad_x;
+  tg_tensor *in[3] = {dy, W, arg};
+  if (!tg_op_begin(tape, op, 3, in))
+    return NULL;
+  char xsb[160], what[400];
+  tg_shape_str(xshape, 4, xsb, sizeof xsb);
+  snprintf(what, sizeof what, "dy %s, W %s to x %s, pool %lld", TG_SHAPE(dy), TG_SHAPE(W), xsb,
+           (long long)size);
+  if (W->ndim != 4 || W->shape[1] != xshape[1])
+    return tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: W must be (FN, C, FH, FW) with x's C", what);
+  conv_job j = {.kind = CONV_DX, .w = W->data, .dy = dy->data, .arg = arg->data, .pool = size};
+  if (!tg_conv_geom(tape, op, what, xshape, W->shape[2], W->shape[3], stride, pad, &j.g) ||
+      !pool_fits(tape, op, what, size, j.g.oh, j.g.ow))
+    return NULL;
+  const int64_t pooled[4] = {j.g.n, W->shape[0], j.g.oh / size, j.g.ow / size};
+  if (dy->ndim != 4 || memcmp(dy->shape, pooled, sizeof pooled) != 0)
+    return tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: dy must be (%lld, %lld, %lld, %lld)", what,
+                      (long long)pooled[0], (long long)pooled[1], (long long)pooled[2],
+                      (long long)pooled[3]);
+  if (!arg_fits(tape, op, what, arg, pooled))
+    return NULL;
+  j.fn = W->shape[0], j.k = j.g.cols, j.p = j.g.oh * j.g.ow;
+  tg_tensor *dx = tg_empty(tape, xshape, 4); /* (N, C, H, W) */
+  if (!dx)
+    return NULL;
+  j.out = dx->data;
+  if (!conv_exec(tape, op, &j))
+    return NULL;
+  int64_t a[POOL_NATTR];
+  tg_patch_attrs(&j.g, a);
+  a[POOL_SIZE] = size;
+  return tg_op_record(tape, op, dx, 3, in, a, POOL_NATTR);
+}
+
 static tg_tensor *conv_pool_grad_w(tg_tape *tape, tg_tensor *x, tg_tensor *dy, tg_tensor *arg,
                                    int64_t fh, int64_t fw, int64_t stride, int64_t pad,
                                    int64_t size) {
@@ -868,7 +980,7 @@ static tg_tensor *pool_scatter(tg_tape *tape, tg_tensor *dy, tg_tensor *arg, int
   tg_tensor *g = tg_empty(tape, (int64_t[]){dy->shape[0], dy->shape[1], oh, ow}, 4);
   if (!g || !pool_pair_check(tape, &op_pool_scatter, g, dy, arg, size))
     return NULL;
-  scatter_planes(dy->data, arg->data, dy->shape[0] * dy->shape[1], oh, ow, size, g->data);
+  planes_run(0, dy->data, arg->data, dy->shape[0] * dy->shape[1], oh, ow, size, g->data);
   return tg_op_record(tape, &op_pool_scatter, g, 2, in, (const int64_t[]){size}, 1);
 }
 
@@ -884,8 +996,8 @@ static tg_tensor *pool_gather(tg_tape *tape, tg_tensor *g, tg_tensor *arg, int64
       tape, (int64_t[]){g->shape[0], g->shape[1], g->shape[2] / size, g->shape[3] / size}, 4);
   if (!dy || !pool_pair_check(tape, &op_pool_gather, g, dy, arg, size))
     return NULL;
-  gather_planes(g->data, arg->data, g->shape[0] * g->shape[1], g->shape[2], g->shape[3], size,
-                dy->data);
+  planes_run(1, g->data, arg->data, g->shape[0] * g->shape[1], g->shape[2], g->shape[3], size,
+             dy->data);
   return tg_op_record(tape, &op_pool_gather, dy, 2, in, (const int64_t[]){size}, 1);
 }
 

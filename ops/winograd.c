@@ -28,6 +28,10 @@
  * tg_parallel_for (whichever thread is free); each output element is computed
  * by one block alone, and conv_grad_w sums its blocks in WG_GROUPS fixed
  * groups added in group order, so no result depends on the thread count.
+ * conv_max_pool's pooling (forward) and its scatter of dy to the maxima
+ * (dW) happen inside the blocks too, an image at a time while it is in
+ * cache: on the calling thread after the blocks, over the whole map, they
+ * left the other thread idle.
  *
  * This file must not record anything on the tape (the ops in conv.c do,
  * and their rules give every derivative) nor allocate from the system:
@@ -38,6 +42,7 @@
 #include <string.h>
 
 #include "gemm.h"
+#include "parallel.h"
 #include "winograd.h"
 
 /* F(4×4, 3×3): output blocks of m = 4, input tiles of A = 6. It
@@ -72,6 +77,8 @@ typedef struct wg_job {
   const tg_real *dy;      /* conv_grad_w: (N, FN, OH, OW) */
   const tg_real *bias;    /* conv, conv_grad_x: (cout,), zeros without one */
   int relu;               /* conv: max(y, 0) after the bias */
+  int64_t pool;           /* conv_max_pool's window size, or 0 */
+  tg_real *arg;           /* with pool: (N, cout, oh/pool, ow/pool), the maxima's indices */
   const tg_real *u;       /* (A², cin, cout): filters transformed */
   tg_real *out;           /* y, dx; conv_grad_w: dW (FN, C, 3, 3) */
   tg_real *part;          /* conv_grad_w: (groups, A², FN, C) */
@@ -90,17 +97,26 @@ int tg_winograd_fits(int64_t fh, int64_t fw, int64_t stride, int64_t pad, int64_
 /* ------------------------------------------------------------------------
  * Transforms */
 
-/* The planes src (ch, rows, cols) into dst (·, ld, ch) from row r0,
- * column c0 on (channels last; the rest of dst is the caller's), through
- * tmp (rows·cols, ch): one libxsmm transpose per image, not one per row
- * (its dispatch costs as much as a short row). */
+/* The planes src (ch, rows, cols) into dst (lr, ld, ch) from row r0,
+ * column c0 on (channels last), zeros around them, through tmp (rows·cols,
+ * ch): one libxsmm transpose per image, not one per row (its dispatch
+ * costs as much as a short row). Only the border is zeroed: clearing the
+ * whole plane first, for every image, was most of the step's memset. */
 static void to_channels_last(const tg_real *src, int64_t ch, int64_t rows, int64_t cols,
-                             tg_real *tmp, tg_real *dst, int64_t r0, int64_t c0, int64_t ld) {
+                             tg_real *tmp, tg_real *dst, int64_t r0, int64_t c0, int64_t lr,
+                             int64_t ld) {
   const int64_t p = rows * cols; /* column-major: a p × ch matrix */
+  const size_t e = sizeof *dst;
   libxsmm_otrans(tmp, src, sizeof(tg_real), (libxsmm_blasint)p, (libxsmm_blasint)ch,
                  (libxsmm_blasint)p, (libxsmm_blasint)ch);
-  for (int64_t r = 0; r < rows; r++)
-    memcpy(dst + ((r0 + r) * ld + c0) * ch, tmp + r * cols * ch, (size_t)(cols * ch) * sizeof *dst);
+  memset(dst, 0, (size_t)(r0 * ld * ch) * e);
+  for (int64_t r = 0; r < rows; r++) {
+    tg_real *d = dst + (r0 + r) * ld * ch;
+    memset(d, 0, (size_t)(c0 * ch) * e);
+    memcpy(d + c0 * ch, tmp + r * cols * ch, (size_t)(cols * ch) * e);
+    memset(d + (c0 + cols) * ch, 0, (size_t)((ld - c0 - cols) * ch) * e);
+  }
+  memset(dst + (r0 + rows) * ld * ch, 0, (size_t)((lr - r0 - rows) * ld * ch) * e);
 }
 
 /* The transforms work on channels-last copies of the planes ((rows,
@@ -286,10 +302,11 @@ static inline void gt6(const vec *m, int is, vec *o, int os) {
 }
 
 /* U (A², ld) = G g Gᵀ for the filters taps (9, ld), each column e one
- * filter's taps in row-major order. */
-TRANSFORM static void filters_tf(const tg_real *restrict taps, tg_real *restrict u, int64_t ld) {
-  for (int64_t e0 = 0; e0 < ld; e0 += WG_VL) {
-    const int w = (int)min64(WG_VL, ld - e0);
+ * filter's taps in row-major order: columns [e0, e1). */
+TRANSFORM static void filters_tf(const tg_real *restrict taps, tg_real *restrict u, int64_t ld,
+                                 int64_t e0, int64_t e1) {
+  for (; e0 < e1; e0 += WG_VL) {
+    const int w = (int)min64(WG_VL, e1 - e0);
     vec in[9], t[WG_A * 3], o[WG_A2];
     for (int x = 0; x < 9; x++)
       vload_part(&in[x], taps + x * ld + e0, w);
@@ -304,16 +321,26 @@ TRANSFORM static void filters_tf(const tg_real *restrict taps, tg_real *restrict
 
 /* The filters W (FN, C, 3, 3) transformed: for conv, U_ξ (C, FN); for
  * conv_grad_x, U_ξ (FN, C) from W rotated by 180°. taps (9, cin·cout)
- * is scratch. */
-static void filters(const wg_job *j, const tg_real *w, tg_real *u, tg_real *taps) {
+ * is scratch. Columns e = i·cout + o in [e0, e1), a chunk of
+ * tg_parallel_for (on the calling thread alone they idled the other
+ * thread as long as a small layer's products took). */
+typedef struct filters_job {
+  const wg_job *j;
+  const tg_real *w;
+  tg_real *u, *taps;
+} filters_job;
+
+static void filters(void *ctx, int64_t e0, int64_t e1) {
+  const filters_job *f = ctx;
+  const wg_job *j = f->j;
   const int64_t ld = j->cout * j->cin;
-  for (int64_t i = 0; i < j->cin; i++)
-    for (int64_t o = 0; o < j->cout; o++)
-      for (int x = 0; x < 9; x++)
-        taps[x * ld + i * j->cout + o] = j->kind == TG_WG_Y
-                                             ? w[(o * j->cin + i) * 9 + x] /* W[o, i] */
-                                             : w[(i * j->cout + o) * 9 + 8 - x];
-  filters_tf(taps, u, ld);
+  for (int64_t e = e0; e < e1; e++) {
+    const int64_t i = e / j->cout, o = e % j->cout;
+    for (int x = 0; x < 9; x++)
+      f->taps[x * ld + e] = j->kind == TG_WG_Y ? f->w[(o * j->cin + i) * 9 + x] /* W[o, i] */
+                                               : f->w[(i * j->cout + o) * 9 + 8 - x];
+  }
+  filters_tf(f->taps, f->u, ld, e0, e1);
 }
 
 /* dW (FN, C, 3, 3) = Gᵀ M G for M (A², FN, C), through taps (9, FN·C). */
@@ -353,10 +380,18 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
   tg_real *m = v + WG_A2 * ldv;     /* (A², nb, cout) */
   tg_real *plane = m + WG_A2 * ldm; /* (hp, wp, cin) or (th·m, tw·m, cout) */
   tg_real *tmp = plane + j->plane;  /* (h·w, cin) or (oh·ow, cout) */
+  /* with pool: y_n or the scattered dy_n, (cout, oh·ow), or for dx the
+   * scattered input (cin, h·w), each image's */
+  tg_real *full = tmp + max64(j->h * j->w * cin, j->oh * j->ow * cout);
+  const int64_t pooled = j->pool ? cout * (j->oh / j->pool) * (j->ow / j->pool) : 0;
+  const int64_t pin = j->pool ? cin * (j->h / j->pool) * (j->w / j->pool) : 0;
   for (int64_t n = n0; n < n1; n++) {
-    memset(plane, 0, (size_t)(j->hp * j->wp * cin) * sizeof *plane);
-    to_channels_last(j->in + n * cin * j->h * j->w, cin, j->h, j->w, tmp, plane, j->pad, j->pad,
-                     j->wp);
+    const tg_real *in = j->in + n * cin * j->h * j->w;
+    if (j->pool && j->kind == TG_WG_DX) { /* dy_n at its windows' maxima */
+      tg_pool_scatter_planes(j->in + n * pin, j->arg + n * pin, cin, j->h, j->w, j->pool, full);
+      in = full;
+    }
+    to_channels_last(in, cin, j->h, j->w, tmp, plane, j->pad, j->pad, j->hp, j->wp);
     input_tf(j, plane, v + (n - n0) * t1 * cin, ldv);
   }
   const int64_t pout = j->oh * j->ow;
@@ -365,19 +400,37 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
       tg_gemm_run(&j->mm[last][0], v + x * ldv, j->u + x * cin * cout, m + x * ldm);
     for (int64_t n = n0; n < n1; n++) {
       output_tf(j, m + (n - n0) * t1 * cout, ldm, plane);
-      for (int64_t r = 0; r < j->oh; r++) /* tmp (oh·ow, cout): the valid part */
-        memcpy(tmp + r * j->ow * cout, plane + r * wq * cout, (size_t)(j->ow * cout) * sizeof *tmp);
-      /* y_n (cout, oh·ow) = tmpᵀ (column-major: cout × oh·ow) */
-      libxsmm_otrans(j->out + n * cout * pout, tmp, sizeof(tg_real), (libxsmm_blasint)cout,
-                     (libxsmm_blasint)pout, (libxsmm_blasint)cout, (libxsmm_blasint)pout);
+      /* valid (oh·ow, cout): the plane's first oh rows when its width is
+       * ow (the tiles cover it exactly), else those rows' first ow
+       * columns copied */
+      const tg_real *valid = plane;
+      if (wq != j->ow) {
+        for (int64_t r = 0; r < j->oh; r++)
+          memcpy(tmp + r * j->ow * cout, plane + r * wq * cout,
+                 (size_t)(j->ow * cout) * sizeof *tmp);
+        valid = tmp;
+      }
+      /* y_n (cout, oh·ow) = validᵀ (column-major: cout × oh·ow) */
+      const int pool = j->pool && j->kind == TG_WG_Y;
+      tg_real *y = pool ? full : j->out + n * cout * pout;
+      libxsmm_otrans(y, valid, sizeof(tg_real), (libxsmm_blasint)cout, (libxsmm_blasint)pout,
+                     (libxsmm_blasint)cout, (libxsmm_blasint)pout);
       if (j->relu)
-        tg_relu_inplace(j->out + n * cout * pout, cout * pout); /* while y_n is in cache */
+        tg_relu_inplace(y, cout * pout); /* while y_n is in cache */
+      if (pool)
+        tg_max_pool_planes(y, cout, j->oh, j->ow, j->pool, j->out + n * pooled,
+                           j->arg + n * pooled);
     }
     return;
   }
   for (int64_t n = n0; n < n1; n++) {
-    memset(plane, 0, (size_t)(j->th * WG_M * wq * cout) * sizeof *plane);
-    to_channels_last(j->dy + n * cout * pout, cout, j->oh, j->ow, tmp, plane, 0, 0, wq);
+    const tg_real *dy = j->dy + n * cout * pout;
+    if (j->pool) { /* dy_n at its windows' maxima */
+      tg_pool_scatter_planes(j->dy + n * pooled, j->arg + n * pooled, cout, j->oh, j->ow, j->pool,
+                             full);
+      dy = full;
+    }
+    to_channels_last(dy, cout, j->oh, j->ow, tmp, plane, 0, 0, j->th * WG_M, wq);
     grad_tf(j, plane, m + (n - n0) * t1 * cout, ldm);
   }
   for (int x = 0; x < WG_A2; x++) /* mw_ξ (FN, C) (+)= M_ξᵀ (FN, nb)·V_ξ (nb, C) */
@@ -411,20 +464,28 @@ static void wg_groups(void *ctx, int64_t g0, int64_t g1) {
   }
 }
 
-/* part (groups, size): part[0] += part[1] + ... in group order. */
-TRANSFORM static void sum_groups(tg_real *restrict part, int64_t groups, int64_t size) {
+/* part (groups, size): part[0] += part[1] + ... in group order, each
+ * element's sum the same whichever chunk of elements [e0, e1) it is in. */
+TRANSFORM static void sum_groups(tg_real *restrict part, int64_t groups, int64_t size, int64_t e0,
+                                 int64_t e1) {
   for (int64_t g = 1; g < groups; g++)
-    for (int64_t e = 0; e < size; e++)
+    for (int64_t e = e0; e < e1; e++)
       part[e] += part[g * size + e];
+}
+
+static void sum_chunk(void *ctx, int64_t e0, int64_t e1) {
+  const wg_job *j = ctx;
+  sum_groups(j->part, j->groups, WG_A2 * j->cout * j->cin, e0, e1);
 }
 
 int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs, int64_t fn,
                      int64_t pad, const tg_real *x, const tg_real *w, const tg_real *dy,
-                     const tg_real *bias, int relu, tg_real *out) {
+                     const tg_real *bias, int relu, int64_t pool, tg_real *arg, tg_real *out) {
   const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3];
   const int64_t OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
   wg_job j = {
       .kind = kind, .n = N, .bias = kind == TG_WG_Y ? bias : NULL, .relu = relu, .out = out};
+  j.pool = pool, j.arg = arg;
   if (kind == TG_WG_DX) /* a convolution of dy back to (H, W) */
     j.cin = fn, j.cout = C, j.h = OH, j.w = OW, j.pad = 2 - pad, j.oh = H, j.ow = W, j.in = dy;
   else
@@ -456,8 +517,9 @@ int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs
   const int64_t work = (int64_t)(flops / 5e6 * TG_PAR_MIN);
   const int nth = j.nth = omp_in_parallel() || work < TG_PAR_MIN ? 1 : tg_threads();
   j.plane = max64(j.hp * j.wp * j.cin, j.th * WG_M * j.tw * WG_M * j.cout);
-  j.per_thread =
-      WG_A2 * (j.cin + j.cout) * nb + j.plane + max64(j.h * j.w * j.cin, j.oh * j.ow * j.cout);
+  j.per_thread = WG_A2 * (j.cin + j.cout) * nb + j.plane +
+                 max64(j.h * j.w * j.cin, j.oh * j.ow * j.cout) +
+                 (pool ? max64(j.oh * j.ow * j.cout, j.h * j.w * j.cin) : 0);
   tg_tensor *s = tg_empty(tape, (int64_t[]){nth, j.per_thread}, 2);
   if (!s)
     return 0;
@@ -467,7 +529,10 @@ int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs
     tg_tensor *u = tg_empty(tape, (int64_t[]){(WG_A2 + 9) * j.cin * j.cout + j.cout}, 1);
     if (!u)
       return 0;
-    filters(&j, w, u->data, u->data + WG_A2 * j.cin * j.cout);
+    /* columns in chunks of whole vectors; ~100 operations per column */
+    const int64_t ld = j.cin * j.cout;
+    tg_parallel_for(ld, 16 * WG_VL, 100 * ld, filters,
+                    &(filters_job){&j, w, u->data, u->data + WG_A2 * ld});
     j.u = u->data;
     tg_real *zero = u->data + (WG_A2 + 9) * j.cin * j.cout;
     if (!j.bias) {
@@ -488,7 +553,7 @@ int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs
     tg_parallel_for(j.blocks, 1, work, wg_blocks, &j);
   if (kind == TG_WG_DW) { /* Σ_g part_g in group order, then Gᵀ M G */
     const int64_t size = WG_A2 * fn * C;
-    sum_groups(j.part, j.groups, size);
+    tg_parallel_for(size, TG_GRAIN, size * j.groups, sum_chunk, &j);
     grad_w_out(&j, j.part, j.part + j.groups * size, out);
   }
   return 1;

@@ -24,14 +24,30 @@ int tg_winograd_fits(int64_t fh, int64_t fw, int64_t stride, int64_t pad, int64_
  *             then max(y, 0) when relu is 1
  *   TG_WG_DX: out dx (N, C, H, W) = conv_grad_x(dy (N, FN, OH, OW), W)
  *   TG_WG_DW: out dW (FN, C, 3, 3) = conv_grad_w(x, dy)
+ * With pool > 0 (conv_max_pool's windows, which tile OH × OW), y and dy
+ * are pooled, each image while it is in cache: TG_WG_Y writes out
+ * (N, FN, OH/pool, OW/pool) = the windows' maxima and arg (same shape)
+ * their indices (tg_max_pool_planes); TG_WG_DW reads dy (N, FN, OH/pool,
+ * OW/pool) and arg, and uses tg_pool_scatter_planes(dy) as its dy;
+ * TG_WG_DX likewise (conv_pool_grad_x).
  * Operands that the kind does not read may be NULL. Scratch comes from
  * the tape's arena. Results do not depend on the thread count. Returns
  * 0 after failing the tape (as op), else 1. */
 int tg_winograd_conv(tg_tape *tape, const tg_op *op, int kind, const int64_t *xs, int64_t fn,
                      int64_t pad, const tg_real *x, const tg_real *w, const tg_real *dy,
-                     const tg_real *bias, int relu, tg_real *out);
+                     const tg_real *bias, int relu, int64_t pool, tg_real *arg, tg_real *out);
 
 /* y[i] = y[i] > 0 ? y[i] : 0 (ReLU as where_pos computes it), in place. */
 void tg_relu_inplace(tg_real *y, int64_t n);
+
+/* conv_max_pool's pooling of planes y (planes, oh, ow) in s×s windows:
+ * m (planes, oh/s, ow/s) each window's first maximum, arg its index. */
+void tg_max_pool_planes(const tg_real *y, int64_t planes, int64_t oh, int64_t ow, int64_t s,
+                        tg_real *m, tg_real *arg);
+
+/* Its adjoint's scatter: g (planes, oh, ow) = dy (planes, oh/s, ow/s)
+ * at each window's maximum (arg), 0 elsewhere. */
+void tg_pool_scatter_planes(const tg_real *dy, const tg_real *arg, int64_t planes, int64_t oh,
+                            int64_t ow, int64_t s, tg_real *g);
 
 #endif

@@ -469,15 +469,18 @@ typedef struct pgeom {
  * and longer than a vector); a strided convolution; 3×3 windows; 1×1
  * windows (no pooling); 3×3 filters at stride 1 with 5 and 6 channels,
  * which run as Winograd convolutions (the fixture), pooled after. The
- * last two are large enough to run on threads. */
+ * last four are large enough to run on threads, the 40-image one also
+ * its scatter of dy to the maxima (over 10^5 elements), the last also
+ * its filter transforms (32 × 32 filters). */
 static const pgeom PGEOMS[] = {
     {{1, 1, 28, 28, 30, 5, 5, 1, 0}, 2},  {{2, 3, 12, 8, 7, 5, 5, 1, 0}, 2},
     {{2, 2, 36, 20, 9, 5, 5, 1, 0}, 2},   {{1, 2, 9, 9, 3, 3, 3, 2, 0}, 2},
     {{2, 3, 11, 8, 4, 3, 3, 1, 1}, 1},    {{2, 2, 11, 10, 5, 3, 2, 1, 0}, 3},
     {{2, 5, 9, 9, 6, 3, 3, 1, 1}, 3},     {{3, 5, 8, 8, 6, 3, 3, 1, 1}, 2},
     {{16, 3, 20, 20, 12, 5, 5, 1, 0}, 2}, {{20, 8, 12, 12, 16, 3, 3, 1, 1}, 2},
+    {{40, 8, 16, 16, 16, 3, 3, 1, 1}, 2}, {{6, 32, 8, 8, 32, 3, 3, 1, 1}, 2},
 };
-enum { NPGEOMS = sizeof PGEOMS / sizeof PGEOMS[0], NPSMALL = NPGEOMS - 2 };
+enum { NPGEOMS = sizeof PGEOMS / sizeof PGEOMS[0], NPSMALL = NPGEOMS - 4 };
 
 /* The twin: max_pool2d (the tiling windows' tg_max) of the composite. */
 static tg_tensor *conv_pool_composite(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor *b,
@@ -566,9 +569,9 @@ START_TEST(test_conv_max_pool_matches_composite) {
 }
 END_TEST
 
-/* Second order through conv_max_pool's rule (conv_pool_grad_w,
- * pool_scatter, pool_gather and their own rules) against the composite's,
- * as second_grads. */
+/* Second order through conv_max_pool's rule (conv_pool_grad_x,
+ * conv_pool_grad_w, pool_gather and their own rules) against the
+ * composite's, as second_grads. */
 static void pool_second(tg_tape *tape, pool_fn f, pgeom p, tg_tensor *x, tg_tensor *W, tg_tensor *b,
                         tg_tensor *r, tg_tensor *u, tg_tensor *v, tg_tensor **out) {
   tg_tensor *y = tg_tanh(tape, f(tape, x, W, b, p));
