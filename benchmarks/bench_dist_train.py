@@ -51,8 +51,15 @@ mpirun gets --allow-run-as-root):
   /usr/bin/python3 benchmarks/bench_dist_train.py
   /usr/bin/python3 benchmarks/bench_dist_train.py --models simple-convnet --repeats 5
 
+--weak measures weak scaling instead: the 2-process runs (tg-n2-*, ddp-n2)
+use a global batch of 2 x --batch, so that each process computes --batch
+samples a step, as the 1-process runs do (Horovod's and DDP's published
+scaling figures are of this kind). The efficiency is the same ratio of
+samples/s; it is not the figure at a fixed global batch, and the report says
+which one it is.
+
 Options: --build DIR (default build), --models LIST, --configs LIST (the
-names above), --limit MODEL=N,... (defaults below), --batch N, --repeats N
+names above), --limit MODEL=N,... (defaults below), --batch N, --weak, --repeats N
 (default 3), --json (adds one JSON line per figure: {"bench":"dist_train",
 "name":...,"samples_per_s":...,"min":...,"max":...} and the ratios).
 
@@ -98,6 +105,7 @@ def parse_args():
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--limit", default="", help="MODEL=N,... samples per epoch")
     p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--weak", action="store_true", help="2-process runs at a global batch of 2 x --batch")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", action="store_true")
     p.add_argument("--project", default="", help="ALPHA_US,BETA_NS: project to 8-64 nodes")
@@ -171,7 +179,7 @@ def run_torch(kind, world, a):
     env.pop("OPENBLAS_NUM_THREADS", None)
     port = free_port()
     procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--torch-worker", str(r), str(world),
-                               str(port), kind, str(limit_of(kind, a)), str(a.batch)],
+                               str(port), kind, str(limit_of(kind, a)), str(batch_of(world, a))],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for r in range(world)]
     outs = []
@@ -207,7 +215,7 @@ def run_tg(kind, ranks, threads, net, a):
     """(the second epoch's JSON, None) or (None, why)."""
     exe = os.path.join(a.build, "tools", "tapegrad")
     argv = [exe, "train", "--model", kind, "--epochs", "2", "--limit", str(limit_of(kind, a)), "--threads",
-            str(threads), "--batch-size", str(a.batch), "--eval-train", "1", "--json", "--quiet"]
+            str(threads), "--batch-size", str(batch_of(ranks, a)), "--eval-train", "1", "--json", "--quiet"]
     if ranks > 1:
         pre = mpirun_prefix(net)
         if pre is None:
@@ -231,6 +239,11 @@ def run_tg(kind, ranks, threads, net, a):
     return e, None
 
 
+def batch_of(processes, a):
+    """The global batch of a run of this many processes."""
+    return a.batch * processes if a.weak else a.batch
+
+
 def limit_of(kind, a):
     for item in filter(None, a.limit.split(",")):
         k, v = item.split("=")
@@ -242,10 +255,10 @@ def limit_of(kind, a):
 def run_config(kind, config, a):
     """(samples/s, {split}, None) or (None, None, why)."""
     n = min(limit_of(kind, a), 60000)
-    steps = (n + a.batch - 1) // a.batch
     if config.startswith("tg-"):
         ranks, threads, net = (1, 2, None) if config == "tg-n1t2" else (1, 1, None) if config == "tg-n1t1" \
             else (2, 1, config.split("-")[-1])
+        steps = (n + batch_of(ranks, a) - 1) // batch_of(ranks, a)
         e, why = run_tg(kind, ranks, threads, net, a)
         if e is None:
             return None, None, why
@@ -267,7 +280,7 @@ def project(a, models, splits):
     alpha, beta = alpha * 1e-6, beta * 1e-9  # seconds, seconds per byte
     nodes = [8, 16, 32, 64]
     print(f"  projection: alpha {1e6 * alpha:g} us, beta {1e9 * beta:g} ns/byte; each node computes "
-          f"{a.batch // 2} samples a step; efficiency = compute / (compute + exchange)")
+          f"{batch_of(2, a) // 2} samples a step; efficiency = compute / (compute + exchange)")
     print(f"  {'model':<16} {'compute ms':>10} {'MiB':>6}  " + "  ".join(f"{'ring/rhd N=' + str(n):>15}" for n in nodes))
     out = []
     for kind in models:
@@ -315,7 +328,9 @@ def main():
         v = sps.get((kind, config))
         return statistics.median(v) if v else None
 
-    print(f"samples/s of the second of two epochs (Fashion-MNIST, batch {a.batch}), median of {a.repeats} "
+    batch = (f"batch {a.batch} per process: 2-process runs at a global batch of {2 * a.batch} (weak scaling)"
+             if a.weak else f"batch {a.batch}: 2-process runs split it (a fixed global batch)")
+    print(f"samples/s of the second of two epochs (Fashion-MNIST, {batch}), median of {a.repeats} "
           f"(min-max); 1-minute load average {load0:.2f} before, {load1:.2f} after")
     print(f"  {'model':<16} {'config':<11} {'limit':>6} {'samples/s':>10} {'min-max':>15} "
           f"{'compute':>8} {'exchange':>8} {'wait':>8} {'bytes/step':>11}   (ms per step, means over ranks)")
@@ -331,7 +346,8 @@ def main():
                 cols += f" {sp[0]['bytes']:11d}"
             print(f"  {kind:<16} {config:<11} {limit_of(kind, a):6d} {m:10.0f} {min(v):7.0f}-{max(v):<7.0f}{cols}")
             rec = {"bench": "dist_train", "name": f"{kind}/{config}", "samples_per_s": round(m, 1),
-                   "min": round(min(v), 1), "max": round(max(v), 1), "repeats": len(v)}
+                   "min": round(min(v), 1), "max": round(max(v), 1), "repeats": len(v),
+                   "batch": batch_of(2 if "n2" in config else 1, a)}
             if sp:
                 for k in ("compute", "exchange", "wait"):
                     rec[f"{k}_ms_per_step"] = round(statistics.median(s[k] for s in sp), 3)
@@ -353,7 +369,8 @@ def main():
         if d2 and t2:
             ratios.append(("over-ddp", t2 / d2))
         print(f"  {kind:<16} " + "  ".join(f"{k} {r:.2f}" for k, r in ratios))
-        records += [{"bench": "dist_train", "name": f"{kind}/{k}", "ratio": round(r, 3)} for k, r in ratios]
+        records += [{"bench": "dist_train", "name": f"{kind}/{k}", "ratio": round(r, 3),
+                     "scaling": "weak" if a.weak else "fixed-batch"} for k, r in ratios]
     if a.project:
         records += project(a, models, splits)
     if a.json:
