@@ -193,6 +193,35 @@ static inline void at6(const vec *m, int is, vec *o, int os) {
   o[3 * os] = q + eight * s + m[5 * is];
 }
 
+/* Each transform runs its first pass on rows as it loads them and its
+ * second on columns as it stores them: the intermediate (A or m rows of
+ * vectors) is all that stays live. (Loading the whole tile into an array
+ * first, then transforming array to array, kept three tiles of vectors
+ * on the stack: input_tf spent more time copying them than computing.)
+ * The operations and their order are those of the 2-D formulas, so the
+ * bits are the same either way. A chunk of w = WG_VL channels (all but
+ * the last when the channels are not a multiple of WG_VL) is inlined
+ * with w constant, so its loads and stores are single vector moves. */
+#define INLINE static inline __attribute__((always_inline))
+
+/* Bᵀ D B of one tile's chunk: s the tile's corner (rows rs apart,
+ * columns C apart) into d[ξ·ldv]. */
+INLINE void input_chunk(const tg_real *s, int64_t rs, int64_t C, tg_real *d, int64_t ldv, int w) {
+  vec t[WG_A2]; /* D B, [r·A + q] */
+  for (int r = 0; r < WG_A; r++) {
+    vec in[WG_A];
+    for (int q = 0; q < WG_A; q++)
+      vload_part(&in[q], s + r * rs + q * C, w);
+    bt6(in, 1, t + r * WG_A, 1);
+  }
+  for (int q = 0; q < WG_A; q++) { /* columns: Bᵀ (D B) */
+    vec o[WG_A];
+    bt6(t + q, WG_A, o, 1);
+    for (int r = 0; r < WG_A; r++)
+      vstore_part(d + (r * WG_A + q) * ldv, &o[r], w);
+  }
+}
+
 /* Bᵀ D B for every tile of one image xp (hp, wp, C) into v[ξ·ldv + t·C]. */
 TRANSFORM static void input_tf(const wg_job *j, const tg_real *restrict xp, tg_real *restrict v,
                                int64_t ldv) {
@@ -201,20 +230,30 @@ TRANSFORM static void input_tf(const wg_job *j, const tg_real *restrict xp, tg_r
     for (int64_t tx = 0; tx < j->tw; tx++) {
       const tg_real *s = xp + (ty * WG_M * j->wp + tx * WG_M) * C;
       tg_real *d = v + (ty * j->tw + tx) * C;
-      for (int64_t c0 = 0; c0 < C; c0 += WG_VL) {
-        const int w = (int)min64(WG_VL, C - c0);
-        vec in[WG_A2], t[WG_A2], o[WG_A2]; /* [r·A + q] */
-        for (int r = 0; r < WG_A; r++)
-          for (int q = 0; q < WG_A; q++)
-            vload_part(&in[r * WG_A + q], s + r * rs + q * C + c0, w);
-        for (int r = 0; r < WG_A; r++) /* rows: D B */
-          bt6(in + r * WG_A, 1, t + r * WG_A, 1);
-        for (int q = 0; q < WG_A; q++) /* columns: Bᵀ (D B) */
-          bt6(t + q, WG_A, o + q, WG_A);
-        for (int x = 0; x < WG_A2; x++)
-          vstore_part(d + x * ldv + c0, &o[x], w);
-      }
+      int64_t c0 = 0;
+      for (; c0 + WG_VL <= C; c0 += WG_VL)
+        input_chunk(s + c0, rs, C, d + c0, ldv, WG_VL);
+      if (c0 < C)
+        input_chunk(s + c0, rs, C, d + c0, ldv, (int)(C - c0));
     }
+}
+
+/* A dy Aᵀ of one m×m block's chunk: s its corner (rows rs apart, columns
+ * K apart) into d[ξ·ldm]. */
+INLINE void grad_chunk(const tg_real *s, int64_t rs, int64_t K, tg_real *d, int64_t ldm, int w) {
+  vec t[WG_M * WG_A]; /* dy Aᵀ, (m, A) */
+  for (int r = 0; r < WG_M; r++) {
+    vec in[WG_M];
+    for (int q = 0; q < WG_M; q++)
+      vload_part(&in[q], s + r * rs + q * K, w);
+    a4(in, 1, t + r * WG_A, 1);
+  }
+  for (int q = 0; q < WG_A; q++) { /* columns: A (dy Aᵀ) */
+    vec o[WG_A];
+    a4(t + q, WG_A, o, 1);
+    for (int r = 0; r < WG_A; r++)
+      vstore_part(d + (r * WG_A + q) * ldm, &o[r], w);
+  }
 }
 
 /* conv_grad_w: A dy Aᵀ for every m×m block of one image of dy, dp (th·m,
@@ -226,20 +265,34 @@ TRANSFORM static void grad_tf(const wg_job *j, const tg_real *restrict dp, tg_re
     for (int64_t tx = 0; tx < j->tw; tx++) {
       const tg_real *s = dp + (ty * WG_M * wq + tx * WG_M) * K;
       tg_real *d = m + (ty * j->tw + tx) * K;
-      for (int64_t k0 = 0; k0 < K; k0 += WG_VL) {
-        const int w = (int)min64(WG_VL, K - k0);
-        vec in[WG_M * WG_M], t[WG_M * WG_A], o[WG_A2];
-        for (int r = 0; r < WG_M; r++)
-          for (int q = 0; q < WG_M; q++)
-            vload_part(&in[r * WG_M + q], s + r * rs + q * K + k0, w);
-        for (int r = 0; r < WG_M; r++) /* rows: dy Aᵀ, (m, A) */
-          a4(in + r * WG_M, 1, t + r * WG_A, 1);
-        for (int q = 0; q < WG_A; q++) /* columns: A (dy Aᵀ) */
-          a4(t + q, WG_A, o + q, WG_A);
-        for (int x = 0; x < WG_A2; x++)
-          vstore_part(d + x * ldm + k0, &o[x], w);
-      }
+      int64_t k0 = 0;
+      for (; k0 + WG_VL <= K; k0 += WG_VL)
+        grad_chunk(s + k0, rs, K, d + k0, ldm, WG_VL);
+      if (k0 < K)
+        grad_chunk(s + k0, rs, K, d + k0, ldm, (int)(K - k0));
     }
+}
+
+/* Aᵀ M A + b of one tile's chunk: s[ξ·ldm] into the m×m block at d (rows
+ * rs apart, columns K apart). */
+INLINE void output_chunk(const tg_real *s, int64_t ldm, const tg_real *bias, tg_real *d, int64_t rs,
+                         int64_t K, int w) {
+  vec t[WG_A * WG_M], b; /* M A, (A, m) */
+  vload_part(&b, bias, w);
+  for (int r = 0; r < WG_A; r++) {
+    vec in[WG_A];
+    for (int q = 0; q < WG_A; q++)
+      vload_part(&in[q], s + (r * WG_A + q) * ldm, w);
+    at6(in, 1, t + r * WG_M, 1);
+  }
+  for (int q = 0; q < WG_M; q++) { /* columns: Aᵀ (M A) */
+    vec o[WG_M];
+    at6(t + q, WG_M, o, 1);
+    for (int r = 0; r < WG_M; r++) {
+      const vec y = o[r] + b;
+      vstore_part(d + r * rs + q * K, &y, w);
+    }
+  }
 }
 
 /* Aᵀ M A + bias for every tile of one image, m[ξ·ldm + t·K], into yp
@@ -251,23 +304,11 @@ TRANSFORM static void output_tf(const wg_job *j, const tg_real *restrict m, int6
     for (int64_t tx = 0; tx < j->tw; tx++) {
       const tg_real *s = m + (ty * j->tw + tx) * K;
       tg_real *d = yp + ty * WG_M * rs + tx * WG_M * K;
-      for (int64_t k0 = 0; k0 < K; k0 += WG_VL) {
-        const int w = (int)min64(WG_VL, K - k0);
-        vec in[WG_A2], t[WG_A * WG_M], o[WG_M * WG_M];
-        vec b;
-        vload_part(&b, j->bias + k0, w);
-        for (int x = 0; x < WG_A2; x++)
-          vload_part(&in[x], s + x * ldm + k0, w);
-        for (int r = 0; r < WG_A; r++) /* rows: M A, (A, m) */
-          at6(in + r * WG_A, 1, t + r * WG_M, 1);
-        for (int q = 0; q < WG_M; q++) /* columns: Aᵀ (M A) */
-          at6(t + q, WG_M, o + q, WG_M);
-        for (int r = 0; r < WG_M; r++)
-          for (int q = 0; q < WG_M; q++) {
-            const vec y = o[r * WG_M + q] + b;
-            vstore_part(d + r * rs + q * K + k0, &y, w);
-          }
-      }
+      int64_t k0 = 0;
+      for (; k0 + WG_VL <= K; k0 += WG_VL)
+        output_chunk(s + k0, ldm, j->bias + k0, d + k0, rs, K, WG_VL);
+      if (k0 < K)
+        output_chunk(s + k0, ldm, j->bias + k0, d + k0, rs, K, (int)(K - k0));
     }
 }
 
