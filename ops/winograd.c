@@ -97,26 +97,34 @@ int tg_winograd_fits(int64_t fh, int64_t fw, int64_t stride, int64_t pad, int64_
 /* ------------------------------------------------------------------------
  * Transforms */
 
-/* The planes src (ch, rows, cols) into dst (lr, ld, ch) from row r0,
- * column c0 on (channels last), zeros around them, through tmp (rows·cols,
- * ch): one libxsmm transpose per image, not one per row (its dispatch
- * costs as much as a short row). Only the border is zeroed: clearing the
- * whole plane first, for every image, was most of the step's memset. */
-static void to_channels_last(const tg_real *src, int64_t ch, int64_t rows, int64_t cols,
-                             tg_real *tmp, tg_real *dst, int64_t r0, int64_t c0, int64_t lr,
-                             int64_t ld) {
-  const int64_t p = rows * cols; /* column-major: a p × ch matrix */
+/* Zeros around the rows × cols block of dst (lr, ld, ch) that starts at
+ * row r0, column c0. Only the border is zeroed: clearing the whole plane
+ * first, for every image, was most of the step's memset. */
+static void zero_border(tg_real *dst, int64_t ch, int64_t rows, int64_t cols, int64_t r0,
+                        int64_t c0, int64_t lr, int64_t ld) {
   const size_t e = sizeof *dst;
-  libxsmm_otrans(tmp, src, sizeof(tg_real), (libxsmm_blasint)p, (libxsmm_blasint)ch,
-                 (libxsmm_blasint)p, (libxsmm_blasint)ch);
   memset(dst, 0, (size_t)(r0 * ld * ch) * e);
   for (int64_t r = 0; r < rows; r++) {
     tg_real *d = dst + (r0 + r) * ld * ch;
     memset(d, 0, (size_t)(c0 * ch) * e);
-    memcpy(d + c0 * ch, tmp + r * cols * ch, (size_t)(cols * ch) * e);
     memset(d + (c0 + cols) * ch, 0, (size_t)((ld - c0 - cols) * ch) * e);
   }
   memset(dst + (r0 + rows) * ld * ch, 0, (size_t)((lr - r0 - rows) * ld * ch) * e);
+}
+
+/* The planes src (ch, rows, cols) into dst (lr, ld, ch) from row r0,
+ * column c0 on (channels last), zeros around them, through tmp (rows·cols,
+ * ch): one libxsmm transpose per image, not one per row (its dispatch
+ * costs as much as a short row). */
+static void to_channels_last(const tg_real *src, int64_t ch, int64_t rows, int64_t cols,
+                             tg_real *tmp, tg_real *dst, int64_t r0, int64_t c0, int64_t lr,
+                             int64_t ld) {
+  const int64_t p = rows * cols; /* column-major: a p × ch matrix */
+  libxsmm_otrans(tmp, src, sizeof(tg_real), (libxsmm_blasint)p, (libxsmm_blasint)ch,
+                 (libxsmm_blasint)p, (libxsmm_blasint)ch);
+  zero_border(dst, ch, rows, cols, r0, c0, lr, ld);
+  for (int64_t r = 0; r < rows; r++)
+    memcpy(dst + ((r0 + r) * ld + c0) * ch, tmp + r * cols * ch, (size_t)(cols * ch) * sizeof *dst);
 }
 
 /* The transforms work on channels-last copies of the planes ((rows,
@@ -129,6 +137,8 @@ static void to_channels_last(const tg_real *src, int64_t ch, int64_t rows, int64
  * TG_KERNEL (the build targets plain x86-64). */
 #define TRANSFORM __attribute__((target_clones("avx512f", "avx2", "default")))
 #define WG_VL     (64 / (int)sizeof(tg_real))
+/* Kernel bodies inlined with some sizes constant. */
+#define INLINE static inline __attribute__((always_inline))
 
 typedef tg_real vec __attribute__((vector_size(64)));
 
@@ -150,6 +160,68 @@ static inline void vstore_part(tg_real *p, const vec *v, int w) {
     memcpy(p, v, sizeof *v);
   else
     memcpy(p, v, (size_t)w * sizeof *p);
+}
+
+/* Comparisons give masks: lanes of all ones or zeros, as wide as tg_real. */
+#ifdef TG_DOUBLE
+typedef int64_t mask __attribute__((vector_size(64)));
+#else
+typedef int32_t mask __attribute__((vector_size(64)));
+#endif
+
+/* *r = a where m, else b. */
+static inline void vblend(vec *r, mask m, vec a, vec b) {
+  *r = (vec)(((mask)a & m) | ((mask)b & ~m));
+}
+
+/* The rows × cols block of dst (lr, ld, ch) from row r0, column c0:
+ * conv_max_pool's dy scattered to its windows' maxima, from dt and at
+ * (rows/s · cols/s, ch), the pooled dy and arg channels last: the value
+ * where arg names the element, 0 elsewhere (pool_scatter's values), a
+ * vector of channels at a time. */
+INLINE void scatter_windows_cl(const tg_real *restrict dt, const tg_real *restrict at, int64_t ch,
+                               int64_t rows, int64_t cols, const int64_t s, tg_real *restrict dst,
+                               int64_t r0, int64_t c0, int64_t ld) {
+  for (int64_t i = 0; i < rows / s; i++)
+    for (int64_t q = 0; q < cols / s; q++) {
+      const int64_t wi = (i * (cols / s) + q) * ch; /* the window */
+      for (int64_t k0 = 0; k0 < ch; k0 += WG_VL) {
+        const int w = (int)min64(WG_VL, ch - k0);
+        vec d, a;
+        vload_part(&d, dt + wi + k0, w);
+        vload_part(&a, at + wi + k0, w);
+        for (int64_t e = 0; e < s * s; e++) {
+          const vec y = (vec)((mask)d & (a == (tg_real)e));
+          vstore_part(dst + ((r0 + i * s + e / s) * ld + c0 + q * s + e % s) * ch + k0, &y, w);
+        }
+      }
+    }
+}
+
+TRANSFORM static void scatter_channels_last(const tg_real *restrict dt, const tg_real *restrict at,
+                                            int64_t ch, int64_t rows, int64_t cols, int64_t s,
+                                            tg_real *restrict dst, int64_t r0, int64_t c0,
+                                            int64_t ld) {
+  if (s == 2) /* the book's windows */
+    scatter_windows_cl(dt, at, ch, rows, cols, 2, dst, r0, c0, ld);
+  else
+    scatter_windows_cl(dt, at, ch, rows, cols, s, dst, r0, c0, ld);
+}
+
+/* to_channels_last of the planes pool_scatter would make from
+ * dy (ch, rows/s, cols/s) and arg (its shape), without making them: the
+ * pooled planes (s² times smaller) are transposed, into dt and at
+ * (rows/s · cols/s, ch), and scattered channels last. (Scattering the
+ * full planes, transposing them and copying them into place took three
+ * passes over them: a tenth of DeepConvNet's step.) */
+static void pooled_to_channels_last(const tg_real *dy, const tg_real *arg, int64_t ch, int64_t rows,
+                                    int64_t cols, int64_t s, tg_real *dt, tg_real *at, tg_real *dst,
+                                    int64_t r0, int64_t c0, int64_t lr, int64_t ld) {
+  const libxsmm_blasint p = (libxsmm_blasint)(rows / s * (cols / s)), c = (libxsmm_blasint)ch;
+  libxsmm_otrans(dt, dy, sizeof(tg_real), p, c, p, c);
+  libxsmm_otrans(at, arg, sizeof(tg_real), p, c, p, c);
+  zero_border(dst, ch, rows, cols, r0, c0, lr, ld);
+  scatter_channels_last(dt, at, ch, rows, cols, s, dst, r0, c0, ld);
 }
 
 /* The one-dimensional transforms of F(4×4, 3×3) on six (Bᵀ), four (A)
@@ -202,7 +274,6 @@ static inline void at6(const vec *m, int is, vec *o, int os) {
  * bits are the same either way. A chunk of w = WG_VL channels (all but
  * the last when the channels are not a multiple of WG_VL) is inlined
  * with w constant, so its loads and stores are single vector moves. */
-#define INLINE static inline __attribute__((always_inline))
 
 /* Bᵀ D B of one tile's chunk: s the tile's corner (rows rs apart,
  * columns C apart) into d[ξ·ldv]. */
@@ -420,19 +491,19 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
   tg_real *v = buf;                 /* (A², nb, cin) */
   tg_real *m = v + WG_A2 * ldv;     /* (A², nb, cout) */
   tg_real *plane = m + WG_A2 * ldm; /* (hp, wp, cin) or (th·m, tw·m, cout) */
-  tg_real *tmp = plane + j->plane;  /* (h·w, cin) or (oh·ow, cout) */
-  /* with pool: y_n or the scattered dy_n, (cout, oh·ow), or for dx the
-   * scattered input (cin, h·w), each image's */
+  /* (h·w, cin) or (oh·ow, cout); with pool, dy_n pooled channels last */
+  tg_real *tmp = plane + j->plane;
+  /* with pool: y_n (cout, oh·ow), or arg_n pooled channels last */
   tg_real *full = tmp + max64(j->h * j->w * cin, j->oh * j->ow * cout);
   const int64_t pooled = j->pool ? cout * (j->oh / j->pool) * (j->ow / j->pool) : 0;
   const int64_t pin = j->pool ? cin * (j->h / j->pool) * (j->w / j->pool) : 0;
   for (int64_t n = n0; n < n1; n++) {
-    const tg_real *in = j->in + n * cin * j->h * j->w;
-    if (j->pool && j->kind == TG_WG_DX) { /* dy_n at its windows' maxima */
-      tg_pool_scatter_planes(j->in + n * pin, j->arg + n * pin, cin, j->h, j->w, j->pool, full);
-      in = full;
-    }
-    to_channels_last(in, cin, j->h, j->w, tmp, plane, j->pad, j->pad, j->hp, j->wp);
+    if (j->pool && j->kind == TG_WG_DX) /* dy_n at its windows' maxima */
+      pooled_to_channels_last(j->in + n * pin, j->arg + n * pin, cin, j->h, j->w, j->pool, tmp,
+                              full, plane, j->pad, j->pad, j->hp, j->wp);
+    else
+      to_channels_last(j->in + n * cin * j->h * j->w, cin, j->h, j->w, tmp, plane, j->pad, j->pad,
+                       j->hp, j->wp);
     input_tf(j, plane, v + (n - n0) * t1 * cin, ldv);
   }
   const int64_t pout = j->oh * j->ow;
@@ -465,13 +536,12 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
     return;
   }
   for (int64_t n = n0; n < n1; n++) {
-    const tg_real *dy = j->dy + n * cout * pout;
-    if (j->pool) { /* dy_n at its windows' maxima */
-      tg_pool_scatter_planes(j->dy + n * pooled, j->arg + n * pooled, cout, j->oh, j->ow, j->pool,
-                             full);
-      dy = full;
-    }
-    to_channels_last(dy, cout, j->oh, j->ow, tmp, plane, 0, 0, j->th * WG_M, wq);
+    if (j->pool) /* dy_n at its windows' maxima */
+      pooled_to_channels_last(j->dy + n * pooled, j->arg + n * pooled, cout, j->oh, j->ow, j->pool,
+                              tmp, full, plane, 0, 0, j->th * WG_M, wq);
+    else
+      to_channels_last(j->dy + n * cout * pout, cout, j->oh, j->ow, tmp, plane, 0, 0, j->th * WG_M,
+                       wq);
     grad_tf(j, plane, m + (n - n0) * t1 * cout, ldm);
   }
   for (int x = 0; x < WG_A2; x++) /* mw_ξ (FN, C) (+)= M_ξᵀ (FN, nb)·V_ξ (nb, C) */
