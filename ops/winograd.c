@@ -224,6 +224,33 @@ static void pooled_to_channels_last(const tg_real *dy, const tg_real *arg, int64
   scatter_channels_last(dt, at, ch, rows, cols, s, dst, r0, c0, ld);
 }
 
+/* conv_max_pool's 2×2 pooling (tg_max_pool_planes's rule: each window's
+ * first maximum in row-major order, a later element winning only when
+ * strictly greater, a NaN when the best is not one) of the rows × cols
+ * block of y (rows, ld, ch), channels last: m and at (rows/2 · cols/2,
+ * ch) the maxima and their indices, a vector of channels at a time.
+ * (Transposing y_n first and pooling its planes took a full-size
+ * transpose and a pass that deinterleaves each row of windows.) */
+TRANSFORM static void pool_2x2_cl(const tg_real *restrict y, int64_t ch, int64_t rows, int64_t cols,
+                                  int64_t ld, tg_real *restrict m, tg_real *restrict at) {
+  for (int64_t i = 0; i < rows / 2; i++)
+    for (int64_t q = 0; q < cols / 2; q++) {
+      const tg_real *restrict y0 = y + (2 * i * ld + 2 * q) * ch, *restrict y1 = y0 + ld * ch;
+      tg_real *restrict mw = m + (i * (cols / 2) + q) * ch, *restrict aw = at + (mw - m);
+#pragma omp simd
+      for (int64_t k = 0; k < ch; k++) {
+        const tg_real v[4] = {y0[k], y0[ch + k], y1[k], y1[ch + k]};
+        tg_real b = v[0], e = 0;
+        for (int t = 1; t < 4; t++) {
+          const int gt = v[t] > b || (v[t] != v[t] && b == b);
+          b = gt ? v[t] : b;
+          e = gt ? (tg_real)t : e;
+        }
+        mw[k] = b, aw[k] = e;
+      }
+    }
+}
+
 /* The one-dimensional transforms of F(4×4, 3×3) on six (Bᵀ), four (A)
  * or six (Aᵀ) vectors at stride is (in) and os (out):
  *   Bᵀ d = (4d0 − 5d2 + d4, −4(d1 + d2) + d3 + d4, 4(d1 − d2) − d3 + d4,
@@ -512,6 +539,13 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
       tg_gemm_run(&j->mm[last][0], v + x * ldv, j->u + x * cin * cout, m + x * ldm);
     for (int64_t n = n0; n < n1; n++) {
       output_tf(j, m + (n - n0) * t1 * cout, ldm, plane);
+      if (j->kind == TG_WG_Y && j->pool == 2 && !j->relu) { /* pooled, then transposed */
+        pool_2x2_cl(plane, cout, j->oh, j->ow, wq, tmp, full);
+        const libxsmm_blasint c = (libxsmm_blasint)cout, p = (libxsmm_blasint)(pooled / cout);
+        libxsmm_otrans(j->out + n * pooled, tmp, sizeof(tg_real), c, p, c, p);
+        libxsmm_otrans(j->arg + n * pooled, full, sizeof(tg_real), c, p, c, p);
+        continue;
+      }
       /* valid (oh·ow, cout): the plane's first oh rows when its width is
        * ow (the tiles cover it exactly), else those rows' first ow
        * columns copied */
