@@ -331,10 +331,6 @@ void tg_max_pool_planes(const tg_real *y, int64_t planes, int64_t oh, int64_t ow
                         tg_real *m, tg_real *arg) {
   pool_image(y, planes, oh, ow, s, m, arg);
 }
-void tg_pool_scatter_planes(const tg_real *dy, const tg_real *arg, int64_t planes, int64_t oh,
-                            int64_t ow, int64_t s, tg_real *g) {
-  scatter_planes(dy, arg, planes, oh, ow, s, g);
-}
 
 /* pool_scatter's and pool_gather's loops over the planes (images ×
  * channels) of a whole batch, on the threads: each plane is computed the

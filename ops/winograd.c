@@ -97,26 +97,34 @@ int tg_winograd_fits(int64_t fh, int64_t fw, int64_t stride, int64_t pad, int64_
 /* ------------------------------------------------------------------------
  * Transforms */
 
-/* The planes src (ch, rows, cols) into dst (lr, ld, ch) from row r0,
- * column c0 on (channels last), zeros around them, through tmp (rows·cols,
- * ch): one libxsmm transpose per image, not one per row (its dispatch
- * costs as much as a short row). Only the border is zeroed: clearing the
- * whole plane first, for every image, was most of the step's memset. */
-static void to_channels_last(const tg_real *src, int64_t ch, int64_t rows, int64_t cols,
-                             tg_real *tmp, tg_real *dst, int64_t r0, int64_t c0, int64_t lr,
-                             int64_t ld) {
-  const int64_t p = rows * cols; /* column-major: a p × ch matrix */
+/* Zeros around the rows × cols block of dst (lr, ld, ch) that starts at
+ * row r0, column c0. Only the border is zeroed: clearing the whole plane
+ * first, for every image, was most of the step's memset. */
+static void zero_border(tg_real *dst, int64_t ch, int64_t rows, int64_t cols, int64_t r0,
+                        int64_t c0, int64_t lr, int64_t ld) {
   const size_t e = sizeof *dst;
-  libxsmm_otrans(tmp, src, sizeof(tg_real), (libxsmm_blasint)p, (libxsmm_blasint)ch,
-                 (libxsmm_blasint)p, (libxsmm_blasint)ch);
   memset(dst, 0, (size_t)(r0 * ld * ch) * e);
   for (int64_t r = 0; r < rows; r++) {
     tg_real *d = dst + (r0 + r) * ld * ch;
     memset(d, 0, (size_t)(c0 * ch) * e);
-    memcpy(d + c0 * ch, tmp + r * cols * ch, (size_t)(cols * ch) * e);
     memset(d + (c0 + cols) * ch, 0, (size_t)((ld - c0 - cols) * ch) * e);
   }
   memset(dst + (r0 + rows) * ld * ch, 0, (size_t)((lr - r0 - rows) * ld * ch) * e);
+}
+
+/* The planes src (ch, rows, cols) into dst (lr, ld, ch) from row r0,
+ * column c0 on (channels last), zeros around them, through tmp (rows·cols,
+ * ch): one libxsmm transpose per image, not one per row (its dispatch
+ * costs as much as a short row). */
+static void to_channels_last(const tg_real *src, int64_t ch, int64_t rows, int64_t cols,
+                             tg_real *tmp, tg_real *dst, int64_t r0, int64_t c0, int64_t lr,
+                             int64_t ld) {
+  const int64_t p = rows * cols; /* column-major: a p × ch matrix */
+  libxsmm_otrans(tmp, src, sizeof(tg_real), (libxsmm_blasint)p, (libxsmm_blasint)ch,
+                 (libxsmm_blasint)p, (libxsmm_blasint)ch);
+  zero_border(dst, ch, rows, cols, r0, c0, lr, ld);
+  for (int64_t r = 0; r < rows; r++)
+    memcpy(dst + ((r0 + r) * ld + c0) * ch, tmp + r * cols * ch, (size_t)(cols * ch) * sizeof *dst);
 }
 
 /* The transforms work on channels-last copies of the planes ((rows,
@@ -129,6 +137,8 @@ static void to_channels_last(const tg_real *src, int64_t ch, int64_t rows, int64
  * TG_KERNEL (the build targets plain x86-64). */
 #define TRANSFORM __attribute__((target_clones("avx512f", "avx2", "default")))
 #define WG_VL     (64 / (int)sizeof(tg_real))
+/* Kernel bodies inlined with some sizes constant. */
+#define INLINE static inline __attribute__((always_inline))
 
 typedef tg_real vec __attribute__((vector_size(64)));
 
@@ -150,6 +160,95 @@ static inline void vstore_part(tg_real *p, const vec *v, int w) {
     memcpy(p, v, sizeof *v);
   else
     memcpy(p, v, (size_t)w * sizeof *p);
+}
+
+/* Comparisons give masks: lanes of all ones or zeros, as wide as tg_real. */
+#ifdef TG_DOUBLE
+typedef int64_t mask __attribute__((vector_size(64)));
+#else
+typedef int32_t mask __attribute__((vector_size(64)));
+#endif
+
+/* *r = a where m, else b. */
+static inline void vblend(vec *r, mask m, vec a, vec b) {
+  *r = (vec)(((mask)a & m) | ((mask)b & ~m));
+}
+
+/* The rows × cols block of dst (lr, ld, ch) from row r0, column c0:
+ * conv_max_pool's dy scattered to its windows' maxima, from dt and at
+ * (rows/s · cols/s, ch), the pooled dy and arg channels last: the value
+ * where arg names the element, 0 elsewhere (pool_scatter's values), a
+ * vector of channels at a time. */
+INLINE void scatter_windows_cl(const tg_real *restrict dt, const tg_real *restrict at, int64_t ch,
+                               int64_t rows, int64_t cols, const int64_t s, tg_real *restrict dst,
+                               int64_t r0, int64_t c0, int64_t ld) {
+  for (int64_t i = 0; i < rows / s; i++)
+    for (int64_t q = 0; q < cols / s; q++) {
+      const int64_t wi = (i * (cols / s) + q) * ch; /* the window */
+      for (int64_t k0 = 0; k0 < ch; k0 += WG_VL) {
+        const int w = (int)min64(WG_VL, ch - k0);
+        vec d, a;
+        vload_part(&d, dt + wi + k0, w);
+        vload_part(&a, at + wi + k0, w);
+        for (int64_t e = 0; e < s * s; e++) {
+          const vec y = (vec)((mask)d & (a == (tg_real)e));
+          vstore_part(dst + ((r0 + i * s + e / s) * ld + c0 + q * s + e % s) * ch + k0, &y, w);
+        }
+      }
+    }
+}
+
+TRANSFORM static void scatter_channels_last(const tg_real *restrict dt, const tg_real *restrict at,
+                                            int64_t ch, int64_t rows, int64_t cols, int64_t s,
+                                            tg_real *restrict dst, int64_t r0, int64_t c0,
+                                            int64_t ld) {
+  if (s == 2) /* the book's windows */
+    scatter_windows_cl(dt, at, ch, rows, cols, 2, dst, r0, c0, ld);
+  else
+    scatter_windows_cl(dt, at, ch, rows, cols, s, dst, r0, c0, ld);
+}
+
+/* to_channels_last of the planes pool_scatter would make from
+ * dy (ch, rows/s, cols/s) and arg (its shape), without making them: the
+ * pooled planes (s² times smaller) are transposed, into dt and at
+ * (rows/s · cols/s, ch), and scattered channels last. (Scattering the
+ * full planes, transposing them and copying them into place took three
+ * passes over them: a tenth of DeepConvNet's step.) */
+static void pooled_to_channels_last(const tg_real *dy, const tg_real *arg, int64_t ch, int64_t rows,
+                                    int64_t cols, int64_t s, tg_real *dt, tg_real *at, tg_real *dst,
+                                    int64_t r0, int64_t c0, int64_t lr, int64_t ld) {
+  const libxsmm_blasint p = (libxsmm_blasint)(rows / s * (cols / s)), c = (libxsmm_blasint)ch;
+  libxsmm_otrans(dt, dy, sizeof(tg_real), p, c, p, c);
+  libxsmm_otrans(at, arg, sizeof(tg_real), p, c, p, c);
+  zero_border(dst, ch, rows, cols, r0, c0, lr, ld);
+  scatter_channels_last(dt, at, ch, rows, cols, s, dst, r0, c0, ld);
+}
+
+/* conv_max_pool's 2×2 pooling (tg_max_pool_planes's rule: each window's
+ * first maximum in row-major order, a later element winning only when
+ * strictly greater, a NaN when the best is not one) of the rows × cols
+ * block of y (rows, ld, ch), channels last: m and at (rows/2 · cols/2,
+ * ch) the maxima and their indices, a vector of channels at a time.
+ * (Transposing y_n first and pooling its planes took a full-size
+ * transpose and a pass that deinterleaves each row of windows.) */
+TRANSFORM static void pool_2x2_cl(const tg_real *restrict y, int64_t ch, int64_t rows, int64_t cols,
+                                  int64_t ld, tg_real *restrict m, tg_real *restrict at) {
+  for (int64_t i = 0; i < rows / 2; i++)
+    for (int64_t q = 0; q < cols / 2; q++) {
+      const tg_real *restrict y0 = y + (2 * i * ld + 2 * q) * ch, *restrict y1 = y0 + ld * ch;
+      tg_real *restrict mw = m + (i * (cols / 2) + q) * ch, *restrict aw = at + (mw - m);
+#pragma omp simd
+      for (int64_t k = 0; k < ch; k++) {
+        const tg_real v[4] = {y0[k], y0[ch + k], y1[k], y1[ch + k]};
+        tg_real b = v[0], e = 0;
+        for (int t = 1; t < 4; t++) {
+          const int gt = v[t] > b || (v[t] != v[t] && b == b);
+          b = gt ? v[t] : b;
+          e = gt ? (tg_real)t : e;
+        }
+        mw[k] = b, aw[k] = e;
+      }
+    }
 }
 
 /* The one-dimensional transforms of F(4×4, 3×3) on six (Bᵀ), four (A)
@@ -193,6 +292,34 @@ static inline void at6(const vec *m, int is, vec *o, int os) {
   o[3 * os] = q + eight * s + m[5 * is];
 }
 
+/* Each transform runs its first pass on rows as it loads them and its
+ * second on columns as it stores them: the intermediate (A or m rows of
+ * vectors) is all that stays live. (Loading the whole tile into an array
+ * first, then transforming array to array, kept three tiles of vectors
+ * on the stack: input_tf spent more time copying them than computing.)
+ * The operations and their order are those of the 2-D formulas, so the
+ * bits are the same either way. A chunk of w = WG_VL channels (all but
+ * the last when the channels are not a multiple of WG_VL) is inlined
+ * with w constant, so its loads and stores are single vector moves. */
+
+/* Bᵀ D B of one tile's chunk: s the tile's corner (rows rs apart,
+ * columns C apart) into d[ξ·ldv]. */
+INLINE void input_chunk(const tg_real *s, int64_t rs, int64_t C, tg_real *d, int64_t ldv, int w) {
+  vec t[WG_A2]; /* D B, [r·A + q] */
+  for (int r = 0; r < WG_A; r++) {
+    vec in[WG_A];
+    for (int q = 0; q < WG_A; q++)
+      vload_part(&in[q], s + r * rs + q * C, w);
+    bt6(in, 1, t + r * WG_A, 1);
+  }
+  for (int q = 0; q < WG_A; q++) { /* columns: Bᵀ (D B) */
+    vec o[WG_A];
+    bt6(t + q, WG_A, o, 1);
+    for (int r = 0; r < WG_A; r++)
+      vstore_part(d + (r * WG_A + q) * ldv, &o[r], w);
+  }
+}
+
 /* Bᵀ D B for every tile of one image xp (hp, wp, C) into v[ξ·ldv + t·C]. */
 TRANSFORM static void input_tf(const wg_job *j, const tg_real *restrict xp, tg_real *restrict v,
                                int64_t ldv) {
@@ -201,20 +328,30 @@ TRANSFORM static void input_tf(const wg_job *j, const tg_real *restrict xp, tg_r
     for (int64_t tx = 0; tx < j->tw; tx++) {
       const tg_real *s = xp + (ty * WG_M * j->wp + tx * WG_M) * C;
       tg_real *d = v + (ty * j->tw + tx) * C;
-      for (int64_t c0 = 0; c0 < C; c0 += WG_VL) {
-        const int w = (int)min64(WG_VL, C - c0);
-        vec in[WG_A2], t[WG_A2], o[WG_A2]; /* [r·A + q] */
-        for (int r = 0; r < WG_A; r++)
-          for (int q = 0; q < WG_A; q++)
-            vload_part(&in[r * WG_A + q], s + r * rs + q * C + c0, w);
-        for (int r = 0; r < WG_A; r++) /* rows: D B */
-          bt6(in + r * WG_A, 1, t + r * WG_A, 1);
-        for (int q = 0; q < WG_A; q++) /* columns: Bᵀ (D B) */
-          bt6(t + q, WG_A, o + q, WG_A);
-        for (int x = 0; x < WG_A2; x++)
-          vstore_part(d + x * ldv + c0, &o[x], w);
-      }
+      int64_t c0 = 0;
+      for (; c0 + WG_VL <= C; c0 += WG_VL)
+        input_chunk(s + c0, rs, C, d + c0, ldv, WG_VL);
+      if (c0 < C)
+        input_chunk(s + c0, rs, C, d + c0, ldv, (int)(C - c0));
     }
+}
+
+/* A dy Aᵀ of one m×m block's chunk: s its corner (rows rs apart, columns
+ * K apart) into d[ξ·ldm]. */
+INLINE void grad_chunk(const tg_real *s, int64_t rs, int64_t K, tg_real *d, int64_t ldm, int w) {
+  vec t[WG_M * WG_A]; /* dy Aᵀ, (m, A) */
+  for (int r = 0; r < WG_M; r++) {
+    vec in[WG_M];
+    for (int q = 0; q < WG_M; q++)
+      vload_part(&in[q], s + r * rs + q * K, w);
+    a4(in, 1, t + r * WG_A, 1);
+  }
+  for (int q = 0; q < WG_A; q++) { /* columns: A (dy Aᵀ) */
+    vec o[WG_A];
+    a4(t + q, WG_A, o, 1);
+    for (int r = 0; r < WG_A; r++)
+      vstore_part(d + (r * WG_A + q) * ldm, &o[r], w);
+  }
 }
 
 /* conv_grad_w: A dy Aᵀ for every m×m block of one image of dy, dp (th·m,
@@ -226,20 +363,34 @@ TRANSFORM static void grad_tf(const wg_job *j, const tg_real *restrict dp, tg_re
     for (int64_t tx = 0; tx < j->tw; tx++) {
       const tg_real *s = dp + (ty * WG_M * wq + tx * WG_M) * K;
       tg_real *d = m + (ty * j->tw + tx) * K;
-      for (int64_t k0 = 0; k0 < K; k0 += WG_VL) {
-        const int w = (int)min64(WG_VL, K - k0);
-        vec in[WG_M * WG_M], t[WG_M * WG_A], o[WG_A2];
-        for (int r = 0; r < WG_M; r++)
-          for (int q = 0; q < WG_M; q++)
-            vload_part(&in[r * WG_M + q], s + r * rs + q * K + k0, w);
-        for (int r = 0; r < WG_M; r++) /* rows: dy Aᵀ, (m, A) */
-          a4(in + r * WG_M, 1, t + r * WG_A, 1);
-        for (int q = 0; q < WG_A; q++) /* columns: A (dy Aᵀ) */
-          a4(t + q, WG_A, o + q, WG_A);
-        for (int x = 0; x < WG_A2; x++)
-          vstore_part(d + x * ldm + k0, &o[x], w);
-      }
+      int64_t k0 = 0;
+      for (; k0 + WG_VL <= K; k0 += WG_VL)
+        grad_chunk(s + k0, rs, K, d + k0, ldm, WG_VL);
+      if (k0 < K)
+        grad_chunk(s + k0, rs, K, d + k0, ldm, (int)(K - k0));
     }
+}
+
+/* Aᵀ M A + b of one tile's chunk: s[ξ·ldm] into the m×m block at d (rows
+ * rs apart, columns K apart). */
+INLINE void output_chunk(const tg_real *s, int64_t ldm, const tg_real *bias, tg_real *d, int64_t rs,
+                         int64_t K, int w) {
+  vec t[WG_A * WG_M], b; /* M A, (A, m) */
+  vload_part(&b, bias, w);
+  for (int r = 0; r < WG_A; r++) {
+    vec in[WG_A];
+    for (int q = 0; q < WG_A; q++)
+      vload_part(&in[q], s + (r * WG_A + q) * ldm, w);
+    at6(in, 1, t + r * WG_M, 1);
+  }
+  for (int q = 0; q < WG_M; q++) { /* columns: Aᵀ (M A) */
+    vec o[WG_M];
+    at6(t + q, WG_M, o, 1);
+    for (int r = 0; r < WG_M; r++) {
+      const vec y = o[r] + b;
+      vstore_part(d + r * rs + q * K, &y, w);
+    }
+  }
 }
 
 /* Aᵀ M A + bias for every tile of one image, m[ξ·ldm + t·K], into yp
@@ -251,23 +402,11 @@ TRANSFORM static void output_tf(const wg_job *j, const tg_real *restrict m, int6
     for (int64_t tx = 0; tx < j->tw; tx++) {
       const tg_real *s = m + (ty * j->tw + tx) * K;
       tg_real *d = yp + ty * WG_M * rs + tx * WG_M * K;
-      for (int64_t k0 = 0; k0 < K; k0 += WG_VL) {
-        const int w = (int)min64(WG_VL, K - k0);
-        vec in[WG_A2], t[WG_A * WG_M], o[WG_M * WG_M];
-        vec b;
-        vload_part(&b, j->bias + k0, w);
-        for (int x = 0; x < WG_A2; x++)
-          vload_part(&in[x], s + x * ldm + k0, w);
-        for (int r = 0; r < WG_A; r++) /* rows: M A, (A, m) */
-          at6(in + r * WG_A, 1, t + r * WG_M, 1);
-        for (int q = 0; q < WG_M; q++) /* columns: Aᵀ (M A) */
-          at6(t + q, WG_M, o + q, WG_M);
-        for (int r = 0; r < WG_M; r++)
-          for (int q = 0; q < WG_M; q++) {
-            const vec y = o[r * WG_M + q] + b;
-            vstore_part(d + r * rs + q * K + k0, &y, w);
-          }
-      }
+      int64_t k0 = 0;
+      for (; k0 + WG_VL <= K; k0 += WG_VL)
+        output_chunk(s + k0, ldm, j->bias + k0, d + k0, rs, K, WG_VL);
+      if (k0 < K)
+        output_chunk(s + k0, ldm, j->bias + k0, d + k0, rs, K, (int)(K - k0));
     }
 }
 
@@ -379,19 +518,19 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
   tg_real *v = buf;                 /* (A², nb, cin) */
   tg_real *m = v + WG_A2 * ldv;     /* (A², nb, cout) */
   tg_real *plane = m + WG_A2 * ldm; /* (hp, wp, cin) or (th·m, tw·m, cout) */
-  tg_real *tmp = plane + j->plane;  /* (h·w, cin) or (oh·ow, cout) */
-  /* with pool: y_n or the scattered dy_n, (cout, oh·ow), or for dx the
-   * scattered input (cin, h·w), each image's */
+  /* (h·w, cin) or (oh·ow, cout); with pool, dy_n pooled channels last */
+  tg_real *tmp = plane + j->plane;
+  /* with pool: y_n (cout, oh·ow), or arg_n pooled channels last */
   tg_real *full = tmp + max64(j->h * j->w * cin, j->oh * j->ow * cout);
   const int64_t pooled = j->pool ? cout * (j->oh / j->pool) * (j->ow / j->pool) : 0;
   const int64_t pin = j->pool ? cin * (j->h / j->pool) * (j->w / j->pool) : 0;
   for (int64_t n = n0; n < n1; n++) {
-    const tg_real *in = j->in + n * cin * j->h * j->w;
-    if (j->pool && j->kind == TG_WG_DX) { /* dy_n at its windows' maxima */
-      tg_pool_scatter_planes(j->in + n * pin, j->arg + n * pin, cin, j->h, j->w, j->pool, full);
-      in = full;
-    }
-    to_channels_last(in, cin, j->h, j->w, tmp, plane, j->pad, j->pad, j->hp, j->wp);
+    if (j->pool && j->kind == TG_WG_DX) /* dy_n at its windows' maxima */
+      pooled_to_channels_last(j->in + n * pin, j->arg + n * pin, cin, j->h, j->w, j->pool, tmp,
+                              full, plane, j->pad, j->pad, j->hp, j->wp);
+    else
+      to_channels_last(j->in + n * cin * j->h * j->w, cin, j->h, j->w, tmp, plane, j->pad, j->pad,
+                       j->hp, j->wp);
     input_tf(j, plane, v + (n - n0) * t1 * cin, ldv);
   }
   const int64_t pout = j->oh * j->ow;
@@ -400,6 +539,13 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
       tg_gemm_run(&j->mm[last][0], v + x * ldv, j->u + x * cin * cout, m + x * ldm);
     for (int64_t n = n0; n < n1; n++) {
       output_tf(j, m + (n - n0) * t1 * cout, ldm, plane);
+      if (j->kind == TG_WG_Y && j->pool == 2 && !j->relu) { /* pooled, then transposed */
+        pool_2x2_cl(plane, cout, j->oh, j->ow, wq, tmp, full);
+        const libxsmm_blasint c = (libxsmm_blasint)cout, p = (libxsmm_blasint)(pooled / cout);
+        libxsmm_otrans(j->out + n * pooled, tmp, sizeof(tg_real), c, p, c, p);
+        libxsmm_otrans(j->arg + n * pooled, full, sizeof(tg_real), c, p, c, p);
+        continue;
+      }
       /* valid (oh·ow, cout): the plane's first oh rows when its width is
        * ow (the tiles cover it exactly), else those rows' first ow
        * columns copied */
@@ -424,13 +570,12 @@ static void run_block(const wg_job *j, int64_t q, tg_real *buf, tg_real *mw, int
     return;
   }
   for (int64_t n = n0; n < n1; n++) {
-    const tg_real *dy = j->dy + n * cout * pout;
-    if (j->pool) { /* dy_n at its windows' maxima */
-      tg_pool_scatter_planes(j->dy + n * pooled, j->arg + n * pooled, cout, j->oh, j->ow, j->pool,
-                             full);
-      dy = full;
-    }
-    to_channels_last(dy, cout, j->oh, j->ow, tmp, plane, 0, 0, j->th * WG_M, wq);
+    if (j->pool) /* dy_n at its windows' maxima */
+      pooled_to_channels_last(j->dy + n * pooled, j->arg + n * pooled, cout, j->oh, j->ow, j->pool,
+                              tmp, full, plane, 0, 0, j->th * WG_M, wq);
+    else
+      to_channels_last(j->dy + n * cout * pout, cout, j->oh, j->ow, tmp, plane, 0, 0, j->th * WG_M,
+                       wq);
     grad_tf(j, plane, m + (n - n0) * t1 * cout, ldm);
   }
   for (int x = 0; x < WG_A2; x++) /* mw_ξ (FN, C) (+)= M_ξᵀ (FN, nb)·V_ξ (nb, C) */

@@ -28,8 +28,9 @@ int tg_winograd_fits(int64_t fh, int64_t fw, int64_t stride, int64_t pad, int64_
  * are pooled, each image while it is in cache: TG_WG_Y writes out
  * (N, FN, OH/pool, OW/pool) = the windows' maxima and arg (same shape)
  * their indices (tg_max_pool_planes); TG_WG_DW reads dy (N, FN, OH/pool,
- * OW/pool) and arg, and uses tg_pool_scatter_planes(dy) as its dy;
- * TG_WG_DX likewise (conv_pool_grad_x).
+ * OW/pool) and arg, and uses as its dy the scatter of dy to the
+ * windows' maxima (pool_scatter's values); TG_WG_DX likewise
+ * (conv_pool_grad_x).
  * Operands that the kind does not read may be NULL. Scratch comes from
  * the tape's arena. Results do not depend on the thread count. Returns
  * 0 after failing the tape (as op), else 1. */
@@ -44,10 +45,5 @@ void tg_relu_inplace(tg_real *y, int64_t n);
  * m (planes, oh/s, ow/s) each window's first maximum, arg its index. */
 void tg_max_pool_planes(const tg_real *y, int64_t planes, int64_t oh, int64_t ow, int64_t s,
                         tg_real *m, tg_real *arg);
-
-/* Its adjoint's scatter: g (planes, oh, ow) = dy (planes, oh/s, ow/s)
- * at each window's maximum (arg), 0 elsewhere. */
-void tg_pool_scatter_planes(const tg_real *dy, const tg_real *arg, int64_t planes, int64_t oh,
-                            int64_t ow, int64_t s, tg_real *g);
 
 #endif

@@ -635,6 +635,74 @@ START_TEST(test_conv_max_pool_gradcheck) {
 }
 END_TEST
 
+/* The pooling and the scatter of dy inside the Winograd blocks (run
+ * channels last) against a plain loop over conv's own output, tg_conv
+ * with the same kernels: the pooled values bit for bit, each window's
+ * first maximum found (a later element wins only when greater, the first
+ * NaN wins), and dx and dW equal in every bit to conv_grad_x and
+ * conv_grad_w of dy put by the loop at those maxima. Filters of zeros
+ * make whole planes of ties (y = b exactly), a NaN bias a plane of NaNs;
+ * the other planes hold distinct values. In a second pass a few NaNs in
+ * x make NaN blocks that start inside windows (dW is then NaN: only dx
+ * tells where dy went). */
+START_TEST(test_conv_max_pool_winograd_against_loop) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 54);
+  int checked = 0, late_nans = 0;
+  for (int k = 0; k < NPGEOMS; k++)
+    for (int nan_x = 0; nan_x < 2; nan_x++) {
+      const pgeom p = PGEOMS[k];
+      const geom g = p.g;
+      if (!winograd_geometry(g))
+        continue;
+      tg_tensor *x = rand_x(tape, g, 1), *W = rand_w(tape, g, 1);
+      tg_tensor *b = rand_t(tape, (int64_t[]){g.fn}, 1, 1), *dy = rand_pooled(tape, p, 0);
+      for (int64_t i = 0; i < g.c * 9; i++) /* filter 0: zeros */
+        W->data[i] = 0;
+      b->data[g.fn - 1] = NAN;
+      for (int64_t i = 0; nan_x && i < x->numel; i += 97)
+        x->data[i] = NAN;
+      const int64_t oh = out_h(g), ow = out_w(g), ph = oh / p.s, pw = ow / p.s;
+      tg_tensor *y = tg_conv_max_pool(tape, x, W, b, g.stride, g.pad, p.s), *gf[2];
+      tg_tensor *full = tg_conv(tape, x, W, b, g.stride, g.pad);
+      tg_tensor *sc = tg_zeros(tape, (int64_t[]){g.n, g.fn, oh, ow}, 4);
+      ck_assert_msg(y && full && sc, "%s", tg_tape_error(tape));
+      for (int64_t pl = 0; pl < g.n * g.fn; pl++)
+        for (int64_t i = 0; i < ph; i++)
+          for (int64_t q = 0; q < pw; q++) {
+            int64_t first = -1;
+            double m = 0;
+            for (int64_t e = 0; e < p.s * p.s; e++) {
+              const int64_t at = (pl * oh + i * p.s + e / p.s) * ow + q * p.s + e % p.s;
+              const double v = full->data[at];
+              late_nans += first >= 0 && isnan(v) && !isnan(m);
+              if (first < 0 || v > m || (isnan(v) && !isnan(m)))
+                m = v, first = at;
+            }
+            const int64_t o = (pl * ph + i) * pw + q;
+            const double got = y->data[o];
+            ck_assert_msg((isnan(m) && isnan(got)) || got == m,
+                          "geometry %d: window %lld max %.9g, the loop %.9g", k, (long long)o, got,
+                          m);
+            sc->data[first] = dy->data[o];
+          }
+      ck_assert_msg(tg_grad(tape, y, dy, 2, (tg_tensor *[]){x, W}, gf, 0) == TG_OK, "%s",
+                    tg_tape_error(tape));
+      tg_tensor *dx = tg_conv_grad_x(tape, sc, W, x->shape, g.stride, g.pad);
+      tg_tensor *dw = tg_conv_grad_w(tape, x, sc, g.fh, g.fw, g.stride, g.pad);
+      ck_assert_msg(dx && dw, "%s", tg_tape_error(tape));
+      ck_assert_msg(same_bits(gf[0], dx), "geometry %d: dx is not conv_grad_x at the maxima", k);
+      ck_assert_msg(nan_x || same_bits(gf[1], dw),
+                    "geometry %d: dW is not conv_grad_w at the maxima", k);
+      checked++;
+      tg_tape_reset(tape);
+    }
+  ck_assert_msg(checked >= 8, "only %d Winograd passes", checked);
+  ck_assert_msg(late_nans > 100, "only %d NaNs after a window's first element", late_nans);
+  tg_tape_free(tape);
+}
+END_TEST
+
 /* y, dx, dW and db give the same bits on 1, 2 and 3 threads. */
 START_TEST(test_conv_max_pool_threads) {
   const int threads[3] = {1, 2, 3};
@@ -870,6 +938,7 @@ static Suite *make_suite(void) {
   if (sizeof(tg_real) == 8)
     tcase_add_test(tc, test_conv_max_pool_gradcheck);
   tcase_add_test(tc, test_conv_max_pool_threads);
+  tcase_add_test(tc, test_conv_max_pool_winograd_against_loop);
   tcase_add_test(tc, test_conv_max_pool_errors);
   tcase_add_test(tc, test_where_pos_values);
   tcase_add_test(tc, test_where_pos_gradients_match_composite);
