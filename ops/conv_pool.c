@@ -31,7 +31,7 @@
  * adjoint Sᵀ (each the other's gradient), and the two private ops' rules
  * are written with them, conv and each other, so second derivatives
  * work. The twin is max_pool2d of
- * tg_conv_composite (tests/test_fused.c). */
+ * tg_conv_composite (tests/test_conv_pool.c). */
 
 enum { POOL_SIZE = PATCH_NATTR, POOL_NATTR }; /* attr: the patch slots, then s */
 
