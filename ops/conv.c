@@ -584,6 +584,21 @@ int tg_conv_exec(tg_tape *tape, const tg_op *op, conv_job *j) {
   return 1;
 }
 
+int tg_conv_operands(tg_tape *tape, const tg_op *op, const char *what, const tg_tensor *x,
+                     const tg_tensor *W, const tg_tensor *b) {
+  if (x->ndim != 4 || W->ndim != 4 || W->shape[1] != x->shape[1]) {
+    tg_op_fail(tape, op, TG_ERR_SHAPE,
+               "%s: need x (N, C, H, W) and W (FN, C, FH, FW) with the same C", what);
+    return 0;
+  }
+  if (b && (b->ndim != 1 || b->shape[0] != W->shape[0])) {
+    tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: b must be (%lld,), one per filter", what,
+               (long long)W->shape[0]);
+    return 0;
+  }
+  return 1;
+}
+
 /* conv and conv_relu: the same checks and the same job, relu or not. */
 static tg_tensor *conv_forward(tg_tape *tape, const tg_op *op, tg_tensor *x, tg_tensor *W,
                                tg_tensor *b, int64_t stride, int64_t pad, int relu) {
@@ -594,12 +609,8 @@ static tg_tensor *conv_forward(tg_tape *tape, const tg_op *op, tg_tensor *x, tg_
   char what[400];
   snprintf(what, sizeof what, "x %s, W %s%s%s", TG_SHAPE(x), TG_SHAPE(W), b ? ", b " : "",
            b ? TG_SHAPE(b) : "");
-  if (x->ndim != 4 || W->ndim != 4 || W->shape[1] != x->shape[1])
-    return tg_op_fail(tape, op, TG_ERR_SHAPE,
-                      "%s: need x (N, C, H, W) and W (FN, C, FH, FW) with the same C", what);
-  if (b && (b->ndim != 1 || b->shape[0] != W->shape[0]))
-    return tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: b must be (%lld,), one per filter", what,
-                      (long long)W->shape[0]);
+  if (!tg_conv_operands(tape, op, what, x, W, b))
+    return NULL;
   conv_job j = {
       .kind = CONV_Y, .x = x->data, .w = W->data, .bias = b ? b->data : NULL, .relu = relu};
   if (!tg_conv_geom(tape, op, what, x->shape, W->shape[2], W->shape[3], stride, pad, &j.g))

@@ -37,6 +37,12 @@ typedef struct conv_job {
  * its scratch back to the arena. 0 after failing the tape (as op), else 1. */
 int tg_conv_exec(tg_tape *tape, const tg_op *op, conv_job *j);
 
+/* conv's and conv_max_pool's operand checks: x (N, C, H, W), W (FN, C,
+ * FH, FW) and b (FN,) or NULL. 0 after failing the tape as op, with what
+ * (the operands' shapes) in the message. */
+int tg_conv_operands(tg_tape *tape, const tg_op *op, const char *what, const tg_tensor *x,
+                     const tg_tensor *W, const tg_tensor *b);
+
 /* On the threads, over `planes` planes (images × channels) with s×s
  * windows: gather 0 scatters src = dy (planes, OH/s, OW/s) to dst = g
  * (planes, OH, OW), each value to its window's argmax and 0 elsewhere;

@@ -159,12 +159,8 @@ tg_tensor *tg_conv_max_pool(tg_tape *tape, tg_tensor *x, tg_tensor *W, tg_tensor
   char what[400];
   snprintf(what, sizeof what, "x %s, W %s%s%s, pool %lld", TG_SHAPE(x), TG_SHAPE(W),
            b ? ", b " : "", b ? TG_SHAPE(b) : "", (long long)size);
-  if (x->ndim != 4 || W->ndim != 4 || W->shape[1] != x->shape[1])
-    return tg_op_fail(tape, op, TG_ERR_SHAPE,
-                      "%s: need x (N, C, H, W) and W (FN, C, FH, FW) with the same C", what);
-  if (b && (b->ndim != 1 || b->shape[0] != W->shape[0]))
-    return tg_op_fail(tape, op, TG_ERR_SHAPE, "%s: b must be (%lld,), one per filter", what,
-                      (long long)W->shape[0]);
+  if (!tg_conv_operands(tape, op, what, x, W, b))
+    return NULL;
   conv_job j = {.kind = CONV_Y, .x = x->data, .w = W->data, .bias = b ? b->data : NULL};
   if (!tg_conv_geom(tape, op, what, x->shape, W->shape[2], W->shape[3], stride, pad, &j.g) ||
       !pool_fits(tape, op, what, size, j.g.oh, j.g.ow))
