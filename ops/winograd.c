@@ -169,11 +169,6 @@ typedef int64_t mask __attribute__((vector_size(64)));
 typedef int32_t mask __attribute__((vector_size(64)));
 #endif
 
-/* *r = a where m, else b. */
-static inline void vblend(vec *r, mask m, vec a, vec b) {
-  *r = (vec)(((mask)a & m) | ((mask)b & ~m));
-}
-
 /* The rows × cols block of dst (lr, ld, ch) from row r0, column c0:
  * conv_max_pool's dy scattered to its windows' maxima, from dt and at
  * (rows/s · cols/s, ch), the pooled dy and arg channels last: the value
