@@ -150,12 +150,35 @@ static void plan_make(const tg_tensor *x, unsigned mask, plan *p) {
  * Kernels. The chunk functions are the whole arithmetic; they are kept out
  * of line so every caller runs the very same vectorised code. */
 
-static double sum_run(const tg_real *restrict x, int64_t n) {
-  double s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; i++)
-    s += x[i];
-  return s;
+/* Sums in SUM_LANES double accumulators. A run adds its element i to
+ * lane i % SUM_LANES, in order: the elements of its whole blocks of
+ * SUM_LANES into s, those of its last partial block into t (scalar
+ * adds: the same array would stall every run's vector adds behind
+ * them). A chunk's runs all add into the same s and t, which are added,
+ * then their lanes pairwise, once at the chunk's end. The order is
+ * written out rather than left to `omp simd reduction`, whose partial
+ * sums follow the vector width: so the SSE2, AVX2 and AVX-512 clones of
+ * the chunk kernels give the same bits. */
+enum { SUM_LANES = 16 };
+
+static inline __attribute__((always_inline)) void sum_run(double *restrict s, double *restrict t,
+                                                          const tg_real *restrict x, int64_t n) {
+  int64_t i = 0;
+  for (; i + SUM_LANES <= n; i += SUM_LANES)
+    for (int k = 0; k < SUM_LANES; k++)
+      s[k] += x[i + k];
+  for (int k = 0; i + k < n; k++)
+    t[k] += x[i + k];
+}
+
+static inline __attribute__((always_inline)) double sum_lanes(double *restrict s,
+                                                              const double *restrict t) {
+  for (int k = 0; k < SUM_LANES; k++)
+    s[k] += t[k];
+  for (int w = SUM_LANES / 2; w > 0; w /= 2)
+    for (int k = 0; k < w; k++)
+      s[k] += s[k + w];
+  return s[0];
 }
 
 /* The largest value of a run, vectorised; *nan is set when the run holds
@@ -173,11 +196,11 @@ static tg_real max_run(const tg_real *restrict x, int64_t n, int *nan) {
 }
 
 /* Case A: chunk g of output j, whose kept offset is base. x: runs of L. */
-__attribute__((noinline)) static double chunk_a(const tg_real *x, const plan *p, int mode,
-                                                int64_t base, int64_t g, int64_t *arg) {
+TG_KERNEL __attribute__((noinline)) static double chunk_a(const tg_real *x, const plan *p, int mode,
+                                                          int64_t base, int64_t g, int64_t *arg) {
   int64_t L = p->inner;
   int64_t r = g * CHUNK, end = min64(p->q * L, r + CHUNK);
-  double acc = 0;
+  double acc = 0, lanes[SUM_LANES] = {0}, tail[SUM_LANES] = {0};
   int64_t at = base + offset_of(r / L, p->nr, p->rsize, p->rstride) + r % L;
   if (mode == RED_MAX)
     acc = x[at];
@@ -186,7 +209,7 @@ __attribute__((noinline)) static double chunk_a(const tg_real *x, const plan *p,
     int64_t l = r % L, n = min64(L - l, end - r);
     int64_t off = base + offset_of(r / L, p->nr, p->rsize, p->rstride) + l;
     if (mode == RED_SUM) {
-      acc += sum_run(x + off, n);
+      sum_run(lanes, tail, x + off, n);
     } else {
       /* The run's maximum first (vectorised); only when it beats the
        * chunk's so far is the run searched for its first occurrence. */
@@ -204,14 +227,15 @@ __attribute__((noinline)) static double chunk_a(const tg_real *x, const plan *p,
     }
     r += n;
   }
-  return acc;
+  return mode == RED_SUM ? sum_lanes(lanes, tail) : acc;
 }
 
 /* Case B: chunk g (rows q0..q1) of output row u, columns i0..i0+ni.
  * v: (ni,) sums or maxima; arg: (ni,) flat indices in x (max only). */
-__attribute__((noinline)) static void chunk_b(const tg_real *x, const plan *p, int mode,
-                                              int64_t base, int64_t g, int64_t i0, int64_t ni,
-                                              double *restrict v, int64_t *restrict arg) {
+TG_KERNEL __attribute__((noinline)) static void chunk_b(const tg_real *x, const plan *p, int mode,
+                                                        int64_t base, int64_t g, int64_t i0,
+                                                        int64_t ni, double *restrict v,
+                                                        int64_t *restrict arg) {
   int64_t q0 = g * p->rows, q1 = min64(p->q, q0 + p->rows);
   if (mode == RED_SUM) {
     for (int64_t i = 0; i < ni; i++)

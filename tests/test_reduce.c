@@ -1,7 +1,8 @@
 /* test_reduce.c — sum, mean, max, max_mask, argmax, max_scatter and sum_to.
  *
  * Forward values are checked against plain multi-index loops written here
- * (never against the kernels' block/chunk plan), gradients by gradcheck,
+ * (never against the kernels' block/chunk plan, except where the order of
+ * a sum is itself the contract: test_sum_order_is_fixed), gradients by gradcheck,
  * errors by their messages. Tests that need ops/binary.c (mean's and max's
  * backward use mul_scalar and mul; the double-backward test uses mul) are
  * grouped in the "needs_binary" case, so a failure there while binary.c is
@@ -235,6 +236,75 @@ START_TEST(test_thread_count_independent) {
                         op_names[op], TG_SHAPE(x), c, (long long)j, tg_at(y, j), threads,
                         tg_at(ref, j));
       }
+    }
+    tg_tape_reset(tape);
+  }
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* The order of a long sum is part of its contract: the same bits on every
+ * machine, whichever vector width ops/reduce.c's kernels were cloned for
+ * (the valgrind run of the suite takes the AVX2 or SSE2 clones, a native
+ * run on an AVX-512 machine the AVX-512 ones). So this test, unlike the
+ * others, follows reduce.c's documented order, written out in scalars:
+ * chunks of 8192 reduced elements added in order; in a chunk, element i
+ * of each contiguous run goes to lane i % 16, the runs' whole blocks of 16
+ * to one set of lanes and their last partial blocks to another; at the
+ * chunk's end the two sets are added lane by lane, then the lanes
+ * pairwise. A value of 2^60 absorbs the small values added to its
+ * accumulator until a −2^60 cancels it, so another order (a vector
+ * reduction of another width, say) changes the result, in float as in
+ * double. */
+static double spec_sum(const tg_real *x, int64_t runs, int64_t L, int64_t stride) {
+  enum { CH = 8192, LANES = 16 };
+  double total = 0;
+  for (int64_t r0 = 0; r0 < runs * L; r0 += CH) {
+    double s[LANES] = {0}, t[LANES] = {0};
+    for (int64_t r = r0; r < r0 + CH && r < runs * L;) {
+      int64_t l = r % L, n = L - l < r0 + CH - r ? L - l : r0 + CH - r;
+      const tg_real *run = x + (r / L) * stride + l;
+      int64_t whole = n / LANES * LANES;
+      for (int64_t i = 0; i < n; i++)
+        (i < whole ? s : t)[i % LANES] += run[i];
+      r += n;
+    }
+    for (int k = 0; k < LANES; k++)
+      s[k] += t[k];
+    for (int w = LANES / 2; w > 0; w /= 2)
+      for (int k = 0; k < w; k++)
+        s[k] += s[k + w];
+    total = r0 == 0 ? s[0] : total + s[0];
+  }
+  return total;
+}
+
+START_TEST(test_sum_order_is_fixed) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 15);
+  /* (N, C, L) over N and L: runs of L, several per chunk, partial blocks
+   * (L = 49, 144: DeepConvNet's and SimpleConvNet's bias gradients), runs
+   * split by a chunk's end (L = 1000); and one long run (all axes). */
+  const int64_t shapes[][3] = {{100, 3, 49}, {100, 2, 144}, {30, 2, 1000}, {1, 1, 100003}};
+  for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+    const int64_t N = shapes[c][0], C = shapes[c][1], L = shapes[c][2];
+    tg_tensor *x = filled(tape, shapes[c], 3, -1, 1);
+    /* +2^60 then −2^60 32 elements later, in the same lane of 16 (or
+     * of 8, or of 1): what that lane gets in between is lost, and how
+     * much that is depends on the lanes. */
+    for (int64_t i = 0; i < x->numel; i++) {
+      int64_t at = i % (L < 1000 ? L : 1000);
+      if (at == 3 || at == 35)
+        x->data[i] = (tg_real)ldexp(at == 3 ? 1 : -1, 60);
+    }
+    tg_tensor *y = tg_sum(tape, x, (const int[]){0, 2}, 2, 0); /* (C,) */
+    ck_assert_msg(y != NULL, "%s", tg_tape_error(tape));
+    for (int64_t j = 0; j < C; j++) {
+      tg_real want = (tg_real)spec_sum(x->data + j * L, N, L, C * L);
+      ck_assert_msg(memcmp(&y->data[j], &want, sizeof want) == 0,
+                    "sum of %s over (0, 2): element %lld is %.17g, the documented order gives "
+                    "%.17g",
+                    TG_SHAPE(x), (long long)j, tg_at(y, j), (double)want);
     }
     tg_tape_reset(tape);
   }
@@ -730,6 +800,7 @@ static Suite *make_suite(void) {
   tcase_add_test(fwd, test_every_axis_subset_6d);
   tcase_add_test(fwd, test_large_layouts);
   tcase_add_test(fwd, test_thread_count_independent);
+  tcase_add_test(fwd, test_sum_order_is_fixed);
   tcase_add_test(fwd, test_scalar_and_keepdims_all);
   tcase_add_test(fwd, test_max_nan);
   tcase_add_test(fwd, test_tie_rule_by_hand);
