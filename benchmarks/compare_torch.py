@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """compare_torch.py — tapegrad against PyTorch (CPU) on the same work, in one run.
 
-PyTorch runs twice per thread count, each time in a fresh interpreter
+PyTorch runs in a fresh interpreter per configuration, model and round,
 started with its configuration's environment (the dynamic loader and glibc
 read it only at start-up):
 
@@ -57,6 +57,16 @@ Figures (microseconds):
                   trains on the first N samples (tapegrad's --limit).
   chain.../total  forward + backward of the op chain (bench_ops --quick)
 
+Rounds (--rounds R, default 1): on shared machines the host's speed drifts
+by up to 40% within minutes, so a tapegrad time and the PyTorch time it is
+divided by must be taken close together. Each round measures, for each model
+in turn, tapegrad's figures and then PyTorch's in each configuration (the op
+chains last, likewise); odd rounds (the second, fourth, ...) run each
+model's measurements in reverse order, so that a steady drift favours
+neither side. A round's ratio divides PyTorch's time in that round by
+tapegrad's in the same round; the report gives the medians over rounds of
+both times and of the ratios, and with R > 1 the ratios' range.
+
 ratio = PyTorch's time / tapegrad's: above 1 tapegrad is faster. Validation
 before anything is timed: the step figures need a finite training loss and
 a lower eval-mode loss on the fixed batch after ten steps; the epoch figures
@@ -69,15 +79,17 @@ Run (from the top of the repository, after `ninja -C build`):
   /usr/bin/python3 benchmarks/compare_torch.py                  # everything, 1 and 2 threads
   /usr/bin/python3 benchmarks/compare_torch.py --threads 1 --models two-layer-net \\
       --epoch-limit 10000 --no-chains                          # a quick run
+  /usr/bin/python3 benchmarks/compare_torch.py --rounds 3     # each ratio the median of three
 
 Options: --build DIR (default build), --threads LIST (default 1,N with N
 the cores), --models LIST, --configs default,best, --batch N,
---alexnet-batch N, --repeats N, --warmup N, --epoch-limit N, --no-epochs,
---no-chains, --json (adds one JSON line per figure:
+--alexnet-batch N, --repeats N, --warmup N, --epoch-limit N, --rounds R,
+--no-epochs, --no-chains, --json (adds one JSON line per figure:
 {"bench":"compare_torch","name":...,"threads":T,"tapegrad_us":...,
-"torch_default_us":...,"torch_best_us":...,"ratio_best":...,
-"ratio_default":...}). Absolute times drift on shared machines: read the
-ratios, which come from one run on the same machine.
+"rounds":R,"torch_default_us":...,"ratio_default":...,"ratios_default":[...],
+"torch_best_us":...,"ratio_best":...,"ratios_best":[...]}, the times and
+ratio_<c> medians over rounds, ratios_<c> the rounds' ratios). Absolute times
+drift on shared machines: read the ratios, each from times taken seconds apart.
 """
 
 import argparse
@@ -117,6 +129,8 @@ def parse_args():
     p.add_argument("--epoch-limit", type=int, default=0, help="epochs over the first N samples (0: all)")
     p.add_argument("--no-epochs", action="store_true", help="skip the real epochs")
     p.add_argument("--no-chains", action="store_true", help="skip the op chains")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="rounds of measurements, each model by both sides back to back (see the top)")
     p.add_argument("--json", action="store_true", help="also print one JSON line per figure")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run PyTorch's side, print JSON
     return p.parse_args()
@@ -327,8 +341,9 @@ def worker(a):
     print(json.dumps(out))
 
 
-def run_torch(config, threads, a):
-    """({figure: us}, torch version, blas) from a worker in config's environment, or (None, why)."""
+def run_torch(config, threads, models, chains, a):
+    """The worker's record ({"us": {figure: us}, "torch", "blas"}) for models (a list, may be
+    empty) and, if chains, the op chains, from a worker in config's environment; or (None, why)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     for k in ("LD_LIBRARY_PATH", "GLIBC_TUNABLES", "OPENBLAS_NUM_THREADS"):
         env.pop(k, None)
@@ -338,9 +353,9 @@ def run_torch(config, threads, a):
         env["LD_LIBRARY_PATH"] = OPENMP_BLAS
         env["GLIBC_TUNABLES"] = MALLOC_TUNABLES
     argv = [sys.executable, os.path.abspath(__file__), "--worker", config, "--threads", str(threads),
-            "--models", a.models, "--batch", str(a.batch), "--alexnet-batch", str(a.alexnet_batch),
+            "--models", ",".join(models), "--batch", str(a.batch), "--alexnet-batch", str(a.alexnet_batch),
             "--repeats", str(a.repeats), "--warmup", str(a.warmup), "--epoch-limit", str(a.epoch_limit)]
-    argv += ["--no-epochs"] * a.no_epochs + ["--no-chains"] * a.no_chains
+    argv += ["--no-epochs"] * a.no_epochs + ["--no-chains"] * (not chains)
     r = subprocess.run(argv, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         return None, f"PyTorch ({config}) failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}"
@@ -425,46 +440,91 @@ def main():
     if any(c not in CONFIGS for c in configs):
         sys.exit(f"compare_torch: --configs: {a.configs} (known: {','.join(CONFIGS)})")
     models = [m for m in a.models.split(",") if m]
-    rows, header = [], {}  # rows: (threads, figure, ours, {config: theirs}, note)
+    if a.rounds < 1:
+        sys.exit(f"compare_torch: --rounds: {a.rounds} (at least 1)")
+    header = {}
+    rows = []  # (threads, figure, [ours per round], {config: [theirs per round]}, note)
     for threads in [int(t) for t in a.threads.split(",") if t]:
-        ours, notes = {}, {}
-        for kind in models:
-            ours[f"{kind}/step"], notes[f"{kind}/step"] = tg_step(a.build, kind, threads, a)
-            if not a.no_epochs and kind not in STEPS_ONLY:
-                ours[f"{kind}/epoch"], notes[f"{kind}/epoch"] = tg_epoch(a.build, kind, threads, a)
-        if not a.no_chains:
-            chains, why = tg_chains(a.build, threads)
-            for name, _, _ in CHAINS:
-                ours[f"{name}/total"], notes[f"{name}/total"] = (chains or {}).get(f"{name}/total"), why
-        theirs = {}
-        for config in configs:
-            res, why = run_torch(config, threads, a)
+        ours, theirs, notes = {}, {c: {} for c in configs}, {}
+
+        def tapegrad(kind):
+            figs = {}
+            if kind is None:
+                chains, why = tg_chains(a.build, threads)
+                for name, _, _ in CHAINS:
+                    figs[f"{name}/total"] = (chains or {}).get(f"{name}/total"), why
+            else:
+                figs[f"{kind}/step"] = tg_step(a.build, kind, threads, a)
+                if not a.no_epochs and kind not in STEPS_ONLY:
+                    figs[f"{kind}/epoch"] = tg_epoch(a.build, kind, threads, a)
+            for fig, (us, why) in figs.items():
+                ours.setdefault(fig, []).append(us)
+                notes[fig] = notes.get(fig) or why
+
+        def pytorch(config, kind):
+            res, why = run_torch(config, threads, [] if kind is None else [kind], kind is None, a)
             if res is None:
                 sys.exit(f"compare_torch: {why}")
-            theirs[config] = res["us"]
+            for fig, us in res["us"].items():
+                theirs[config].setdefault(fig, []).append(us)
             header[config] = f"PyTorch {res['torch']} {config}: {', '.join(res['blas']) or '?'}"
+
+        # Each model (None: the op chains) is measured by both sides back to
+        # back, so a ratio divides times taken seconds apart, not minutes;
+        # odd rounds run the same steps in reverse so that a steady drift
+        # favours neither side nor either configuration.
+        for rnd in range(a.rounds):
+            for kind in models + [None] * (not a.no_chains):
+                sides = [None] + configs  # None: tapegrad
+                for side in (reversed(sides) if rnd % 2 else sides):
+                    if side is None:
+                        tapegrad(kind)
+                    else:
+                        pytorch(side, kind)
         for fig in ours:
-            rows.append((threads, fig, ours[fig], {c: theirs[c].get(fig) for c in configs}, notes[fig] or ""))
+            rows.append((threads, fig, ours[fig], {c: theirs[c].get(fig, []) for c in configs},
+                         notes[fig] or ""))
+
+    def median(xs):
+        xs = [x for x in xs if x is not None]
+        return statistics.median(xs) if xs else None
+
+    def ratios(o, p):  # PyTorch's time over tapegrad's, round by round
+        return [t / u if u and t else None for u, t in zip(o, p)] if len(o) == len(p) else []
 
     print(f"tapegrad ({a.build}) vs PyTorch, batch {a.batch} (AlexNet {a.alexnet_batch}), "
           f"steps: median of {a.repeats} after {a.warmup} warm-up; epochs: the second of two"
-          + (f" over {a.epoch_limit} samples" if a.epoch_limit else ""))
+          + (f" over {a.epoch_limit} samples" if a.epoch_limit else "")
+          + (f"; {a.rounds} rounds: times are medians over rounds, ratios the median of the "
+             f"rounds' ratios (min-max)" if a.rounds > 1 else ""))
     for config in configs:
         print(f"  {header[config]}")
+    w = 21 if a.rounds > 1 else 8  # "2.91 (2.80-3.05)"
     cols = "".join(f" {'torch ' + c + ' us':>17}" for c in configs)
-    ratios = "".join(f" {'/' + c:>8}" for c in configs)
-    print(f"  {'threads':>7} {'figure':<26} {'tapegrad us':>12}{cols}{ratios}   (ratio = PyTorch / tapegrad: > 1, tapegrad faster)")
-    for threads, fig, o, p, note in rows:
+    heads = "".join(f" {'/' + c:>{w}}" for c in configs)
+    print(f"  {'threads':>7} {'figure':<26} {'tapegrad us':>12}{cols}{heads}   (ratio = PyTorch / tapegrad: > 1, tapegrad faster)")
+    for threads, fig, ours, theirs, note in rows:
+        o = median(ours)
+        p = {c: median(theirs[c]) for c in configs}
+        rs = {c: ratios(ours, theirs[c]) for c in configs}
+        r = {c: median(rs[c]) for c in configs}
         fp = "".join(f" {p[c]:17.1f}" if p[c] is not None else f" {'-':>17}" for c in configs)
-        r = {c: p[c] / o if o and p[c] else None for c in configs}
-        fr = "".join(f" {r[c]:8.2f}" if r[c] else f" {'-':>8}" for c in configs)
+        fr = ""
+        for c in configs:
+            got = [x for x in rs[c] if x is not None]
+            cell = f"{r[c]:.2f}" if r[c] else "-"
+            if a.rounds > 1 and got:
+                cell += f" ({min(got):.2f}-{max(got):.2f})"
+            fr += f" {cell:>{w}}"
         fo = f"{o:12.1f}" if o is not None else f"{'-':>12}"
         print(f"  {threads:>7} {fig:<26} {fo}{fp}{fr}   {note}")
         if a.json and o is not None:
-            rec = {"bench": "compare_torch", "name": fig, "threads": threads, "tapegrad_us": round(o, 3)}
+            rec = {"bench": "compare_torch", "name": fig, "threads": threads, "tapegrad_us": round(o, 3),
+                   "rounds": a.rounds}
             for c in configs:
                 rec[f"torch_{c}_us"] = round(p[c], 3) if p[c] is not None else None
                 rec[f"ratio_{c}"] = round(r[c], 3) if r[c] else None
+                rec[f"ratios_{c}"] = [round(x, 3) if x else None for x in rs[c]]
             print(json.dumps(rec))
 
 
