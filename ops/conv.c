@@ -205,6 +205,26 @@ TG_KERNEL static void relu_kernel(tg_real *y, int64_t n) {
 }
 void tg_relu_inplace(tg_real *y, int64_t n) { relu_kernel(y, n); }
 
+/* y (fn, p) += bias (fn,) row by row, then ReLU when relu: one pass. */
+TG_KERNEL static void add_bias(tg_real *restrict y, const tg_real *restrict bias, int64_t fn,
+                               int64_t p, int relu) {
+  for (int64_t f = 0; f < fn; f++) {
+    tg_real *restrict row = y + f * p; /* (p,) */
+    const tg_real b = bias[f];
+    if (relu) {
+#pragma omp simd
+      for (int64_t i = 0; i < p; i++) {
+        tg_real v = row[i] + b;
+        row[i] = v > 0 ? v : 0;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < p; i++)
+        row[i] += b;
+    }
+  }
+}
+
 /* The pooling of conv_max_pool on one image's output y (FN, OH, OW),
  * windows s×s that tile it: m (FN, OH/s, OW/s) the first maximum of each
  * window in row-major order (better()'s rule, tg_max's: a later element
@@ -375,10 +395,9 @@ static void conv_images(void *arg, int64_t n0, int64_t n1) {
       tg_real *restrict y = j->pool ? buf + j->k * j->p : j->out + n * fnp;
       unfold_image(g, j->x + n * chw, buf); /* (K, P) */
       tg_gemm_run(&j->mm, j->w, buf, y);    /* (FN, K)·(K, P) */
-      for (int64_t f = 0; j->bias && f < j->fn; f++)
-        for (int64_t i = 0; i < j->p; i++)
-          y[f * j->p + i] += j->bias[f]; /* while y_n is in cache */
-      if (j->relu)
+      if (j->bias)
+        add_bias(y, j->bias, j->fn, j->p, j->relu); /* while y_n is in cache */
+      else if (j->relu)
         tg_relu_inplace(y, fnp);
       if (j->pool) {
         const int64_t pooled = fnp / (j->pool * j->pool);
