@@ -147,8 +147,9 @@ static void plan_make(const tg_tensor *x, unsigned mask, plan *p) {
 }
 
 /* ------------------------------------------------------------------------
- * Kernels. The chunk functions are the whole arithmetic; they are kept out
- * of line so every caller runs the very same vectorised code. */
+ * Kernels. The chunk functions are the whole arithmetic; they are out of
+ * line (their clones are chosen at load time and never inlined), so every
+ * caller runs the very same vectorised code. */
 
 /* Sums in SUM_LANES double accumulators. A run adds its element i to
  * lane i % SUM_LANES, in order: the elements of its whole blocks of
@@ -196,8 +197,8 @@ static tg_real max_run(const tg_real *restrict x, int64_t n, int *nan) {
 }
 
 /* Case A: chunk g of output j, whose kept offset is base. x: runs of L. */
-TG_KERNEL __attribute__((noinline)) static double chunk_a(const tg_real *x, const plan *p, int mode,
-                                                          int64_t base, int64_t g, int64_t *arg) {
+TG_KERNEL static double chunk_a(const tg_real *x, const plan *p, int mode, int64_t base, int64_t g,
+                                int64_t *arg) {
   int64_t L = p->inner;
   int64_t r = g * CHUNK, end = min64(p->q * L, r + CHUNK);
   double acc = 0, lanes[SUM_LANES] = {0}, tail[SUM_LANES] = {0};
@@ -232,10 +233,8 @@ TG_KERNEL __attribute__((noinline)) static double chunk_a(const tg_real *x, cons
 
 /* Case B: chunk g (rows q0..q1) of output row u, columns i0..i0+ni.
  * v: (ni,) sums or maxima; arg: (ni,) flat indices in x (max only). */
-TG_KERNEL __attribute__((noinline)) static void chunk_b(const tg_real *x, const plan *p, int mode,
-                                                        int64_t base, int64_t g, int64_t i0,
-                                                        int64_t ni, double *restrict v,
-                                                        int64_t *restrict arg) {
+TG_KERNEL static void chunk_b(const tg_real *x, const plan *p, int mode, int64_t base, int64_t g,
+                              int64_t i0, int64_t ni, double *restrict v, int64_t *restrict arg) {
   int64_t q0 = g * p->rows, q1 = min64(p->q, q0 + p->rows);
   if (mode == RED_SUM) {
     for (int64_t i = 0; i < ni; i++)
