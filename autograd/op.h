@@ -115,6 +115,20 @@ static inline int tg_op_needs_grad(const tg_node *n, int i) {
          !(n->op->flags & (TG_NONDIFF(i) | TG_ZEROGRAD(i)));
 }
 
+/* In a backward rule: the gradient buffer of input i when the rule may add
+ * input i's gradient into it directly instead of returning it in gx[i]
+ * (leaving gx[i] NULL), else NULL. Offered only by tg_backward when not
+ * recording, outside anomaly mode, to a leaf whose buffer exists and has
+ * taken nothing yet in this pass: a product's rule then writes a weight's
+ * gradient once, where the engine would have added a fresh tensor into the
+ * buffer in a second pass. Calling it commits the rule to adding into the
+ * returned buffer. */
+TG_API tg_tensor *tg_grad_into(tg_tape *tape, const tg_node *n, int i);
+
+/* In a backward rule: work done without an op (a sum into a buffer from
+ * tg_grad_into), counted by the profiler as the rule's bytes. */
+TG_API void tg_op_work(tg_tape *tape, int64_t bytes);
+
 /* A view: a new arena tensor header sharing x's data with another shape
  * (same numel). Not recorded; the reshape op records it. */
 TG_API tg_tensor *tg_view(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim);

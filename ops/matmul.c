@@ -191,7 +191,7 @@ static void run_tile(const mm_plan *p, int64_t i, int64_t j, int64_t s) {
     const int64_t k0 = t * p->kb;
     const int ek = t == p->tk - 1 && extent(t, p->tk, p->kb, K) != p->kb;
     const tg_real *a = p->ta ? p->a + k0 * M + m0 : p->a + m0 * K + k0;
-    p->kern[em][en][ek][t > c0 || p->accumulate](b + k0 * N + n0, a, c);
+    p->kern[em][en][ek][t > c0 || (p->accumulate && s == 0)](b + k0 * N + n0, a, c);
   }
 }
 
@@ -254,12 +254,14 @@ static void tiles_range(void *arg, int64_t w0, int64_t w1) {
  * TG_PAR_MIN element operations. */
 static int64_t flops_work(double flops) { return (int64_t)(flops / PAR_FLOPS * TG_PAR_MIN); }
 
-/* c (M, N) = op(a)·op(b). Scratch (bᵀ, partial sums) comes from the arena
- * and lives until the next reset. Returns 0 after failing the tape. */
+/* c (M, N) = op(a)·op(b), or c += op(a)·op(b) when accumulate. Scratch
+ * (bᵀ, partial sums) comes from the arena and lives until the next reset.
+ * Returns 0 after failing the tape. */
 static int gemm(tg_tape *tape, int ta, int tb, int64_t M, int64_t N, int64_t K, const tg_real *a,
-                const tg_real *b, tg_real *c) {
+                const tg_real *b, tg_real *c, int accumulate) {
   pthread_once(&xsmm_once, xsmm_init);
-  mm_plan p = {.M = M, .N = N, .K = K, .ta = ta, .tb = tb, .a = a, .b = b, .c = c};
+  mm_plan p = {
+      .M = M, .N = N, .K = K, .ta = ta, .tb = tb, .a = a, .b = b, .c = c, .accumulate = accumulate};
   const int avx512 = libxsmm_get_target_archid() >= LIBXSMM_X86_AVX512_CORE;
   const double flops = 2.0 * (double)M * (double)N * (double)K;
   plan_tiles(&p);
@@ -340,12 +342,27 @@ void tg_gemm_run(const mm_plan *p, const tg_real *a, const tg_real *b, tg_real *
 /* matmul's attributes. */
 enum { MATMUL_TA, MATMUL_TB, MATMUL_NATTR };
 
+/* into += op(x)·op(y): the table's product added straight into a leaf's
+ * gradient buffer (tg_grad_into), the same kernels and order as
+ * tg_matmul_t's, so a buffer that held 0 gets the same bits. */
+static void matmul_into(tg_tape *tape, tg_tensor *into, tg_tensor *x, tg_tensor *y, int tx,
+                        int ty) {
+  const int64_t M = x->shape[tx], K = x->shape[!tx], N = y->shape[!ty];
+  if (gemm(tape, tx, ty, M, N, K, x->data, y->data, into->data, 1))
+    tg_op_work(tape, (x->numel + y->numel + 2 * into->numel) * (int64_t)sizeof(tg_real));
+}
+
 static void matmul_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
   tg_tensor *a = n->in[0], *b = n->in[1]; /* gy: (M, N) */
   const int ta = (int)n->attr[MATMUL_TA], tb = (int)n->attr[MATMUL_TB];
-  if (tg_op_needs_grad(n, 0))
+  tg_tensor *into;
+  if ((into = tg_grad_into(tape, n, 0)))
+    ta ? matmul_into(tape, into, b, gy, tb, 1) : matmul_into(tape, into, gy, b, 0, !tb);
+  else if (tg_op_needs_grad(n, 0))
     gx[0] = ta ? tg_matmul_t(tape, b, gy, tb, 1) : tg_matmul_t(tape, gy, b, 0, !tb);
-  if (tg_op_needs_grad(n, 1))
+  if ((into = tg_grad_into(tape, n, 1)))
+    tb ? matmul_into(tape, into, gy, a, 1, ta) : matmul_into(tape, into, a, gy, !ta, 0);
+  else if (tg_op_needs_grad(n, 1))
     gx[1] = tb ? tg_matmul_t(tape, gy, a, 1, ta) : tg_matmul_t(tape, a, gy, !ta, 0);
 }
 
@@ -370,7 +387,7 @@ tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, i
                       "a dimension exceeds the GEMM limit of 2^31-1: %s%s @ %s%s", TG_SHAPE(a), ma,
                       TG_SHAPE(b), mb);
   tg_tensor *c = tg_empty(tape, (int64_t[]){M, N}, 2); /* (M, N) */
-  if (!c || !gemm(tape, ta, tb, M, N, K, a->data, b->data, c->data))
+  if (!c || !gemm(tape, ta, tb, M, N, K, a->data, b->data, c->data, 0))
     return NULL;
   int64_t attr[MATMUL_NATTR];
   attr[MATMUL_TA] = ta, attr[MATMUL_TB] = tb;
@@ -419,7 +436,8 @@ tg_tensor *tg_bmm_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, int 
   if (!c)
     return NULL;
   for (int64_t i = 0; i < B; i++)
-    if (!gemm(tape, ta, tb, M, N, K, a->data + i * M * K, b->data + i * K * N, c->data + i * M * N))
+    if (!gemm(tape, ta, tb, M, N, K, a->data + i * M * K, b->data + i * K * N, c->data + i * M * N,
+              0))
       return NULL;
   const int64_t attr[BMM_NATTR] = {[BMM_TRANS_A] = ta, [BMM_TRANS_B] = tb};
   return tg_op_record(tape, &op_bmm, c, 2, in, attr, BMM_NATTR);

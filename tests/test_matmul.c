@@ -275,6 +275,70 @@ START_TEST(test_backward_into_param) {
 }
 END_TEST
 
+/* tg_backward has the product's rule add a parameter's gradient straight
+ * into its buffer (tg_grad_into) instead of returning it for the engine to
+ * add. From a zeroed buffer that must give the bits of the gradient
+ * tg_grad returns (the engine's path, checked against loops above), on 1
+ * and on 2 threads, including a dB whose inner dimension is split into
+ * slices (dB = Aᵀ·dY over 8192 rows). A buffer holding a gradient gets the
+ * sum, and a parameter in two products gets both. */
+static void check_into(int64_t M, int64_t N, int64_t K, int ta, int tb, int threads, int again) {
+  omp_set_num_threads(threads);
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, (uint64_t)(M + N + K + ta * 2 + tb));
+  /* Arena memory that is not zero, for the products' scratch. */
+  ck_assert_ptr_nonnull(tg_full(tape, (int64_t[]){1 << 23}, 1, 7));
+  tg_tape_reset(tape);
+  int64_t sa[2] = {ta ? K : M, ta ? M : K}, sb[2] = {tb ? N : K, tb ? K : N};
+  tg_tensor *A = tg_tensor_new(sa, 2, 1, "A", NULL), *B = tg_tensor_new(sb, 2, 1, "B", NULL);
+  ck_assert(A && B && A->grad && B->grad);
+  tu_fill_uniform(A, tg_tape_rng(tape), -1, 1);
+  tu_fill_uniform(B, tg_tape_rng(tape), -1, 1);
+  tg_tensor *dy = operand(tape, M, N, 0);
+  tg_tensor *y = tg_matmul_t(tape, A, B, ta, tb), *g[2];
+  ck_assert_int_eq(tg_grad(tape, y, dy, 2, (tg_tensor *[]){A, B}, g, 0), TG_OK);
+  ck_assert_int_eq(tg_backward(tape, y, dy), TG_OK);
+  char what[96];
+  snprintf(what, sizeof what, "(%lld, %lld, %lld) ta %d tb %d on %d threads", (long long)M,
+           (long long)N, (long long)K, ta, tb, threads);
+  ck_assert_msg(memcmp(A->grad->data, g[0]->data, (size_t)A->numel * sizeof(tg_real)) == 0 &&
+                    memcmp(B->grad->data, g[1]->data, (size_t)B->numel * sizeof(tg_real)) == 0,
+                "%s: the gradients added into the buffers differ from tg_grad's", what);
+  /* Again without zeroing, and B in a second product: the buffers sum. */
+  if (!again) {
+    tg_tape_free(tape);
+    tg_tensor_free(A);
+    tg_tensor_free(B);
+    return;
+  }
+  tg_tensor *y2 = tg_add(tape, tg_matmul_t(tape, A, B, ta, tb), tg_matmul_t(tape, A, B, ta, tb));
+  ck_assert_int_eq(tg_backward(tape, y2, dy), TG_OK);
+  mismatch bad = {0};
+  for (int k = 0; k < 2; k++) {
+    const tg_tensor *buf = k ? B->grad : A->grad, *gk = g[k];
+    for (int64_t i = 0; i < gk->numel; i++) {
+      double want = 3 * tg_at(gk, i), tol = 1e-4 * (fabs(want) + 1);
+      compare(&bad, k, i, tg_at(buf, i), want, tol);
+    }
+  }
+  ck_assert_msg(bad.count == 0, "%s: %lld elements are not 3 gradients; %s[%lld] = %.9g, want %.9g",
+                what, (long long)bad.count, bad.i ? "dB" : "dA", (long long)bad.j, bad.got,
+                bad.want);
+  tg_tape_free(tape);
+  tg_tensor_free(A);
+  tg_tensor_free(B);
+}
+
+START_TEST(test_backward_into_buffer) {
+  for (int t = 0; t < 4; t++)
+    check_into(70, 40, 600, t >> 1, t & 1, 1, 1); /* row tiles, K chunks */
+  /* Products of 2e7 flops and more, threaded (slow under valgrind: once). */
+  check_into(37, 300, 1000, 1, 1, 2, 0); /* ragged tiles, Bᵀ made by the threads */
+  check_into(8192, 128, 16, 0, 0, 1, 0); /* dB = Aᵀ·dY in K slices */
+  check_into(8192, 128, 16, 0, 0, 2, 0);
+}
+END_TEST
+
 /* Grad of grad. For y = A·B seeded with W: gA = W·Bᵀ and gB = Aᵀ·W. Then
  * L2 = Σ V ⊙ gA gives dL2/dB = Vᵀ·W (and nothing for A), and
  * L3 = Σ V' ⊙ gB gives dL3/dA = W·V'ᵀ. With A = [[1, 2], [3, 4]],
@@ -476,8 +540,10 @@ START_TEST(test_blas_path) {
   libxsmm_set_target_archid(LIBXSMM_X86_AVX2);
   check_all_transposes(400, 390, 385, 7);
   check_all_transposes(100, 50, 784, 1);
-  for (int t = 0; t < 4; t++)
+  for (int t = 0; t < 4; t++) {
     check_threads(200, 100, 784, t >> 1, t & 1);
+    check_into(100, 50, 784, t >> 1, t & 1, 1, t == 0); /* beta 1 through BLAS */
+  }
   /* Still the JIT there: a small product, and one split along K. */
   check_all_transposes(64, 64, 64, 1);
   check_shape(25, 30, 57600, 1, 0, 1);
@@ -503,6 +569,7 @@ static Suite *make_suite(void) {
   tcase_add_test(grad, test_gradcheck);
   tcase_add_test(grad, test_backward_values);
   tcase_add_test(grad, test_backward_into_param);
+  tcase_add_test(grad, test_backward_into_buffer);
   tcase_add_test(grad, test_second_order);
   tcase_add_test(grad, test_second_order_transposed);
   suite_add_tcase(s, grad);
