@@ -113,6 +113,30 @@ START_TEST(test_profile_counts_and_bytes_by_hand) {
 }
 END_TEST
 
+/* A parameter whose gradient comes from a rule that returns it (exp's),
+ * not one that adds it into the buffer itself: the engine adds it into
+ * the buffer after the walk, one accumulate reading both and writing one
+ * (3 x 6 elements); a parameter in a product (W) costs accumulate nothing. */
+START_TEST(test_profile_leaf_sums) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *x = tg_tensor_new((int64_t[]){2, 3}, 2, 1, "x", NULL); /* (2, 3) */
+  tg_tensor *W = tg_tensor_new((int64_t[]){3, 4}, 2, 1, "W", NULL); /* (3, 4) */
+  ck_assert(tape && x && W);
+  tu_fill_uniform(x, tg_tape_rng(tape), -0.5, 0.5);
+  tu_fill_uniform(W, tg_tape_rng(tape), -0.5, 0.5);
+  tg_tape_set_profile(tape, 1);
+  tg_tensor *s = tg_sum(tape, tg_matmul(tape, tg_exp(tape, x), W), NULL, 0, 0); /* () */
+  ck_assert_msg(s && tg_backward(tape, s, NULL) == TG_OK, "%s", tg_tape_error(tape));
+  /* matmul's rule: de = gy·Wᵀ returned, dW = eᵀ·gy added into W's
+   * buffer, which it reads and writes. */
+  assert_row(tape, "matmul", 1, (6 + 12 + 8) * S, 1, ((8 + 12 + 6) + (6 + 8 + 2 * 12)) * S);
+  assert_row(tape, "accumulate", 0, 0, 1, 3 * 6 * S);
+  tg_tape_free(tape);
+  tg_tensor_free(x);
+  tg_tensor_free(W);
+}
+END_TEST
+
 /* matmul of a batch by a matrix is reshapes around a 2-D matmul, begun
  * under matmul's own name: one matmul call, timed once. */
 START_TEST(test_profile_nested_ops_counted_once) {
@@ -259,6 +283,7 @@ static Suite *make_suite(void) {
   Suite *s = suite_create("profile");
   TCase *tc = tcase_create("profile");
   tcase_add_test(tc, test_profile_counts_and_bytes_by_hand);
+  tcase_add_test(tc, test_profile_leaf_sums);
   tcase_add_test(tc, test_profile_nested_ops_counted_once);
   tcase_add_test(tc, test_profile_self_time);
   tcase_add_test(tc, test_profile_abandoned_begins);
