@@ -111,10 +111,13 @@ static void count_pass(tg_tape *tape) {
 }
 
 tg_tensor *tg_grad_into(tg_tape *tape, const tg_node *n, int i) {
-  if (!tape || !n || i < 0 || i >= n->n_in || !tape->bw_into[i] || !tg_op_needs_grad(n, i))
+  if (!tape || !tape->bw_offer || !n || i < 0 || i >= n->n_in ||
+      !(n->op->flags & TG_GRAD_INTO) || !tg_op_needs_grad(n, i))
     return NULL;
-  tape->bw_used |= 1u << i;
-  return tape->bw_into[i];
+  tg_tensor *x = n->in[i]; /* a leaf that has taken nothing in this pass */
+  if (x->node >= 0 || x->gacc || !x->grad || !tg_shape_eq(x->grad, x))
+    return NULL;
+  return x->grad;
 }
 
 void tg_op_work(tg_tape *tape, int64_t bytes) {
@@ -122,17 +125,8 @@ void tg_op_work(tg_tape *tape, int64_t bytes) {
     tg_prof_count(tape, bytes);
 }
 
-/* Input k's gradient buffer, when a rule may add into it (tg_grad_into). */
-static tg_tensor *into_of(const tg_tape *tape, const tg_tensor *x) {
-  if (tape->grad_enabled || tape->anomaly || x->node >= 0 || x->gacc ||
-      !(x->flags & TG_REQUIRES_GRAD) || !x->grad || !tg_shape_eq(x->grad, x))
-    return NULL;
-  return x->grad;
-}
-
-/* Seeds y->gacc and walks the tape from y's node down to 0; with leaves,
- * rules may add leaves' gradients into their buffers (tg_grad_into). */
-static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who, int leaves) {
+/* Seeds y->gacc and walks the tape from y's node down to 0. */
+static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who) {
   if (!tape || tape->err.status != TG_OK)
     return tape ? tape->err.status : TG_ERR_NULL;
   count_pass(tape);
@@ -186,21 +180,17 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who, int
       return st;
     tape->bw_op = n.op;
     tape->bw_node = i;
-    for (int k = 0; k < n.n_in; k++)
-      tape->bw_into[k] = leaves && n.in[k] ? into_of(tape, n.in[k]) : NULL;
-    tape->bw_used = 0;
     int64_t t = __builtin_expect(prof, 0) ? tg_prof_enter(tape, 0) : 0;
     n.op->backward(tape, &n, gy, gx);
     if (__builtin_expect(prof, 0))
       t = tg_prof_enter(tape, tg_prof_leave(tape, n.op, t, 1));
     tape->bw_op = NULL;
-    memset(tape->bw_into, 0, sizeof tape->bw_into);
     if (tape->err.status != TG_OK)
       return tape->err.status;
     for (int k = 0; k < n.n_in; k++) {
-      if (!tg_op_needs_grad(&n, k) || (tape->bw_used & (1u << k)))
-        continue; /* added into the leaf's buffer by the rule */
       tg_tensor *g = gx[k];
+      if (!tg_op_needs_grad(&n, k) || (!g && (n.op->flags & TG_GRAD_INTO)))
+        continue; /* none, or added into the leaf's buffer (tg_grad_into) */
       if (!g || !tg_shape_eq(g, n.in[k]))
         return tg_tape_fail(
             tape, TG_ERR_GRAD, who, "the rule of %s (op #%lld) gave %s for input %d of shape %s",
@@ -221,11 +211,13 @@ static int walk(tg_tape *tape, tg_tensor *y, tg_tensor *dy, const char *who, int
 
 tg_status tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
   int was = tape ? tape->grad_enabled : 0;
-  if (tape)
+  if (tape) {
     tape->grad_enabled = 0;
-  tg_status st = walk(tape, y, dy, "backward", 1);
+    tape->bw_offer = !tape->anomaly; /* not recording: rules may add into leaves' buffers */
+  }
+  tg_status st = walk(tape, y, dy, "backward");
   if (tape)
-    tape->grad_enabled = was;
+    tape->grad_enabled = was, tape->bw_offer = 0;
   if (st != TG_OK)
     return st;
   /* Leaves: add this pass's gradient into their buffers, each once. */
@@ -284,7 +276,7 @@ tg_status tg_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy, int n, tg_tensor *
     xs[i]->gacc = NULL; /* an input y does not use keeps no stale gradient */
   int was = tape->grad_enabled;
   tape->grad_enabled = create_graph != 0;
-  tg_status st = walk(tape, y, dy, "grad", 0);
+  tg_status st = walk(tape, y, dy, "grad");
   tape->grad_enabled = was;
   if (st != TG_OK)
     return st;

@@ -43,10 +43,15 @@ typedef void (*tg_backward_fn)(tg_tape *tape, const tg_node *n, tg_tensor *gy, t
 struct tg_op {
   const char *name;
   int n_in;
-  unsigned flags;          /* TG_NONDIFF(i), TG_ZEROGRAD(i), TG_COMPOSITE */
+  unsigned flags;          /* TG_NONDIFF(i), TG_ZEROGRAD(i), TG_COMPOSITE, TG_GRAD_INTO */
   tg_backward_fn backward; /* NULL: the output is a constant (comparisons, argmax,
                               detach) or the descriptor names a composite */
 };
+
+/* TG_GRAD_INTO: the op's rule may add an input's gradient straight into
+ * the input's gradient buffer (tg_grad_into); only such rules are offered
+ * one, and a NULL gx[i] from one means it took it. */
+#define TG_GRAD_INTO (1u << 29)
 
 /* TG_KINKED: the op decides between smooth pieces (a comparison, a
  * ReLU's sign, a max's position), and its descriptor is the op member of
@@ -115,14 +120,14 @@ static inline int tg_op_needs_grad(const tg_node *n, int i) {
          !(n->op->flags & (TG_NONDIFF(i) | TG_ZEROGRAD(i)));
 }
 
-/* In a backward rule: the gradient buffer of input i when the rule may add
- * input i's gradient into it directly instead of returning it in gx[i]
- * (leaving gx[i] NULL), else NULL. Offered only by tg_backward when not
- * recording, outside anomaly mode, to a leaf whose buffer exists and has
- * taken nothing yet in this pass: a product's rule then writes a weight's
- * gradient once, where the engine would have added a fresh tensor into the
- * buffer in a second pass. Calling it commits the rule to adding into the
- * returned buffer. */
+/* In the backward rule of a TG_GRAD_INTO op: the gradient buffer of input
+ * i when the rule may add input i's gradient into it directly instead of
+ * returning it in gx[i] (leaving gx[i] NULL), else NULL. Offered only by
+ * tg_backward when not recording, outside anomaly mode, to a leaf whose
+ * buffer exists and has taken nothing yet in this pass: a product's rule
+ * then writes a weight's gradient once, where the engine would have added
+ * a fresh tensor into the buffer in a second pass. A rule that takes the
+ * buffer adds into it and leaves gx[i] NULL. */
 TG_API tg_tensor *tg_grad_into(tg_tape *tape, const tg_node *n, int i);
 
 /* In a backward rule: work done without an op (a sum into a buffer from

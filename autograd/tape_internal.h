@@ -70,11 +70,7 @@ struct tg_tape {
   int warned;         /* anomaly mode's "reset missing?" warning given */
   const tg_op *bw_op; /* during a backward rule: its op and node, for messages */
   int64_t bw_node;
-  /* During a backward rule of tg_backward (not recording): the gradient
-   * buffer of each input a rule may add its gradient into directly
-   * (tg_grad_into), and which inputs it did add into. */
-  tg_tensor *bw_into[TG_MAX_INPUTS];
-  unsigned bw_used;
+  int bw_offer;       /* in tg_backward's walk: rules may add into leaves' buffers (tg_grad_into) */
   int deciding;       /* gradcheck's evaluations: kinked ops fingerprint their decisions */
   uint64_t decisions; /* the fingerprint so far (op.h's tg_kinked_op) */
   tg_error err;

@@ -366,7 +366,7 @@ static void matmul_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_t
     gx[1] = tb ? tg_matmul_t(tape, gy, a, 1, ta) : tg_matmul_t(tape, a, gy, !ta, 0);
 }
 
-static const tg_op op_matmul = {"matmul", 2, 0, matmul_backward};
+static const tg_op op_matmul = {"matmul", 2, TG_GRAD_INTO, matmul_backward};
 
 tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, int trans_a, int trans_b) {
   tg_tensor *in[2] = {a, b};
