@@ -479,6 +479,27 @@ START_TEST(test_anomaly) {
 END_TEST
 
 /* With grad mode off nothing is recorded. */
+/* In anomaly mode a weight's gradient is checked before it reaches the
+ * buffer: the product's rule is not offered the buffer there, so a NaN in
+ * dW is named and the buffer keeps its zeros. */
+START_TEST(test_anomaly_in_backward) {
+  tg_tape *tape = tg_tape_new();
+  tg_tensor *W = tg_tensor_new((int64_t[]){2, 2}, 2, 1, "W", NULL); /* (2, 2) */
+  ck_assert(tape && W && W->grad);
+  tg_tape_set_anomaly(tape, 1);
+  tg_tensor *x = tg_from_values(tape, (int64_t[]){2, 2}, 2, (double[]){1, 2, 3, 4});
+  tg_tensor *dy = tg_from_values(tape, (int64_t[]){2, 2}, 2, (double[]){1, NAN, 0, 1});
+  tg_tensor *y = tg_matmul(tape, x, W);
+  ck_assert_ptr_nonnull(y);
+  ck_assert_int_eq(tg_backward(tape, y, dy), TG_ERR_ANOMALY);
+  tu_assert_error(tape, "matmul (op #", "NaN");
+  for (int i = 0; i < 4; i++)
+    ck_assert(tg_at(W->grad, i) == 0);
+  tg_tape_free(tape);
+  tg_tensor_free(W);
+}
+END_TEST
+
 START_TEST(test_no_grad) {
   tg_tape *tape = tg_tape_new();
   tg_tensor *a = tg_requires_grad(tape, operand(tape, 3, 4, 0));
@@ -579,6 +600,7 @@ static Suite *make_suite(void) {
   tcase_add_test(err, test_error_ndim);
   tcase_add_test(err, test_error_null);
   tcase_add_test(err, test_anomaly);
+  tcase_add_test(err, test_anomaly_in_backward);
   tcase_add_test(err, test_no_grad);
   suite_add_tcase(s, err);
 
