@@ -48,6 +48,15 @@ static void assert_row(const tg_tape *tape, const char *name, int64_t calls, int
   ck_assert(r.fwd_s >= 0 && r.bw_s >= 0);
 }
 
+/* The graphs' parameters, x (2, 3) and W (3, 4), uniform in ±0.5. */
+static void params(tg_tape *tape, tg_tensor **x, tg_tensor **W) {
+  *x = tg_tensor_new((int64_t[]){2, 3}, 2, 1, "x", NULL);
+  *W = tg_tensor_new((int64_t[]){3, 4}, 2, 1, "W", NULL);
+  ck_assert(tape && *x && *W);
+  tu_fill_uniform(*x, tg_tape_rng(tape), -0.5, 0.5);
+  tu_fill_uniform(*W, tg_tape_rng(tape), -0.5, 0.5);
+}
+
 /* Sums of the rows' forward and backward seconds. */
 static void row_sums(const tg_tape *tape, double *fwd, double *bw) {
   tg_op_profile rows[64];
@@ -75,11 +84,8 @@ static void step(tg_tape *tape, tg_tensor *x, tg_tensor *W, double *wf, double *
 
 START_TEST(test_profile_counts_and_bytes_by_hand) {
   tg_tape *tape = tg_tape_new();
-  tg_tensor *x = tg_tensor_new((int64_t[]){2, 3}, 2, 1, "x", NULL); /* (2, 3) */
-  tg_tensor *W = tg_tensor_new((int64_t[]){3, 4}, 2, 1, "W", NULL); /* (3, 4) */
-  ck_assert(tape && x && W);
-  tu_fill_uniform(x, tg_tape_rng(tape), -0.5, 0.5);
-  tu_fill_uniform(W, tg_tape_rng(tape), -0.5, 0.5);
+  tg_tensor *x, *W;
+  params(tape, &x, &W);
   ck_assert_int_eq(tg_tape_set_profile(tape, 1), 0);
   double wf = 0, wb = 0;
   for (int k = 1; k <= 2; k++) { /* figures add up over steps and resets */
@@ -119,11 +125,8 @@ END_TEST
  * (3 x 6 elements); a parameter in a product (W) costs accumulate nothing. */
 START_TEST(test_profile_leaf_sums) {
   tg_tape *tape = tg_tape_new();
-  tg_tensor *x = tg_tensor_new((int64_t[]){2, 3}, 2, 1, "x", NULL); /* (2, 3) */
-  tg_tensor *W = tg_tensor_new((int64_t[]){3, 4}, 2, 1, "W", NULL); /* (3, 4) */
-  ck_assert(tape && x && W);
-  tu_fill_uniform(x, tg_tape_rng(tape), -0.5, 0.5);
-  tu_fill_uniform(W, tg_tape_rng(tape), -0.5, 0.5);
+  tg_tensor *x, *W;
+  params(tape, &x, &W);
   tg_tape_set_profile(tape, 1);
   tg_tensor *s = tg_sum(tape, tg_matmul(tape, tg_exp(tape, x), W), NULL, 0, 0); /* () */
   ck_assert_msg(s && tg_backward(tape, s, NULL) == TG_OK, "%s", tg_tape_error(tape));
@@ -226,10 +229,8 @@ END_TEST
  * (longest total first), a total line whose counts are the rows'. */
 START_TEST(test_profile_table) {
   tg_tape *tape = tg_tape_new();
-  tg_tensor *x = tg_tensor_new((int64_t[]){2, 3}, 2, 1, "x", NULL); /* (2, 3) */
-  tg_tensor *W = tg_tensor_new((int64_t[]){3, 4}, 2, 1, "W", NULL); /* (3, 4) */
-  tu_fill_uniform(x, tg_tape_rng(tape), -0.5, 0.5);
-  tu_fill_uniform(W, tg_tape_rng(tape), -0.5, 0.5);
+  tg_tensor *x, *W;
+  params(tape, &x, &W);
   tg_tape_set_profile(tape, 1);
   double wf = 0, wb = 0;
   step(tape, x, W, &wf, &wb);
