@@ -9,16 +9,32 @@
  * change the order of any addition without changing the documented tree.
  */
 #include "dist_internal.h"
+#include "parallel.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static void add_into(tg_real *restrict a, const tg_real *restrict b, int64_t n) {
+TG_KERNEL static void add_into(tg_real *restrict a, const tg_real *restrict b, int64_t n) {
   for (int64_t i = 0; i < n; i++)
     a[i] += b[i];
 }
 
 static int is_pow2(int n) { return n > 0 && (n & (n - 1)) == 0; }
+
+/* a /= V: the mean over V shards. For a power of two V the product with
+ * 1/V (exact) is the quotient to the bit, and several times faster than
+ * a division; any other V divides. */
+TG_KERNEL static void divide_by(tg_real *restrict a, int64_t n, int V) {
+  if (is_pow2(V)) {
+    tg_real r = (tg_real)1 / (tg_real)V;
+    for (int64_t i = 0; i < n; i++)
+      a[i] *= r;
+  } else {
+    tg_real v = (tg_real)V;
+    for (int64_t i = 0; i < n; i++)
+      a[i] /= v;
+  }
+}
 
 /* ------------------------------------------------------------------------
  * Across ranks */
@@ -27,8 +43,10 @@ static int is_pow2(int n) { return n > 0 && (n & (n - 1)) == 0; }
  * distance doubling (1, 2, 4, ...): at distance k rank r and r^k hold the
  * sums over their aligned blocks of k ranks for the same slice, so adding
  * them makes the sum over the block of 2k: exactly the pairwise tree.
+ * The owner divides its slice of the sum by V (V > 1: a mean; the same
+ * bits as dividing the whole sum afterwards, in a slice still in cache).
  * Then the allgather retraces the steps backwards. */
-static int allreduce_pow2(tg_dist *d, tg_real *x, int64_t n, tg_real *tmp, tg_error *err) {
+static int allreduce_pow2(tg_dist *d, tg_real *x, int64_t n, int V, tg_real *tmp, tg_error *err) {
   int64_t lo[32], hi[32];
   int64_t a = 0, b = n;
   int steps = 0;
@@ -46,6 +64,8 @@ static int allreduce_pow2(tg_dist *d, tg_real *x, int64_t n, tg_real *tmp, tg_er
     a = ka;
     b = kb;
   }
+  if (V > 1)
+    divide_by(x + a, b - a, V);
   for (int s = steps - 1; s >= 0; s--) {
     int peer = d->rank ^ (1 << s);
     /* The peer owns the other half of [lo, hi). */
@@ -75,8 +95,9 @@ static void tree_sum(tg_real **v, int m, int64_t n) {
 
 /* Any N. Rank c owns slice c; it receives every rank's copy of it (round
  * s: from rank − s, while sending to rank + s), sums them in the pairwise
- * tree in rank order, then hands the sum to every rank the same way. */
-static int allreduce_owner(tg_dist *d, tg_real *x, int64_t n, tg_real *tmp, tg_error *err) {
+ * tree in rank order, divides by V as above, then hands the result to
+ * every rank the same way. */
+static int allreduce_owner(tg_dist *d, tg_real *x, int64_t n, int V, tg_real *tmp, tg_error *err) {
   int N = d->size, r = d->rank;
 #define SLICE(c) ((int64_t)(c)*n / N)
   int64_t mine = SLICE(r + 1) - SLICE(r);
@@ -96,6 +117,8 @@ static int allreduce_owner(tg_dist *d, tg_real *x, int64_t n, tg_real *tmp, tg_e
     tree_sum(parts, N, mine);
     if (parts[0] != x + SLICE(r))
       memcpy(x + SLICE(r), parts[0], (size_t)mine * sizeof(tg_real));
+    if (V > 1)
+      divide_by(x + SLICE(r), mine, V);
   }
   for (int s = 1; s < N && status == TG_OK; s++) {
     int to = (r + s) % N, from = (r - s + N) % N;
@@ -108,12 +131,16 @@ static int allreduce_owner(tg_dist *d, tg_real *x, int64_t n, tg_real *tmp, tg_e
   return status;
 }
 
-int tg_dist_allreduce(tg_dist *d, tg_real *x, int64_t n, tg_error *err) {
+/* x = (the sum over ranks of x) / V, V >= 1. */
+static int allreduce_mean(tg_dist *d, tg_real *x, int64_t n, int V, tg_error *err) {
   if (!d || n < 0 || (n > 0 && !x))
     return tg_error_set(err, TG_ERR_ARG, "dist: allreduce: no job, or %lld elements at NULL",
                         (long long)n);
-  if (d->size == 1 || n == 0)
+  if (d->size == 1 || n == 0) {
+    if (V > 1)
+      divide_by(x, n, V);
     return TG_OK;
+  }
   /* Buckets keep messages bounded; each element's tree is the same. */
   int64_t bucket = n < d->bucket ? n : d->bucket;
   /* Power of two: half a bucket at most; otherwise N − 1 slices of
@@ -125,12 +152,16 @@ int tg_dist_allreduce(tg_dist *d, tg_real *x, int64_t n, tg_error *err) {
                         (long long)need);
   for (int64_t off = 0; off < n; off += bucket) {
     int64_t m = n - off < bucket ? n - off : bucket;
-    int rc = is_pow2(d->size) ? allreduce_pow2(d, x + off, m, tmp, err)
-                              : allreduce_owner(d, x + off, m, tmp, err);
+    int rc = is_pow2(d->size) ? allreduce_pow2(d, x + off, m, V, tmp, err)
+                              : allreduce_owner(d, x + off, m, V, tmp, err);
     if (rc != TG_OK)
       return rc;
   }
   return TG_OK;
+}
+
+int tg_dist_allreduce(tg_dist *d, tg_real *x, int64_t n, tg_error *err) {
+  return allreduce_mean(d, x, n, 1, err);
 }
 
 /* ------------------------------------------------------------------------
@@ -288,14 +319,14 @@ int tg_dist_shard_allreduce(tg_dist_shards *s, tg_error *err) {
       add_into(s->acc[l - 1], s->acc[l], s->n);
     memcpy(s->flat, s->acc[0], (size_t)s->n * sizeof(tg_real));
   }
-  if (s->d && tg_dist_allreduce(s->d, s->flat, s->n, err) != TG_OK)
-    return err ? err->status : TG_ERR_IO;
-  /* The mean over shards: each shard's loss is its micro-batch's mean, so
-   * for equal shards this is the gradient of the global batch's mean. */
-  if (s->V > 1) {
-    tg_real V = (tg_real)s->V;
-    for (int64_t i = 0; i < s->n; i++)
-      s->flat[i] /= V;
+  /* The sum over ranks, then the mean over shards: each shard's loss is
+   * its micro-batch's mean, so for equal shards this is the gradient of
+   * the global batch's mean. */
+  if (s->d) {
+    if (allreduce_mean(s->d, s->flat, s->n, s->V, err) != TG_OK)
+      return err ? err->status : TG_ERR_IO;
+  } else if (s->V > 1) {
+    divide_by(s->flat, s->n, s->V);
   }
   if (s->saved)
     buffers_copy(s->buffers, s->flat + s->params->grad_flat_n, 0);

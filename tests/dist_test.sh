@@ -147,6 +147,9 @@ same_bytes "Adam, uneven last batch" 2 --model two-layer-net --optimizer adam --
 bnd="--model multi-layer-net --hidden 40,40 --batchnorm --dropout 0.2 --optimizer adam"
 same_bytes "Dropout + Batch Norm" 2 $bnd --shards 4 --epochs 2
 same_bytes "Dropout + Batch Norm" 4 $bnd --shards 4 --epochs 2
+# 3 ranks: each slice summed by its owner, and a mean over 6 shards, a
+# division that is not a product with an exact reciprocal.
+same_bytes "3 ranks, 6 shards" 3 --model two-layer-net --optimizer momentum --shards 6 --epochs 1
 same_bytes "SimpleConvNet" 2 --model simple-convnet --shards 2 --batch-size 50 --limit 200 --epochs 1
 # The control: Batch Norm of 2 micro-batches is another computation than of 4.
 tgrun 0 $bnd --shards 2 --epochs 2 --save "$tmp/two.ckpt" >/dev/null 2>&1
