@@ -106,6 +106,12 @@ static int join(tg_dist *d, int *argc, char ***argv, tg_error *err) {
   int inited = 0, provided = 0;
   MPI_Initialized(&inited);
   if (!inited) {
+    /* Open MPI's shared-memory transport sends a message above 4 KiB by
+     * the kernel's single copy (CMA), which pins the peer's pages for
+     * every message: at the book networks' gradient sizes (0.1 to 2 MiB)
+     * its copies through shared buffers take half the time (bench_dist).
+     * A setting the user made (the variable, or mpirun's --mca) stays. */
+    setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
     /* MULTIPLE: the watchdog thread calls MPI_Abort while the main
      * thread may be blocked in a receive. */
     int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);

@@ -60,7 +60,14 @@ TG_API int tg_dist_available(void);
  * MPI_COMM_WORLD whose errors return instead of aborting, and starts the
  * watchdog when there is more than one rank. argc/argv may be NULL; opt
  * NULL means the defaults. NULL with err filled on an invalid option or
- * an MPI failure. */
+ * an MPI failure.
+ *
+ * When it initialises MPI, it first makes Open MPI's shared-memory
+ * transport copy through its buffers rather than by the kernel's single
+ * copy (the environment variable OMPI_MCA_btl_vader_single_copy_mechanism
+ * =none), unless the environment already sets it (mpirun's --mca does):
+ * exchanges of 0.1 to 2 MiB, the book networks' gradients, take half the
+ * time (benchmarks/README.md). */
 TG_API tg_dist *tg_dist_new(int *argc, char ***argv, const tg_dist_options *opt, tg_error *err);
 
 /* Stops the watchdog, frees the communicator and finalises MPI if
