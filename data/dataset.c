@@ -10,6 +10,7 @@
  * set is an error that says how to get it.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,15 +240,22 @@ void tg_shuffle(int64_t *order, int64_t n, tg_rng *rng) {
 // ----------------------------------------------------------------------------
 // Batches
 
-/* One image row: dst[k] = src[k] / 255, correctly rounded (a division,
- * not a product with a rounded 1/255). The x86-64-v3 and v4 clones
- * divide 8 or 16 at a time, the same bits as SSE2's: a batch of 100
- * images (78,400 pixels) in about 5.6 µs on this project's machines,
- * against 9.1 µs for the avx512f clone of before, which widened the bytes
- * 8 at a time. */
+#define FMA(a, b, c) _Generic((a), float : fmaf, default : fma)(a, b, c)
+
+/* One image row: dst[k] = src[k] / 255, correctly rounded, without a
+ * division: q = x·r with r the rounded 1/255, then one correction by the
+ * exact residual, q + (x − 255·q)·r, both fused multiply-adds. For the 256
+ * values a pixel can take this is the quotient to the bit, in float and in
+ * double (test_dataset checks every one); q alone is off for 126 of them.
+ * A batch of 100 images (78,400 pixels) from cache: 3.7 µs, against 4.7
+ * with the division. (The default clone, for CPUs without FMA, calls
+ * libm's fma: slower than the division, the same bits.) */
 TG_KERNEL static void scale_row(const uint8_t *restrict src, tg_real *restrict dst, int64_t n) {
-  for (int64_t k = 0; k < n; k++)
-    dst[k] = (tg_real)src[k] / (tg_real)255;
+  const tg_real r = (tg_real)1 / (tg_real)255;
+  for (int64_t k = 0; k < n; k++) {
+    tg_real x = (tg_real)src[k], q = x * r;
+    dst[k] = FMA(FMA(-q, (tg_real)255, x), r, q);
+  }
 }
 
 void tg_dataset_prefetch(const tg_dataset *ds, const int64_t *order, int64_t start, int64_t count) {

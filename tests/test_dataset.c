@@ -312,6 +312,24 @@ START_TEST(test_batch_values_and_shapes) {
 }
 END_TEST
 
+/* Every byte value at every offset of a 64-pixel vector, in 28×28 rows
+ * (the scaling's widest loop runs on them): each pixel is p / 255
+ * correctly rounded, here the double quotient narrowed once. */
+START_TEST(test_batch_scaling_every_byte) {
+  tg_tape *tape = tg_tape_new();
+  tg_dataset ds = mem_set(64, 28, 28); /* pixel j holds j % 256 */
+  tg_tensor *x = tg_dataset_batch(tape, &ds, NULL, 0, 64, 1, NULL);
+  ck_assert_msg(x != NULL, "%s", tg_tape_error(tape));
+  for (int64_t j = 0; j < x->numel; j++) {
+    tg_real want = (tg_real)((double)(j % 256) / 255.0);
+    ck_assert_msg(x->data[j] == want, "pixel %lld (byte %d): %.17g, want %.17g", (long long)j,
+                  (int)(j % 256), (double)x->data[j], (double)want);
+  }
+  tg_tape_free(tape);
+  tg_dataset_free(&ds);
+}
+END_TEST
+
 /* Prefetching is a hint: over every odd range (past either end, bad order
  * entries, an empty set, NULL) it returns, and a batch gathered after it
  * holds the same bits as one gathered before. */
@@ -485,6 +503,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_dataset_open_mnist_digits_from_env);
   tcase_add_test(tc, test_dataset_open_mnist_digits_user_dir);
   tcase_add_test(tc, test_batch_values_and_shapes);
+  tcase_add_test(tc, test_batch_scaling_every_byte);
   tcase_add_test(tc, test_prefetch_is_only_a_hint);
   tcase_add_test(tc, test_shuffle_is_a_seeded_permutation);
   tcase_add_test(tc, test_split);
