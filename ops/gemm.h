@@ -35,6 +35,8 @@ typedef struct mm_plan {
   int64_t mb, nb, kb; /* tile rows, tile columns, K chunk */
   int64_t tm, tn, tk; /* tiles along M and N, chunks along K */
   int64_t slices;     /* K chunks split into this many partial sums */
+  int64_t rem;        /* the last rem columns of C are not the JIT's (matmul.c) */
+  const tg_real *b_r; /* without ta: those columns of op(b) as rows (rem, K) */
   /* [last row tile][last column tile][last K chunk][beta] */
   mm_kernel kern[2][2][2][2];
 } mm_plan;

@@ -153,6 +153,22 @@ START_TEST(test_book_affine) {
 }
 END_TEST
 
+/* A few columns past a whole number of AVX-512 vectors (N = 3·lanes + r,
+ * r up to lanes/8) are computed apart from the JIT's tiles (matmul.c):
+ * dot products along K, or along M when A is transposed. Odd M (rows past
+ * a block of four, and past a vector), K with a ragged last vector, K too
+ * short for the dot products, and a C of several column tiles. */
+START_TEST(test_remainder_columns) {
+  const int64_t lanes = 64 / (int64_t)sizeof(tg_real);
+  for (int64_t r = 1; r <= lanes / 8; r++) {
+    check_all_transposes(37, 3 * lanes + r, 130, 1);
+    check_all_transposes(5, 3 * lanes + r, 1000, 1);
+    check_all_transposes(101, 3 * lanes + r, 20, 1);
+    check_all_transposes(203, 17 * lanes + r, 97, 1);
+  }
+}
+END_TEST
+
 /* SimpleConvNet's convolution as im2col: col (57600, 25)·W (25, 30) and
  * its backward; dW = colᵀ·dY has a (25, 30) result and K = 57600, which
  * the engine splits along K into partial sums. */
@@ -336,6 +352,8 @@ START_TEST(test_backward_into_buffer) {
   check_into(37, 300, 1000, 1, 1, 2, 0); /* ragged tiles, Bᵀ made by the threads */
   check_into(8192, 128, 16, 0, 0, 1, 0); /* dB = Aᵀ·dY in K slices */
   check_into(8192, 128, 16, 0, 0, 2, 0);
+  for (int t = 0; t < 4; t++) /* the TwoLayerNet's columns past 48 */
+    check_into(100, 50, 784, t >> 1, t & 1, 1, 1);
 }
 END_TEST
 
@@ -550,6 +568,8 @@ START_TEST(test_thread_count) {
   check_threads(300, 1000, 200, 0, 1); /* Bᵀ made by the threads, by column tiles */
   check_threads(100, 4320, 100, 0, 1);
   check_threads(2000, 100, 300, 0, 1); /* one column tile: Bᵀ made first */
+  for (int t = 0; t < 4; t++)          /* columns past 48, in their own work items */
+    check_threads(300, 50, 784, t >> 1, t & 1);
 }
 END_TEST
 
@@ -582,6 +602,7 @@ static Suite *make_suite(void) {
   tcase_add_test(fwd, test_around_64);
   tcase_add_test(fwd, test_ragged_tiles);
   tcase_add_test(fwd, test_book_affine);
+  tcase_add_test(fwd, test_remainder_columns);
   tcase_add_test(fwd, test_book_conv);
   tcase_add_test(fwd, test_book_fc);
   suite_add_tcase(s, fwd);
