@@ -3,9 +3,11 @@
  *
  * The engine is libxsmm's JIT, tiled and threaded here; OpenBLAS (called
  * directly, one thread per call) takes what the JIT does badly or cannot
- * do. Tensors are row-major and the JIT is column-major, so row-major
- * C(M,N) = op(A)·op(B) runs as column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: kernel
- * (m, n, k) = (N, M, K) called as kernel(B, A, C). A transposed A is the
+ * do, and two small kernels here the last one or two columns of C past
+ * whole vectors, for which the JIT would pay whole vectors. Tensors are
+ * row-major and the JIT is column-major, so row-major C(M,N) =
+ * op(A)·op(B) runs as column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: kernel (m, n, k) =
+ * (N, M, K) called as kernel(B, A, C). A transposed A is the
  * JIT's TRANS_B flag; a transposed B would be its TRANS_A, which libxsmm
  * 1.17 does not generate, so B is transposed into arena scratch first.
  *
@@ -386,7 +388,7 @@ static int gemm(tg_tape *tape, int ta, int tb, int64_t M, int64_t N, int64_t K, 
   if (avx512 && N > LANES && N % LANES <= REM_MAX && (ta || K >= REM_MIN_K))
     p.rem = N % LANES;
   plan_tiles(&p);
-  if (p.slices > 1 && p.rem) { /* the partial sums cover whole rows */
+  if (p.slices > 1 && p.rem) { /* reduce_slices adds whole rows of partial sums */
     p.rem = 0;
     plan_tiles(&p);
   }
