@@ -437,7 +437,7 @@ static int gemm(tg_tape *tape, int ta, int tb, int64_t M, int64_t N, int64_t K, 
     tg_parallel_for(p.tn, 1, work, column_tiles, &p);
   } else {
     if (p.b_t)
-      transpose_rows(&p, 0, N);
+      transpose_rows(&p, 0, N - p.rem); /* the split columns read b itself */
     tg_parallel_for(p.tm * p.tn * p.slices + (p.rem ? p.tm : 0), 1, work, tiles_range, &p);
   }
   if (p.slices > 1)
