@@ -87,8 +87,11 @@ no_step "two-layer-net on 14x14"
 # --- training, JSON, metrics ----------------------------------------------
 if "$tg" train "${common[@]}" --epochs 2 --seed 3 --json --metrics "$work/m.csv" \
   >"$work/json" 2>"$work/err"; then
+  # 600 samples in batches of 50: 12 steps an epoch
   if [ "$(wc -l <"$work/json")" = 2 ] && grep -q '"epoch":2,"train_loss":' "$work/json" &&
-    ! grep -qv '^{' "$work/json"; then ok; else bad "--json output: $(cat "$work/json")"; fi
+    [ "$(grep -c '"steps":12,' "$work/json")" = 2 ] && ! grep -qv '^{' "$work/json"; then
+    ok
+  else bad "--json output: $(cat "$work/json")"; fi
   if [ "$(wc -l <"$work/m.csv")" = 3 ] && head -1 "$work/m.csv" | grep -q '^epoch,train_loss'; then
     ok
   else bad "metrics: $(cat "$work/m.csv")"; fi

@@ -554,8 +554,8 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
     }
     if (speak && o->json)
       printf("{\"epoch\":%lld,\"train_loss\":%.6f,\"train_acc\":%.4f,\"test_acc\":%.4f,"
-             "\"seconds\":%.6f,\"lr\":%.6g%s%s}\n",
-             epoch, train_loss, tr_acc, te_acc, seconds, lr, vjson, sjson);
+             "\"seconds\":%.6f,\"steps\":%lld,\"lr\":%.6g%s%s}\n",
+             epoch, train_loss, tr_acc, te_acc, seconds, (long long)steps, lr, vjson, sjson);
     else if (speak)
       printf("epoch %3lld  train loss %.4f  train acc %.4f%s  test acc %.4f  lr %.3g  %.2f s\n",
              epoch, train_loss, tr_acc, vtext, te_acc, lr, seconds);
