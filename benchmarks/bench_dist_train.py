@@ -15,6 +15,9 @@ these configurations:
               every batch
   tg-n2-tcp   the same over TCP on the loopback (--mca btl self,tcp
               --mca btl_tcp_if_include lo)
+  tg-n1t1-cpuK  `tapegrad train --threads 1` pinned to CPU K (not run
+              unless named): with tg-n1t1-cpu0 and tg-n1t1-cpu1 the report
+              adds the efficiency against the two cores' own speeds
   torch-n1t1  PyTorch, one process, one thread
   ddp-n2      PyTorch DistributedDataParallel, 2 processes x 1 thread,
               backend gloo (TCP on the loopback), default 25 MiB buckets;
@@ -36,6 +39,13 @@ sends per step. Figures:
   <model>/efficiency-<net>   tg-n2-<net> / (2 x tg-n1t1): the scaling
                              efficiency; efficiency_2t-<net> is tg-n2-<net>
                              / tg-n1t2 (the same two cores, used by threads)
+  <model>/efficiency_cores-<net>  tg-n2-<net> / (the sum of the pinned
+                             tg-n1t1-cpuK): the vCPUs of a shared host can
+                             differ by 15% on the same work, and two ranks
+                             of equal shares go at the slower one's pace, so
+                             2 x tg-n1t1 (on whichever core it got) is no
+                             fair measure of them; core_ratio is the slower
+                             pinned run over the faster
   <model>/ddp-efficiency     ddp-n2 / (2 x torch-n1t1)
   <model>/over-ddp           tg-n2-shm / ddp-n2 (above 1: tapegrad faster)
 
@@ -80,6 +90,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -211,8 +222,8 @@ def mpirun_prefix(net):
     return pre
 
 
-def run_tg(kind, ranks, threads, net, a):
-    """(the second epoch's JSON, None) or (None, why)."""
+def run_tg(kind, ranks, threads, net, a, cpu=None):
+    """(the second epoch's JSON, None) or (None, why); cpu: pin the process to it."""
     exe = os.path.join(a.build, "tools", "tapegrad")
     argv = [exe, "train", "--model", kind, "--epochs", "2", "--limit", str(limit_of(kind, a)), "--threads",
             str(threads), "--batch-size", str(batch_of(ranks, a)), "--eval-train", "1", "--json", "--quiet"]
@@ -222,7 +233,8 @@ def run_tg(kind, ranks, threads, net, a):
             return None, "no mpirun"
         argv = pre + argv
     try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=1200)
+        pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=1200, preexec_fn=pin)
     except subprocess.TimeoutExpired:
         return None, "tapegrad train: no result within 1200 s"
     if r.returncode != 0:
@@ -256,10 +268,11 @@ def run_config(kind, config, a):
     """(samples/s, {split}, None) or (None, None, why)."""
     n = min(limit_of(kind, a), 60000)
     if config.startswith("tg-"):
-        ranks, threads, net = (1, 2, None) if config == "tg-n1t2" else (1, 1, None) if config == "tg-n1t1" \
+        ranks, threads, net = (1, 2, None) if config == "tg-n1t2" else (1, 1, None) if config.startswith("tg-n1t1") \
             else (2, 1, config.split("-")[-1])
         steps = (n + batch_of(ranks, a) - 1) // batch_of(ranks, a)
-        e, why = run_tg(kind, ranks, threads, net, a)
+        cpu = int(config[len("tg-n1t1-cpu"):]) if config.startswith("tg-n1t1-cpu") else None
+        e, why = run_tg(kind, ranks, threads, net, a, cpu)
         if e is None:
             return None, None, why
         split = None
@@ -308,8 +321,13 @@ def main():
         return torch_worker(int(r), int(w), int(port), kind, int(limit), int(batch))
     models = [m for m in a.models.split(",") if m]
     configs = [c for c in a.configs.split(",") if c]
-    if any(c not in CONFIGS for c in configs):
-        sys.exit(f"bench_dist_train: --configs: {a.configs} (known: {','.join(CONFIGS)})")
+    pinned = [c for c in configs if re.fullmatch(r"tg-n1t1-cpu[0-9]+", c)]
+    if any(c not in CONFIGS and c not in pinned for c in configs):
+        sys.exit(f"bench_dist_train: --configs: {a.configs} (known: {','.join(CONFIGS)}, tg-n1t1-cpuK)")
+    cpus = sorted(os.sched_getaffinity(0))
+    for c in pinned:
+        if int(c[len("tg-n1t1-cpu"):]) not in cpus:
+            sys.exit(f"bench_dist_train: --configs: {c}: this process may run only on CPUs {cpus}")
     load0 = os.getloadavg()[0]
     sps = {(m, c): [] for m in models for c in configs}
     splits = {(m, c): [] for m in models for c in configs}
@@ -321,7 +339,7 @@ def main():
                     sys.exit(f"bench_dist_train: {kind} {config}: {why}")
                 sps[(kind, config)].append(v)
                 splits[(kind, config)].append(split)
-                print(f"  repeat {rep + 1}: {kind:<16} {config:<11} {v:10.0f} samples/s", file=sys.stderr)
+                print(f"  repeat {rep + 1}: {kind:<16} {config:<13} {v:10.0f} samples/s", file=sys.stderr)
     load1 = os.getloadavg()[0]
 
     def med(kind, config):
@@ -332,7 +350,7 @@ def main():
              if a.weak else f"batch {a.batch}: 2-process runs split it (a fixed global batch)")
     print(f"samples/s of the second of two epochs (Fashion-MNIST, {batch}), median of {a.repeats} "
           f"(min-max); 1-minute load average {load0:.2f} before, {load1:.2f} after")
-    print(f"  {'model':<16} {'config':<11} {'limit':>6} {'samples/s':>10} {'min-max':>15} "
+    print(f"  {'model':<16} {'config':<13} {'limit':>6} {'samples/s':>10} {'min-max':>15} "
           f"{'compute':>8} {'exchange':>8} {'wait':>8} {'bytes/step':>11}   (ms per step, means over ranks)")
     records = []
     for kind in models:
@@ -344,7 +362,7 @@ def main():
             if sp:
                 cols = "".join(f" {statistics.median(s[k] for s in sp):8.2f}" for k in ("compute", "exchange", "wait"))
                 cols += f" {sp[0]['bytes']:11d}"
-            print(f"  {kind:<16} {config:<11} {limit_of(kind, a):6d} {m:10.0f} {min(v):7.0f}-{max(v):<7.0f}{cols}")
+            print(f"  {kind:<16} {config:<13} {limit_of(kind, a):6d} {m:10.0f} {min(v):7.0f}-{max(v):<7.0f}{cols}")
             rec = {"bench": "dist_train", "name": f"{kind}/{config}", "samples_per_s": round(m, 1),
                    "min": round(min(v), 1), "max": round(max(v), 1), "repeats": len(v),
                    "batch": batch_of(2 if "n2" in config else 1, a)}
@@ -354,7 +372,7 @@ def main():
                 rec["bytes_per_step"] = sp[0]["bytes"]
             records.append(rec)
     print("  ratios of medians: efficiency = N=2 / (2 x N=1, 1 thread); _2t: N=2 / N=1, 2 threads; "
-          "over-ddp: tg-n2-shm / ddp-n2")
+          "_cores: N=2 / (the sum of N=1 pinned to each CPU); over-ddp: tg-n2-shm / ddp-n2")
     for kind in models:
         ratios = []
         for net in ("shm", "tcp"):
@@ -363,6 +381,12 @@ def main():
                 ratios.append((f"efficiency-{net}", n2 / (2 * n1)))
             if n2 and t2:
                 ratios.append((f"efficiency_2t-{net}", n2 / t2))
+            alone = [med(kind, c) for c in pinned]
+            if n2 and len(alone) >= 2:
+                ratios.append((f"efficiency_cores-{net}", n2 / sum(alone)))
+        if len(pinned) >= 2:
+            alone = [med(kind, c) for c in pinned]
+            ratios.append(("core_ratio", min(alone) / max(alone)))
         d2, d1, t2 = med(kind, "ddp-n2"), med(kind, "torch-n1t1"), med(kind, "tg-n2-shm")
         if d2 and d1:
             ratios.append(("ddp-efficiency", d2 / (2 * d1)))
