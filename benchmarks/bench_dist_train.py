@@ -104,6 +104,7 @@ import compare_torch as ct  # noqa: E402  (the PyTorch models and data reading)
 MODELS = ["two-layer-net", "multi-layer-net", "simple-convnet", "deep-convnet"]
 LIMIT = {"two-layer-net": 60000, "multi-layer-net": 60000, "simple-convnet": 20000, "deep-convnet": 6000}
 CONFIGS = ["tg-n1t2", "tg-n1t1", "tg-n2-shm", "tg-n2-tcp", "torch-n1t1", "ddp-n2"]
+PINNED = "tg-n1t1-cpu"  # + K: tg-n1t1 pinned to CPU K
 BTL = {"shm": ["--mca", "btl", "self,vader"],
        "tcp": ["--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo"]}
 
@@ -271,7 +272,7 @@ def run_config(kind, config, a):
         ranks, threads, net = (1, 2, None) if config == "tg-n1t2" else (1, 1, None) if config.startswith("tg-n1t1") \
             else (2, 1, config.split("-")[-1])
         steps = (n + batch_of(ranks, a) - 1) // batch_of(ranks, a)
-        cpu = int(config[len("tg-n1t1-cpu"):]) if config.startswith("tg-n1t1-cpu") else None
+        cpu = int(config[len(PINNED):]) if config.startswith(PINNED) else None
         e, why = run_tg(kind, ranks, threads, net, a, cpu)
         if e is None:
             return None, None, why
@@ -321,12 +322,12 @@ def main():
         return torch_worker(int(r), int(w), int(port), kind, int(limit), int(batch))
     models = [m for m in a.models.split(",") if m]
     configs = [c for c in a.configs.split(",") if c]
-    pinned = [c for c in configs if re.fullmatch(r"tg-n1t1-cpu[0-9]+", c)]
+    pinned = [c for c in configs if re.fullmatch(PINNED + "[0-9]+", c)]
     if any(c not in CONFIGS and c not in pinned for c in configs):
-        sys.exit(f"bench_dist_train: --configs: {a.configs} (known: {','.join(CONFIGS)}, tg-n1t1-cpuK)")
+        sys.exit(f"bench_dist_train: --configs: {a.configs} (known: {','.join(CONFIGS)}, {PINNED}K)")
     cpus = sorted(os.sched_getaffinity(0))
     for c in pinned:
-        if int(c[len("tg-n1t1-cpu"):]) not in cpus:
+        if int(c[len(PINNED):]) not in cpus:
             sys.exit(f"bench_dist_train: --configs: {c}: this process may run only on CPUs {cpus}")
     load0 = os.getloadavg()[0]
     sps = {(m, c): [] for m in models for c in configs}
@@ -375,17 +376,16 @@ def main():
           "_cores: N=2 / (the sum of N=1 pinned to each CPU); over-ddp: tg-n2-shm / ddp-n2")
     for kind in models:
         ratios = []
+        alone = [med(kind, c) for c in pinned]  # the single process on each CPU
         for net in ("shm", "tcp"):
             n2, n1, t2 = med(kind, f"tg-n2-{net}"), med(kind, "tg-n1t1"), med(kind, "tg-n1t2")
             if n2 and n1:
                 ratios.append((f"efficiency-{net}", n2 / (2 * n1)))
             if n2 and t2:
                 ratios.append((f"efficiency_2t-{net}", n2 / t2))
-            alone = [med(kind, c) for c in pinned]
             if n2 and len(alone) >= 2:
                 ratios.append((f"efficiency_cores-{net}", n2 / sum(alone)))
-        if len(pinned) >= 2:
-            alone = [med(kind, c) for c in pinned]
+        if len(alone) >= 2:
             ratios.append(("core_ratio", min(alone) / max(alone)))
         d2, d1, t2 = med(kind, "ddp-n2"), med(kind, "torch-n1t1"), med(kind, "tg-n2-shm")
         if d2 and d1:
