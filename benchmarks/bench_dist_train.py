@@ -271,14 +271,13 @@ def run_config(kind, config, a):
     if config.startswith("tg-"):
         ranks, threads, net = (1, 2, None) if config == "tg-n1t2" else (1, 1, None) if config.startswith("tg-n1t1") \
             else (2, 1, config.split("-")[-1])
-        steps = (n + batch_of(ranks, a) - 1) // batch_of(ranks, a)
         cpu = int(config[len(PINNED):]) if config.startswith(PINNED) else None
         e, why = run_tg(kind, ranks, threads, net, a, cpu)
         if e is None:
             return None, None, why
         split = None
         if ranks > 1:
-            split = {k: 1e3 * e[k + "_s"] / steps for k in ("compute", "exchange", "wait")}
+            split = {k: 1e3 * e[k + "_s"] / e["steps"] for k in ("compute", "exchange", "wait")}
             split["bytes"] = e["bytes_per_step"]
         return n / e["seconds"], split, None
     res, why = run_torch(kind, 2 if config == "ddp-n2" else 1, a)
