@@ -412,8 +412,13 @@ START_TEST(test_where_pos_values) {
   tu_fill_uniform(al, tg_tape_rng(tape), -1, 1);
   tg_tensor *yl = tg_where_pos(tape, xl, al);
   ck_assert_msg(yl != NULL, "%s", tg_tape_error(tape));
-  for (int64_t i = 0; i < yl->numel; i++)
-    ck_assert_msg(yl->data[i] == (xl->data[i] > 0 ? al->data[i] : 0), "element %lld", (long long)i);
+  int64_t i = 0;
+  while (i < yl->numel && yl->data[i] == (xl->data[i] > 0 ? al->data[i] : 0))
+    i++;
+  ck_assert_msg(i == yl->numel, "element %lld: %.17g, x %.17g, a %.17g", (long long)i,
+                i < yl->numel ? (double)yl->data[i] : 0.0,
+                i < yl->numel ? (double)xl->data[i] : 0.0,
+                i < yl->numel ? (double)al->data[i] : 0.0);
   tg_tape_free(tape);
 }
 END_TEST

@@ -41,8 +41,14 @@ START_TEST(test_small_groups_against_loop) {
         for (int op = SUM; op <= MAX; op++)
           y[op] = run_op(tape, op, x, axes, 2, 0);
         ck_assert_msg(y[MAX] && mask && gs && gc, "%s", tg_tape_error(tape));
-        for (int64_t a = 0; a < A; a++)
-          for (int64_t b = 0; b < B; b++) {
+        /* The first output and the first element of x that differ from
+         * the loop (one assertion each after it: Check records every
+         * passing assertion with a write()). */
+        int64_t bad_a = -1, bad_b = 0, bad_i = -1, bad_first = 0;
+        int bad_op = SUM;
+        double bad_got = 0, bad_want = 0;
+        for (int64_t a = 0; a < A && bad_a < 0 && bad_i < 0; a++)
+          for (int64_t b = 0; b < B && bad_a < 0 && bad_i < 0; b++) {
             double s = 0, m = 0;
             int64_t first = -1;
             for (int64_t r = 0; r < R; r++)
@@ -54,22 +60,27 @@ START_TEST(test_small_groups_against_loop) {
               }
             const double want[3] = {s, s / (double)(R * L), m};
             for (int op = SUM; op <= MAX; op++)
-              ck_assert_msg(tu_rel(tg_at(y[op], a * B + b), want[op]) <= TU_VALUE_TOL,
-                            "%s of %s, %d threads: output (%lld, %lld) is %.17g, loop %.17g",
-                            op_names[op], TG_SHAPE(x), threads, (long long)a, (long long)b,
-                            tg_at(y[op], a * B + b), want[op]);
+              if (bad_a < 0 && !(tu_rel(tg_at(y[op], a * B + b), want[op]) <= TU_VALUE_TOL)) {
+                bad_a = a, bad_b = b, bad_op = op;
+                bad_got = tg_at(y[op], a * B + b), bad_want = want[op];
+              }
             for (int64_t r = 0; r < R; r++)
               for (int64_t l = 0; l < L; l++) {
                 int64_t i = ((a * R + r) * B + b) * L + l;
                 double g = i == first ? dy->data[a * B + b] : 0;
-                ck_assert_msg(tg_at(mask, i) == (i == first) && tg_at(gs, i) == g &&
-                                  tg_at(gc, i) == g,
-                              "%s (ties %d, %d threads): x[%lld]: mask %g, scatter %g, "
-                              "composite %g; the first maximum is x[%lld]",
-                              TG_SHAPE(x), ties, threads, (long long)i, tg_at(mask, i),
-                              tg_at(gs, i), tg_at(gc, i), (long long)first);
+                if (bad_i < 0 &&
+                    !(tg_at(mask, i) == (i == first) && tg_at(gs, i) == g && tg_at(gc, i) == g))
+                  bad_i = i, bad_first = first;
               }
           }
+        ck_assert_msg(bad_a < 0, "%s of %s, %d threads: output (%lld, %lld) is %.17g, loop %.17g",
+                      op_names[bad_op], TG_SHAPE(x), threads, (long long)bad_a, (long long)bad_b,
+                      bad_got, bad_want);
+        ck_assert_msg(bad_i < 0,
+                      "%s (ties %d, %d threads): x[%lld]: mask %g, scatter %g, "
+                      "composite %g; the first maximum is x[%lld]",
+                      TG_SHAPE(x), ties, threads, (long long)bad_i, tg_at(mask, bad_i),
+                      tg_at(gs, bad_i), tg_at(gc, bad_i), (long long)bad_first);
       }
       tg_tape_reset(tape);
     }
