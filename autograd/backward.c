@@ -117,6 +117,7 @@ tg_tensor *tg_grad_into(tg_tape *tape, const tg_node *n, int i) {
   tg_tensor *x = n->in[i]; /* a leaf that has taken nothing in this pass */
   if (x->node >= 0 || x->gacc || !x->grad || !tg_shape_eq(x->grad, x))
     return NULL;
+  tg_tensor_bump(x->grad); /* the rule writes into it */
   return x->grad;
 }
 
@@ -248,6 +249,7 @@ tg_status tg_backward(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
       }
       add_ctx c = {x->grad->data, x->grad->data, x->gacc->data};
       tg_parallel_for(x->numel, TG_GRAIN, x->numel, add_chunk, &c);
+      tg_tensor_bump(x->grad);
       x->gacc = NULL;
       if (prof)
         tg_prof_count(tape, 3 * x->numel * (int64_t)sizeof(tg_real));

@@ -151,13 +151,17 @@ void tg_tensor_fill(tg_tensor *t, tg_real v) {
 }
 
 void tg_tensor_bump(tg_tensor *t) {
-  if (t)
+  if (t) {
     t->version++;
+    t->flags &= ~(unsigned)TG_ZEROED;
+  }
 }
 
 void tg_tensor_zero_grad(tg_tensor *t) {
-  if (t && t->grad)
-    memset(t->grad->data, 0, (size_t)t->grad->numel * sizeof(tg_real));
+  if (!t || !t->grad || (t->grad->flags & TG_ZEROED))
+    return;
+  memset(t->grad->data, 0, (size_t)t->grad->numel * sizeof(tg_real));
+  t->grad->flags |= TG_ZEROED;
 }
 
 void tg_tensor_print(const tg_tensor *t, FILE *f, int64_t max) {

@@ -20,6 +20,13 @@
  * checksums what each op saved, so a raw write that skipped the bump is
  * caught too. A view (reshape) has a counter of its own: writes through
  * its base are caught by the checksums of anomaly mode only.
+ *
+ * Zeroed gradients: tg_tensor_zero_grad and an optimizer step, which
+ * zeroes the gradients it reads, mark a gradient TG_ZEROED; backward's
+ * writes into it and tg_tensor_bump clear the mark. A gradient already
+ * marked is not cleared again, so zeroing at the top of a step after the
+ * optimizer's costs nothing. A raw write into a gradient must therefore
+ * call tg_tensor_bump on it too, like any raw write.
  */
 #ifndef TG_TENSOR_H
 #define TG_TENSOR_H
@@ -80,6 +87,7 @@ enum tg_tensor_flags {
   TG_REQUIRES_GRAD = 1u << 0, /* gradients flow into or through it */
   TG_OWNED = 1u << 1,         /* heap storage, freed by tg_tensor_free */
   TG_VIEW = 1u << 2,          /* data belongs to another tensor */
+  TG_ZEROED = 1u << 3,        /* data all zero since the last write (see below) */
 };
 
 struct tg_tensor {
@@ -136,10 +144,12 @@ TG_API void tg_tensor_fill(tg_tensor *t, tg_real v);
 
 /* Says that t's data was written by hand (t->data[i] = ...): bumps its
  * version, so that a backward over ops recorded before the write fails
- * instead of using the new values. NULL is a no-op. */
+ * instead of using the new values, and drops its TG_ZEROED mark. NULL is
+ * a no-op. */
 TG_API void tg_tensor_bump(tg_tensor *t);
 
-/* Zeroes the gradient buffer of an owned leaf, if it has one. */
+/* Zeroes the gradient buffer of an owned leaf, if it has one and it is
+ * not marked TG_ZEROED already, and marks it. */
 TG_API void tg_tensor_zero_grad(tg_tensor *t);
 
 /* Element at a flat row-major index, as double (handy in tests). */

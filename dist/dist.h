@@ -145,7 +145,8 @@ TG_API void tg_dist_shards_free(tg_dist_shards *s);
 /* The shards this rank computes: first .. first + count − 1 of V. */
 TG_API void tg_dist_shard_range(const tg_dist_shards *s, int *first, int *count);
 
-/* Starts a step: zeroes the gradients and remembers the buffers, so every
+/* Starts a step: zeroes the gradients (skipping those the optimizer's step
+ * left zero, tensor.h's TG_ZEROED) and remembers the buffers, so every
  * shard's forward starts from the same running statistics. */
 TG_API void tg_dist_shard_begin(tg_dist_shards *s);
 

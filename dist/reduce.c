@@ -270,7 +270,10 @@ void tg_dist_shard_begin(tg_dist_shards *s) {
     return;
   s->done = 0;
   s->top = 0;
-  memset(s->flat, 0, (size_t)s->n * sizeof(tg_real));
+  /* Gradients the optimizer's step left zero are not cleared again
+   * (TG_ZEROED); the padding between them stays zero, and the buffers'
+   * tail is written by each accumulate before it is read. */
+  tg_params_zero_grad(s->params);
   if (s->saved)
     buffers_copy(s->buffers, s->saved, 1);
 }
@@ -328,6 +331,8 @@ int tg_dist_shard_allreduce(tg_dist_shards *s, tg_error *err) {
   } else if (s->V > 1) {
     divide_by(s->flat, s->n, s->V);
   }
+  for (int i = 0; i < s->params->n; i++)
+    tg_tensor_bump(s->params->items[i]->grad); /* written above */
   if (s->saved)
     buffers_copy(s->buffers, s->flat + s->params->grad_flat_n, 0);
   s->done = 0;

@@ -70,6 +70,7 @@ static int numerical_gradient(tg_tape *tape, tg_model *m, tg_tensor *x, tg_tenso
       p->data[j] = v;
       p->grad->data[j] = (tg_real)((l1 - l2) / (2 * H));
     }
+    tg_tensor_bump(p->grad); /* written by hand */
   }
   tg_tape_set_grad(tape, was);
   return tg_tape_status(tape);

@@ -98,6 +98,7 @@ double tg_params_clip_grad_norm(tg_params *p, double max_norm) {
       continue;
     for (int64_t k = 0; k < g->numel; k++)
       g->data[k] *= scale;
+    tg_tensor_bump(g);
   }
   return norm;
 }

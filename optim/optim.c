@@ -333,8 +333,10 @@ void tg_optim_step(tg_optim *opt) {
       u.k1 = (tg_real)(1.0 - c->beta1), u.k2 = (tg_real)(1.0 - c->beta2);
       break;
     }
-    if (kernel)
+    if (kernel) {
       tg_parallel_for(n, TG_GRAIN, n, kernel, &u);
+      p->grad->flags |= TG_ZEROED;
+    }
   }
   /* The kernels zeroed the gradients they read, in the same pass (a
    * separate memset is one more trip through memory for each); the rest

@@ -714,6 +714,55 @@ START_TEST(test_minimise_through_the_tape) {
 }
 END_TEST
 
+/* A step leaves the gradients zero and marked (TG_ZEROED), so zeroing
+ * them again is skipped; every later write drops the mark: a backward's
+ * product adding into a weight's buffer itself (tg_grad_into), its
+ * accumulation into a bias, a raw write followed by tg_tensor_bump. A
+ * write that kept the mark would survive tg_params_zero_grad below. */
+static int all_zero(const tg_tensor *g) {
+  for (int64_t k = 0; k < g->numel; k++)
+    if (g->data[k] != 0)
+      return 0;
+  return 1;
+}
+
+START_TEST(test_zeroed_gradients_skipped_until_written) {
+  tg_tape *tape = tg_tape_new();
+  tg_params p = {0};
+  tg_tensor *W = tg_params_new(&p, "W", (int64_t[]){3, 2}, 2, 1, NULL);
+  tg_tensor *b = tg_params_new(&p, "b", (int64_t[]){2}, 1, 1, NULL);
+  tg_init_constant(W, 0.5);
+  tg_init_constant(b, 0.25);
+  tg_optim_config c = tg_optim_defaults(TG_SGD);
+  tg_optim *o = tg_optim_new(&c, &p, NULL);
+  for (int round = 0; round < 2; round++) {
+    tg_tensor *x = tg_from_values(tape, (int64_t[]){2, 3}, 2, (double[]){1, 2, 3, -1, 0, 4});
+    tg_tensor *y = tg_sum(tape, tg_add(tape, tg_matmul(tape, x, W), b), NULL, 0, 0);
+    ck_assert_msg(y != NULL, "%s", tg_tape_error(tape));
+    ck_assert_int_eq(tg_backward(tape, y, NULL), TG_OK);
+    ck_assert(!all_zero(W->grad) && !all_zero(b->grad));
+    ck_assert(!(W->grad->flags & TG_ZEROED) && !(b->grad->flags & TG_ZEROED));
+    tg_tape_reset(tape);
+    if (round == 0) {
+      tg_optim_step(o); /* zeroes and marks them */
+      ck_assert(all_zero(W->grad) && all_zero(b->grad));
+      ck_assert((W->grad->flags & TG_ZEROED) && (b->grad->flags & TG_ZEROED));
+    } else {
+      tg_params_zero_grad(&p); /* after a backward: must clear */
+      ck_assert(all_zero(W->grad) && all_zero(b->grad));
+    }
+  }
+  W->grad->data[4] = 3; /* by hand, and said so */
+  tg_tensor_bump(W->grad);
+  ck_assert(!(W->grad->flags & TG_ZEROED));
+  tg_params_zero_grad(&p);
+  ck_assert(all_zero(W->grad) && (W->grad->flags & TG_ZEROED));
+  tg_optim_free(o);
+  tg_params_free(&p);
+  tg_tape_free(tape);
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("optim");
   TCase *tc = tcase_create("params");
@@ -744,6 +793,7 @@ static Suite *make_suite(void) {
   tc = tcase_create("minimise");
   tcase_add_test(tc, test_minimise_book_function);
   tcase_add_test(tc, test_minimise_through_the_tape);
+  tcase_add_test(tc, test_zeroed_gradients_skipped_until_written);
   suite_add_tcase(s, tc);
   return s;
 }
