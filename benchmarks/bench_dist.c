@@ -13,6 +13,12 @@
  * (bytes / time) and bus bandwidth (2(N−1)/N · bytes / time, what each
  * link carries). --models a,b limits the models; --seconds the budget.
  *
+ * --touch MIB: before each timed exchange every rank rewrites its
+ * gradients and then writes MIB MiB of memory of its own, as a training
+ * step's forward and backward do between two exchanges. The exchange then
+ * starts from the caches a step leaves it, not from the ones the last
+ * exchange left; the JSON names get a "-touchMIB" suffix.
+ *
  * Then the cost model T = r·α + 2(N−1)/N · bytes · β, with r the messages
  * per rank of one exchange (2·log2 N for a power-of-two N, 2(N−1)
  * otherwise): α from a 2-element exchange (T/r), β the least-squares slope
@@ -31,9 +37,25 @@
 
 static void fail(tg_dist *d, const char *what) { tg_dist_abort(d, what); }
 
+/* What a step does between exchanges: the gradients written again (as
+ * backward writes them), then `bytes` of other memory written. */
+typedef struct step_like {
+  unsigned char *other;
+  size_t bytes;
+} step_like;
+
+static void touch(const step_like *t, tg_real *x, int64_t n, int rank) {
+  if (!t->bytes)
+    return;
+  for (int64_t i = 0; i < n; i++)
+    x[i] = (tg_real)(rank + 1 + i % 7);
+  memset(t->other, rank + 1, t->bytes);
+}
+
 /* Repeats of one exchange, each started together (a one-element
  * exchange lines the ranks up). Rank 0's samples; every rank runs it. */
-static void time_it(tg_dist *d, tg_real *x, int64_t n, int use_mpi, const budget *b, series *s) {
+static void time_it(tg_dist *d, tg_real *x, int64_t n, int use_mpi, const budget *b,
+                    const step_like *step, series *s) {
   tg_error err = {0};
   tg_real one = 0;
   s->n = 0;
@@ -41,6 +63,7 @@ static void time_it(tg_dist *d, tg_real *x, int64_t n, int use_mpi, const budget
   for (int rep = -b->warmup;; rep++) { /* ends when rank 0 says so */
     if (rep == 0)
       start = now_s();
+    touch(step, x, n, tg_dist_rank(d));
     if (tg_dist_allreduce(d, &one, 1, &err) != TG_OK)
       fail(d, err.msg);
     double t0 = now_s();
@@ -71,11 +94,36 @@ static void time_it(tg_dist *d, tg_real *x, int64_t n, int use_mpi, const budget
 int main(int argc, char **argv) {
   const char *only = NULL;
   budget b = {.seconds = 1.0, .warmup = 2, .min_reps = 5};
-  for (int i = 1; i + 1 < argc; i += 2) {
+  double touch_mib = 0;
+  static const char usage[] =
+      "usage: mpirun -np N bench_dist [--models a,b] [--seconds S] [--touch MIB]\n";
+  for (int i = 1; i < argc; i += 2) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(usage, stdout);
+      return 0;
+    }
+    if (i + 1 == argc || (strcmp(argv[i], "--models") && strcmp(argv[i], "--seconds") &&
+                          strcmp(argv[i], "--touch"))) {
+      fprintf(stderr, "bench_dist: %s: %s\n%s", argv[i],
+              i + 1 == argc ? "needs a value" : "unknown option", usage);
+      return 2;
+    }
     if (!strcmp(argv[i], "--models"))
       only = argv[i + 1];
     else if (!strcmp(argv[i], "--seconds"))
       b.seconds = atof(argv[i + 1]);
+    else
+      touch_mib = atof(argv[i + 1]);
+  }
+  if (!(b.seconds > 0) || !(touch_mib >= 0 && touch_mib <= 4096)) {
+    fprintf(stderr, "bench_dist: --seconds %g, --touch %g: need seconds > 0, MiB 0 to 4096\n",
+            b.seconds, touch_mib);
+    return 2;
+  }
+  step_like step = {.bytes = (size_t)(touch_mib * 1048576)};
+  if (step.bytes && !(step.other = malloc(step.bytes))) {
+    fprintf(stderr, "bench_dist: --touch: out of memory for %g MiB\n", touch_mib);
+    return 1;
   }
   tg_error err = {0};
   tg_dist *d = tg_dist_new(&argc, &argv, &(tg_dist_options){.timeout = 600}, &err);
@@ -84,9 +132,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   int N = tg_dist_size(d), rank = tg_dist_rank(d);
+  char how[96] = "";
+  if (step.bytes)
+    snprintf(how, sizeof how, ", each exchange after its gradients and %g MiB more are written",
+             touch_mib);
   if (rank == 0)
-    printf("%d rank%s, tg_real %s\n%-16s %12s %10s | %11s %9s %9s | %11s %9s\n", N,
-           N > 1 ? "s" : "", TG_REAL_NAME, "model", "elements", "MiB", "tree us", "alg GB/s",
+    printf("%d rank%s, tg_real %s%s\n%-16s %12s %10s | %11s %9s %9s | %11s %9s\n", N,
+           N > 1 ? "s" : "", TG_REAL_NAME, how, "model", "elements", "MiB", "tree us", "alg GB/s",
            "bus GB/s", "MPI_Allr us", "bus GB/s");
   double fx[64], fy[64]; /* the models' (2(N−1)/N · bytes, median seconds) */
   int nfit = 0;
@@ -119,12 +171,12 @@ int main(int argc, char **argv) {
       }
 
     static series tree, ref;
-    time_it(d, x, n, 0, &b, &tree);
+    time_it(d, x, n, 0, &b, &step, &tree);
     int have_ref = 0;
 #ifdef TG_HAVE_MPI
     have_ref = n <= 0x7fffffff;
     if (have_ref)
-      time_it(d, x, n, 1, &b, &ref);
+      time_it(d, x, n, 1, &b, &step, &ref);
 #endif
     if (rank == 0) {
       double t = median(&tree), bus = N > 1 ? 2.0 * (N - 1) / N : 1;
@@ -136,11 +188,13 @@ int main(int argc, char **argv) {
       printf("%-16s %12lld %10.2f | %11.1f %9.2f %9.2f | %11.1f %9.2f\n", *k, (long long)n,
              bytes / 1048576, 1e6 * t, bytes / t / 1e9, bus * bytes / t / 1e9, 1e6 * tr,
              tr > 0 ? bus * bytes / tr / 1e9 : 0);
-      char name[64];
-      snprintf(name, sizeof name, "tree-%s-np%d", *k, N);
+      char name[96], suffix[32] = "";
+      if (step.bytes)
+        snprintf(suffix, sizeof suffix, "-touch%g", touch_mib);
+      snprintf(name, sizeof name, "tree-%s-np%d%s", *k, N, suffix);
       json_line("dist", name, &tree, N, -1, bus * bytes / t / 1e9, -1);
       if (have_ref) {
-        snprintf(name, sizeof name, "mpi_allreduce-%s-np%d", *k, N);
+        snprintf(name, sizeof name, "mpi_allreduce-%s-np%d%s", *k, N, suffix);
         json_line("dist", name, &ref, N, -1, bus * bytes / tr / 1e9, -1);
       }
     }
@@ -149,7 +203,7 @@ int main(int argc, char **argv) {
   /* The cost model's α (2 elements: latency alone) and β (the slope). */
   static series tiny;
   tg_real two[2] = {0, 0};
-  time_it(d, two, 2, 0, &b, &tiny);
+  time_it(d, two, 2, 0, &b, &(step_like){0}, &tiny);
   if (rank == 0 && N > 1) {
     int r = 0;
     for (int k = 1; k < N; k <<= 1)
@@ -172,6 +226,7 @@ int main(int argc, char **argv) {
            "\"alpha_min_us\":%.3f,\"beta_ns_per_byte\":%.4f,\"messages\":%d}\n",
            N, 1e6 * alpha, 1e6 * tiny.v[0] / r, 1e9 * beta, r);
   }
+  free(step.other);
   tg_dist_free(d);
   return 0;
 }
