@@ -41,6 +41,8 @@ import statistics
 import subprocess
 import sys
 
+import tg_train  # tapegrad train --json, run and validated as in the other scripts
+
 
 def parse_args():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,17 +58,10 @@ def parse_args():
 
 def epoch_us_per_step(a, env, kind, threads):
     """Microseconds per step of the second of two epochs; exits if the run fails validation."""
-    exe = os.path.join(a.build, "tools", "tapegrad")
-    r = subprocess.run([exe, "train", "--model", kind, "--epochs", "2", "--limit", str(a.limit),
-                        "--threads", str(threads), "--eval-train", "1", "--json", "--quiet"],
-                       capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        sys.exit(f"bench_busy: tapegrad train --model {kind} failed ({r.returncode}): {r.stderr.strip()}")
-    epochs = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-    losses = [e["train_loss"] for e in epochs]
-    if len(losses) != 2 or not all(v == v and abs(v) != float("inf") for v in losses) or not losses[1] < losses[0]:
-        sys.exit(f"bench_busy: {kind}, {threads} threads: epoch losses {losses} (not finite or not decreasing)")
-    return 1e6 * epochs[1]["seconds"] / epochs[1]["steps"]
+    epochs, why = tg_train.train(a.build, kind, 2, threads, limit=a.limit, env=env)
+    if not epochs:
+        sys.exit(f"bench_busy: {why}")
+    return tg_train.step_us(epochs[1])
 
 
 def main():

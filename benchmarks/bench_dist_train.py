@@ -100,6 +100,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare_torch as ct  # noqa: E402  (the PyTorch models and data reading)
+import tg_train  # noqa: E402  (tapegrad train --json, run and validated)
 
 MODELS = ["two-layer-net", "multi-layer-net", "simple-convnet", "deep-convnet"]
 LIMIT = {"two-layer-net": 60000, "multi-layer-net": 60000, "simple-convnet": 20000, "deep-convnet": 6000}
@@ -225,25 +226,16 @@ def mpirun_prefix(net):
 
 def run_tg(kind, ranks, threads, net, a, cpu=None):
     """(the second epoch's JSON, None) or (None, why); cpu: pin the process to it."""
-    exe = os.path.join(a.build, "tools", "tapegrad")
-    argv = [exe, "train", "--model", kind, "--epochs", "2", "--limit", str(limit_of(kind, a)), "--threads",
-            str(threads), "--batch-size", str(batch_of(ranks, a)), "--eval-train", "1", "--json", "--quiet"]
+    pre = ()
     if ranks > 1:
         pre = mpirun_prefix(net)
         if pre is None:
             return None, "no mpirun"
-        argv = pre + argv
-    try:
-        pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=1200, preexec_fn=pin)
-    except subprocess.TimeoutExpired:
-        return None, "tapegrad train: no result within 1200 s"
-    if r.returncode != 0:
-        return None, f"tapegrad train failed ({r.returncode}): {r.stderr.strip()[-300:]}"
-    epochs = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-    losses = [e["train_loss"] for e in epochs]
-    if len(epochs) != 2 or not all(ct.finite(v) for v in losses) or not losses[1] < losses[0]:
-        return None, f"tapegrad train: epoch losses {losses} (not finite or not decreasing)"
+    epochs, why = tg_train.train(a.build, kind, 2, threads, batch=batch_of(ranks, a),
+                                 limit=limit_of(kind, a), prefix=pre,
+                                 cpus={cpu} if cpu is not None else None, timeout=1200)
+    if not epochs:
+        return None, why
     e = epochs[1]
     if ranks > 1:
         parts = e["compute_s"] + e["exchange_s"] + e["wait_s"]

@@ -52,11 +52,12 @@ line per model and thread count, {"bench":"loop","name":"<model>/t<T>/ratio_mean
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
+
+import tg_train  # tapegrad train --json, run and validated as in the other scripts
 
 
 def parse_args():
@@ -94,15 +95,10 @@ def run(argv, cpus, what):
 
 
 def real_step(a, kind, threads, cpus):
-    exe = os.path.join(a.build, "tools", "tapegrad")
-    epochs = run([exe, "train", "--model", kind, "--epochs", str(a.epochs), "--threads", str(threads),
-                  "--batch-size", "100", "--eval-train", "1", "--json", "--quiet"],
-                 cpus, f"tapegrad train --model {kind}")
-    losses = [e["train_loss"] for e in epochs]
-    if len(epochs) != a.epochs or not all(math.isfinite(v) for v in losses) or not losses[-1] < losses[0]:
-        sys.exit(f"bench_loop: {kind}, {threads} threads: epoch losses {losses} "
-                 "(not finite or not decreasing)")
-    return statistics.median(1e6 * e["seconds"] / e["steps"] for e in epochs[1:])
+    epochs, why = tg_train.train(a.build, kind, a.epochs, threads, cpus=cpus)
+    if not epochs:
+        sys.exit(f"bench_loop: {why}")
+    return statistics.median(tg_train.step_us(e) for e in epochs[1:])
 
 
 def bench_step(a, kind, threads, cpus):

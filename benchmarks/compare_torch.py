@@ -102,6 +102,8 @@ import subprocess
 import sys
 import time
 
+import tg_train  # tapegrad train --json, run and validated as in the other scripts
+
 MODELS = ["two-layer-net", "simple-convnet", "deep-convnet", "lenet", "alexnet"]
 BOOK_OPTIMIZER = {"two-layer-net": "sgd", "multi-layer-net": "sgd"}  # others: adam
 INPUT = {"alexnet": (3, 227, 227)}  # others: 1x28x28
@@ -393,21 +395,8 @@ def tg_step(build, kind, threads, a):
 
 def tg_epoch(build, kind, threads, a):
     """(us per step of the second real epoch, None) or (None, reason)."""
-    exe = os.path.join(build, "tools", "tapegrad")
-    if not os.access(exe, os.X_OK):
-        return None, f"{exe} not found"
-    argv = [exe, "train", "--model", kind, "--epochs", "2", "--threads", str(threads), "--batch-size",
-            str(a.batch), "--eval-train", "1", "--json", "--quiet"]
-    if a.epoch_limit > 0:
-        argv += ["--limit", str(a.epoch_limit)]
-    r = subprocess.run(argv, capture_output=True, text=True)
-    if r.returncode != 0:
-        return None, f"tapegrad train failed ({r.returncode}): {r.stderr.strip()}"
-    epochs = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-    losses = [e["train_loss"] for e in epochs]
-    if len(epochs) != 2 or not all(finite(v) for v in losses) or not losses[1] < losses[0]:
-        return None, f"tapegrad train: epoch losses {losses} (not finite or not decreasing)"
-    return 1e6 * epochs[1]["seconds"] / epochs[1]["steps"], None
+    epochs, why = tg_train.train(build, kind, 2, threads, batch=a.batch, limit=a.epoch_limit)
+    return (tg_train.step_us(epochs[1]), None) if epochs else (None, why)
 
 
 def tg_chains(build, threads):
