@@ -3,7 +3,7 @@
 
 `tapegrad train` pays, each step, for what bench_train leaves out: gathering
 and scaling a shuffled batch from the data set (cache misses on random
-rows), asking for the next batch's rows, clearing the flat gradient buffer.
+rows) and asking for the next batch's rows.
 bench_train times the step alone, on a fixed batch in a warm cache. The
 ratio of the two is the loop's own cost (for TwoLayerNet on 1 thread the
 target is at most 1.15).
