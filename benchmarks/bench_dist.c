@@ -37,6 +37,37 @@
 
 static void fail(tg_dist *d, const char *what) { tg_dist_abort(d, what); }
 
+/* 1 when all of s is a number (1.5, 2e-3), with *v set. */
+static int number(const char *s, double *v) {
+  char *end;
+  *v = strtod(s, &end);
+  return end != s && *end == 0;
+}
+
+/* 1 when name is one of the comma-separated list's names. */
+static int in_list(const char *list, const char *name) {
+  for (const char *p = list; *p; p += strcspn(p, ","), p += *p == ',')
+    if (strcspn(p, ",") == strlen(name) && !strncmp(p, name, strlen(name)))
+      return 1;
+  return 0;
+}
+
+/* The first name in the comma-separated list that is not a model, or NULL. */
+static const char *unknown_model(const char *list, char *buf, size_t n) {
+  if (!*list)
+    return strcpy(buf, "");
+  for (const char *p = list; *p; p += strcspn(p, ","), p += *p == ',') {
+    size_t len = strcspn(p, ",");
+    snprintf(buf, n, "%.*s", (int)len, p);
+    const char *const *k = tg_model_kinds();
+    while (*k && strcmp(*k, buf))
+      k++;
+    if (!*k)
+      return buf;
+  }
+  return NULL;
+}
+
 /* What a step does between exchanges: the gradients written again (as
  * backward writes them), then `bytes` of other memory written. */
 typedef struct step_like {
@@ -108,12 +139,17 @@ int main(int argc, char **argv) {
               i + 1 == argc ? "needs a value" : "unknown option", usage);
       return 2;
     }
-    if (!strcmp(argv[i], "--models"))
+    char name[64];
+    if (!strcmp(argv[i], "--models")) {
       only = argv[i + 1];
-    else if (!strcmp(argv[i], "--seconds"))
-      b.seconds = atof(argv[i + 1]);
-    else
-      touch_mib = atof(argv[i + 1]);
+      if (unknown_model(only, name, sizeof name)) {
+        fprintf(stderr, "bench_dist: --models: '%s' is not a model\n", name);
+        return 2;
+      }
+    } else if (!number(argv[i + 1], !strcmp(argv[i], "--seconds") ? &b.seconds : &touch_mib)) {
+      fprintf(stderr, "bench_dist: %s %s: not a number\n", argv[i], argv[i + 1]);
+      return 2;
+    }
   }
   if (!(b.seconds > 0) || !(touch_mib >= 0 && touch_mib <= 4096)) {
     fprintf(stderr, "bench_dist: --seconds %g, --touch %g: need seconds > 0, MiB 0 to 4096\n",
@@ -143,7 +179,7 @@ int main(int argc, char **argv) {
   double fx[64], fy[64]; /* the models' (2(N−1)/N · bytes, median seconds) */
   int nfit = 0;
   for (const char *const *k = tg_model_kinds(); *k; k++) {
-    if (only && !strstr(only, *k))
+    if (only && !in_list(only, *k))
       continue;
     tg_model_config cfg;
     tg_rng rng;
