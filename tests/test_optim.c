@@ -714,11 +714,9 @@ START_TEST(test_minimise_through_the_tape) {
 }
 END_TEST
 
-/* A step leaves the gradients zero and marked (TG_ZEROED), so zeroing
- * them again is skipped; every later write drops the mark: a backward's
- * product adding into a weight's buffer itself (tg_grad_into), its
- * accumulation into a bias, a raw write followed by tg_tensor_bump. A
- * write that kept the mark would survive tg_params_zero_grad below. */
+/* A step zeroes and marks the gradients (TG_ZEROED); each later write must
+ * drop the mark (tg_grad_into into W, accumulation into b, a raw write and
+ * tg_tensor_bump), or tg_params_zero_grad would leave it standing. */
 static int all_zero(const tg_tensor *g) {
   for (int64_t k = 0; k < g->numel; k++)
     if (g->data[k] != 0)
