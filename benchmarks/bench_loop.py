@@ -54,7 +54,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 
 import tg_train  # tapegrad train --json, run and validated as in the other scripts
@@ -87,11 +86,10 @@ def parse_args():
 
 
 def run(argv, cpus, what):
-    r = subprocess.run(argv, capture_output=True, text=True,
-                       preexec_fn=lambda: os.sched_setaffinity(0, cpus))
-    if r.returncode != 0:
-        sys.exit(f"bench_loop: {what} failed ({r.returncode}): {r.stderr.strip()[:400]}")
-    return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    lines, why = tg_train.run_json(argv, what, cpus=cpus)
+    if lines is None:
+        sys.exit(f"bench_loop: {why}")
+    return lines
 
 
 def real_step(a, kind, threads, cpus):

@@ -12,6 +12,19 @@ import os
 import subprocess
 
 
+def run_json(argv, what, env=None, cpus=None, timeout=None):
+    """(the JSON lines argv prints, None) or (None, why); cpus pins it (a set of CPU numbers)."""
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout,
+                           preexec_fn=pin)
+    except subprocess.TimeoutExpired:
+        return None, f"{what}: no result within {timeout} s"
+    if r.returncode != 0:
+        return None, f"{what} failed ({r.returncode}): {r.stderr.strip()[-400:]}"
+    return [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")], None
+
+
 def train(build, kind, epochs, threads, batch=100, limit=0, prefix=(), env=None, cpus=None,
           timeout=None):
     """(the epochs' JSON lines, None) or (None, why).
@@ -27,15 +40,9 @@ def train(build, kind, epochs, threads, batch=100, limit=0, prefix=(), env=None,
                            "--quiet"]
     if limit > 0:
         argv += ["--limit", str(limit)]
-    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
-    try:
-        r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout,
-                           preexec_fn=pin)
-    except subprocess.TimeoutExpired:
-        return None, f"tapegrad train --model {kind}: no result within {timeout} s"
-    if r.returncode != 0:
-        return None, f"tapegrad train --model {kind} failed ({r.returncode}): {r.stderr.strip()[-400:]}"
-    lines = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    lines, why = run_json(argv, f"tapegrad train --model {kind}", env, cpus, timeout)
+    if lines is None:
+        return None, why
     losses = [e["train_loss"] for e in lines]
     if len(lines) != epochs or not all(math.isfinite(v) for v in losses) or not losses[-1] < losses[0]:
         return None, (f"tapegrad train --model {kind}, {threads} threads: epoch losses {losses} "
