@@ -26,37 +26,73 @@
 #define TILE  32
 #define BLOCK 8
 
-/* nrun runs of L elements, run o (row-major over size[0..nd-1]) going
- * from x + x0 + offset_of(o, .., xstr) to y + y0 + offset_of(o, .., ystr);
- * a NULL stride set means runs packed one after another (offset o·L). With
- * rep, run o is x's one element at that offset repeated L times. */
+/* nrun runs, run o (row-major over size[0..nd-1]) going from x + x0 +
+ * offset_of(o, .., xstr) to y + y0 + offset_of(o, .., ystr); a NULL
+ * stride set means runs packed one after another. A run reads L
+ * consecutive elements of x and writes each R times in a row, L·R
+ * elements of y: R = 1 copies, L = 1 fills. */
 typedef struct runs {
   const tg_real *x;
   tg_real *y;
   int nd;
   const int64_t *size, *xstr, *ystr;
-  int64_t L;
-  int rep;
+  int64_t L, R;
 } runs;
 
+/* Runs lo .. hi-1. The offsets of run lo are computed once; after that an
+ * odometer over size[] steps them, so a short run costs no divisions. */
 static void runs_chunk(void *arg, int64_t lo, int64_t hi) {
   const runs *r = arg;
-  const int64_t L = r->L;
-  for (int64_t o = lo; o < hi; o++) {
-    const tg_real *xs = r->x + (r->xstr ? offset_of(o, r->nd, r->size, r->xstr) : o * L);
-    tg_real *ys = r->y + (r->ystr ? offset_of(o, r->nd, r->size, r->ystr) : o * L);
-    if (r->rep) {
-      const tg_real v = xs[0];
-      for (int64_t i = 0; i < L; i++)
-        ys[i] = v;
-    } else {
+  const int64_t L = r->L, R = r->R;
+  const int nd = r->nd;
+  int64_t idx[TG_MAX_DIMS], xst[TG_MAX_DIMS], yst[TG_MAX_DIMS];
+  int64_t xo = 0, yo = 0;
+  for (int d = nd - 1; d >= 0; d--) { /* a NULL stride set: runs packed */
+    xst[d] = r->xstr ? r->xstr[d] : (d == nd - 1 ? L : xst[d + 1] * r->size[d + 1]);
+    yst[d] = r->ystr ? r->ystr[d] : (d == nd - 1 ? L * R : yst[d + 1] * r->size[d + 1]);
+  }
+  int64_t o = lo;
+  for (int d = nd - 1; d >= 0; d--) {
+    idx[d] = o % r->size[d];
+    o /= r->size[d];
+    xo += idx[d] * xst[d];
+    yo += idx[d] * yst[d];
+  }
+  if (nd == 0) { /* one axis of runs, packed in both */
+    xo = lo * L;
+    yo = lo * L * R;
+  }
+  for (o = lo; o < hi; o++) {
+    const tg_real *xs = r->x + xo;
+    tg_real *ys = r->y + yo;
+    if (R == 1) {
       memcpy(ys, xs, (size_t)L * sizeof *ys);
+    } else {
+      for (int64_t j = 0; j < L; j++, ys += R) {
+        const tg_real v = xs[j];
+        for (int64_t i = 0; i < R; i++)
+          ys[i] = v;
+      }
+    }
+    if (nd == 0) {
+      xo += L;
+      yo += L * R;
+      continue;
+    }
+    for (int d = nd - 1; d >= 0; d--) {
+      xo += xst[d];
+      yo += yst[d];
+      if (++idx[d] < r->size[d])
+        break;
+      xo -= xst[d] * r->size[d];
+      yo -= yst[d] * r->size[d];
+      idx[d] = 0;
     }
   }
 }
 
 static void copy_runs(const runs *r, int64_t nrun) {
-  tg_parallel_for(nrun, tg_grain_of(r->L), nrun * r->L, runs_chunk, (void *)r);
+  tg_parallel_for(nrun, tg_grain_of(r->L * r->R), nrun * r->L * r->R, runs_chunk, (void *)r);
 }
 
 /* ------------------------------------------------------------------------
@@ -203,7 +239,7 @@ static void permute_kernel(const tg_real *restrict x, const int64_t *shape, int 
   if (a == m - 1) {
     /* x's innermost axis stays innermost: copy runs of L. */
     int64_t L = size[m - 1];
-    copy_runs(&(runs){x, y, m - 1, size, NULL, ostr, L, 0}, numel / L);
+    copy_runs(&(runs){x, y, m - 1, size, NULL, ostr, L, 1}, numel / L);
     return;
   }
 
@@ -297,7 +333,10 @@ static const tg_op op_broadcast_to = {"broadcast_to", 1, 0, broadcast_backward};
 
 /* y (shape, nd dims) from x (xshape: shape with x's leading axes padded by
  * 1s): y's axes become blocks that either copy x (a run of x) or repeat
- * one element of it; the innermost block is a memcpy or a fill. */
+ * one element of it; the innermost block is a memcpy or a fill. A fill of
+ * fewer than 16 elements (a 2x2 average pooling's gradient stretched back:
+ * fills of 2) joins the copy before it, whose x elements are consecutive:
+ * each run then writes a whole row, not two elements. */
 static void broadcast_kernel(const tg_real *restrict x, const int64_t *xshape, const int64_t *shape,
                              int nd, tg_real *restrict y, int64_t numel) {
   int64_t xst[TG_MAX_DIMS], bsize[TG_MAX_DIMS], bstr[TG_MAX_DIMS];
@@ -321,7 +360,13 @@ static void broadcast_kernel(const tg_real *restrict x, const int64_t *xshape, c
     return;
   }
   int64_t L = bsize[nb - 1];
-  copy_runs(&(runs){x, y, nb - 1, bsize, bstr, NULL, L, brep[nb - 1]}, numel / L);
+  if (!brep[nb - 1])
+    copy_runs(&(runs){x, y, nb - 1, bsize, bstr, NULL, L, 1}, numel / L);
+  else if (L >= 16 || nb == 1)
+    copy_runs(&(runs){x, y, nb - 1, bsize, bstr, NULL, 1, L}, numel / L);
+  else /* block nb - 2 copies x with stride 1: x's later axes are all 1 */
+    copy_runs(&(runs){x, y, nb - 2, bsize, bstr, NULL, bsize[nb - 2], L},
+              numel / (L * bsize[nb - 2]));
 }
 
 tg_tensor *tg_broadcast_to(tg_tape *tape, tg_tensor *x, const int64_t *shape, int ndim) {
@@ -387,7 +432,7 @@ static void copy_box(const tg_real *restrict x, const int64_t *xshape, const int
       nrun *= box[d];
   }
   int nk = k > 0 ? k : 0;
-  copy_runs(&(runs){x + x0, y + y0, nk, box, xst, yst, L, 0}, nrun);
+  copy_runs(&(runs){x + x0, y + y0, nk, box, xst, yst, L, 1}, nrun);
 }
 
 /* Attributes, per axis: slice's start and stop; pad's padding before. */

@@ -213,9 +213,19 @@ static const struct bcast_case {
   int64_t to[4];
   int nto;
 } bcast_cases[] = {
-    {{3}, 1, {2, 3}, 2},          {{2, 1}, 2, {2, 3}, 2}, {{2, 1, 4}, 3, {3, 2, 5, 4}, 4},
-    {{0}, 0, {2, 2}, 2},          {{1, 1}, 2, {3, 4}, 2}, {{1, 3, 1}, 3, {2, 3, 4}, 3},
-    {{4, 1, 3}, 3, {4, 5, 3}, 3}, {{5}, 1, {1, 1, 5}, 3},
+    {{3}, 1, {2, 3}, 2},
+    {{2, 1}, 2, {2, 3}, 2},
+    {{2, 1, 4}, 3, {3, 2, 5, 4}, 4},
+    {{0}, 0, {2, 2}, 2},
+    {{1, 1}, 2, {3, 4}, 2},
+    {{1, 3, 1}, 3, {2, 3, 4}, 3},
+    {{4, 1, 3}, 3, {4, 5, 3}, 3},
+    {{5}, 1, {1, 1, 5}, 3},
+    /* A short fill last (fewer than 16) joins the copy before it: 2x2
+     * pooling's gradient, and the sizes either side of the limit. */
+    {{2, 1, 3, 1}, 4, {2, 2, 3, 2}, 4},
+    {{3, 1}, 2, {3, 15}, 2},
+    {{3, 1}, 2, {3, 16}, 2},
 };
 
 START_TEST(test_broadcast_to_forward) {
@@ -246,6 +256,16 @@ START_TEST(test_broadcast_to_forward) {
   y = tg_broadcast_to(tape, row, (int64_t[]){500, 300}, 2);
   for (int64_t i = 0; i < y->numel; i++)
     ck_assert(y->data[i] == row->data[i % 300]);
+  /* Threaded stretch: each element of a row written twice in a row, each
+   * row twice (2x2 average pooling's backward). */
+  tg_tensor *g = iota(tape, (int64_t[]){3000, 1, 14, 1}, 4);
+  y = tg_broadcast_to(tape, g, (int64_t[]){3000, 2, 14, 2}, 4);
+  int64_t bad = -1;
+  for (int64_t i = 0; i < y->numel && bad < 0; i++)
+    if (y->data[i] != g->data[i / 56 * 14 + i % 28 / 2])
+      bad = i;
+  ck_assert_msg(bad < 0, "stretch (3000, 1, 14, 1) to (3000, 2, 14, 2): element %lld is %g",
+                (long long)bad, bad < 0 ? 0.0 : tg_at(y, bad));
   /* The same shape: x itself. */
   ck_assert_ptr_eq(tg_broadcast_to(tape, row, (int64_t[]){300}, 1), row);
   tg_tape_free(tape);
