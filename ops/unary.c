@@ -92,10 +92,74 @@ UNARY_KERNEL(sqrt, F(sqrt)(v))
 tg_tensor *tg_sqrt(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_sqrt, sqrt_chunk, x); }
 
 /* ------------------------------------------------------------------------
+ * The backward rules of tanh and sigmoid, each one pass over y and dy:
+ *   tanh_grad(y, dy)    = dy · (1 − y·y)
+ *   sigmoid_grad(y, dy) = dy · (y · (1 − y))
+ * the operations of the compositions they replace (three and four ops,
+ * each a pass over the whole tensor), in the same order, so the same bits
+ * (no contraction into fused multiply-adds: -std=c11). As ops they
+ * differentiate again: d/d(dy) is the op itself, d/dy is dy·(−2y) and
+ * dy·(1 − 2y). */
+enum { GRAD_TANH, GRAD_SIGMOID };
+static tg_tensor *y_grad(tg_tape *tape, int kind, tg_tensor *y, tg_tensor *dy);
+
+static void y_grad_backward(tg_tape *tape, const tg_node *n, tg_tensor *g, tg_tensor **gx) {
+  int kind = (int)n->attr[0];
+  tg_tensor *y = n->in[0], *dy = n->in[1];
+  tg_tensor *d2 = tg_mul_scalar(tape, y, -2);
+  if (kind == GRAD_SIGMOID)
+    d2 = tg_add_scalar(tape, d2, 1);
+  gx[0] = tg_mul(tape, g, tg_mul(tape, dy, d2));
+  gx[1] = y_grad(tape, kind, y, g);
+}
+static const tg_op op_tanh_grad = {"tanh_grad", 2, 0, y_grad_backward};
+static const tg_op op_sigmoid_grad = {"sigmoid_grad", 2, 0, y_grad_backward};
+
+typedef struct y_grad_ctx {
+  const tg_real *y, *dy;
+  tg_real *dx;
+} y_grad_ctx;
+
+KERNEL static void tanh_grad_chunk(void *arg, int64_t lo, int64_t hi) {
+  const y_grad_ctx *c = arg;
+  const tg_real *restrict y = c->y, *restrict dy = c->dy;
+  tg_real *restrict dx = c->dx;
+#pragma omp simd
+  for (int64_t i = lo; i < hi; i++)
+    dx[i] = dy[i] * (1 - y[i] * y[i]);
+}
+
+KERNEL static void sigmoid_grad_chunk(void *arg, int64_t lo, int64_t hi) {
+  const y_grad_ctx *c = arg;
+  const tg_real *restrict y = c->y, *restrict dy = c->dy;
+  tg_real *restrict dx = c->dx;
+#pragma omp simd
+  for (int64_t i = lo; i < hi; i++)
+    dx[i] = dy[i] * (y[i] * (1 - y[i]));
+}
+
+static tg_tensor *y_grad(tg_tape *tape, int kind, tg_tensor *y, tg_tensor *dy) {
+  const tg_op *op = kind == GRAD_SIGMOID ? &op_sigmoid_grad : &op_tanh_grad;
+  tg_tensor *in[2] = {y, dy};
+  if (!tg_op_begin(tape, op, 2, in))
+    return NULL;
+  if (!tg_shape_eq(y, dy))
+    return tg_op_fail(tape, op, TG_ERR_SHAPE, "y %s and dy %s must have the same shape",
+                      TG_SHAPE(y), TG_SHAPE(dy));
+  tg_tensor *dx = tg_empty(tape, y->shape, y->ndim);
+  if (!dx)
+    return NULL;
+  tg_parallel_for(y->numel, TG_GRAIN, y->numel,
+                  kind == GRAD_SIGMOID ? sigmoid_grad_chunk : tanh_grad_chunk,
+                  &(y_grad_ctx){y->data, dy->data, dx->data});
+  int64_t attr[1] = {kind};
+  return tg_op_record(tape, op, dx, 2, in, attr, 1);
+}
+
+/* ------------------------------------------------------------------------
  * tanh: dx = dy * (1 - y²) */
 static void tanh_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
-  tg_tensor *y = n->out;
-  gx[0] = tg_mul(tape, gy, tg_add_scalar(tape, tg_neg(tape, tg_mul(tape, y, y)), 1));
+  gx[0] = y_grad(tape, GRAD_TANH, n->out, gy);
 }
 static const tg_op op_tanh = {"tanh", 1, 0, tanh_backward};
 UNARY_KERNEL(tanh, VM(tanh)(v))
@@ -106,8 +170,7 @@ tg_tensor *tg_tanh(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_tanh, t
  * definition, tg_sigmoid_composite (½ tanh(x/2) + ½, ops/compose.c), is
  * its test oracle. */
 static void sigmoid_backward(tg_tape *tape, const tg_node *n, tg_tensor *gy, tg_tensor **gx) {
-  tg_tensor *y = n->out;
-  gx[0] = tg_mul(tape, gy, tg_mul(tape, y, tg_add_scalar(tape, tg_neg(tape, y), 1)));
+  gx[0] = y_grad(tape, GRAD_SIGMOID, n->out, gy);
 }
 static const tg_op op_sigmoid = {"sigmoid", 1, 0, sigmoid_backward};
 UNARY_KERNEL(sigmoid, VM(sigmoid)(v))

@@ -15,7 +15,9 @@
  *
  * where_pos (ops/binary.c), ReLU's one-pass where, against
  * where(gt(x, 0), a, 0) and a plain loop. (max_scatter's twin is in
- * test_reduce.c; its 2×2 kernel against a loop is here.) No op runs in main(): with libgomp, a
+ * test_reduce.c; its 2×2 kernel against a loop is here. sigmoid's against
+ * ½ tanh(x/2) + ½, and the one-pass backward rules of tanh and sigmoid
+ * against the ops they replace, are in test_unary.c.) No op runs in main(): with libgomp, a
  * forked Check test hangs if its parent ran OpenMP.
  */
 #include <omp.h>
