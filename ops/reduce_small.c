@@ -139,17 +139,6 @@ static inline __attribute__((always_inline)) tile row_tile(const tile *t, int64_
   } while (0)
 #define SUM_BODY(t, unused, ks1) tile_sum_body(t, ks1)
 
-KERNEL static void tile_sum(const tile *t) {
-  if (!t->off || !t->c->ks1) { /* ks1 0: one output per row, offsets in off[] */
-    BY_STRIDE(SUM_BODY, t, 0);
-    return;
-  }
-  for (int64_t r = 0; r < t->n / t->c->k1; r++) {
-    tile rt = row_tile(t, r);
-    BY_STRIDE(SUM_BODY, &rt, 0);
-  }
-}
-
 /* Index e (into goff) of each output's first maximum in a[], value in m[]. */
 static inline __attribute__((always_inline)) void
 tile_argmax_body(const tile *t, tg_real *restrict m, int32_t *restrict a, const int64_t ks1) {
@@ -281,6 +270,58 @@ static inline __attribute__((always_inline)) void scatter_2x2(tg_real *restrict 
     const int32_t e = a[i];
     g1[2 * i] = e == 2 ? d : 0;
     g1[2 * i + 1] = e == 3 ? d : 0;
+  }
+}
+
+/* 2×2 windows' sums (average pooling), VL outputs at a time as
+ * argmax_2x2_block loads them: in double, from 0, in the windows'
+ * row-major order, then divided, as tile_sum_body adds (0 + x keeps its
+ * sign rule: the same bits). */
+typedef double vsum __attribute__((vector_size(VL * sizeof(double))));
+static inline __attribute__((always_inline)) void sum_2x2(const tg_real *restrict r0,
+                                                          const tg_real *restrict r1, int64_t n,
+                                                          tg_real *restrict y, double div) {
+  if (n < VL) {
+    for (int64_t i = 0; i < n; i++) {
+      double s = 0;
+      s += r0[2 * i], s += r0[2 * i + 1], s += r1[2 * i], s += r1[2 * i + 1];
+      y[i] = (tg_real)(div != 1 ? s / div : s);
+    }
+    return;
+  }
+  for (int64_t i0 = 0; i0 < n; i0 += VL) {
+    const int64_t i = i0 + VL <= n ? i0 : n - VL;
+    vreal t0, t1, u0, u1;
+    memcpy(&t0, r0 + 2 * i, sizeof t0), memcpy(&t1, r0 + 2 * i + VL, sizeof t1);
+    memcpy(&u0, r1 + 2 * i, sizeof u0), memcpy(&u1, r1 + 2 * i + VL, sizeof u1);
+    vsum s = (vsum){0} + __builtin_convertvector(SHUFFLE(t0, t1, EVEN), vsum);
+    s += __builtin_convertvector(SHUFFLE(t0, t1, ODD), vsum);
+    s += __builtin_convertvector(SHUFFLE(u0, u1, EVEN), vsum);
+    s += __builtin_convertvector(SHUFFLE(u0, u1, ODD), vsum);
+    if (div != 1)
+      s /= div;
+    const vreal v = __builtin_convertvector(s, vreal);
+    memcpy(y + i, &v, sizeof v);
+  }
+}
+
+KERNEL static void tile_sum(const tile *t) {
+  const small_ctx *c = t->c;
+  if (c->pair_row) {
+    const int64_t R = c->pair_row, rows = t->off ? t->n / c->k1 : 1, len = t->off ? c->k1 : t->n;
+    for (int64_t r = 0; r < rows; r++) {
+      const tg_real *r0 = c->x + t->b + r * c->ks0;
+      sum_2x2(r0, r0 + R, len, c->y + t->j + r * len, c->div);
+    }
+    return;
+  }
+  if (!t->off || !c->ks1) { /* ks1 0: one output per row, offsets in off[] */
+    BY_STRIDE(SUM_BODY, t, 0);
+    return;
+  }
+  for (int64_t r = 0; r < t->n / c->k1; r++) {
+    tile rt = row_tile(t, r);
+    BY_STRIDE(SUM_BODY, &rt, 0);
   }
 }
 
