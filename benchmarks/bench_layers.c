@@ -103,6 +103,12 @@ static tg_tensor *r_where(tg_tape *t, tg_tensor *const *in) {
   return tg_where(t, tg_gt(t, in[0], tg_scalar(t, 0)), in[1], in[2]);
 }
 static tg_tensor *r_wpos(tg_tape *t, tg_tensor *const *in) { return tg_where_pos(t, in[0], in[1]); }
+static tg_tensor *r_tanh_grad(tg_tape *t, tg_tensor *const *in) {
+  return tg_tanh_grad(t, in[0], in[1]);
+}
+static tg_tensor *r_sigmoid_grad(tg_tape *t, tg_tensor *const *in) {
+  return tg_sigmoid_grad(t, in[0], in[1]);
+}
 static double f_neg(const tg_tensor *const *in, int64_t i) { return -X(0, i); }
 static double f_exp(const tg_tensor *const *in, int64_t i) { return exp(X(0, i)); }
 static double f_log(const tg_tensor *const *in, int64_t i) { return log(X(0, i)); }
@@ -121,6 +127,12 @@ static double f_where(const tg_tensor *const *in, int64_t i) {
   return X(0, i) > 0 ? X(1, i) : X(2, i);
 }
 static double f_wpos(const tg_tensor *const *in, int64_t i) { return X(0, i) > 0 ? X(1, i) : 0; }
+static double f_tanh_grad(const tg_tensor *const *in, int64_t i) {
+  return X(1, i) * (1 - X(0, i) * X(0, i));
+}
+static double f_sigmoid_grad(const tg_tensor *const *in, int64_t i) {
+  return X(1, i) * (X(0, i) * (1 - X(0, i)));
+}
 
 /* Special functions and compositions (ops/special.c, ops/compose.c) */
 static tg_tensor *r_erf(tg_tape *t, tg_tensor *const *in) { return tg_erf(t, in[0]); }
@@ -318,6 +330,8 @@ static const op_case ops[] = {
     {"gt", 2, 0, 0, 1, NULL, r_gt, f_gt},
     {"where", 3, 0, 1, 1, NULL, r_where, f_where},
     {"where_pos", 2, 0, 1, 1, NULL, r_wpos, f_wpos},
+    {"tanh_grad", 2, 0, 1, 1, NULL, r_tanh_grad, f_tanh_grad},
+    {"sigmoid_grad", 2, 0, 1, 1, NULL, r_sigmoid_grad, f_sigmoid_grad},
     {"add_bias", 2, 0, 1, 1, s_rows, r_bias, f_bias},
     {"sum_last", 1, 0, 1, 1.0 / ROW, s_rows, r_sum_last, f_sum_last},
     {"max_last", 1, 0, 1, 1.0 / ROW, s_rows, r_max_last, f_max_last},

@@ -19,6 +19,11 @@ TG_API tg_tensor *tg_where_pos_composite(tg_tape *tape, tg_tensor *x, tg_tensor 
 /* ½ tanh(x/2) + ½: the definition of tg_sigmoid. */
 TG_API tg_tensor *tg_sigmoid_composite(tg_tape *tape, tg_tensor *x);
 
+/* dy·(1 − y·y) and dy·(y·(1 − y)) as mul, neg and add_scalar: the
+ * definitions of tg_tanh_grad and tg_sigmoid_grad. */
+TG_API tg_tensor *tg_tanh_grad_composite(tg_tape *tape, tg_tensor *y, tg_tensor *dy);
+TG_API tg_tensor *tg_sigmoid_grad_composite(tg_tape *tape, tg_tensor *y, tg_tensor *dy);
+
 /* max_mask(x) * dy broadcast to x's shape: the definition of tg_max_scatter. */
 TG_API tg_tensor *tg_max_scatter_composite(tg_tape *tape, tg_tensor *x, tg_tensor *dy,
                                            const int *axes, int naxes);

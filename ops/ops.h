@@ -45,6 +45,16 @@ TG_API tg_tensor *tg_tanh(tg_tape *tape, tg_tensor *x); /* max error 2 ulp */
 TG_API tg_tensor *tg_abs(tg_tape *tape, tg_tensor *x);
 TG_API tg_tensor *tg_sigmoid(tg_tape *tape, tg_tensor *x); /* max error 3 ulp */
 
+/* The backward rules of tanh and sigmoid, from their output y and the
+ * gradient dy (one shape): tanh_grad = dy·(1 − y·y), sigmoid_grad =
+ * dy·(y·(1 − y)). Fused ops (one pass); tg_tanh_grad_composite and
+ * tg_sigmoid_grad_composite, the same arithmetic as separate ops, are
+ * their definitions and oracles, to the bit. tg_tanh and tg_sigmoid use
+ * them as their backward rules; they differentiate again (d/d(dy) is the
+ * op itself; d/dy is dy·(−2y) and dy·(1 − 2y)). */
+TG_API tg_tensor *tg_tanh_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy);
+TG_API tg_tensor *tg_sigmoid_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy);
+
 /* ---------------------------------------------------------------------
  * Broadcasting binary (ops/binary.c). Shapes broadcast by NumPy's rules
  * (align trailing dimensions; a dimension of 1 stretches); the gradient of

@@ -95,7 +95,7 @@ tg_tensor *tg_sqrt(tg_tape *tape, tg_tensor *x) { return unary(tape, &op_sqrt, s
  * The backward rules of tanh and sigmoid, each one pass over y and dy:
  *   tanh_grad(y, dy)    = dy · (1 − y·y)
  *   sigmoid_grad(y, dy) = dy · (y · (1 − y))
- * the operations of the compositions they replace (three and four ops,
+ * the operations of their composite twins (below: three and four ops,
  * each a pass over the whole tensor), in the same order, so the same bits
  * (no contraction into fused multiply-adds: -std=c11). As ops they
  * differentiate again: d/d(dy) is the op itself, d/dy is dy·(−2y) and
@@ -154,6 +154,23 @@ static tg_tensor *y_grad(tg_tape *tape, int kind, tg_tensor *y, tg_tensor *dy) {
                   &(y_grad_ctx){y->data, dy->data, dx->data});
   int64_t attr[1] = {kind};
   return tg_op_record(tape, op, dx, 2, in, attr, 1);
+}
+
+tg_tensor *tg_tanh_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
+  return y_grad(tape, GRAD_TANH, y, dy);
+}
+
+tg_tensor *tg_sigmoid_grad(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
+  return y_grad(tape, GRAD_SIGMOID, y, dy);
+}
+
+/* The twins: 1 − v as (−v) + 1, the same rounding. */
+tg_tensor *tg_tanh_grad_composite(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
+  return tg_mul(tape, dy, tg_add_scalar(tape, tg_neg(tape, tg_mul(tape, y, y)), 1));
+}
+
+tg_tensor *tg_sigmoid_grad_composite(tg_tape *tape, tg_tensor *y, tg_tensor *dy) {
+  return tg_mul(tape, dy, tg_mul(tape, y, tg_add_scalar(tape, tg_neg(tape, y), 1)));
 }
 
 /* ------------------------------------------------------------------------

@@ -15,9 +15,10 @@
  *
  * where_pos (ops/binary.c), ReLU's one-pass where, against
  * where(gt(x, 0), a, 0) and a plain loop. (max_scatter's twin is in
- * test_reduce.c; its 2×2 kernel against a loop is here. sigmoid's against
- * ½ tanh(x/2) + ½, and the one-pass backward rules of tanh and sigmoid
- * against the ops they replace, are in test_unary.c.) No op runs in main(): with libgomp, a
+ * test_reduce.c; its 2×2 kernel against a loop is here; sigmoid's against
+ * ½ tanh(x/2) + ½ is in test_unary.c.) tanh_grad and sigmoid_grad, the
+ * one-pass backward rules of tanh and sigmoid, against their twins: the
+ * same bits, gradients of first and second order. No op runs in main(): with libgomp, a
  * forked Check test hangs if its parent ran OpenMP.
  */
 #include <omp.h>
@@ -538,6 +539,109 @@ START_TEST(test_pool_2x2_kernel_against_loop) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * tanh_grad and sigmoid_grad (ops/unary.c), tanh's and sigmoid's one-pass
+ * backward rules, against their twins written with ops. */
+
+typedef tg_tensor *(*y_grad_fn)(tg_tape *, tg_tensor *, tg_tensor *);
+static const struct {
+  const char *name;
+  tg_tensor *(*f)(tg_tape *, tg_tensor *); /* y = f(x) */
+  y_grad_fn fused, twin;
+} y_grads[2] = {{"tanh_grad", tg_tanh, tg_tanh_grad, tg_tanh_grad_composite},
+                {"sigmoid_grad", tg_sigmoid, tg_sigmoid_grad, tg_sigmoid_grad_composite}};
+
+/* The first index where a and b differ in any bit, or -1. */
+static int64_t first_diff(const tg_tensor *a, const tg_tensor *b) {
+  for (int64_t i = 0; i < a->numel; i++)
+    if (memcmp(&a->data[i], &b->data[i], sizeof(tg_real)) != 0)
+      return i;
+  return -1;
+}
+
+/* The twin's bits, on an odd shape and on one large enough for threads
+ * (1 and 2 of them alike), y saturated at ±1 or 0 and 1 and near them;
+ * and as tanh's and sigmoid's backward rules. */
+START_TEST(test_y_grad_values) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 47);
+  const int64_t sizes[2] = {7 * 13, 3 * TG_PAR_MIN + 5};
+  for (int k = 0; k < 2; k++)
+    for (int z = 0; z < 2; z++) {
+      tg_tensor *x = tg_requires_grad(tape, tg_empty(tape, &sizes[z], 1));
+      tu_fill_uniform(x, tg_tape_rng(tape), -20, 20);
+      tg_tensor *dy = rand_t(tape, &sizes[z], 1, 0), *y = y_grads[k].f(tape, x), *g[2];
+      tg_tensor *twin = y_grads[k].twin(tape, y, dy);
+      for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        g[t] = y_grads[k].fused(tape, y, dy);
+        ck_assert_msg(g[t] && twin, "%s", tg_tape_error(tape));
+        int64_t i = first_diff(g[t], twin);
+        ck_assert_msg(i < 0, "%s, %lld elements, %d threads: element %lld is %a, the twin %a",
+                      y_grads[k].name, (long long)sizes[z], t + 1, (long long)i,
+                      i < 0 ? 0.0 : (double)g[t]->data[i], i < 0 ? 0.0 : (double)twin->data[i]);
+      }
+      tg_tensor *gx = NULL; /* the backward rule of tanh or sigmoid */
+      ck_assert_int_eq(tg_grad(tape, y, dy, 1, &x, &gx, 0), TG_OK);
+      ck_assert_msg(first_diff(gx, twin) < 0, "%s: the backward of its forward differs",
+                    y_grads[k].name);
+      tg_tape_reset(tape);
+    }
+  omp_set_num_threads(1);
+  tg_tape_free(tape);
+}
+END_TEST
+
+/* Gradients in y and dy, first and second order, as the twin's. */
+START_TEST(test_y_grad_gradients_match_composite) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 48);
+  const int64_t shape[2] = {5, 11};
+  for (int k = 0; k < 2; k++) {
+    tg_tensor *x = rand_t(tape, shape, 2, 0), *in[2], *g1[2][2], *g2[2][2];
+    tg_tensor *u = rand_t(tape, shape, 2, 0), *v = rand_t(tape, shape, 2, 0);
+    in[0] = tg_requires_grad(tape, y_grads[k].f(tape, x)); /* y, a leaf */
+    in[1] = rand_t(tape, shape, 2, 1);                     /* dy */
+    for (int w = 0; w < 2; w++) {
+      y_grad_fn f = w ? y_grads[k].twin : y_grads[k].fused;
+      tg_tensor *h = tg_sum(tape, tg_mul(tape, f(tape, in[0], in[1]), u), NULL, 0, 0);
+      ck_assert_msg(h && tg_grad(tape, h, NULL, 2, in, g1[w], 1) == TG_OK, "%s",
+                    tg_tape_error(tape));
+      tg_tensor *h2 = tg_add(tape, tg_sum(tape, tg_mul(tape, g1[w][0], v), NULL, 0, 0),
+                             tg_sum(tape, tg_mul(tape, g1[w][1], v), NULL, 0, 0));
+      ck_assert_msg(h2 && tg_grad(tape, h2, NULL, 2, in, g2[w], 0) == TG_OK, "%s",
+                    tg_tape_error(tape));
+    }
+    for (int i = 0; i < 2; i++) {
+      same_values(g1[0][i], g1[1][i], TU_VALUE_TOL, y_grads[k].name, i);
+      same_values(g2[0][i], g2[1][i], TU_VALUE_TOL, y_grads[k].name, 2 + i);
+    }
+  }
+  tg_tape_free(tape);
+}
+END_TEST
+
+static tg_tensor *y_grad_call(tg_tape *tape, tg_tensor *const *in, void *ctx) {
+  return ((y_grad_fn)ctx)(tape, in[0], in[1]);
+}
+
+START_TEST(test_y_grad_gradcheck_and_errors) {
+  tg_tape *tape = tg_tape_new();
+  tg_tape_seed(tape, 49);
+  for (int k = 0; k < 2; k++) {
+    tg_tensor *in[2] = {rand_t(tape, (int64_t[]){4, 6}, 2, 1),
+                        rand_t(tape, (int64_t[]){4, 6}, 2, 1)};
+    tu_assert_gradcheck(tape, y_grad_call, (void *)y_grads[k].fused, 2, in, TU_GRAD_TOL);
+    tg_tensor *bad = rand_t(tape, (int64_t[]){6, 4}, 2, 0);
+    ck_assert_ptr_null(y_grads[k].fused(tape, in[0], bad));
+    tu_assert_error(tape, y_grads[k].name, "(4, 6)", "(6, 4)", "same shape");
+    tg_tape_free(tape);
+    tape = tg_tape_new();
+  }
+  tg_tape_free(tape);
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("fused");
   TCase *tc = tcase_create("fused");
@@ -553,6 +657,9 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, test_where_pos_gradients_match_composite);
   tcase_add_test(tc, test_where_pos_gradcheck_and_errors);
   tcase_add_test(tc, test_pool_2x2_kernel_against_loop);
+  tcase_add_test(tc, test_y_grad_values);
+  tcase_add_test(tc, test_y_grad_gradients_match_composite);
+  tcase_add_test(tc, test_y_grad_gradcheck_and_errors);
   suite_add_tcase(s, tc);
   return s;
 }

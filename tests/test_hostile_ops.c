@@ -97,6 +97,8 @@ NC(bmm, 2, (in[0] = L3(2, 2, 3), in[1] = L3(2, 3, 4)), tg_bmm(T, in[0], in[1]))
 NC(im2col, 1, in[0] = L4(1, 2, 4, 4), tg_im2col(T, in[0], 3, 3, 1, 1))
 NC(col2im, 1, in[0] = L2(16, 18), tg_col2im(T, in[0], (int64_t[]){1, 2, 4, 4}, 3, 3, 1, 1))
 NC(where_pos, 2, B2, tg_where_pos(T, in[0], in[1]))
+NC(tanh_grad, 2, B2, tg_tanh_grad(T, in[0], in[1]))
+NC(sigmoid_grad, 2, B2, tg_sigmoid_grad(T, in[0], in[1]))
 NC(conv, 3, (in[0] = L4(1, 2, 4, 4), in[1] = L4(3, 2, 3, 3), in[2] = L1(3)),
    tg_conv(T, in[0], in[1], in[2], 1, 1))
 NC(conv_relu, 3, (in[0] = L4(1, 2, 4, 4), in[1] = L4(3, 2, 3, 3), in[2] = L1(3)),
@@ -203,6 +205,8 @@ static const null_case null_cases[] = {
     NROW(im2col, 1),
     NROW(col2im, 1),
     NROW(where_pos, 2),
+    NROW(tanh_grad, 2),
+    NROW(sigmoid_grad, 2),
     NROW(conv, 3),
     NROW(conv_relu, 3),
     NROW(conv_max_pool, 3),
@@ -458,6 +462,8 @@ BC(broadcast_fewer_dims, tg_broadcast_to(T, L2(2, 3), (int64_t[]){3}, 1))
 BC(broadcast_zero, tg_broadcast_to(T, L1(1), (int64_t[]){0}, 1))
 BC(broadcast_overflow, tg_broadcast_to(T, L1(1), (int64_t[]){1LL << 40, 1LL << 40}, 2))
 BC(where_pos_mismatch, tg_where_pos(T, L2(2, 3), L2(3, 2)))
+BC(tanh_grad_mismatch, tg_tanh_grad(T, L2(2, 3), L2(3, 2)))
+BC(sigmoid_grad_mismatch, tg_sigmoid_grad(T, L2(2, 3), L2(3, 2)))
 BC(conv_channels, tg_conv(T, L4(1, 2, 5, 5), L4(3, 4, 3, 3), NULL, 1, 0))
 BC(conv_bias, tg_conv(T, L4(1, 2, 5, 5), L4(3, 2, 3, 3), L1(4), 1, 0))
 BC(conv_stride, tg_conv(T, L4(1, 2, 6, 6), L4(3, 2, 3, 3), NULL, 2, 0))
@@ -624,6 +630,8 @@ static const bad_case bad_cases[] = {
     BROW(broadcast_fewer_dims, "broadcast_to", "(2, 3)", "(3,)"),
     BROW(broadcast_zero, "broadcast_to"),
     BROW(where_pos_mismatch, "where_pos", "(2, 3)", "(3, 2)"),
+    BROW(tanh_grad_mismatch, "tanh_grad", "(2, 3)", "(3, 2)"),
+    BROW(sigmoid_grad_mismatch, "sigmoid_grad", "(2, 3)", "(3, 2)"),
     BROW(conv_channels, "conv", "(1, 2, 5, 5)", "(3, 4, 3, 3)", "same C"),
     BROW(conv_bias, "conv", "b (4,)", "must be (3,)"),
     BROW(conv_stride, "conv", "not a multiple of stride 2"),
