@@ -120,23 +120,15 @@ typedef struct y_grad_ctx {
   tg_real *dx;
 } y_grad_ctx;
 
-KERNEL static void tanh_grad_chunk(void *arg, int64_t lo, int64_t hi) {
-  const y_grad_ctx *c = arg;
-  const tg_real *restrict y = c->y, *restrict dy = c->dy;
-  tg_real *restrict dx = c->dx;
-#pragma omp simd
-  for (int64_t i = lo; i < hi; i++)
-    dx[i] = dy[i] * (1 - y[i] * y[i]);
-}
-
-KERNEL static void sigmoid_grad_chunk(void *arg, int64_t lo, int64_t hi) {
-  const y_grad_ctx *c = arg;
-  const tg_real *restrict y = c->y, *restrict dy = c->dy;
-  tg_real *restrict dx = c->dx;
-#pragma omp simd
-  for (int64_t i = lo; i < hi; i++)
-    dx[i] = dy[i] * (y[i] * (1 - y[i]));
-}
+/* Defines name_chunk: dx[i] = EXPR of y[i] and dy[i]. */
+#define Y_GRAD_KERNEL(name, EXPR)                                                                  \
+  KERNEL static void name##_chunk(void *arg, int64_t lo, int64_t hi) {                             \
+    const tg_real *restrict y = ((y_grad_ctx *)arg)->y, *restrict dy = ((y_grad_ctx *)arg)->dy;    \
+    tg_real *restrict dx = ((y_grad_ctx *)arg)->dx;                                                \
+    _Pragma("omp simd") for (int64_t i = lo; i < hi; i++) dx[i] = (EXPR);                          \
+  }
+Y_GRAD_KERNEL(tanh_grad, dy[i] * (1 - y[i] * y[i]))
+Y_GRAD_KERNEL(sigmoid_grad, dy[i] * (y[i] * (1 - y[i])))
 
 static tg_tensor *y_grad(tg_tape *tape, int kind, tg_tensor *y, tg_tensor *dy) {
   const tg_op *op = kind == GRAD_SIGMOID ? &op_sigmoid_grad : &op_tanh_grad;
