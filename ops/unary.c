@@ -106,11 +106,14 @@ static tg_tensor *y_grad(tg_tape *tape, int kind, tg_tensor *y, tg_tensor *dy);
 static void y_grad_backward(tg_tape *tape, const tg_node *n, tg_tensor *g, tg_tensor **gx) {
   int kind = (int)n->attr[0];
   tg_tensor *y = n->in[0], *dy = n->in[1];
-  tg_tensor *d2 = tg_mul_scalar(tape, y, -2);
-  if (kind == GRAD_SIGMOID)
-    d2 = tg_add_scalar(tape, d2, 1);
-  gx[0] = tg_mul(tape, g, tg_mul(tape, dy, d2));
-  gx[1] = y_grad(tape, kind, y, g);
+  if (tg_op_needs_grad(n, 0)) {
+    tg_tensor *d2 = tg_mul_scalar(tape, y, -2);
+    if (kind == GRAD_SIGMOID)
+      d2 = tg_add_scalar(tape, d2, 1);
+    gx[0] = tg_mul(tape, g, tg_mul(tape, dy, d2));
+  }
+  if (tg_op_needs_grad(n, 1))
+    gx[1] = y_grad(tape, kind, y, g);
 }
 static const tg_op op_tanh_grad = {"tanh_grad", 2, 0, y_grad_backward};
 static const tg_op op_sigmoid_grad = {"sigmoid_grad", 2, 0, y_grad_backward};
