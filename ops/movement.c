@@ -40,7 +40,8 @@ typedef struct runs {
 } runs;
 
 /* Runs lo .. hi-1. The offsets of run lo are computed once; after that an
- * odometer over size[] steps them, so a short run costs no divisions. */
+ * odometer over size[] steps them, so a short run costs no divisions.
+ * (nd 0 is a single run: every caller's runs then span the tensor.) */
 static void runs_chunk(void *arg, int64_t lo, int64_t hi) {
   const runs *r = arg;
   const int64_t L = r->L, R = r->R;
@@ -58,10 +59,6 @@ static void runs_chunk(void *arg, int64_t lo, int64_t hi) {
     xo += idx[d] * xst[d];
     yo += idx[d] * yst[d];
   }
-  if (nd == 0) { /* one axis of runs, packed in both */
-    xo = lo * L;
-    yo = lo * L * R;
-  }
   for (o = lo; o < hi; o++) {
     const tg_real *xs = r->x + xo;
     tg_real *ys = r->y + yo;
@@ -73,11 +70,6 @@ static void runs_chunk(void *arg, int64_t lo, int64_t hi) {
         for (int64_t i = 0; i < R; i++)
           ys[i] = v;
       }
-    }
-    if (nd == 0) {
-      xo += L;
-      yo += L * R;
-      continue;
     }
     for (int d = nd - 1; d >= 0; d--) {
       xo += xst[d];
