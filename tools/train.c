@@ -347,8 +347,6 @@ static int micro_batch(train_opts *o, tg_tape *tape, tg_model *m, const tg_datas
                        long long epoch, double *loss) {
   tg_tensor *t = NULL;
   tg_tensor *x = tg_dataset_batch(tape, train, order, a, n, 0, &t); /* (n, 1, rows, cols) */
-  /* The same part of the next batch is read while this one computes. */
-  tg_dataset_prefetch(train, order, a + o->batch, n);
   if (x && tg_augment_active(&o->augment)) {
     tg_tensor *ax = tg_empty(tape, x->shape, x->ndim); /* (n, 1, rows, cols) */
     if (ax)
@@ -501,6 +499,12 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
       }
       tg_schedule_apply(&o->sched, opt, (epoch - 1) * steps + s, steps);
       tg_optim_step(opt);
+      /* This rank's part of the next batch is read while the host goes on
+       * (after the update, so that its lines evict nothing the step uses). */
+      int64_t next = start + o->batch, nc = train.n - next < o->batch ? train.n - next : o->batch;
+      if (nc > 0)
+        tg_dataset_prefetch(&train, order, next + nc * first / V,
+                            nc * (first + mine) / V - nc * first / V);
       tg_dist_exchanged(o->dist, &in_step1, NULL);
       if (split)
         split[s] = now() - step_t0 - (in_step1 - in_step0);
