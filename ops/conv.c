@@ -101,6 +101,25 @@ static patch_row patch_row_at(const conv_geom *g, int64_t r) {
   return pr;
 }
 
+/* d[0, n) = s[0, n) for a short run: blocks of 8, the last one
+ * overlapping the block before it instead of a scalar tail (a copy may
+ * write an element twice). A run of 10 is two moves, not a vector, two
+ * scalars and their loop. The block is a vector type because memcpy's
+ * inline expansion moves 16 bytes at a time. */
+typedef tg_real run_block
+    __attribute__((vector_size(8 * sizeof(tg_real)), aligned(sizeof(tg_real)), may_alias));
+static inline void copy_run(tg_real *restrict d, const tg_real *restrict s, int64_t n) {
+  enum { B = 8 };
+  if (n < B) {
+    for (int64_t i = 0; i < n; i++)
+      d[i] = s[i];
+    return;
+  }
+  for (int64_t i = 0; i < n - B; i += B)
+    *(run_block *)(d + i) = *(const run_block *)(s + i);
+  *(run_block *)(d + n - B) = *(const run_block *)(s + n - B);
+}
+
 SHORT_RUNS static void unfold_image(const conv_geom *g, const tg_real *restrict xn,
                                     tg_real *restrict rows) {
   const int64_t s = g->stride, P = g->oh * g->ow, plane = g->h * g->w;
@@ -122,8 +141,7 @@ SHORT_RUNS static void unfold_image(const conv_geom *g, const tg_real *restrict 
       for (int64_t ow = 0; ow < lo; ow++)
         d[ow] = 0;
       if (s == 1)
-        for (int64_t ow = lo; ow < hi; ow++)
-          d[ow] = src[ow];
+        copy_run(d + lo, src + lo, hi - lo);
       else
         for (int64_t ow = lo; ow < hi; ow++)
           d[ow] = src[ow * s];
