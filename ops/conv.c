@@ -120,6 +120,27 @@ static inline void copy_run(tg_real *restrict d, const tg_real *restrict s, int6
   *(run_block *)(d + n - B) = *(const run_block *)(s + n - B);
 }
 
+/* d[0, n) += s[0, n) for a short run, copy_run's adjoint: blocks of 8,
+ * and a partial last block as the 8 elements ending at n. That block
+ * overlaps the whole block before it, so both are loaded and summed
+ * before either is stored: the elements they share get the same sum
+ * from each, one term added once. */
+static inline void add_run(tg_real *restrict d, const tg_real *restrict s, int64_t n) {
+  enum { B = 8 };
+  if (n < B || n % B == 0) {
+    for (int64_t i = 0; i < n; i++)
+      d[i] += s[i];
+    return;
+  }
+  const int64_t last = n - n % B - B; /* the last whole block */
+  for (int64_t i = 0; i < last; i += B)
+    *(run_block *)(d + i) += *(const run_block *)(s + i);
+  const run_block tail = *(run_block *)(d + n - B) + *(const run_block *)(s + n - B);
+  const run_block whole = *(run_block *)(d + last) + *(const run_block *)(s + last);
+  *(run_block *)(d + n - B) = tail;
+  *(run_block *)(d + last) = whole;
+}
+
 SHORT_RUNS static void unfold_image(const conv_geom *g, const tg_real *restrict xn,
                                     tg_real *restrict rows) {
   const int64_t s = g->stride, P = g->oh * g->ow, plane = g->h * g->w;
@@ -195,8 +216,7 @@ SHORT_RUNS static void fold_image(const conv_geom *g, tg_real *restrict rows,
       const tg_real *restrict src = rows + oh * g->ow;
       tg_real *restrict d = dxn + pr.ci * plane + ih * g->w + pr.off;
       if (s == 1)
-        for (int64_t ow = lo; ow < hi; ow++)
-          d[ow] += src[ow];
+        add_run(d + lo, src + lo, hi - lo);
       else
         for (int64_t ow = lo; ow < hi; ow++)
           d[ow * s] += src[ow];
