@@ -499,8 +499,8 @@ static int run_training(train_opts *o, tg_model *m, tg_optim *opt) {
       }
       tg_schedule_apply(&o->sched, opt, (epoch - 1) * steps + s, steps);
       tg_optim_step(opt);
-      /* This rank's part of the next batch is read while the host goes on
-       * (after the update, so that its lines evict nothing the step uses). */
+      /* This rank's part of the next batch is asked for here, after the
+       * update, so that its lines evict nothing this step uses. */
       int64_t next = start + o->batch, nc = train.n - next < o->batch ? train.n - next : o->batch;
       if (nc > 0)
         tg_dataset_prefetch(&train, order, next + nc * first / V,
