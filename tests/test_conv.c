@@ -427,8 +427,8 @@ START_TEST(test_book_convolution_backward) {
   conv_oracle((geom){3, 2, 7, 6, 3, 2, 1, 1}, 4, 31);
   conv_oracle((geom){2, 3, 9, 7, 3, 3, 2, 2}, 5, 32);
   conv_oracle((geom){10, 1, 28, 28, 5, 5, 1, 0}, 30, 33); /* SimpleConvNet's first layer */
-  conv_oracle((geom){4, 6, 14, 14, 5, 5, 1, 0}, 16, 34); /* LeNet's second: runs of 10 */
-  conv_oracle((geom){2, 2, 21, 21, 3, 3, 1, 0}, 3, 35);  /* runs of 19 */
+  conv_oracle((geom){4, 6, 14, 14, 5, 5, 1, 0}, 16, 34);  /* LeNet's second: runs of 10 */
+  conv_oracle((geom){2, 2, 21, 21, 3, 3, 1, 0}, 3, 35);   /* runs of 19 */
 }
 END_TEST
 
