@@ -174,8 +174,8 @@ START_TEST(test_threads_bit_identical) {
   for (int k = 0; k < 5; k++)
     ck_assert_msg(tu_same_bits(y[0][k], y[1][k]), "op %d: 1 and 2 threads differ", k);
   ck_assert_msg(tu_same_bits(g[0], g[1]), "gradient: 1 and 2 threads differ");
-  for (int64_t i = 0; i < n;
-       i += 997) { /* d(x tanh x + σ(x)) = tanh x + x (1 - tanh² x) + σ(1 − σ) */
+  /* d(x tanh x + σ(x)) = tanh x + x (1 - tanh² x) + σ(1 − σ) */
+  for (int64_t i = 0; i < n; i += 997) {
     double v = tg_at(x, i), t = tanh(v), sg = 1 / (1 + exp(-v));
     ck_assert(tu_rel(tg_at(g[1], i), t + v * (1 - t * t) + sg * (1 - sg)) <= TU_VALUE_TOL);
   }
